@@ -1,0 +1,68 @@
+//! `schemagate`: thin argument parsing and wiring of the subcommands. Logic lives in the
+//! libraries; each subcommand's flags and wiring are in their own file.
+#![forbid(unsafe_code)]
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod check;
+mod proxy;
+mod quarantine;
+mod registry;
+
+/// A Kafka-wire-protocol sidecar that enforces schema contracts on unmodified clients.
+#[derive(Parser)]
+#[command(name = "schemagate", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the Kafka proxy in front of one or more brokers.
+    Proxy(proxy::Args),
+    /// Run a Confluent-compatible schema registry.
+    Registry(registry::Args),
+    /// Check a proposed schema for compatibility (CI gate). Exit 0 compatible, 1 incompatible, 2 error.
+    Check(check::Args),
+    /// Audit and replay quarantined records.
+    Quarantine(quarantine::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Proxy(a) => proxy::run(a).await,
+            Command::Registry(a) => registry::run(a).await,
+            Command::Check(a) => check::run(a).await,
+            Command::Quarantine(a) => quarantine::run(a).await,
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

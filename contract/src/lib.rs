@@ -1,0 +1,27 @@
+//! # contract — what a schema contract means, with no I/O
+//!
+//! A tour of the crate:
+//! - [`wire`]: the Confluent wire frame (magic `0x00`, 4-byte big-endian [`wire::SchemaId`],
+//!   and for Protobuf the message-index list).
+//! - [`schema`]: [`schema::SchemaType`], [`schema::ParsedSchema`] (parse, canonical form,
+//!   fingerprint, "does this payload decode under this writer schema").
+//! - [`compat`]: [`compat::CompatibilityMode`] and [`compat::check`], which returns every
+//!   [`compat::Incompatibility`] with the field path and the rule it breaks.
+//! - [`avro`], [`protobuf`], [`json`]: the per-format implementations behind those types.
+//!
+//! This crate knows no sockets and no async runtime: everything here is a pure function of its
+//! input, which is what lets the proxy, the registry and `schemagate check` agree exactly.
+#![forbid(unsafe_code)]
+
+pub mod avro;
+pub mod compat;
+pub mod json;
+pub mod protobuf;
+pub mod schema;
+pub mod wire;
+
+pub use compat::{CompatibilityMode, Incompatibility};
+pub use schema::{
+    DecodeError, ParsedSchema, ResolvedReference, SchemaError, SchemaReference, SchemaType,
+};
+pub use wire::{FrameError, SchemaId, WireFrame};

@@ -1,0 +1,4 @@
+//! # proxy — the schemagate sidecar
+//!
+//! (Skeleton: the transparent proxy lands with issue 2.)
+#![forbid(unsafe_code)]
