@@ -1,0 +1,1 @@
+//! Tests of the Avro module, one file per concern.
