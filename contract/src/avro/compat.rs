@@ -136,8 +136,17 @@ impl Checker<'_> {
                 }
             }
             (_, Kind::Union(wb)) => {
-                for b in wb {
-                    extend(&mut out, "", &self.pair(r, *b));
+                for (i, b) in wb.iter().enumerate() {
+                    let found = self.pair(r, *b);
+                    let branch = format!(
+                        "writer union branch {i} ({}): ",
+                        writer.node(*b).kind.describe()
+                    );
+                    let room = MAX_REPORTED.saturating_sub(out.len());
+                    out.extend(found.iter().take(room).map(|f| Found {
+                        path: f.path.clone(),
+                        message: format!("{branch}{}", f.message),
+                    }));
                 }
             }
             (Kind::Union(rb), _) => {
