@@ -470,7 +470,7 @@ fn check_defaults(model: &Model) -> Result<(), String> {
     Ok(())
 }
 
-/// Java's `Schema.isValidDefault`: a union's default must match its first branch.
+/// Java's `Schema.isValidDefault`, as in Avro 1.11+ (what current Confluent releases ship).
 fn valid_default(model: &Model, ty: NodeId, v: &Value, depth: usize) -> bool {
     if depth > MAX_DEFAULT_DEPTH {
         return false;
@@ -492,9 +492,10 @@ fn valid_default(model: &Model, ty: NodeId, v: &Value, depth: usize) -> bool {
             m.values()
                 .all(|e| valid_default(model, *values, e, depth + 1))
         }),
+        // Java 1.11 and later accept a default matching any branch (the spec says the first).
         Kind::Union(branches) => branches
-            .first()
-            .is_some_and(|b| valid_default(model, *b, v, depth + 1)),
+            .iter()
+            .any(|b| valid_default(model, *b, v, depth + 1)),
         Kind::Record(r) => v.as_object().is_some_and(|m| {
             r.fields
                 .iter()
