@@ -218,3 +218,16 @@ fn logical_types_and_custom_properties_are_kept_and_never_fatal() {
     );
     assert!(c.contains(r#""x-owner":"payments""#), "{c}");
 }
+
+#[test]
+fn comments_are_allowed_as_java_allows_them() {
+    let s = schema(
+        "// an order\n{\"type\": /* kind */ \"record\", \"name\": \"R\", \"doc\": \"a // b /* c */\",\n \"fields\": []}",
+    );
+    assert_eq!(
+        s.canonical(),
+        r#"{"type":"record","name":"R","doc":"a // b /* c */","fields":[]}"#
+    );
+    let err = invalid("{\"type\": \"int\"} /* never closed");
+    assert!(err.contains("not valid JSON"), "{err}");
+}
