@@ -179,3 +179,15 @@ fn recursion_with_coprime_cycles_terminates() {
     assert!(!check(&reader, &writer).is_empty());
     assert!(check(&reader, &reader).is_empty());
 }
+
+#[test]
+fn every_schema_reads_itself_and_its_canonical_form() {
+    for text in super::validate_props::SCHEMAS {
+        let s = schema(text);
+        let again = schema(&s.canonical());
+        assert_eq!(again.canonical(), s.canonical());
+        assert!(can_read(&s, &s).is_empty(), "{text}");
+        assert!(can_read(&s, &again).is_empty(), "{text}");
+        assert!(can_read(&again, &s).is_empty(), "{text}");
+    }
+}

@@ -7,7 +7,7 @@ use super::random_values::{value, Rng};
 use super::{schema, ORDER};
 
 /// Schemas covering every type, recursion, top-level non-records and logical types.
-const SCHEMAS: &[&str] = &[
+pub(super) const SCHEMAS: &[&str] = &[
     ORDER,
     r#"{"type":"record","name":"Sink","namespace":"t","fields":[
         {"name":"n","type":"null"},{"name":"b","type":"boolean"},{"name":"i","type":"int"},
