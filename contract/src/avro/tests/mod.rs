@@ -37,3 +37,9 @@ pub(super) fn reference(name: &str, schema: &str) -> ResolvedReference {
         schema: schema.to_string(),
     }
 }
+
+#[test]
+fn schemas_can_be_shared_across_threads() {
+    fn shareable<T: Send + Sync + Clone>() {}
+    shareable::<AvroSchema>();
+}
