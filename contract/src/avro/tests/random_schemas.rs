@@ -93,7 +93,14 @@ impl SchemaGen {
         match self.rng.below(3) {
             0 => (space.to_string(), name, String::new()),
             _ => {
-                let ns = SPACES[self.rng.below(SPACES.len())];
+                // Not `"namespace": ""` inside another namespace: Java (and we) read it as the
+                // null namespace, apache-avro 0.22 as the enclosing one.
+                let ns = loop {
+                    let ns = SPACES[self.rng.below(SPACES.len())];
+                    if !ns.is_empty() || space.is_empty() {
+                        break ns;
+                    }
+                };
                 (ns.to_string(), name, format!(r#","namespace":"{ns}""#))
             }
         }
@@ -149,9 +156,10 @@ proptest! {
             Err(e) => panic!("apache-avro rejects {text}: {e}"),
         };
         let v = value(&s, &mut Rng::new(vseed));
-        let writer = apache_avro::writer::datum::GenericDatumWriter::builder(&theirs)
-            .build()
-            .unwrap();
+        let writer = match apache_avro::writer::datum::GenericDatumWriter::builder(&theirs).build() {
+            Ok(w) => w,
+            Err(e) => panic!("apache-avro cannot write {text}: {e}"),
+        };
         let body = writer.write_value_to_vec(v).unwrap();
         prop_assert_eq!(s.validate(&body), Ok(()));
         prop_assert_eq!(again.validate(&body), Ok(()));
