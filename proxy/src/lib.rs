@@ -2,3 +2,4 @@
 //!
 //! (Skeleton: the transparent proxy lands with issue 2.)
 #![forbid(unsafe_code)]
+pub mod batch;
