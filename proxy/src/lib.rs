@@ -3,3 +3,4 @@
 //! (Skeleton: the transparent proxy lands with issue 2.)
 #![forbid(unsafe_code)]
 pub mod batch;
+pub mod policy;
