@@ -3,5 +3,5 @@
 //! (Skeleton: the transparent proxy lands with issue 2.)
 #![forbid(unsafe_code)]
 pub mod batch;
-pub mod inspect;
+pub mod enforce;
 pub mod policy;

@@ -1,4 +1,4 @@
-//! Produce-path inspection: from a partition's record batch to a decision.
+//! Produce-path enforcement: from a partition's record batch to a decision.
 //!
 //! - [`reason`]: the published reason codes and [`reason::Violation`].
 //! - [`record_check`]: frame reading and per-record verdicts, synchronous and allocation-light.
