@@ -5,7 +5,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use contract::{FrameError, ParsedSchema, SchemaId, WireFrame};
+use contract::{FrameError, SchemaId, WireFrame};
+use registry_client::RegisteredSchema;
 
 use super::reason::{Part, Reason, Violation};
 use crate::policy::Requirement;
@@ -57,7 +58,7 @@ pub fn frame_of(part: Part, payload: Option<&[u8]>, requirement: Requirement) ->
 #[derive(Debug, Clone)]
 pub enum IdVerdict {
     /// Known, bound to the subject, and readable by every declared reader.
-    Valid(Arc<ParsedSchema>),
+    Valid(Arc<RegisteredSchema>),
     /// The registry definitively does not know the id.
     Unknown,
     /// Known, but not registered under this subject.
@@ -99,7 +100,7 @@ pub fn verdict(part: Part, frame: &WireFrame<'_>, resolved: &Resolved) -> Option
             ),
         ),
         Some(IdVerdict::ReaderIncompatible(why)) => bad(Reason::ReaderIncompatible, why.clone()),
-        Some(IdVerdict::Valid(schema)) => match schema.validate(frame.body) {
+        Some(IdVerdict::Valid(schema)) => match schema.parsed.validate(frame.body) {
             Ok(()) => None,
             Err(e) => bad(
                 Reason::DecodeFailed,
@@ -115,10 +116,16 @@ pub fn verdict(part: Part, frame: &WireFrame<'_>, resolved: &Resolved) -> Option
 #[cfg(test)]
 mod tests {
     use super::*;
-    use contract::SchemaType;
+    use contract::{ParsedSchema, SchemaType};
 
-    fn avro(text: &str) -> Arc<ParsedSchema> {
-        Arc::new(ParsedSchema::parse(SchemaType::Avro, text, &[]).unwrap())
+    fn avro(text: &str) -> Arc<RegisteredSchema> {
+        Arc::new(RegisteredSchema {
+            id: SchemaId(1),
+            schema_type: SchemaType::Avro,
+            text: text.to_string(),
+            references: Vec::new(),
+            parsed: ParsedSchema::parse(SchemaType::Avro, text, &[]).unwrap(),
+        })
     }
 
     #[test]
