@@ -14,7 +14,8 @@ use proxy::{ProduceDecision, ProduceInspector, ProduceRequestFrame, Proxy, Proxy
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-/// A broker that answers Metadata v1 with itself as node 1 and every other request with its
+/// A broker that answers Metadata v1 with itself as node 1, Produce with acks=0 not at all, and
+/// every other request with its
 /// correlation id followed by `b"upstream"`, after a short delay so pipelining matters.
 async fn scripted_broker() -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -29,6 +30,12 @@ async fn scripted_broker() -> SocketAddr {
                         return;
                     }
                     let key = i16::from_be_bytes([req[0], req[1]]);
+                    let version = i16::from_be_bytes([req[2], req[3]]);
+                    if key == ApiKey::Produce as i16
+                        && proxy::header::produce_acks(&req, version) == Ok(0)
+                    {
+                        continue; // like Kafka: no response for acks=0
+                    }
                     let corr = &req[4..8];
                     let mut resp = BytesMut::new();
                     resp.put_slice(corr);

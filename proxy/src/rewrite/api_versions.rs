@@ -69,6 +69,13 @@ pub fn rewrite(body: &[u8], version: i16) -> Result<Bytes, WireError> {
     } else {
         Vec::new()
     };
+    if r.remaining() != 0 {
+        // Every field of v0-v4 is known: anything left would be silently dropped.
+        return Err(WireError::Invalid {
+            field: "api versions response",
+            detail: format!("{} trailing bytes", r.remaining()),
+        });
+    }
     let ranges = intersect(&ranges);
     let mut out = BytesMut::with_capacity(body.len());
     out.put_i32(correlation_id);
@@ -180,9 +187,15 @@ mod tests {
 
     #[test]
     fn non_default_tags_are_kept_in_tag_order() {
-        let input = hex("00000001 0000 01 00 00000000 02 03 01 01 01 08 0000000000000005");
+        let input = hex("00000001 0000 01 00000000 02 03 01 01 01 08 0000000000000005");
         let expected = hex("00000001 0000 01 00000000 02 01 08 0000000000000005 03 01 01");
         assert_eq!(rewrite(&input, 3).unwrap().to_vec(), expected);
+    }
+
+    #[test]
+    fn trailing_bytes_are_refused() {
+        let input = hex("00000001 0000 01 00000000 00 ff");
+        assert!(rewrite(&input, 3).is_err());
     }
 
     #[test]

@@ -60,11 +60,11 @@ mod tests {
         for version in 0..=3 {
             let original = FindCoordinatorResponse::default()
                 .with_throttle_time_ms(if version >= 1 { 3 } else { 0 })
-                .with_error_message(if version >= 1 {
-                    Some(StrBytes::from_static_str("NONE"))
+                .with_error_message(Some(StrBytes::from_static_str(if version >= 1 {
+                    "NONE"
                 } else {
-                    None
-                })
+                    ""
+                })))
                 .with_node_id(BrokerId(5))
                 .with_host(StrBytes::from_static_str("kafka-5.internal"))
                 .with_port(9092);
