@@ -96,8 +96,15 @@ impl QuarantineWriter {
             .set("message.timeout.ms", config.timeout.as_millis().to_string())
             .create()
             .map_err(|e| QuarantineError::Setup(e.to_string()))?;
-        let admin = base.create().map_err(|e| QuarantineError::Setup(e.to_string()))?;
-        Ok(Self { producer, admin, config, created: Mutex::new(HashSet::new()) })
+        let admin = base
+            .create()
+            .map_err(|e| QuarantineError::Setup(e.to_string()))?;
+        Ok(Self {
+            producer,
+            admin,
+            config,
+            created: Mutex::new(HashSet::new()),
+        })
     }
 
     /// Writes every record and waits until the brokers acknowledged all of them.
@@ -121,28 +128,44 @@ impl QuarantineWriter {
         });
         for (result, r) in join_all(sends).await.into_iter().zip(records) {
             if let Err((e, _)) = result {
-                return Err(QuarantineError::Write { topic: r.topic.to_string(), reason: e.to_string() });
+                return Err(QuarantineError::Write {
+                    topic: r.topic.to_string(),
+                    reason: e.to_string(),
+                });
             }
         }
         Ok(())
     }
 
     async fn ensure_topic(&self, topic: &str) -> Result<(), QuarantineError> {
-        if self.created.lock().map(|s| s.contains(topic)).unwrap_or(false) {
+        if self
+            .created
+            .lock()
+            .map(|s| s.contains(topic))
+            .unwrap_or(false)
+        {
             return Ok(());
         }
-        let new = NewTopic::new(topic, self.config.partitions, TopicReplication::Fixed(self.config.replication));
+        let new = NewTopic::new(
+            topic,
+            self.config.partitions,
+            TopicReplication::Fixed(self.config.replication),
+        );
         let opts = AdminOptions::new().operation_timeout(Some(self.config.timeout));
-        let results = self
-            .admin
-            .create_topics([&new], &opts)
-            .await
-            .map_err(|e| QuarantineError::CreateTopic { topic: topic.to_string(), reason: e.to_string() })?;
+        let results = self.admin.create_topics([&new], &opts).await.map_err(|e| {
+            QuarantineError::CreateTopic {
+                topic: topic.to_string(),
+                reason: e.to_string(),
+            }
+        })?;
         for r in results {
             match r {
                 Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
                 Err((_, code)) => {
-                    return Err(QuarantineError::CreateTopic { topic: topic.to_string(), reason: code.to_string() })
+                    return Err(QuarantineError::CreateTopic {
+                        topic: topic.to_string(),
+                        reason: code.to_string(),
+                    })
                 }
             }
         }
@@ -157,10 +180,17 @@ impl QuarantineWriter {
 fn headers_for(r: &QuarantineRecord<'_>) -> OwnedHeaders {
     let mut h = OwnedHeaders::new_with_capacity(r.record.header_count.max(0) as usize + 6);
     for original in r.record.headers() {
-        h = h.insert(KHeader { key: &String::from_utf8_lossy(original.key), value: original.value });
+        h = h.insert(KHeader {
+            key: &String::from_utf8_lossy(original.key),
+            value: original.value,
+        });
     }
     let partition = r.source_partition.to_string();
-    let schema_id = r.violation.schema_id.map(|i| i.to_string()).unwrap_or_default();
+    let schema_id = r
+        .violation
+        .schema_id
+        .map(|i| i.to_string())
+        .unwrap_or_default();
     let ours: [(&str, &str); 6] = [
         ("schemagate.reason", r.violation.reason.as_str()),
         ("schemagate.detail", &r.violation.detail),
@@ -170,7 +200,10 @@ fn headers_for(r: &QuarantineRecord<'_>) -> OwnedHeaders {
         ("schemagate.client-id", r.client_id.unwrap_or("")),
     ];
     for (key, value) in ours {
-        h = h.insert(KHeader { key, value: Some(value.as_bytes()) });
+        h = h.insert(KHeader {
+            key,
+            value: Some(value.as_bytes()),
+        });
     }
     h
 }
