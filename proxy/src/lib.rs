@@ -102,8 +102,17 @@ impl Proxy {
         config: ProxyConfig,
         inspector: Arc<dyn ProduceInspector>,
     ) -> Result<Self, ProxyError> {
+        Self::with_metrics(config, inspector, Registry::default())
+    }
+
+    /// Like [`Proxy::new`], serving `registry` (with metrics already registered by the
+    /// inspector and the registry client) on `/metrics` beside the proxy's own.
+    pub fn with_metrics(
+        config: ProxyConfig,
+        inspector: Arc<dyn ProduceInspector>,
+        mut registry: Registry,
+    ) -> Result<Self, ProxyError> {
         config.validate()?;
-        let mut registry = Registry::default();
         let metrics = Metrics::register(&mut registry);
         let (brokers, new_index) = BrokerMap::new(
             config.listen.port(),
