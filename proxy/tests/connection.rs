@@ -18,6 +18,11 @@ use tokio::net::{TcpListener, TcpStream};
 /// every other request with its
 /// correlation id followed by `b"upstream"`, after a short delay so pipelining matters.
 async fn scripted_broker() -> SocketAddr {
+    scripted_cluster(&[1]).await
+}
+
+/// Like [`scripted_broker`], but Metadata lists every node id in `nodes`, all at this address.
+async fn scripted_cluster(nodes: &'static [i32]) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
@@ -40,12 +45,14 @@ async fn scripted_broker() -> SocketAddr {
                     let mut resp = BytesMut::new();
                     resp.put_slice(corr);
                     if key == ApiKey::Metadata as i16 {
-                        resp.put_i32(1); // one broker
-                        resp.put_i32(1);
-                        resp.put_i16(9);
-                        resp.put_slice(b"127.0.0.1");
-                        resp.put_i32(i32::from(addr.port()));
-                        resp.put_i16(-1); // rack
+                        resp.put_i32(nodes.len() as i32);
+                        for node in nodes {
+                            resp.put_i32(*node);
+                            resp.put_i16(9);
+                            resp.put_slice(b"127.0.0.1");
+                            resp.put_i32(i32::from(addr.port()));
+                            resp.put_i16(-1); // rack
+                        }
                         resp.put_i32(1); // controller
                         resp.put_i32(0); // topics
                     } else {
@@ -92,7 +99,14 @@ fn free_port() -> u16 {
 }
 
 async fn start(inspector: Arc<dyn ProduceInspector>, max_frame: usize) -> (SocketAddr, SocketAddr) {
-    let upstream = scripted_broker().await;
+    start_with(scripted_broker().await, inspector, max_frame).await
+}
+
+async fn start_with(
+    upstream: SocketAddr,
+    inspector: Arc<dyn ProduceInspector>,
+    max_frame: usize,
+) -> (SocketAddr, SocketAddr) {
     let listen: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
     let admin: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
     let mut config = ProxyConfig::new(vec![upstream.to_string()], listen);
@@ -262,4 +276,55 @@ async fn api_versions_above_the_proxy_range_get_kafkas_v0_error() {
     send(&mut c, &req).await;
     let resp = recv(&mut c).await.unwrap();
     assert_eq!(resp, [0, 0, 0, 33, 0, 35, 0, 0, 0, 1, 0, 18, 0, 0, 0, 4]);
+}
+
+/// Two consecutive free ports, for a proxy serving two brokers.
+fn free_port_pair() -> u16 {
+    loop {
+        let p = free_port();
+        if p < u16::MAX && std::net::TcpListener::bind(("127.0.0.1", p + 1)).is_ok() {
+            return p;
+        }
+    }
+}
+
+#[tokio::test]
+async fn every_broker_gets_its_own_port_and_metadata_shows_only_proxy_addresses() {
+    let upstream = scripted_cluster(&[7, 3]).await;
+    let base = free_port_pair();
+    let listen: SocketAddr = format!("127.0.0.1:{base}").parse().unwrap();
+    let config = ProxyConfig::new(vec![upstream.to_string()], listen);
+    let proxy = Proxy::new(config, Arc::new(proxy::PassThrough)).unwrap();
+    tokio::spawn(proxy.run(std::future::pending()));
+    // Node 3 sorts first: index 0 on the base port; node 7 on base + 1.
+    let mut second = None;
+    for _ in 0..100 {
+        if let Ok(s) = TcpStream::connect(("127.0.0.1", base + 1)).await {
+            second = Some(s);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut c = second.expect("listener for broker index 1");
+    let mut req = BytesMut::new();
+    req.put_i16(ApiKey::Metadata as i16);
+    req.put_i16(1);
+    req.put_i32(11);
+    req.put_i16(-1);
+    req.put_i32(0);
+    send(&mut c, &req).await;
+    let resp = recv(&mut c).await.unwrap();
+    let brokers = proxy::rewrite::metadata::brokers(&resp, 1).unwrap();
+    assert_eq!(
+        brokers,
+        vec![
+            (7, "127.0.0.1".to_string(), i32::from(base + 1)),
+            (3, "127.0.0.1".to_string(), i32::from(base)),
+        ]
+    );
+    send(&mut c, &produce(12, "remot", 1)).await;
+    assert_eq!(
+        recv(&mut c).await.unwrap(),
+        [&12i32.to_be_bytes()[..], b"upstream"].concat()
+    );
 }
