@@ -115,7 +115,7 @@ fn skip_response_header(
 }
 
 /// Reads one broker endpoint (node id, host, port), maps it and writes the rewritten triple.
-/// Negative node ids (no coordinator, errors) are copied unchanged.
+/// Negative node ids (no coordinator, errors) get an empty host and port -1.
 fn map_endpoint(
     r: &mut WireReader<'_>,
     out: &mut BytesMut,
@@ -127,8 +127,10 @@ fn map_endpoint(
     let port = r.i32("port")?;
     out.put_i32(node_id);
     if node_id < 0 {
-        put_string(out, flexible, Some(host));
-        out.put_i32(port);
+        // No broker (an error, or no coordinator yet): Kafka sends "" and -1; so do we,
+        // whatever the upstream put there, so no upstream address leaks.
+        put_string(out, flexible, Some(b""));
+        out.put_i32(-1);
         return Ok(());
     }
     let host = String::from_utf8_lossy(host);
