@@ -366,7 +366,7 @@ impl ResponseSide<'_> {
             });
         }
         Ok(match action {
-            ResponseAction::Relay if rewrite::needs_rewrite(header.api_key) => {
+            ResponseAction::Relay if rewrite::needs_rewrite(header.api_key, header.api_version) => {
                 rewrite::rewrite_response(
                     header.api_key,
                     header.api_version,

@@ -239,9 +239,9 @@ async fn bad_input_closes_the_connection_with_a_reason() {
     assert!(closed(&mut c).await);
     // A Produce version the proxy does not offer.
     let mut c = TcpStream::connect(listen).await.unwrap();
-    let mut v12 = produce(9, "x", 1).to_vec();
-    v12[2..4].copy_from_slice(&12i16.to_be_bytes());
-    send(&mut c, &v12).await;
+    let mut v14 = produce(9, "x", 1).to_vec();
+    v14[2..4].copy_from_slice(&14i16.to_be_bytes());
+    send(&mut c, &v14).await;
     assert!(closed(&mut c).await);
     tokio::time::sleep(Duration::from_millis(100)).await;
     let text = metrics(admin).await;
