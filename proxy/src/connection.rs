@@ -215,6 +215,12 @@ impl RequestSide<'_> {
     async fn request(&mut self, frame: Bytes) -> Result<(), ConnectionError> {
         let header = RequestHeaderPeek::parse(&frame)?;
         let api = header.api_name();
+        tracing::trace!(
+            api,
+            version = header.api_version,
+            correlation_id = header.correlation_id,
+            "request"
+        );
         self.shared
             .metrics
             .requests
