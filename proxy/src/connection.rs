@@ -158,7 +158,9 @@ async fn serve(
     tokio::pin!(request_side, response_side);
     tokio::select! {
         r = &mut request_side => {
-            r?;
+            // Keep the upstream write half open until every owed response has arrived: a
+            // broker that sees EOF (dropping the half sends FIN) may drop in-flight requests.
+            let _upstream_writer = r?;
             response_side.await
         }
         r = &mut response_side => r,
@@ -195,7 +197,12 @@ struct RequestSide<'a> {
 }
 
 impl RequestSide<'_> {
-    async fn run(mut self, mut shutdown: watch::Receiver<bool>) -> Result<(), ConnectionError> {
+    /// Reads requests until client EOF or shutdown; returns the upstream writer, which must
+    /// stay open while responses are owed.
+    async fn run(
+        mut self,
+        mut shutdown: watch::Receiver<bool>,
+    ) -> Result<BufWriter<OwnedWriteHalf>, ConnectionError> {
         let limits = self.shared.limits;
         loop {
             let frame = tokio::select! {
@@ -208,8 +215,7 @@ impl RequestSide<'_> {
             self.shared.metrics.bytes_in.inc_by(frame.len() as u64 + 4);
             self.request(frame).await?;
         }
-        self.upstream.shutdown().await.ok();
-        Ok(())
+        Ok(self.upstream)
     }
 
     async fn request(&mut self, frame: Bytes) -> Result<(), ConnectionError> {
