@@ -64,8 +64,7 @@ async fn serve_scripted(s: TcpStream, nodes: &'static [i32], port: u16) {
             }
         }
     });
-    loop {
-        let Ok(len) = rd.read_i32().await else { break };
+    while let Ok(len) = rd.read_i32().await {
         let mut req = vec![0u8; len as usize];
         if rd.read_exact(&mut req).await.is_err() {
             break;
