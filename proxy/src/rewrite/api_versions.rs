@@ -1,11 +1,14 @@
 //! ApiVersions responses: the broker's ranges narrowed to what the proxy handles, re-encoded
 //! the way Apache Kafka encodes them.
 //!
-//! What Apache Kafka does and tansu 0.6 does not: api keys in ascending order, and tagged
-//! fields written only when they differ from their default. tansu lists its keys unsorted and
-//! always writes `FinalizedFeaturesEpoch = -1` and `ZkMigrationReady = false`; librdkafka 2.0.2
-//! (Debian's kcat) misreads that response. The re-encoding fixes both. The response header is
-//! always v0 (no tagged fields), even for flexible versions, as in Kafka.
+//! Apache Kafka lists api keys in ascending order and writes a tagged field only when it
+//! differs from its default. tansu 0.6 lists its keys unsorted and always writes four tagged
+//! fields, two of them defaults (`FinalizedFeaturesEpoch = -1`, `ZkMigrationReady = false`).
+//! librdkafka before 2.2 (Debian's kcat links 2.0.2) skips `length - 1` bytes per tagged field
+//! (fixed in librdkafka PR #4278), so several tagged fields misalign its parse and it fails with
+//! "Read underflow". Dropping the default-valued fields is what fixes it (checked with a relay
+//! that only strips them); sorting matches Kafka but librdkafka does not need it. The response
+//! header is always v0 (no tagged fields), even for flexible versions, as in Kafka.
 
 use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::ApiKey;
@@ -164,12 +167,12 @@ mod tests {
     fn golden_v3_unsorted_with_default_tags() {
         // tansu style: unsorted keys, an unknown key, default-valued tagged fields.
         let input = hex("00000007 0000 06
-             0003 0000 000c 00   0000 0000 000b 00   03e7 0000 0001 00
-             0001 0000 0011 00   0011 0000 0001 00
+             0003 0000 000c 00   0000 0000 000e 00   03e7 0000 0001 00
+             0001 0000 0014 00   0011 0000 0001 00
              00000000
              04 00 01 01   01 08 ffffffffffffffff   02 01 01   03 01 00");
         let expected = hex("00000007 0000 05
-             0000 0003 0009 00   0001 0004 000f 00   0003 0000 000c 00   0011 0001 0001 00
+             0000 0003 000d 00   0001 0004 0012 00   0003 0000 000c 00   0011 0001 0001 00
              00000000
              00");
         assert_eq!(rewrite(&input, 3).unwrap().to_vec(), expected);
@@ -177,8 +180,8 @@ mod tests {
 
     #[test]
     fn golden_v0_and_v1() {
-        let input = hex("0000002a 0000 00000002 0012 0000 0004 0000 0000 000b");
-        let expected = hex("0000002a 0000 00000002 0000 0003 0009 0012 0000 0004");
+        let input = hex("0000002a 0000 00000002 0012 0000 0004 0000 0000 000e");
+        let expected = hex("0000002a 0000 00000002 0000 0003 000d 0012 0000 0004");
         assert_eq!(rewrite(&input, 0).unwrap().to_vec(), expected);
         let input = hex("0000002a 0000 00000001 0012 0000 0009 00000064");
         let expected = hex("0000002a 0000 00000001 0012 0000 0004 00000064");
@@ -223,7 +226,8 @@ mod tests {
         assert_eq!(decoded.finalized_features_epoch, -1);
         assert!(decoded.unknown_tagged_fields.is_empty());
         let produce = decoded.api_keys.iter().find(|k| k.api_key == 0).unwrap();
-        assert_eq!((produce.min_version, produce.max_version), (3, 9));
+        // tansu offers 0..=11; kafka-protocol (and so produce inspection) starts at 3.
+        assert_eq!((produce.min_version, produce.max_version), (3, 11));
     }
 
     proptest! {

@@ -1,11 +1,9 @@
 //! Responses the proxy must change before a client sees them.
 //!
 //! Every broker address a client can learn is rewritten to the proxy's advertised host and
-//! the port of that broker's listener: Metadata, FindCoordinator and DescribeCluster. Produce
-//! v10+ and Fetch v16+ can carry node endpoints too; rather than decode and re-encode every
-//! produce and fetch response, the proxy caps those APIs at v9 and v15 in ApiVersions and
-//! refuses higher versions (see [`proxy_range`]). ApiVersions itself is narrowed to what the
-//! proxy can handle and re-encoded the way Apache Kafka encodes it.
+//! the port of that broker's listener: Metadata, FindCoordinator, DescribeCluster, and the
+//! node endpoints of Produce v10+ and Fetch v16+ responses. ApiVersions is narrowed to what the
+//! proxy can handle (see [`proxy_range`]) and re-encoded the way Apache Kafka encodes it.
 //!
 //! Each rewriter walks the message with the bounded [`crate::codec::WireReader`] and copies
 //! every byte it does not change, so everything else stays byte-identical.
@@ -14,6 +12,7 @@ pub mod api_versions;
 pub mod describe_cluster;
 pub mod find_coordinator;
 pub mod metadata;
+pub mod node_endpoints;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::ApiKey;
@@ -58,11 +57,10 @@ pub fn proxy_range(key: ApiKey) -> Option<(i16, i16)> {
         ApiKey::Metadata => Some((0, 13)),
         ApiKey::FindCoordinator => Some((0, 6)),
         ApiKey::DescribeCluster => Some((0, 2)),
-        // v10+ responses carry node endpoints; v3 is the oldest kafka-protocol decodes, which
-        // produce inspection relies on.
-        ApiKey::Produce => Some((3, 9)),
-        // v16+ responses carry node endpoints.
-        ApiKey::Fetch => Some((4, 15)),
+        // v3 is the oldest kafka-protocol decodes, which produce inspection relies on; v13 and
+        // v18 are the newest whose response layout the node-endpoint rewriter knows.
+        ApiKey::Produce => Some((3, 13)),
+        ApiKey::Fetch => Some((4, 18)),
         // v0 switches the connection to headerless SASL tokens, which cannot be framed.
         ApiKey::SaslHandshake => Some((1, 1)),
         _ => None,
@@ -70,11 +68,16 @@ pub fn proxy_range(key: ApiKey) -> Option<(i16, i16)> {
 }
 
 /// True when responses of this API and version must pass through [`rewrite_response`].
-pub fn needs_rewrite(key: ApiKey) -> bool {
-    matches!(
-        key,
-        ApiKey::ApiVersions | ApiKey::Metadata | ApiKey::FindCoordinator | ApiKey::DescribeCluster
-    )
+pub fn needs_rewrite(key: ApiKey, version: i16) -> bool {
+    match key {
+        ApiKey::ApiVersions
+        | ApiKey::Metadata
+        | ApiKey::FindCoordinator
+        | ApiKey::DescribeCluster => true,
+        ApiKey::Produce => version >= node_endpoints::PRODUCE_FIRST_VERSION,
+        ApiKey::Fetch => version >= node_endpoints::FETCH_FIRST_VERSION,
+        _ => false,
+    }
 }
 
 /// Rewrites one response frame body (header included) of the given API and version.
@@ -89,6 +92,8 @@ pub fn rewrite_response(
         ApiKey::Metadata => metadata::rewrite(&body, version, map),
         ApiKey::FindCoordinator => find_coordinator::rewrite(&body, version, map),
         ApiKey::DescribeCluster => describe_cluster::rewrite(&body, version, map),
+        ApiKey::Produce => node_endpoints::rewrite_produce(&body, version, map),
+        ApiKey::Fetch => node_endpoints::rewrite_fetch(&body, version, map),
         _ => return Ok(body),
     };
     result.map_err(|e| match e {
@@ -115,26 +120,60 @@ fn skip_response_header(
 }
 
 /// Reads one broker endpoint (node id, host, port), maps it and writes the rewritten triple.
-/// Negative node ids (no coordinator, errors) are copied unchanged.
+/// Negative node ids (no coordinator, errors) get an empty host and port -1.
 fn map_endpoint(
     r: &mut WireReader<'_>,
     out: &mut BytesMut,
     flexible: bool,
     map: &BrokerMap,
 ) -> Result<(), WalkError> {
+    map_endpoint_as(r, out, flexible, map, Endpoint::Broker)
+}
+
+/// What kind of endpoint a response lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Endpoint {
+    /// A broker: its address is learned and served.
+    Broker,
+    /// A KRaft controller (DescribeCluster with endpoint type 2). Controllers are not proxied
+    /// and, in combined mode, share node ids with brokers, so their addresses are not learned:
+    /// a known node id gets its broker's proxy port, an unknown one `""` and -1.
+    Controller,
+}
+
+/// Like [`map_endpoint`], for the given kind of endpoint.
+fn map_endpoint_as(
+    r: &mut WireReader<'_>,
+    out: &mut BytesMut,
+    flexible: bool,
+    map: &BrokerMap,
+    kind: Endpoint,
+) -> Result<(), WalkError> {
     let node_id = r.i32("node id")?;
     let host = r.any_string(flexible, "host")?.unwrap_or_default();
     let port = r.i32("port")?;
     out.put_i32(node_id);
     if node_id < 0 {
-        put_string(out, flexible, Some(host));
-        out.put_i32(port);
+        // No broker (an error, or no coordinator yet): Kafka sends "" and -1; so do we,
+        // whatever the upstream put there, so no upstream address leaks.
+        put_string(out, flexible, Some(b""));
+        out.put_i32(-1);
         return Ok(());
     }
-    let host = String::from_utf8_lossy(host);
-    let proxy_port = map.observe(node_id, &host, port)?;
-    put_string(out, flexible, Some(map.advertised_host().as_bytes()));
-    out.put_i32(i32::from(proxy_port));
+    let proxy_port = match kind {
+        Endpoint::Broker => Some(map.observe(node_id, &String::from_utf8_lossy(host), port)?),
+        Endpoint::Controller => map.known_port(node_id),
+    };
+    match proxy_port {
+        Some(p) => {
+            put_string(out, flexible, Some(map.advertised_host().as_bytes()));
+            out.put_i32(i32::from(p));
+        }
+        None => {
+            put_string(out, flexible, Some(b""));
+            out.put_i32(-1);
+        }
+    }
     Ok(())
 }
 
