@@ -11,7 +11,8 @@
 //! - [`frame`]: length-prefixed frames with a size cap and a mid-frame stall timeout.
 //! - [`header`]: api key, version and correlation id at fixed offsets; Produce `acks`.
 //! - [`inspect`]: the produce-inspection seam ([`ProduceInspector`]); default [`PassThrough`];
-//!   [`produce_view`] reads a Produce request within limits, records as zero-copy slices.
+//!   [`produce_view`] reads a Produce request within limits (records as zero-copy slices)
+//!   and rebuilds it when enforcement drops or replaces partitions.
 //! - [`rewrite`]: responses that carry broker addresses (Metadata, FindCoordinator,
 //!   DescribeCluster) and ApiVersions, walked with the bounded reader in [`codec`].
 //! - [`broker_map`]: node id to proxy port, learned from upstream metadata ([`discovery`],

@@ -7,13 +7,13 @@ use registry_client::RegistryClient;
 
 use super::metrics::EnforceMetrics;
 use super::partition::{PartitionInput, PartitionOutcome};
-use super::produce_request::{PartitionEdit, ProduceRequestView};
 use super::produce_response::{local_response, merge};
 use super::quarantine::QuarantineWriter;
 use super::resolve::{reader_verdicts, ReaderVerdicts};
 use crate::batch::BatchLimits;
 use crate::inspect::{MergeError, ProduceDecision, ProduceInspector, ProduceRequestFrame};
 use crate::policy::Policy;
+use crate::produce_view::{PartitionEdit, ProduceRequestView, TOPIC_ID_FROM};
 
 /// Schema enforcement on the produce path.
 pub struct Enforcer {
@@ -46,7 +46,7 @@ impl Enforcer {
 
     async fn decide(&self, req: &ProduceRequestFrame) -> ProduceDecision {
         let version = req.header.api_version;
-        let view = match ProduceRequestView::parse(&req.frame, version, req.body_offset) {
+        let view = match req.view() {
             Ok(v) => v,
             Err(e) => return ProduceDecision::Close(format!("malformed produce request: {e}")),
         };
@@ -60,6 +60,11 @@ impl Enforcer {
             })
             .collect();
         if policies.iter().all(Option::is_none) {
+            if version >= TOPIC_ID_FROM {
+                // Topic ids cannot be matched against the policy; ApiVersions never offers
+                // v13 when enforcing, so only a misbehaving client gets here.
+                return ProduceDecision::Close(format!("Produce v{version} names topics by id, which an enforcing proxy does not accept"));
+            }
             return ProduceDecision::Forward;
         }
         let started = Instant::now();
@@ -139,6 +144,10 @@ fn client_id(frame: &[u8]) -> Option<&str> {
 impl ProduceInspector for Enforcer {
     fn inspect<'a>(&'a self, request: &'a ProduceRequestFrame) -> BoxFuture<'a, ProduceDecision> {
         Box::pin(self.decide(request))
+    }
+
+    fn max_produce_version(&self) -> i16 {
+        TOPIC_ID_FROM - 1
     }
 }
 

@@ -5,14 +5,12 @@
 //! - [`record_check`]: frame reading and per-record verdicts, synchronous and allocation-light.
 //! - [`resolve`]: one registry round per batch for its distinct schema ids, readers included.
 //! - [`reason`]: the published reason codes and [`reason::Violation`].
-//! - [`produce_request`]: the bounded Produce request view and its rebuilder.
 //! - [`produce_response`]: responses the proxy makes or merges, with its error codes.
 //! - [`quarantine`]: the durable writer of bad records with `schemagate.*` headers.
 //! - [`metrics`]: `schemagate_records_total`, `schemagate_quarantined_total`, ...
 pub mod enforcer;
 pub mod metrics;
 pub mod partition;
-pub mod produce_request;
 pub mod produce_response;
 pub mod quarantine;
 pub mod reason;
