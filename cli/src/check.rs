@@ -7,6 +7,8 @@ use std::process::ExitCode;
 use anyhow::Context;
 use contract::{compat, CompatibilityMode, ParsedSchema, SchemaType};
 
+mod online;
+
 /// Flags of `schemagate check`.
 #[derive(clap::Args)]
 pub struct Args {
@@ -32,8 +34,12 @@ pub struct Args {
 
 /// Runs `schemagate check`.
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
-    if args.registry.is_some() {
-        anyhow::bail!("online check (--registry) is not built yet");
+    if let Some(url) = args.registry.as_deref() {
+        let subject = args
+            .subject
+            .as_deref()
+            .context("--subject is required with --registry")?;
+        return online::run(url, subject, &args.proposed, args.schema_type.as_deref()).await;
     }
     let schema_type: SchemaType = args
         .schema_type

@@ -150,6 +150,15 @@ impl ParsedSchema {
         h.finalize().into()
     }
 
+    /// The fully qualified record name Confluent's `RecordNameStrategy` uses: the Avro
+    /// top-level named type, the first Protobuf message, the JSON Schema `title`.
+    pub fn record_name(&self) -> Option<String> {
+        match self {
+            ParsedSchema::Avro(s) => s.record_name(),
+            ParsedSchema::Protobuf(_) | ParsedSchema::Json(_) => None,
+        }
+    }
+
     /// Checks that `body` (the bytes after the 5-byte wire header; for Protobuf starting with
     /// the message-index list) decodes completely under this writer schema.
     pub fn validate(&self, body: &[u8]) -> Result<(), DecodeError> {

@@ -1,0 +1,187 @@
+//! Compiling `.proto` text at run time: protox parses, prost-reflect checks, and imports
+//! come from the schema's resolved references plus the well-known and Confluent files.
+
+use std::collections::HashMap;
+
+use prost_reflect::{DescriptorPool, FileDescriptor};
+use protox::file::{ChainFileResolver, File, FileResolver, GoogleFileResolver};
+
+use crate::schema::{ResolvedReference, SchemaError, SchemaType};
+
+/// Name the schema's own text is compiled under; chosen so no import can collide with it.
+pub(crate) const ROOT_FILE: &str = "__schemagate__/root.proto";
+
+/// Largest `.proto` text (schema or reference) accepted, in bytes.
+const MAX_SOURCE_LEN: usize = 1 << 20;
+
+/// Confluent's `confluent/meta.proto`, importable by every schema as Confluent's registry allows.
+const CONFLUENT_META: &str = r#"syntax = "proto3";
+package confluent;
+import "google/protobuf/descriptor.proto";
+option go_package = "../confluent";
+message Meta {
+  string doc = 1;
+  map<string, string> params = 2;
+  repeated string tags = 3;
+}
+extend google.protobuf.FileOptions { Meta file_meta = 1088; }
+extend google.protobuf.MessageOptions { Meta message_meta = 1088; }
+extend google.protobuf.FieldOptions { Meta field_meta = 1088; }
+extend google.protobuf.EnumOptions { Meta enum_meta = 1088; }
+extend google.protobuf.EnumValueOptions { Meta enum_value_meta = 1088; }
+"#;
+
+/// Confluent's `confluent/type/decimal.proto`.
+const CONFLUENT_DECIMAL: &str = r#"syntax = "proto3";
+package confluent.type;
+option go_package = "../types";
+message Decimal {
+  bytes value = 1;
+  uint32 precision = 2;
+  int32 scale = 3;
+}
+"#;
+
+/// Serves the root text, the references and Confluent's files from memory.
+struct MemoryFiles {
+    files: HashMap<String, String>,
+}
+
+impl FileResolver for MemoryFiles {
+    fn open_file(&self, name: &str) -> Result<File, protox::Error> {
+        match self.files.get(name) {
+            Some(source) => File::from_source(name, source),
+            None => Err(protox::Error::file_not_found(name)),
+        }
+    }
+}
+
+fn invalid(reason: String) -> SchemaError {
+    SchemaError::Invalid {
+        schema_type: SchemaType::Protobuf,
+        reason,
+    }
+}
+
+/// Compiles `text` with its references into a pool; returns the pool and the root file.
+pub(crate) fn compile(
+    text: &str,
+    refs: &[ResolvedReference],
+) -> Result<(DescriptorPool, FileDescriptor), SchemaError> {
+    reject_editions(text)?;
+    if text.len() > MAX_SOURCE_LEN {
+        return Err(invalid(format!(
+            "schema text exceeds {MAX_SOURCE_LEN} bytes"
+        )));
+    }
+    let mut files = HashMap::new();
+    files.insert(
+        "confluent/meta.proto".to_string(),
+        CONFLUENT_META.to_string(),
+    );
+    files.insert(
+        "confluent/type/decimal.proto".to_string(),
+        CONFLUENT_DECIMAL.to_string(),
+    );
+    for r in refs {
+        if r.schema.len() > MAX_SOURCE_LEN {
+            return Err(invalid(format!(
+                "reference {:?} exceeds {MAX_SOURCE_LEN} bytes",
+                r.name
+            )));
+        }
+        reject_editions(&r.schema)?;
+        files.insert(r.name.clone(), r.schema.clone());
+    }
+    files.insert(ROOT_FILE.to_string(), text.to_string());
+
+    let mut chain = ChainFileResolver::new();
+    chain.add(MemoryFiles { files });
+    chain.add(GoogleFileResolver::new());
+    let mut compiler = protox::Compiler::with_file_resolver(chain);
+    compiler.include_imports(true).include_source_info(false);
+    compiler
+        .open_file(ROOT_FILE)
+        .map_err(|e| describe_error(&e, text))?;
+    let pool = compiler.descriptor_pool();
+    let file = pool
+        .get_file_by_name(ROOT_FILE)
+        .ok_or_else(|| invalid("compiled pool lacks the schema file".into()))?;
+    Ok((pool, file))
+}
+
+/// protox 0.9 knows only proto2 and proto3; say so plainly instead of a parse error.
+fn reject_editions(text: &str) -> Result<(), SchemaError> {
+    let uses_editions = text
+        .lines()
+        .map(str::trim_start)
+        .any(|l| l.starts_with("edition") && l["edition".len()..].trim_start().starts_with('='));
+    if uses_editions {
+        return Err(invalid(
+            "protobuf editions (`edition = \"2023\"`) are not supported; use syntax = \"proto2\" or \"proto3\"".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// One human line: the compiler's message plus `line N` when it points into the schema text.
+fn describe_error(err: &protox::Error, text: &str) -> SchemaError {
+    use miette::Diagnostic;
+    let mut reason = err.to_string();
+    let in_root = err.file().is_none_or(|f| f == ROOT_FILE);
+    let offset = err.labels().and_then(|mut l| l.next()).map(|l| l.offset());
+    match (in_root, offset) {
+        (true, Some(off)) => {
+            let upto = text.get(..off.min(text.len())).unwrap_or(text);
+            let line = upto.matches('\n').count() + 1;
+            let col = upto.rsplit('\n').next().map_or(0, |s| s.chars().count()) + 1;
+            reason = format!("{reason} (line {line}, column {col})");
+        }
+        (false, _) => {
+            if let Some(f) = err.file() {
+                reason = format!("{reason} (in import {f:?})");
+            }
+        }
+        _ => {}
+    }
+    invalid(reason.replace(ROOT_FILE, "schema"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn syntax_error_names_the_line() {
+        let err =
+            compile("syntax = \"proto3\";\nmessage A {\n  int32 x = ;\n}\n", &[]).unwrap_err();
+        let SchemaError::Invalid { reason, .. } = err else {
+            panic!("expected Invalid, got {err:?}");
+        };
+        assert!(reason.contains("line 3"), "{reason}");
+    }
+
+    #[test]
+    fn editions_get_a_clear_error() {
+        let err = compile("edition = \"2023\";\nmessage A {}\n", &[]).unwrap_err();
+        assert!(err.to_string().contains("editions"), "{err}");
+    }
+
+    #[test]
+    fn imports_resolve_from_references_and_builtins() {
+        let dep = ResolvedReference {
+            name: "common/money.proto".into(),
+            schema: "syntax = \"proto3\"; package common; message Money { int64 cents = 1; }"
+                .into(),
+        };
+        let text = "syntax = \"proto3\";\nimport \"common/money.proto\";\nimport \"google/protobuf/timestamp.proto\";\nimport \"confluent/meta.proto\";\nimport \"confluent/type/decimal.proto\";\nmessage Order { common.Money total = 1; google.protobuf.Timestamp ts = 2; confluent.type.Decimal d = 3; }\n";
+        let (_, file) = compile(text, &[dep]).unwrap();
+        assert_eq!(file.messages().count(), 1);
+    }
+
+    #[test]
+    fn missing_import_is_invalid() {
+        let err = compile("syntax = \"proto3\";\nimport \"nope.proto\";\n", &[]).unwrap_err();
+        assert!(err.to_string().contains("nope.proto"), "{err}");
+    }
+}

@@ -1,0 +1,208 @@
+//! `/config`, `/mode` and `/compatibility`: levels, modes and compatibility tests.
+
+use std::collections::HashMap;
+
+use axum::extract::{Path, Query, State};
+use axum::response::Response;
+use contract::CompatibilityMode;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::subjects::SchemaRequest;
+use super::{flag, ok, AppState, JsonBody};
+use crate::error::RegistryError;
+use crate::state::{Mode, VersionSpec};
+
+type Q = Query<HashMap<String, String>>;
+
+/// PUT /config body: Confluent clients send `compatibility`; `compatibilityLevel` is accepted too.
+#[derive(Debug, Deserialize)]
+pub struct ConfigRequest {
+    #[serde(default)]
+    compatibility: Option<String>,
+    #[serde(rename = "compatibilityLevel", default)]
+    compatibility_level: Option<String>,
+}
+
+impl ConfigRequest {
+    fn level(&self) -> Result<CompatibilityMode, RegistryError> {
+        self.compatibility
+            .as_deref()
+            .or(self.compatibility_level.as_deref())
+            .ok_or(RegistryError::InvalidCompatibilityLevel)?
+            .parse()
+            .map_err(|_| RegistryError::InvalidCompatibilityLevel)
+    }
+}
+
+/// PUT /mode body.
+#[derive(Debug, Deserialize)]
+pub struct ModeRequest {
+    mode: String,
+}
+
+/// GET /config
+pub async fn get_global(State(st): State<AppState>) -> Response {
+    let level = st.registry.read().global_config();
+    ok(&json!({ "compatibilityLevel": level.as_str() }))
+}
+
+/// PUT /config
+pub async fn put_global(
+    State(st): State<AppState>,
+    JsonBody(body): JsonBody<ConfigRequest>,
+) -> Result<Response, RegistryError> {
+    let level = body.level()?;
+    st.registry.set_config(None, Some(level)).await?;
+    Ok(ok(&json!({ "compatibility": level.as_str() })))
+}
+
+/// DELETE /config — back to the default (BACKWARD); answers the previous level.
+pub async fn delete_global(State(st): State<AppState>) -> Result<Response, RegistryError> {
+    let before = st.registry.read().global_config();
+    st.registry.set_config(None, None).await?;
+    Ok(ok(&json!({ "compatibilityLevel": before.as_str() })))
+}
+
+/// GET /config/{s} (`?defaultToGlobal=true` falls back to the global level)
+pub async fn get_subject(
+    State(st): State<AppState>,
+    Path(subject): Path<String>,
+    Query(q): Q,
+) -> Result<Response, RegistryError> {
+    let state = st.registry.read();
+    let level = match state.subject_config(&subject) {
+        Some(l) => l,
+        None if flag(&q, "defaultToGlobal") => state.global_config(),
+        None => return Err(RegistryError::SubjectConfigNotFound(subject)),
+    };
+    Ok(ok(&json!({ "compatibilityLevel": level.as_str() })))
+}
+
+/// PUT /config/{s}
+pub async fn put_subject(
+    State(st): State<AppState>,
+    Path(subject): Path<String>,
+    JsonBody(body): JsonBody<ConfigRequest>,
+) -> Result<Response, RegistryError> {
+    let level = body.level()?;
+    st.registry.set_config(Some(&subject), Some(level)).await?;
+    Ok(ok(&json!({ "compatibility": level.as_str() })))
+}
+
+/// DELETE /config/{s} — answers the level that was removed.
+pub async fn delete_subject(
+    State(st): State<AppState>,
+    Path(subject): Path<String>,
+) -> Result<Response, RegistryError> {
+    let before = st
+        .registry
+        .read()
+        .subject_config(&subject)
+        .ok_or_else(|| RegistryError::SubjectConfigNotFound(subject.clone()))?;
+    st.registry.set_config(Some(&subject), None).await?;
+    Ok(ok(&json!({ "compatibilityLevel": before.as_str() })))
+}
+
+/// GET /mode
+pub async fn get_mode_global(State(st): State<AppState>) -> Response {
+    ok(&json!({ "mode": st.registry.read().global_mode().as_str() }))
+}
+
+/// PUT /mode (`IMPORT` needs an empty registry unless `?force=true`)
+pub async fn put_mode_global(
+    State(st): State<AppState>,
+    Query(q): Q,
+    JsonBody(body): JsonBody<ModeRequest>,
+) -> Result<Response, RegistryError> {
+    let mode = Mode::parse(&body.mode).ok_or(RegistryError::InvalidMode)?;
+    if mode == Mode::Import && !flag(&q, "force") && !st.registry.read().subjects(true).is_empty() {
+        return Err(RegistryError::OperationNotPermitted(
+            "Cannot import since found existing subjects".into(),
+        ));
+    }
+    st.registry.set_mode(None, Some(mode)).await?;
+    Ok(ok(&json!({ "mode": mode.as_str() })))
+}
+
+/// GET /mode/{s} (`?defaultToGlobal=true` falls back to the global mode)
+pub async fn get_mode_subject(
+    State(st): State<AppState>,
+    Path(subject): Path<String>,
+    Query(q): Q,
+) -> Result<Response, RegistryError> {
+    let state = st.registry.read();
+    let mode = match state.subject_mode(&subject) {
+        Some(m) => m,
+        None if flag(&q, "defaultToGlobal") => state.global_mode(),
+        None => return Err(RegistryError::SubjectModeNotFound(subject)),
+    };
+    Ok(ok(&json!({ "mode": mode.as_str() })))
+}
+
+/// PUT /mode/{s}
+pub async fn put_mode_subject(
+    State(st): State<AppState>,
+    Path(subject): Path<String>,
+    Query(q): Q,
+    JsonBody(body): JsonBody<ModeRequest>,
+) -> Result<Response, RegistryError> {
+    let mode = Mode::parse(&body.mode).ok_or(RegistryError::InvalidMode)?;
+    if mode == Mode::Import
+        && !flag(&q, "force")
+        && st.registry.read().versions(&subject, true).is_ok()
+    {
+        return Err(RegistryError::OperationNotPermitted(format!(
+            "Cannot import since found existing subject {subject}"
+        )));
+    }
+    st.registry.set_mode(Some(&subject), Some(mode)).await?;
+    Ok(ok(&json!({ "mode": mode.as_str() })))
+}
+
+/// DELETE /mode/{s}
+pub async fn delete_mode_subject(
+    State(st): State<AppState>,
+    Path(subject): Path<String>,
+) -> Result<Response, RegistryError> {
+    let before = st
+        .registry
+        .read()
+        .subject_mode(&subject)
+        .ok_or_else(|| RegistryError::SubjectModeNotFound(subject.clone()))?;
+    st.registry.set_mode(Some(&subject), None).await?;
+    Ok(ok(&json!({ "mode": before.as_str() })))
+}
+
+fn verdict(messages: Vec<String>, verbose: bool) -> Response {
+    let mut v = json!({ "is_compatible": messages.is_empty() });
+    if verbose {
+        v["messages"] = json!(messages);
+    }
+    ok(&v)
+}
+
+/// POST /compatibility/subjects/{s}/versions — against all versions, per the subject's level.
+pub async fn check_all(
+    State(st): State<AppState>,
+    Path(subject): Path<String>,
+    Query(q): Q,
+    JsonBody(body): JsonBody<SchemaRequest>,
+) -> Result<Response, RegistryError> {
+    let messages = st.registry.check(&subject, None, &body.submitted()?)?;
+    Ok(verdict(messages, flag(&q, "verbose")))
+}
+
+/// POST /compatibility/subjects/{s}/versions/{v|latest}
+pub async fn check_version(
+    State(st): State<AppState>,
+    Path((subject, version)): Path<(String, String)>,
+    Query(q): Q,
+    JsonBody(body): JsonBody<SchemaRequest>,
+) -> Result<Response, RegistryError> {
+    let spec = VersionSpec::parse(&version)?;
+    let messages = st
+        .registry
+        .check(&subject, Some(spec), &body.submitted()?)?;
+    Ok(verdict(messages, flag(&q, "verbose")))
+}

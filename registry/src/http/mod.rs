@@ -1,0 +1,184 @@
+//! The REST surface: routes, shared handler state, JSON bodies in and out.
+
+use std::sync::Arc;
+
+use axum::extract::{FromRequest, Request};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::error::RegistryError;
+use crate::service::Registry;
+
+mod auth;
+mod config;
+mod schemas;
+mod subjects;
+
+pub use auth::BasicAuth;
+
+/// Confluent's response content type.
+pub const CONTENT_TYPE: &str = "application/vnd.schemaregistry.v1+json";
+
+/// Default cap on request bodies (1 MiB).
+pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
+
+/// How the HTTP side is set up.
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    /// Largest request body accepted, in bytes.
+    pub body_limit: usize,
+    /// Credentials required on write endpoints, if any.
+    pub basic_auth: Option<BasicAuth>,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            body_limit: DEFAULT_BODY_LIMIT,
+            basic_auth: None,
+        }
+    }
+}
+
+/// What every handler gets.
+#[derive(Clone)]
+pub struct AppState {
+    registry: Arc<Registry>,
+    body_limit: usize,
+}
+
+/// Builds the router for `registry`.
+pub fn router(registry: Arc<Registry>, cfg: HttpConfig) -> Router {
+    let state = AppState {
+        registry,
+        body_limit: cfg.body_limit,
+    };
+    Router::new()
+        .route(
+            "/",
+            get(|| async { json_response(StatusCode::OK, &serde_json::json!({})) }),
+        )
+        .route("/subjects", get(subjects::list))
+        .route(
+            "/subjects/{subject}",
+            post(subjects::lookup).delete(subjects::delete_subject),
+        )
+        .route(
+            "/subjects/{subject}/versions",
+            get(subjects::versions).post(subjects::register),
+        )
+        .route(
+            "/subjects/{subject}/versions/{version}",
+            get(subjects::get_version).delete(subjects::delete_version),
+        )
+        .route(
+            "/subjects/{subject}/versions/{version}/schema",
+            get(subjects::get_raw),
+        )
+        .route(
+            "/subjects/{subject}/versions/{version}/referencedby",
+            get(subjects::referenced_by),
+        )
+        .route("/schemas/types", get(schemas::types))
+        .route("/schemas/ids/{id}", get(schemas::by_id))
+        .route("/schemas/ids/{id}/schema", get(schemas::raw_by_id))
+        .route("/schemas/ids/{id}/versions", get(schemas::versions_of_id))
+        .route("/schemas/ids/{id}/subjects", get(schemas::subjects_of_id))
+        .route(
+            "/compatibility/subjects/{subject}/versions",
+            post(config::check_all),
+        )
+        .route(
+            "/compatibility/subjects/{subject}/versions/{version}",
+            post(config::check_version),
+        )
+        .route(
+            "/config",
+            get(config::get_global)
+                .put(config::put_global)
+                .delete(config::delete_global),
+        )
+        .route(
+            "/config/{subject}",
+            get(config::get_subject)
+                .put(config::put_subject)
+                .delete(config::delete_subject),
+        )
+        .route(
+            "/mode",
+            get(config::get_mode_global).put(config::put_mode_global),
+        )
+        .route(
+            "/mode/{subject}",
+            get(config::get_mode_subject)
+                .put(config::put_mode_subject)
+                .delete(config::delete_mode_subject),
+        )
+        .fallback(|| async {
+            json_response(
+                StatusCode::NOT_FOUND,
+                &serde_json::json!({"error_code": 404, "message": "HTTP 404 Not Found"}),
+            )
+        })
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::new(cfg.basic_auth),
+            auth::require_for_writes,
+        ))
+        .with_state(state)
+}
+
+/// A JSON response with Confluent's content type.
+pub fn json_response<T: Serialize + ?Sized>(status: StatusCode, body: &T) -> Response {
+    let bytes = serde_json::to_vec(body).unwrap_or_default();
+    let mut resp = (status, bytes).into_response();
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
+    resp
+}
+
+/// 200 with a JSON body.
+fn ok<T: Serialize + ?Sized>(body: &T) -> Response {
+    json_response(StatusCode::OK, body)
+}
+
+/// A JSON request body, read within the size cap whatever its content type
+/// (Confluent accepts its own type, `application/json` and `application/octet-stream`).
+pub struct JsonBody<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Response> {
+        let limit = state.body_limit;
+        let bytes = axum::body::to_bytes(req.into_body(), limit)
+            .await
+            .map_err(|_| {
+                json_response(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    &serde_json::json!({
+                        "error_code": 413,
+                        "message": format!("request body larger than {limit} bytes"),
+                    }),
+                )
+            })?;
+        parse_json(&bytes)
+            .map(JsonBody)
+            .map_err(IntoResponse::into_response)
+    }
+}
+
+/// Malformed JSON is 400 (error code 400); JSON of the wrong shape is 422 (error code 422).
+fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, RegistryError> {
+    let value: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|e| RegistryError::MalformedJson(e.to_string()))?;
+    serde_json::from_value(value).map_err(|e| RegistryError::UnprocessableBody(e.to_string()))
+}
+
+/// True when a `?flag=true` query parameter is set.
+fn flag(q: &std::collections::HashMap<String, String>, name: &str) -> bool {
+    q.get(name).is_some_and(|v| v.eq_ignore_ascii_case("true"))
+}

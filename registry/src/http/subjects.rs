@@ -1,0 +1,194 @@
+//! `/subjects/...`: list, register, look up, read and delete versions.
+
+use std::collections::HashMap;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use contract::{SchemaReference, SchemaType};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{flag, ok, AppState, JsonBody};
+use crate::error::RegistryError;
+use crate::service::Submitted;
+use crate::state::{FoundVersion, VersionSpec};
+
+/// The body of a registration, lookup or compatibility request.
+#[derive(Debug, Deserialize)]
+pub struct SchemaRequest {
+    schema: String,
+    #[serde(rename = "schemaType", default)]
+    schema_type: Option<String>,
+    #[serde(default)]
+    references: Option<Vec<SchemaReference>>,
+    #[serde(default)]
+    id: Option<i32>,
+    #[serde(default)]
+    version: Option<i32>,
+}
+
+impl SchemaRequest {
+    /// Validates the type and turns the body into a [`Submitted`] schema.
+    pub fn submitted(self) -> Result<Submitted, RegistryError> {
+        let schema_type = match self.schema_type.as_deref() {
+            None | Some("") => SchemaType::Avro,
+            Some(t) => t
+                .parse()
+                .map_err(|e: contract::SchemaError| RegistryError::InvalidSchema(e.to_string()))?,
+        };
+        Ok(Submitted {
+            schema_type,
+            schema: self.schema,
+            references: self.references.unwrap_or_default(),
+            id: self.id.filter(|&i| i > 0),
+            version: self.version.filter(|&v| v > 0),
+        })
+    }
+}
+
+/// The JSON of one subject version, as Confluent shows it.
+pub fn version_json(f: &FoundVersion) -> serde_json::Value {
+    let mut v = json!({
+        "subject": f.subject,
+        "version": f.version,
+        "id": f.schema.id,
+        "schema": f.schema.schema,
+    });
+    if f.schema.schema_type != SchemaType::Avro {
+        v["schemaType"] = json!(f.schema.schema_type.as_str());
+    }
+    if !f.schema.references.is_empty() {
+        v["references"] = json!(f.schema.references);
+    }
+    if f.deleted {
+        v["deleted"] = json!(true);
+    }
+    v
+}
+
+type Q = Query<HashMap<String, String>>;
+
+/// GET /subjects
+pub async fn list(State(st): State<AppState>, Query(q): Q) -> Response {
+    ok(&st.registry.read().subjects(flag(&q, "deleted")))
+}
+
+/// GET /subjects/{s}/versions
+pub async fn versions(
+    State(st): State<AppState>,
+    Path(subject): Path<String>,
+    Query(q): Q,
+) -> Result<Response, RegistryError> {
+    let v = st.registry.read().versions(&subject, flag(&q, "deleted"))?;
+    Ok(ok(&v))
+}
+
+/// POST /subjects/{s}/versions
+pub async fn register(
+    State(st): State<AppState>,
+    Path(subject): Path<String>,
+    JsonBody(body): JsonBody<SchemaRequest>,
+) -> Result<Response, RegistryError> {
+    let id = st.registry.register(&subject, body.submitted()?).await?;
+    Ok(ok(&json!({ "id": id })))
+}
+
+/// POST /subjects/{s}
+pub async fn lookup(
+    State(st): State<AppState>,
+    Path(subject): Path<String>,
+    Query(q): Q,
+    JsonBody(body): JsonBody<SchemaRequest>,
+) -> Result<Response, RegistryError> {
+    let found = st
+        .registry
+        .lookup(&subject, &body.submitted()?, flag(&q, "deleted"))?;
+    Ok(ok(&version_json(&found)))
+}
+
+/// GET /subjects/{s}/versions/{v}
+pub async fn get_version(
+    State(st): State<AppState>,
+    Path((subject, version)): Path<(String, String)>,
+    Query(q): Q,
+) -> Result<Response, RegistryError> {
+    let spec = VersionSpec::parse(&version)?;
+    let found = st
+        .registry
+        .read()
+        .version(&subject, spec, flag(&q, "deleted"))?;
+    Ok(ok(&version_json(&found)))
+}
+
+/// GET /subjects/{s}/versions/{v}/schema — the schema text alone.
+pub async fn get_raw(
+    State(st): State<AppState>,
+    Path((subject, version)): Path<(String, String)>,
+    Query(q): Q,
+) -> Result<Response, RegistryError> {
+    let spec = VersionSpec::parse(&version)?;
+    let found = st
+        .registry
+        .read()
+        .version(&subject, spec, flag(&q, "deleted"))?;
+    Ok(raw_schema(&found.schema.schema))
+}
+
+/// A bare schema text with the registry's content type.
+pub fn raw_schema(text: &str) -> Response {
+    let mut resp = (StatusCode::OK, text.to_string()).into_response();
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(super::CONTENT_TYPE),
+    );
+    resp
+}
+
+/// GET /subjects/{s}/versions/{v}/referencedby
+pub async fn referenced_by(
+    State(st): State<AppState>,
+    Path((subject, version)): Path<(String, String)>,
+) -> Result<Response, RegistryError> {
+    let spec = VersionSpec::parse(&version)?;
+    let state = st.registry.read();
+    let found = state.version(&subject, spec, true)?;
+    Ok(ok(&state.referenced_by(&subject, found.version)))
+}
+
+/// DELETE /subjects/{s}/versions/{v}
+pub async fn delete_version(
+    State(st): State<AppState>,
+    Path((subject, version)): Path<(String, String)>,
+    Query(q): Q,
+) -> Result<Response, RegistryError> {
+    let spec = VersionSpec::parse(&version)?;
+    let permanent = flag(&q, "permanent");
+    if !permanent {
+        // A second soft delete of the same version is 40406, as Confluent answers.
+        let state = st.registry.read();
+        if let Ok(found) = state.version(&subject, spec, true) {
+            if found.deleted && state.version(&subject, spec, false).is_err() {
+                return Err(RegistryError::VersionSoftDeleted(subject, found.version));
+            }
+        }
+    }
+    let v = st
+        .registry
+        .delete_version(&subject, spec, permanent)
+        .await?;
+    Ok(ok(&v))
+}
+
+/// DELETE /subjects/{s}
+pub async fn delete_subject(
+    State(st): State<AppState>,
+    Path(subject): Path<String>,
+    Query(q): Q,
+) -> Result<Response, RegistryError> {
+    let v = st
+        .registry
+        .delete_subject(&subject, flag(&q, "permanent"))
+        .await?;
+    Ok(ok(&v))
+}

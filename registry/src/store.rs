@@ -1,0 +1,41 @@
+//! Where the log lives: in memory (tests) or in a Kafka topic (see [`crate::kafka`]).
+//!
+//! Either way a write returns only once the record has been applied to this instance's
+//! [`State`], so every answer reflects the caller's own writes.
+
+use std::sync::{Arc, RwLock};
+
+use crate::error::RegistryError;
+use crate::kafka::KafkaLog;
+use crate::record::LogRecord;
+use crate::state::State;
+
+/// The state every handler reads, shared with the log reader that writes it.
+pub type SharedState = Arc<RwLock<State>>;
+
+/// Applies a record to shared state; a poisoned lock (a panic elsewhere) is taken over.
+pub fn apply(state: &SharedState, rec: &LogRecord) {
+    let mut guard = state.write().unwrap_or_else(|e| e.into_inner());
+    guard.apply(rec);
+}
+
+/// Which log backs the registry.
+pub enum Store {
+    /// Records are applied in place and forgotten (tests, demos).
+    Memory,
+    /// Records go to a Kafka topic and come back through this instance's reader.
+    Kafka(KafkaLog),
+}
+
+impl Store {
+    /// Appends `rec` and returns once this instance has applied it.
+    pub async fn append(&self, state: &SharedState, rec: LogRecord) -> Result<(), RegistryError> {
+        match self {
+            Store::Memory => {
+                apply(state, &rec);
+                Ok(())
+            }
+            Store::Kafka(log) => log.append(rec).await,
+        }
+    }
+}
