@@ -36,7 +36,7 @@ impl ClientRun {
     /// A script under `tests/clients/python`, run by `SCHEMAGATE_PYTHON`.
     pub fn python(script: &str) -> Result<Self, HarnessError> {
         let path = env::clients_dir().join("python").join(script);
-        Ok(Self::new(script, env::python()?).arg(path))
+        Ok(Self::program(script, env::python()?).arg(path))
     }
 
     /// A CommonJS script under `tests/clients/node`, run by `node` with `NODE_PATH` set to
@@ -44,17 +44,18 @@ impl ClientRun {
     pub fn node(script: &str) -> Result<Self, HarnessError> {
         let path = env::clients_dir().join("node").join(script);
         let modules = env::node_modules()?;
-        Ok(Self::new(script, PathBuf::from("node"))
+        Ok(Self::program(script, PathBuf::from("node"))
             .arg(path)
             .env("NODE_PATH", modules))
     }
 
     /// Debian's kcat from `SCHEMAGATE_KCAT`.
     pub fn kcat() -> Result<Self, HarnessError> {
-        Ok(Self::new("kcat", env::kcat()?))
+        Ok(Self::program("kcat", env::kcat()?))
     }
 
-    fn new(name: &str, program: PathBuf) -> Self {
+    /// Any program, named `name` in error messages.
+    pub fn program(name: &str, program: PathBuf) -> Self {
         Self {
             name: name.to_owned(),
             program,
@@ -171,5 +172,59 @@ impl ClientOutput {
             .find(|l| !l.trim().is_empty())
             .ok_or_else(|| bad("stdout is empty".into()))?;
         serde_json::from_str(line).map_err(|e| bad(e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sh(script: &str) -> ClientRun {
+        ClientRun::program("sh", PathBuf::from("/bin/sh")).args(["-c", script])
+    }
+
+    #[test]
+    fn a_failing_client_reports_its_stderr_and_status() {
+        let err = sh("echo partial; echo broken pipe to broker >&2; exit 3")
+            .run()
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains("broken pipe to broker"), "{err}");
+        assert!(err.contains("partial"), "{err}");
+        assert!(err.contains("exit status: 3"), "{err}");
+    }
+
+    #[test]
+    fn a_hanging_client_is_killed_at_its_timeout() {
+        let started = Instant::now();
+        let err = sh("sleep 30")
+            .timeout(Duration::from_millis(300))
+            .run()
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains("timed out after 300ms"), "{err}");
+        assert!(started.elapsed() < Duration::from_secs(10));
+    }
+
+    #[test]
+    fn stdin_and_env_reach_the_client_and_the_summary_is_the_last_json_line() {
+        let out = sh("read line; echo noise; echo \"{\\\"got\\\": \\\"$line $SG_X\\\"}\"; echo")
+            .env("SG_X", "there")
+            .stdin("hello\n")
+            .run();
+        let summary = out.and_then(|o| o.summary("sh")).map(|v| v["got"].clone());
+        assert_eq!(summary.ok(), Some(serde_json::Value::from("hello there")));
+    }
+
+    #[test]
+    fn output_without_a_json_last_line_is_an_error() {
+        let out = sh("echo not json").run();
+        let err = out
+            .and_then(|o| o.summary("sh"))
+            .err()
+            .map(|e| e.to_string());
+        assert!(err.unwrap_or_default().contains("no JSON summary"));
     }
 }

@@ -52,3 +52,33 @@ pub fn wait_until(timeout: Duration, mut ready: impl FnMut() -> bool) -> bool {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_free_port_range_can_be_bound_and_then_accepts() {
+        let base = free_port_range(3).unwrap_or_default();
+        assert_ne!(base, 0);
+        let listeners: Vec<_> = (0..3)
+            .filter_map(|i| TcpListener::bind(("127.0.0.1", base + i)).ok())
+            .collect();
+        assert_eq!(listeners.len(), 3, "ports {base}..{} not free", base + 3);
+        assert!(accepts(SocketAddr::from(([127, 0, 0, 1], base))));
+        drop(listeners);
+        assert!(!accepts(SocketAddr::from(([127, 0, 0, 1], base))));
+    }
+
+    #[test]
+    fn wait_until_gives_up_at_the_timeout() {
+        let started = std::time::Instant::now();
+        assert!(!wait_until(Duration::from_millis(200), || false));
+        assert!(started.elapsed() >= Duration::from_millis(200));
+        let mut calls = 0;
+        assert!(wait_until(Duration::from_secs(5), || {
+            calls += 1;
+            calls == 3
+        }));
+    }
+}

@@ -107,3 +107,35 @@ pub fn tail_of_bytes(bytes: &[u8], max: usize) -> String {
     let start = bytes.len().saturating_sub(max);
     String::from_utf8_lossy(bytes.get(start..).unwrap_or_default()).into_owned()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tail_keeps_the_end_and_survives_a_split_character() {
+        assert_eq!(tail_of_bytes(b"abcdef", 3), "def");
+        assert_eq!(tail_of_bytes(b"ab", 10), "ab");
+        // "é" is two bytes; cutting through it must not panic.
+        assert_eq!(tail_of_bytes("xé".as_bytes(), 1), "\u{fffd}");
+    }
+
+    #[test]
+    fn a_server_that_exits_early_is_reported_with_its_log() {
+        let mut command = Command::new("/bin/sh");
+        command.args(["-c", "echo cannot bind port; exit 1"]);
+        let mut server = Server::spawn("early-exit", command).map_err(|e| e.to_string());
+        let addr = SocketAddr::from(([127, 0, 0, 1], 9));
+        let err = server
+            .as_mut()
+            .map_err(|e| e.clone())
+            .and_then(|s| {
+                s.wait_for_listener(addr, Duration::from_secs(10))
+                    .map_err(|e| e.to_string())
+            })
+            .err()
+            .unwrap_or_default();
+        assert!(err.contains("exited with"), "{err}");
+        assert!(err.contains("cannot bind port"), "{err}");
+    }
+}
