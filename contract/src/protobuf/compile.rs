@@ -70,17 +70,25 @@ pub(crate) fn compile(
 ) -> Result<(DescriptorPool, FileDescriptor), SchemaError> {
     reject_editions(text)?;
     if text.len() > MAX_SOURCE_LEN {
-        return Err(invalid(format!("schema text exceeds {MAX_SOURCE_LEN} bytes")));
+        return Err(invalid(format!(
+            "schema text exceeds {MAX_SOURCE_LEN} bytes"
+        )));
     }
     let mut files = HashMap::new();
-    files.insert("confluent/meta.proto".to_string(), CONFLUENT_META.to_string());
+    files.insert(
+        "confluent/meta.proto".to_string(),
+        CONFLUENT_META.to_string(),
+    );
     files.insert(
         "confluent/type/decimal.proto".to_string(),
         CONFLUENT_DECIMAL.to_string(),
     );
     for r in refs {
         if r.schema.len() > MAX_SOURCE_LEN {
-            return Err(invalid(format!("reference {:?} exceeds {MAX_SOURCE_LEN} bytes", r.name)));
+            return Err(invalid(format!(
+                "reference {:?} exceeds {MAX_SOURCE_LEN} bytes",
+                r.name
+            )));
         }
         reject_editions(&r.schema)?;
         files.insert(r.name.clone(), r.schema.clone());
@@ -145,7 +153,8 @@ mod tests {
 
     #[test]
     fn syntax_error_names_the_line() {
-        let err = compile("syntax = \"proto3\";\nmessage A {\n  int32 x = ;\n}\n", &[]).unwrap_err();
+        let err =
+            compile("syntax = \"proto3\";\nmessage A {\n  int32 x = ;\n}\n", &[]).unwrap_err();
         let SchemaError::Invalid { reason, .. } = err else {
             panic!("expected Invalid, got {err:?}");
         };
@@ -162,7 +171,8 @@ mod tests {
     fn imports_resolve_from_references_and_builtins() {
         let dep = ResolvedReference {
             name: "common/money.proto".into(),
-            schema: "syntax = \"proto3\"; package common; message Money { int64 cents = 1; }".into(),
+            schema: "syntax = \"proto3\"; package common; message Money { int64 cents = 1; }"
+                .into(),
         };
         let text = "syntax = \"proto3\";\nimport \"common/money.proto\";\nimport \"google/protobuf/timestamp.proto\";\nimport \"confluent/meta.proto\";\nimport \"confluent/type/decimal.proto\";\nmessage Order { common.Money total = 1; google.protobuf.Timestamp ts = 2; confluent.type.Decimal d = 3; }\n";
         let (_, file) = compile(text, &[dep]).unwrap();

@@ -8,7 +8,9 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
-use prost_reflect::{Cardinality, EnumDescriptor, FieldDescriptor, Kind, MessageDescriptor, Syntax};
+use prost_reflect::{
+    Cardinality, EnumDescriptor, FieldDescriptor, Kind, MessageDescriptor, Syntax,
+};
 
 use super::compile::ROOT_FILE;
 use super::ProtobufSchema;
@@ -76,14 +78,26 @@ impl DiffKind {
             PACKAGE_CHANGED => "package changed: every message gets a new full name",
             MESSAGE_REMOVED => "message removed: data written with it can no longer be read",
             FIELD_KIND_CHANGED => "field changed between scalar, message and map",
-            FIELD_SCALAR_KIND_CHANGED => "scalar type changed to one with a different wire encoding",
-            FIELD_NAMED_TYPE_CHANGED => "field now refers to a different or incompatible message type",
-            FIELD_NUMERIC_LABEL_CHANGED => "numeric field label changed (e.g. optional to repeated): packed encoding differs",
+            FIELD_SCALAR_KIND_CHANGED => {
+                "scalar type changed to one with a different wire encoding"
+            }
+            FIELD_NAMED_TYPE_CHANGED => {
+                "field now refers to a different or incompatible message type"
+            }
+            FIELD_NUMERIC_LABEL_CHANGED => {
+                "numeric field label changed (e.g. optional to repeated): packed encoding differs"
+            }
             REQUIRED_FIELD_ADDED => "required field added: data written before it lacks the field",
-            REQUIRED_FIELD_REMOVED => "required field removed: readers of the old schema require it",
+            REQUIRED_FIELD_REMOVED => {
+                "required field removed: readers of the old schema require it"
+            }
             ONEOF_FIELD_REMOVED => "field removed from a oneof: its data can no longer be read",
-            MULTIPLE_FIELDS_MOVED_TO_ONEOF => "several existing fields moved into one oneof: old data may set more than one",
-            FIELD_MOVED_TO_EXISTING_ONEOF => "existing field moved into an existing oneof: old data may set both",
+            MULTIPLE_FIELDS_MOVED_TO_ONEOF => {
+                "several existing fields moved into one oneof: old data may set more than one"
+            }
+            FIELD_MOVED_TO_EXISTING_ONEOF => {
+                "existing field moved into an existing oneof: old data may set both"
+            }
             _ => "compatible change",
         }
     }
@@ -142,11 +156,15 @@ pub fn compare(original: &ProtobufSchema, update: &ProtobufSchema) -> Vec<Differ
         diffs: Vec::new(),
         entered: HashSet::new(),
     };
-    let (o, u) = (original.root_file(), update.root_file());
+    let (o, u) = (original.file(), update.file());
     if o.package_name() != u.package_name() {
         ctx.add(
             DiffKind::PACKAGE_CHANGED,
-            format!("package {:?} became {:?}", o.package_name(), u.package_name()),
+            format!(
+                "package {:?} became {:?}",
+                o.package_name(),
+                u.package_name()
+            ),
         );
     }
     compare_types(
@@ -178,12 +196,17 @@ fn compare_types(
     for name in names {
         ctx.path.push(name.clone());
         match (om.get(name), um.get(name)) {
-            (Some(_), None) => ctx.add(DiffKind::MESSAGE_REMOVED, format!("message {name} removed")),
+            (Some(_), None) => {
+                ctx.add(DiffKind::MESSAGE_REMOVED, format!("message {name} removed"))
+            }
             (None, Some(_)) => ctx.add(DiffKind::MESSAGE_ADDED, format!("message {name} added")),
             (Some((oi, o)), Some((ui, u))) => {
                 compare_message(ctx, o, u);
                 if oi != ui {
-                    ctx.add(DiffKind::MESSAGE_MOVED, format!("message {name} moved from index {oi} to {ui}"));
+                    ctx.add(
+                        DiffKind::MESSAGE_MOVED,
+                        format!("message {name} moved from index {oi} to {ui}"),
+                    );
                 }
             }
             (None, None) => {}
@@ -191,7 +214,9 @@ fn compare_types(
         ctx.path.pop();
     }
     let enums = |es: &[EnumDescriptor]| -> BTreeMap<String, EnumDescriptor> {
-        es.iter().map(|e| (e.name().to_string(), e.clone())).collect()
+        es.iter()
+            .map(|e| (e.name().to_string(), e.clone()))
+            .collect()
     };
     let (oe, ue) = (enums(o_enums), enums(u_enums));
     let names: BTreeSet<&String> = oe.keys().chain(ue.keys()).collect();
@@ -209,7 +234,9 @@ fn compare_types(
 
 fn compare_enum(ctx: &mut Ctx, o: &EnumDescriptor, u: &EnumDescriptor) {
     let by_num = |e: &EnumDescriptor| -> BTreeMap<i32, String> {
-        e.values().map(|v| (v.number(), v.name().to_string())).collect()
+        e.values()
+            .map(|v| (v.number(), v.name().to_string()))
+            .collect()
     };
     let (ov, uv) = (by_num(o), by_num(u));
     let nums: BTreeSet<i32> = ov.keys().chain(uv.keys()).copied().collect();
@@ -218,7 +245,9 @@ fn compare_enum(ctx: &mut Ctx, o: &EnumDescriptor, u: &EnumDescriptor) {
         match (ov.get(&n), uv.get(&n)) {
             (Some(a), None) => ctx.add(DiffKind::ENUM_CONST_REMOVED, format!("{a} = {n} removed")),
             (None, Some(b)) => ctx.add(DiffKind::ENUM_CONST_ADDED, format!("{b} = {n} added")),
-            (Some(a), Some(b)) if a != b => ctx.add(DiffKind::ENUM_CONST_CHANGED, format!("{a} renamed {b}")),
+            (Some(a), Some(b)) if a != b => {
+                ctx.add(DiffKind::ENUM_CONST_CHANGED, format!("{a} renamed {b}"))
+            }
             _ => {}
         }
         ctx.path.pop();
@@ -254,8 +283,18 @@ fn compare_fields(ctx: &mut Ctx, o: &MessageDescriptor, u: &MessageDescriptor) {
     let mut o_oneofs: BTreeMap<String, Vec<FieldDescriptor>> = BTreeMap::new();
     let mut u_oneofs: BTreeMap<String, Vec<FieldDescriptor>> = BTreeMap::new();
     for (fields, top, all, oneofs) in [
-        (o.fields().collect::<Vec<_>>(), &mut o_top, &mut o_all, &mut o_oneofs),
-        (u.fields().collect::<Vec<_>>(), &mut u_top, &mut u_all, &mut u_oneofs),
+        (
+            o.fields().collect::<Vec<_>>(),
+            &mut o_top,
+            &mut o_all,
+            &mut o_oneofs,
+        ),
+        (
+            u.fields().collect::<Vec<_>>(),
+            &mut u_top,
+            &mut u_all,
+            &mut u_oneofs,
+        ),
     ] {
         for f in fields {
             let oneof = real_oneof(&f);
@@ -269,21 +308,29 @@ fn compare_fields(ctx: &mut Ctx, o: &MessageDescriptor, u: &MessageDescriptor) {
         }
     }
 
-    // Fields that moved into a oneof of the update.
+    // A oneof of the update may only gather fields that were mutually exclusive before:
+    // at most one former top-level field, or members of one former oneof.
     for (name, fields) in &u_oneofs {
         ctx.path.push(name.clone());
-        let (mut moved, mut existing) = (0, 0);
+        let mut moved = 0;
+        let mut sources: BTreeSet<&String> = BTreeSet::new();
         for f in fields {
             if o_top.remove(&f.number()).is_some() {
                 moved += 1;
-            } else if o_all.get(&f.number()).is_some_and(|(_, one)| one.is_some()) {
-                existing += 1;
+            } else if let Some((_, Some(src))) = o_all.get(&f.number()) {
+                sources.insert(src);
             }
         }
         if moved > 1 {
-            ctx.add(DiffKind::MULTIPLE_FIELDS_MOVED_TO_ONEOF, format!("{moved} existing fields moved into oneof {name}"));
-        } else if moved == 1 && existing > 0 {
-            ctx.add(DiffKind::FIELD_MOVED_TO_EXISTING_ONEOF, format!("an existing field moved into existing oneof {name}"));
+            ctx.add(
+                DiffKind::MULTIPLE_FIELDS_MOVED_TO_ONEOF,
+                format!("{moved} existing fields moved into oneof {name}"),
+            );
+        } else if moved + sources.len() > 1 {
+            ctx.add(
+                DiffKind::FIELD_MOVED_TO_EXISTING_ONEOF,
+                format!("oneof {name} now joins fields that could be set together before"),
+            );
         }
         ctx.path.pop();
     }
@@ -292,11 +339,23 @@ fn compare_fields(ctx: &mut Ctx, o: &MessageDescriptor, u: &MessageDescriptor) {
     for name in oneof_names {
         ctx.path.push(name.clone());
         match (o_oneofs.get(name), u_oneofs.get(name)) {
-            (Some(_), None) => ctx.add(DiffKind::ONEOF_REMOVED, format!("oneof {name} removed")),
+            (Some(of), None) => {
+                ctx.add(DiffKind::ONEOF_REMOVED, format!("oneof {name} removed"));
+                for f in of.iter().filter(|f| !u_all.contains_key(&f.number())) {
+                    ctx.path.push(f.number().to_string());
+                    ctx.add(
+                        DiffKind::ONEOF_FIELD_REMOVED,
+                        format!("field {} removed with oneof {name}", f.name()),
+                    );
+                    ctx.path.pop();
+                }
+            }
             (None, Some(_)) => ctx.add(DiffKind::ONEOF_ADDED, format!("oneof {name} added")),
             (Some(of), Some(uf)) => {
-                let ob: BTreeMap<u32, &FieldDescriptor> = of.iter().map(|f| (f.number(), f)).collect();
-                let ub: BTreeMap<u32, &FieldDescriptor> = uf.iter().map(|f| (f.number(), f)).collect();
+                let ob: BTreeMap<u32, &FieldDescriptor> =
+                    of.iter().map(|f| (f.number(), f)).collect();
+                let ub: BTreeMap<u32, &FieldDescriptor> =
+                    uf.iter().map(|f| (f.number(), f)).collect();
                 let tags: BTreeSet<u32> = ob.keys().chain(ub.keys()).copied().collect();
                 for tag in tags {
                     ctx.path.push(tag.to_string());
@@ -440,10 +499,20 @@ fn type_label(t: &FieldType) -> String {
 
 fn compare_field(ctx: &mut Ctx, o: &FieldDescriptor, u: &FieldDescriptor) {
     if o.name() != u.name() {
-        ctx.add(DiffKind::FIELD_NAME_CHANGED, format!("field {} renamed {}", o.name(), u.name()));
+        ctx.add(
+            DiffKind::FIELD_NAME_CHANGED,
+            format!("field {} renamed {}", o.name(), u.name()),
+        );
     }
     let detail = format!("field {} ({})", u.name(), o.number());
-    compare_type(ctx, &field_type(o), &field_type(u), label(o), label(u), &detail);
+    compare_type(
+        ctx,
+        &field_type(o),
+        &field_type(u),
+        label(o),
+        label(u),
+        &detail,
+    );
 }
 
 fn compare_type(
@@ -489,7 +558,12 @@ fn local_name(m: &MessageDescriptor) -> String {
     }
 }
 
-fn compare_message_type(ctx: &mut Ctx, o: &MessageDescriptor, u: &MessageDescriptor, change: String) {
+fn compare_message_type(
+    ctx: &mut Ctx,
+    o: &MessageDescriptor,
+    u: &MessageDescriptor,
+    change: String,
+) {
     let (ol, ul) = (local_name(o), local_name(u));
     if ol != ul {
         ctx.add(DiffKind::FIELD_NAMED_TYPE_CHANGED, change);
@@ -508,6 +582,9 @@ fn compare_message_type(ctx: &mut Ctx, o: &MessageDescriptor, u: &MessageDescrip
     let compatible = sub.compatible();
     ctx.diffs.extend(sub.diffs);
     if !compatible {
-        ctx.add(DiffKind::FIELD_NAMED_TYPE_CHANGED, format!("{change} (incompatible definition)"));
+        ctx.add(
+            DiffKind::FIELD_NAMED_TYPE_CHANGED,
+            format!("{change} (incompatible definition)"),
+        );
     }
 }
