@@ -178,7 +178,7 @@ fn schema(ctx: &mut Ctx, o: Option<NodeId>, u: Option<NodeId>) {
                     ctx.diffs.extend(d);
                     return;
                 }
-            } else if matches!(crit, Criterion::AnyOf | Criterion::OneOf) {
+            } else if matches!(crit, Criterion::Any | Criterion::One) {
                 for &sub in subs {
                     let d = ctx.sub(|c| schema(c, Some(o), Some(sub)));
                     if all_compatible(&d) {
@@ -189,12 +189,24 @@ fn schema(ctx: &mut Ctx, o: Option<NodeId>, u: Option<NodeId>) {
                 }
             }
         }
-        (Kind::Combined(_, subs), uk) if !matches!(uk, Kind::Combined(..)) && subs.len() == 1 => {
-            let sub = subs[0];
-            let d = ctx.sub(|c| schema(c, Some(sub), Some(u)));
-            if all_compatible(&d) {
-                ctx.diffs.extend(d);
-                return;
+        (Kind::Combined(crit, subs), uk) if !matches!(uk, Kind::Combined(..)) => {
+            if subs.len() == 1 {
+                let sub = subs[0];
+                let d = ctx.sub(|c| schema(c, Some(sub), Some(u)));
+                if all_compatible(&d) {
+                    ctx.diffs.extend(d);
+                    return;
+                }
+            } else if *crit == Criterion::All {
+                // Keeping one conjunct of an allOf accepts more than before.
+                for &sub in subs {
+                    let d = ctx.sub(|c| schema(c, Some(sub), Some(u)));
+                    if all_compatible(&d) {
+                        ctx.diffs.extend(d);
+                        ctx.add("PRODUCT_TYPE_NARROWED");
+                        return;
+                    }
+                }
             }
         }
         _ => {}
@@ -301,10 +313,8 @@ fn schema(ctx: &mut Ctx, o: Option<NodeId>, u: Option<NodeId>) {
                 }
             }
         }
-        (Kind::Const(a), Kind::Const(b)) => {
-            if a != b {
-                ctx.add_at("const", "ENUM_ARRAY_CHANGED");
-            }
+        (Kind::Const(a), Kind::Const(b)) if a != b => {
+            ctx.add_at("const", "ENUM_ARRAY_CHANGED");
         }
         (Kind::Not(a), Kind::Not(b)) => {
             ctx.enter("not");
@@ -427,9 +437,9 @@ fn combined(ctx: &mut Ctx, ac: Criterion, asubs: &[NodeId], bc: Criterion, bsubs
         false
     } else {
         let extended = match bc {
-            Criterion::AnyOf => true,
-            Criterion::OneOf => asubs.len() == 1,
-            Criterion::AllOf => asubs.len() == 1 && bsubs.len() == 1,
+            Criterion::Any => true,
+            Criterion::One => asubs.len() == 1 || bsubs.len() == 1,
+            Criterion::All => asubs.len() == 1 && bsubs.len() == 1,
         };
         ctx.add(if extended {
             "COMBINED_TYPE_EXTENDED"
@@ -450,13 +460,13 @@ fn combined(ctx: &mut Ctx, ac: Criterion, asubs: &[NodeId], bc: Criterion, bsubs
     };
     let (a, b) = (dedup(ctx.o, asubs), dedup(ctx.u, bsubs));
     if a.len() < b.len() {
-        ctx.add(if bc == Criterion::AllOf {
+        ctx.add(if bc == Criterion::All {
             "PRODUCT_TYPE_EXTENDED"
         } else {
             "SUM_TYPE_EXTENDED"
         });
     } else if a.len() > b.len() {
-        ctx.add(if bc == Criterion::AllOf {
+        ctx.add(if ac == Criterion::All {
             "PRODUCT_TYPE_NARROWED"
         } else {
             "SUM_TYPE_NARROWED"

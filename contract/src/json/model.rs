@@ -15,17 +15,17 @@ pub(crate) type NodeId = usize;
 /// Which combinator a combined node uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Criterion {
-    AllOf,
-    AnyOf,
-    OneOf,
+    All,
+    Any,
+    One,
 }
 
 impl Criterion {
     pub(crate) fn keyword(self) -> &'static str {
         match self {
-            Criterion::AllOf => "allOf",
-            Criterion::AnyOf => "anyOf",
-            Criterion::OneOf => "oneOf",
+            Criterion::All => "allOf",
+            Criterion::Any => "anyOf",
+            Criterion::One => "oneOf",
         }
     }
 }
@@ -266,7 +266,7 @@ impl<'a> Loader<'a> {
         if let Some(Value::Array(vals)) = obj.get("enum") {
             parts.push(Kind::Enum(vals.clone()));
         }
-        for c in [Criterion::AllOf, Criterion::AnyOf, Criterion::OneOf] {
+        for c in [Criterion::All, Criterion::Any, Criterion::One] {
             if let Some(Value::Array(subs)) = obj.get(c.keyword()) {
                 let ids = (0..subs.len())
                     .map(|i| self.child(doc, &format!("{ptr}/{}", c.keyword()), &i.to_string()))
@@ -288,7 +288,7 @@ impl<'a> Loader<'a> {
                     let k = self.typed(doc, ptr, obj, t, true);
                     subs.push(self.push(k, Value::String(t.to_string())));
                 }
-                parts.push(Kind::Combined(Criterion::AnyOf, subs));
+                parts.push(Kind::Combined(Criterion::Any, subs));
             }
             _ => {
                 for (kws, t) in [
@@ -308,7 +308,7 @@ impl<'a> Loader<'a> {
             1 => parts.pop().unwrap_or(Kind::Empty),
             _ => {
                 let subs = parts.into_iter().map(|k| self.push(k, v.clone())).collect();
-                Kind::Combined(Criterion::AllOf, subs)
+                Kind::Combined(Criterion::All, subs)
             }
         };
         if let Some(node) = self.nodes.get_mut(id) {

@@ -418,7 +418,7 @@ fn packed_varints(body: &[u8]) -> Result<(), Failure> {
 }
 
 fn packed_fixed(body: &[u8], width: usize) -> Result<(), Failure> {
-    if body.len() % width == 0 {
+    if body.len().is_multiple_of(width) {
         Ok(())
     } else {
         Err(Failure::new(format!(
