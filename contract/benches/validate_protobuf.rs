@@ -67,7 +67,7 @@ fn order_body(schema: &ProtobufSchema, n: usize) -> Vec<u8> {
 
 fn bench(c: &mut Criterion) {
     let schema = ProtobufSchema::parse(ORDER, &[]).expect("schema compiles");
-    let body = order_body(&schema, 13);
+    let body = order_body(&schema, 15);
     schema.validate(&body).expect("valid payload");
     let mut group = c.benchmark_group("validate_protobuf");
     group.throughput(Throughput::Bytes(body.len() as u64));

@@ -116,3 +116,71 @@ fn recursive_refs_terminate() {
     let s = r##"{"$ref":"#/definitions/n","definitions":{"n":{"type":"object","properties":{"next":{"$ref":"#/definitions/n"}}}}}"##;
     assert!(backward(s, s).is_empty());
 }
+
+#[test]
+fn combined_schemas_follow_confluent() {
+    // Adding a branch to a oneOf widens it; removing one narrows it.
+    let one = r#"{"oneOf":[{"type":"string"},{"type":"integer"}]}"#;
+    let more = r#"{"oneOf":[{"type":"string"},{"type":"integer"},{"type":"boolean"}]}"#;
+    assert!(backward(one, more).is_empty());
+    let out = backward(more, one);
+    assert!(
+        out.iter()
+            .any(|i| i.message.starts_with("SUM_TYPE_NARROWED")),
+        "{out:?}"
+    );
+    // Dropping a conjunct of an (implicit) allOf accepts more.
+    assert!(backward(
+        r#"{"type":"string","enum":["red"]}"#,
+        r#"{"type":"string"}"#
+    )
+    .is_empty());
+    // A plain type may become one branch of a union.
+    assert!(backward(
+        r#"{"type":"string"}"#,
+        r#"{"anyOf":[{"type":"string"},{"type":"null"}]}"#
+    )
+    .is_empty());
+}
+
+#[test]
+fn numeric_and_string_bounds() {
+    assert!(backward(
+        r#"{"type":"string","maxLength":5}"#,
+        r#"{"type":"string","maxLength":9}"#
+    )
+    .is_empty());
+    let out = backward(
+        r#"{"type":"string","maxLength":9}"#,
+        r#"{"type":"string","maxLength":5}"#,
+    );
+    assert_eq!(out[0].path, "#/maxLength");
+    assert!(backward(
+        r#"{"type":"number","multipleOf":10}"#,
+        r#"{"type":"number","multipleOf":5}"#
+    )
+    .is_empty());
+    assert!(!backward(
+        r#"{"type":"number","multipleOf":5}"#,
+        r#"{"type":"number","multipleOf":10}"#
+    )
+    .is_empty());
+    assert!(backward(
+        r#"{"type":"number","multipleOf":0.5}"#,
+        r#"{"type":"number","multipleOf":0.25}"#
+    )
+    .is_empty());
+}
+
+proptest::proptest! {
+    #[test]
+    fn random_payloads_never_panic(body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..128)) {
+        let s = schema(r#"{"type":"object","properties":{"a":{"type":"integer"}},"required":["a"]}"#);
+        let _ = s.validate(&body);
+    }
+
+    #[test]
+    fn random_schema_text_never_panics(text in "\\PC{0,64}") {
+        let _ = JsonSchema::parse(&text, &[]);
+    }
+}
