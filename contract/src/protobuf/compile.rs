@@ -115,7 +115,9 @@ fn reject_editions(text: &str) -> Result<(), SchemaError> {
     let uses_editions = text
         .lines()
         .map(str::trim_start)
-        .any(|l| l.starts_with("edition") && l["edition".len()..].trim_start().starts_with('='));
+        .filter_map(|l| l.strip_prefix("edition"))
+        .filter_map(|rest| rest.trim_start().strip_prefix('='))
+        .any(|value| value.trim_start().starts_with('"'));
     if uses_editions {
         return Err(invalid(
             "protobuf editions (`edition = \"2023\"`) are not supported; use syntax = \"proto2\" or \"proto3\"".into(),
@@ -177,6 +179,11 @@ mod tests {
         let text = "syntax = \"proto3\";\nimport \"common/money.proto\";\nimport \"google/protobuf/timestamp.proto\";\nimport \"confluent/meta.proto\";\nimport \"confluent/type/decimal.proto\";\nmessage Order { common.Money total = 1; google.protobuf.Timestamp ts = 2; confluent.type.Decimal d = 3; }\n";
         let (_, file) = compile(text, &[dep]).unwrap();
         assert_eq!(file.messages().count(), 1);
+    }
+
+    #[test]
+    fn an_enum_value_named_edition_is_not_an_edition() {
+        compile("syntax = \"proto3\";\nenum E {\n  edition = 0;\n}\n", &[]).unwrap();
     }
 
     #[test]
