@@ -169,7 +169,11 @@ impl JsonSchema {
         let mut canonical = String::new();
         write_canonical(&root, &mut canonical);
         docs.insert(String::new(), root);
-        let model = model::Loader::new(&docs).load();
+        let ref_siblings = matches!(
+            draft,
+            jsonschema::Draft::Draft201909 | jsonschema::Draft::Draft202012
+        );
+        let model = model::Loader::new(&docs, ref_siblings).load();
         Ok(Self {
             validator: Arc::new(validator),
             model: Arc::new(model),

@@ -183,15 +183,18 @@ const STRING_KEYWORDS: &[&str] = &["minLength", "maxLength", "pattern", "format"
 /// Builds a [`Model`] from a schema document and its referenced documents.
 pub(crate) struct Loader<'a> {
     docs: &'a HashMap<String, Value>,
+    /// Drafts 2019-09 and later apply keywords beside `$ref`; earlier drafts ignore them.
+    ref_siblings: bool,
     nodes: Vec<Node>,
     seen: HashMap<(String, String), NodeId>,
 }
 
 impl<'a> Loader<'a> {
     /// `docs` maps a document name (`""` for the root) to its JSON.
-    pub(crate) fn new(docs: &'a HashMap<String, Value>) -> Self {
+    pub(crate) fn new(docs: &'a HashMap<String, Value>, ref_siblings: bool) -> Self {
         Loader {
             docs,
+            ref_siblings,
             nodes: Vec::new(),
             seen: HashMap::new(),
         }
@@ -258,11 +261,15 @@ impl<'a> Loader<'a> {
             Value::Object(o) => o,
             _ => return Kind::Empty,
         };
+        let mut parts: Vec<Kind> = Vec::new();
         if let Some(Value::String(r)) = obj.get("$ref") {
             let (d, p) = self.resolve_ref(doc, r);
-            return Kind::Ref(self.load_at(&d, &p));
+            let target = Kind::Ref(self.load_at(&d, &p));
+            if !self.ref_siblings {
+                return target;
+            }
+            parts.push(target);
         }
-        let mut parts: Vec<Kind> = Vec::new();
         if let Some(Value::Array(vals)) = obj.get("enum") {
             parts.push(Kind::Enum(vals.clone()));
         }
@@ -534,4 +541,53 @@ fn percent_decode(s: &str) -> String {
         }
     }
     String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(text: &str) -> Model {
+        let docs = HashMap::from([(String::new(), serde_json::from_str(text).unwrap())]);
+        Loader::new(&docs, false).load()
+    }
+
+    fn root_kind(m: &Model) -> &Kind {
+        &m.node(m.deref(m.root)).kind
+    }
+
+    #[test]
+    fn type_arrays_become_any_of() {
+        let m = load(r#"{"type":["string","null"]}"#);
+        assert!(matches!(root_kind(&m), Kind::Combined(Criterion::Any, s) if s.len() == 2));
+    }
+
+    #[test]
+    fn keywords_of_several_kinds_become_a_synthetic_all_of() {
+        let m = load(r#"{"properties":{"a":{}},"minLength":2}"#);
+        let Kind::Combined(Criterion::All, subs) = root_kind(&m) else {
+            panic!("{:?}", root_kind(&m));
+        };
+        let classes: Vec<&str> = subs.iter().map(|s| m.node(*s).kind.class()).collect();
+        assert_eq!(classes, ["Object", "String"]);
+    }
+
+    #[test]
+    fn refs_and_cycles_resolve_to_nodes() {
+        let m = load(
+            r##"{"$ref":"#/definitions/n","definitions":{"n":{"type":"object","properties":{"next":{"$ref":"#/definitions/n"}}}}}"##,
+        );
+        let Kind::Object { properties, .. } = root_kind(&m) else {
+            panic!("{:?}", root_kind(&m));
+        };
+        let next = properties["next"];
+        assert_eq!(m.deref(next), m.deref(m.root));
+    }
+
+    #[test]
+    fn empty_true_and_false() {
+        assert!(matches!(root_kind(&load("{}")), Kind::Empty));
+        assert!(matches!(root_kind(&load("true")), Kind::True));
+        assert!(matches!(root_kind(&load("false")), Kind::False));
+    }
 }
