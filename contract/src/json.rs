@@ -7,6 +7,7 @@
 //!   [`diff`] compares two such models under Confluent's strict policy.
 
 pub mod diff;
+mod limits;
 mod model;
 
 use std::collections::HashMap;
@@ -160,6 +161,9 @@ impl JsonSchema {
             }
             docs.insert(r.name.clone(), doc);
         }
+        docs.insert(String::new(), root);
+        limits::check_effective_depth(&docs).map_err(invalid)?;
+        let root = docs.remove("").unwrap_or(Value::Null);
         let validator = options.build(&root).map_err(|e| {
             invalid(format!(
                 "{e} (at {})",
@@ -173,7 +177,14 @@ impl JsonSchema {
             draft,
             jsonschema::Draft::Draft201909 | jsonschema::Draft::Draft202012
         );
-        let model = model::Loader::new(&docs, ref_siblings).load();
+        let model = model::Loader::new(&docs, ref_siblings)
+            .load()
+            .ok_or_else(|| {
+                invalid(format!(
+                    "schema nests deeper than {} levels through $ref chains",
+                    model::MAX_LOAD_DEPTH
+                ))
+            })?;
         Ok(Self {
             validator: Arc::new(validator),
             model: Arc::new(model),

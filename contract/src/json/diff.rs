@@ -97,7 +97,11 @@ struct Ctx<'m> {
     diffs: Vec<Difference>,
     in_progress: HashSet<(NodeId, NodeId)>,
     steps: usize,
+    depth: usize,
 }
+
+/// Deepest recursion of the comparison (properties, items, branches, `$ref`s).
+const MAX_DEPTH: usize = 128;
 
 impl<'m> Ctx<'m> {
     fn add(&mut self, kind: &'static str) {
@@ -141,6 +145,7 @@ pub(crate) fn compare(original: &Model, update: &Model) -> Vec<Difference> {
         diffs: Vec::new(),
         in_progress: HashSet::new(),
         steps: 0,
+        depth: 0,
     };
     schema(&mut ctx, Some(original.root), Some(update.root));
     ctx.diffs
@@ -158,6 +163,15 @@ fn is_empty_like(k: &Kind) -> bool {
 }
 
 fn schema(ctx: &mut Ctx, o: Option<NodeId>, u: Option<NodeId>) {
+    if ctx.depth >= MAX_DEPTH {
+        return ctx.add("SCHEMA_TOO_COMPLEX_TO_COMPARE");
+    }
+    ctx.depth += 1;
+    compare_nodes(ctx, o, u);
+    ctx.depth -= 1;
+}
+
+fn compare_nodes(ctx: &mut Ctx, o: Option<NodeId>, u: Option<NodeId>) {
     let (o, u) = match (o, u) {
         (None, None) => return,
         (None, Some(_)) => return ctx.add("SCHEMA_ADDED"),
@@ -327,6 +341,7 @@ fn schema(ctx: &mut Ctx, o: Option<NodeId>, u: Option<NodeId>) {
                 diffs: Vec::new(),
                 in_progress: HashSet::new(),
                 steps: ctx.steps,
+                depth: ctx.depth,
             };
             schema(&mut rev, Some(b), Some(a));
             ctx.steps = rev.steps;

@@ -187,7 +187,12 @@ pub(crate) struct Loader<'a> {
     ref_siblings: bool,
     nodes: Vec<Node>,
     seen: HashMap<(String, String), NodeId>,
+    depth: usize,
+    too_deep: bool,
 }
+
+/// Deepest chain of nested loads (through properties and `$ref`s) before giving up.
+pub(crate) const MAX_LOAD_DEPTH: usize = 128;
 
 impl<'a> Loader<'a> {
     /// `docs` maps a document name (`""` for the root) to its JSON.
@@ -197,16 +202,18 @@ impl<'a> Loader<'a> {
             ref_siblings,
             nodes: Vec::new(),
             seen: HashMap::new(),
+            depth: 0,
+            too_deep: false,
         }
     }
 
-    /// Loads the root document.
-    pub(crate) fn load(mut self) -> Model {
+    /// Loads the root document; `None` when `$ref` chains nest deeper than [`MAX_LOAD_DEPTH`].
+    pub(crate) fn load(mut self) -> Option<Model> {
         let root = self.load_at("", "");
-        Model {
+        (!self.too_deep).then_some(Model {
             nodes: self.nodes,
             root,
-        }
+        })
     }
 
     fn push(&mut self, kind: Kind, raw: Value) -> NodeId {
@@ -241,7 +248,13 @@ impl<'a> Loader<'a> {
             .unwrap_or(Value::Bool(true));
         let id = self.push(Kind::Empty, value.clone());
         self.seen.insert(key, id);
+        if self.depth >= MAX_LOAD_DEPTH {
+            self.too_deep = true;
+            return id;
+        }
+        self.depth += 1;
         let kind = self.load_value(doc, ptr, &value, id);
+        self.depth -= 1;
         if let Some(node) = self.nodes.get_mut(id) {
             node.kind = kind;
         }
@@ -263,7 +276,7 @@ impl<'a> Loader<'a> {
         };
         let mut parts: Vec<Kind> = Vec::new();
         if let Some(Value::String(r)) = obj.get("$ref") {
-            let (d, p) = self.resolve_ref(doc, r);
+            let (d, p) = resolve_ref(self.docs, doc, r);
             let target = Kind::Ref(self.load_at(&d, &p));
             if !self.ref_siblings {
                 return target;
@@ -490,29 +503,28 @@ impl<'a> Loader<'a> {
                 .unwrap_or(false),
         }
     }
+}
 
-    /// Splits a `$ref` into (document, JSON pointer); unknown documents resolve to `true`.
-    fn resolve_ref(&self, doc: &str, r: &str) -> (String, String) {
-        let (base, frag) = match r.split_once('#') {
-            Some((b, f)) => (b, f),
-            None => (r, ""),
-        };
-        let target = if base.is_empty() {
-            doc.to_string()
-        } else if self.docs.contains_key(base) {
-            base.to_string()
+/// Splits a `$ref` made in document `doc` into (document, JSON pointer).
+pub(crate) fn resolve_ref(docs: &HashMap<String, Value>, doc: &str, r: &str) -> (String, String) {
+    let (base, frag) = match r.split_once('#') {
+        Some((b, f)) => (b, f),
+        None => (r, ""),
+    };
+    let target = if base.is_empty() {
+        doc.to_string()
+    } else if docs.contains_key(base) {
+        base.to_string()
+    } else {
+        // References are often named by their last path segment (a file name).
+        let last = base.rsplit('/').next().unwrap_or(base);
+        if docs.contains_key(last) {
+            last.to_string()
         } else {
-            // Try the last path segment, as references are often named by file name.
-            let last = base.rsplit('/').next().unwrap_or(base);
-            if self.docs.contains_key(last) {
-                last.to_string()
-            } else {
-                base.to_string()
-            }
-        };
-        let ptr = percent_decode(frag);
-        (target, ptr)
-    }
+            base.to_string()
+        }
+    };
+    (target, percent_decode(frag))
 }
 
 fn percent_decode(s: &str) -> String {
@@ -549,7 +561,7 @@ mod tests {
 
     fn load(text: &str) -> Model {
         let docs = HashMap::from([(String::new(), serde_json::from_str(text).unwrap())]);
-        Loader::new(&docs, false).load()
+        Loader::new(&docs, false).load().unwrap()
     }
 
     fn root_kind(m: &Model) -> &Kind {

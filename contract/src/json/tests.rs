@@ -112,6 +112,38 @@ fn type_widening_and_narrowing() {
 }
 
 #[test]
+fn self_referencing_unions_and_long_ref_chains_are_bounded() {
+    let s = r##"{"$ref":"#/definitions/x","definitions":{"x":{"anyOf":[{"$ref":"#/definitions/x"},{"type":"null"}]}}}"##;
+    if let Ok(x) = JsonSchema::parse(s, &[]) {
+        let out = can_read(&x, &schema(r#"{"type":"string"}"#));
+        assert!(!out.is_empty());
+    }
+    let mut defs = serde_json::Map::new();
+    for i in 0..300 {
+        defs.insert(
+            format!("d{i}"),
+            serde_json::json!({"$ref": format!("#/definitions/d{}", i + 1)}),
+        );
+    }
+    defs.insert("d300".into(), serde_json::json!({"type": "string"}));
+    let chain = serde_json::json!({"$ref": "#/definitions/d0", "definitions": defs}).to_string();
+    let err = JsonSchema::parse(&chain, &[]).unwrap_err();
+    assert!(err.to_string().contains("deeper"), "{err}");
+    // A chain well inside the limit still works.
+    let mut defs = serde_json::Map::new();
+    for i in 0..40 {
+        defs.insert(
+            format!("d{i}"),
+            serde_json::json!({"$ref": format!("#/definitions/d{}", i + 1)}),
+        );
+    }
+    defs.insert("d40".into(), serde_json::json!({"type": "string"}));
+    let short = serde_json::json!({"$ref": "#/definitions/d0", "definitions": defs}).to_string();
+    let s = JsonSchema::parse(&short, &[]).unwrap();
+    assert!(can_read(&s, &s).is_empty());
+}
+
+#[test]
 fn recursive_refs_terminate() {
     let s = r##"{"$ref":"#/definitions/n","definitions":{"n":{"type":"object","properties":{"next":{"$ref":"#/definitions/n"}}}}}"##;
     assert!(backward(s, s).is_empty());
