@@ -163,6 +163,7 @@ impl JsonSchema {
         }
         docs.insert(String::new(), root);
         limits::check_effective_depth(&docs).map_err(invalid)?;
+        limits::check_left_recursion(&docs).map_err(invalid)?;
         let root = docs.remove("").unwrap_or(Value::Null);
         let validator = options.build(&root).map_err(|e| {
             invalid(format!(

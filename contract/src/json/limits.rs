@@ -90,3 +90,134 @@ impl Walk<'_> {
         Ok(1 + d)
     }
 }
+
+/// Keywords whose subschemas apply to the same instance (no descent into the data).
+const IN_PLACE: &[&str] = &[
+    "allOf",
+    "anyOf",
+    "oneOf",
+    "not",
+    "if",
+    "then",
+    "else",
+    "dependentSchemas",
+    "dependencies",
+];
+
+/// Rejects a `$ref` cycle that never descends into the instance (`x = anyOf[x, ...]`): a
+/// validator would recurse on the same value forever.
+pub(crate) fn check_left_recursion(docs: &HashMap<String, Value>) -> Result<(), String> {
+    let mut targets = Vec::new();
+    for (name, doc) in docs {
+        collect_refs(docs, name, doc, &mut targets, 0);
+    }
+    let mut state: HashMap<(String, String), bool> = HashMap::new(); // false = on stack
+    targets.push((String::new(), String::new()));
+    for t in targets {
+        visit(docs, t, &mut state, 0)?;
+    }
+    Ok(())
+}
+
+fn collect_refs(
+    docs: &HashMap<String, Value>,
+    doc: &str,
+    v: &Value,
+    out: &mut Vec<(String, String)>,
+    level: usize,
+) {
+    if level > MAX_EFFECTIVE_DEPTH {
+        return;
+    }
+    match v {
+        Value::Object(m) => {
+            if let Some(Value::String(r)) = m.get("$ref") {
+                out.push(resolve_ref(docs, doc, r));
+            }
+            for c in m.values() {
+                collect_refs(docs, doc, c, out, level + 1);
+            }
+        }
+        Value::Array(a) => {
+            for c in a {
+                collect_refs(docs, doc, c, out, level + 1);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// `$ref` targets reachable from `v` without descending into the instance.
+fn in_place_refs(
+    docs: &HashMap<String, Value>,
+    doc: &str,
+    v: &Value,
+    out: &mut Vec<(String, String)>,
+    level: usize,
+) {
+    let Value::Object(m) = v else {
+        return;
+    };
+    if level > MAX_EFFECTIVE_DEPTH {
+        return;
+    }
+    if let Some(Value::String(r)) = m.get("$ref") {
+        out.push(resolve_ref(docs, doc, r));
+    }
+    for kw in IN_PLACE {
+        match m.get(*kw) {
+            Some(Value::Array(subs)) => {
+                for s in subs {
+                    in_place_refs(docs, doc, s, out, level + 1);
+                }
+            }
+            Some(Value::Object(o)) if matches!(*kw, "dependentSchemas" | "dependencies") => {
+                for s in o.values() {
+                    in_place_refs(docs, doc, s, out, level + 1);
+                }
+            }
+            Some(s @ Value::Object(_)) => in_place_refs(docs, doc, s, out, level + 1),
+            _ => {}
+        }
+    }
+}
+
+fn visit(
+    docs: &HashMap<String, Value>,
+    key: (String, String),
+    state: &mut HashMap<(String, String), bool>,
+    level: usize,
+) -> Result<(), String> {
+    match state.get(&key) {
+        Some(true) => return Ok(()),
+        Some(false) => {
+            return Err(format!(
+                "$ref cycle through #{} never descends into the data (left recursion)",
+                key.1
+            ))
+        }
+        None => {}
+    }
+    if level > MAX_EFFECTIVE_DEPTH {
+        return Err(format!(
+            "schema nests deeper than {MAX_EFFECTIVE_DEPTH} levels (counting $ref hops)"
+        ));
+    }
+    state.insert(key.clone(), false);
+    let target = docs.get(&key.0).and_then(|d| {
+        if key.1.is_empty() {
+            Some(d)
+        } else {
+            d.pointer(&key.1)
+        }
+    });
+    if let Some(t) = target {
+        let mut next = Vec::new();
+        in_place_refs(docs, &key.0, t, &mut next, 0);
+        for n in next {
+            visit(docs, n, state, level + 1)?;
+        }
+    }
+    state.insert(key, true);
+    Ok(())
+}

@@ -133,7 +133,12 @@ struct Ctx {
     path: Vec<String>,
     diffs: Vec<Difference>,
     entered: HashSet<String>,
+    /// How many imported message types deep the comparison has gone.
+    depth: usize,
 }
+
+/// Deepest chain of imported message types compared; beyond it the pair is flagged.
+const MAX_TYPE_DEPTH: usize = 64;
 
 impl Ctx {
     fn add(&mut self, kind: DiffKind, detail: String) {
@@ -155,6 +160,7 @@ pub fn compare(original: &ProtobufSchema, update: &ProtobufSchema) -> Vec<Differ
         path: Vec::new(),
         diffs: Vec::new(),
         entered: HashSet::new(),
+        depth: 0,
     };
     let (o, u) = (original.file(), update.file());
     if o.package_name() != u.package_name() {
@@ -573,10 +579,18 @@ fn compare_message_type(
     if o.parent_file().name() == ROOT_FILE && u.parent_file().name() == ROOT_FILE {
         return;
     }
+    if ctx.depth >= MAX_TYPE_DEPTH {
+        ctx.add(
+            DiffKind::FIELD_NAMED_TYPE_CHANGED,
+            format!("{change}: message types nest deeper than {MAX_TYPE_DEPTH}, not compared"),
+        );
+        return;
+    }
     let mut sub = Ctx {
         path: ol.split('.').map(str::to_string).collect(),
         diffs: Vec::new(),
         entered: ctx.entered.clone(),
+        depth: ctx.depth + 1,
     };
     compare_message(&mut sub, o, u);
     let compatible = sub.compatible();

@@ -297,6 +297,23 @@ fn identical_imports_under_new_names_are_compatible() {
     assert!(can_read(&p, &e).is_empty());
 }
 
+#[test]
+fn long_chains_of_imported_types_are_bounded() {
+    let chain = |scalar: &str| {
+        let mut dep = String::from("syntax = \"proto3\"; package d;\n");
+        for i in 0..200 {
+            dep.push_str(&format!("message M{i} {{ M{} next = 1; }}\n", i + 1));
+        }
+        dep.push_str(&format!("message M200 {{ {scalar} v = 1; }}\n"));
+        dep
+    };
+    let text = "syntax = \"proto3\"; import \"d.proto\"; message T { d.M0 m = 1; }";
+    let a = ProtobufSchema::parse(text, &refs(&[("d.proto", &chain("int32"))])).unwrap();
+    let b = ProtobufSchema::parse(text, &refs(&[("d.proto", &chain("string"))])).unwrap();
+    let out = can_read(&b, &a);
+    assert!(!out.is_empty());
+}
+
 proptest! {
     #[test]
     fn random_bodies_never_panic(body in proptest::collection::vec(any::<u8>(), 0..256)) {
