@@ -17,33 +17,59 @@ use super::ProtobufSchema;
 
 /// Confluent's `Difference.Type` for Protobuf (plus the newer `ONEOF_FIELD_MOVED_TO_TOP_LEVEL`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[allow(missing_docs, non_camel_case_types, clippy::upper_case_acronyms)]
+#[allow(non_camel_case_types, clippy::upper_case_acronyms)]
 pub enum DiffKind {
+    /// The file's package differs.
     PACKAGE_CHANGED,
+    /// A message exists only in the reader.
     MESSAGE_ADDED,
+    /// A message exists only in the writer.
     MESSAGE_REMOVED,
+    /// A message changed position (its message index).
     MESSAGE_MOVED,
+    /// An enum exists only in the reader.
     ENUM_ADDED,
+    /// An enum exists only in the writer.
     ENUM_REMOVED,
+    /// An enum number exists only in the reader.
     ENUM_CONST_ADDED,
+    /// An enum number changed its name.
     ENUM_CONST_CHANGED,
+    /// An enum number exists only in the writer.
     ENUM_CONST_REMOVED,
+    /// An optional field exists only in the reader.
     FIELD_ADDED,
+    /// An optional field exists only in the writer.
     FIELD_REMOVED,
+    /// A tag kept its type but changed its name.
     FIELD_NAME_CHANGED,
+    /// A tag changed between scalar, message and map.
     FIELD_KIND_CHANGED,
+    /// A scalar tag changed to another encoding group.
     FIELD_SCALAR_KIND_CHANGED,
+    /// A message-typed tag refers to a different or incompatible type.
     FIELD_NAMED_TYPE_CHANGED,
+    /// A numeric tag changed label (e.g. optional to repeated).
     FIELD_NUMERIC_LABEL_CHANGED,
+    /// A string/bytes tag changed label.
     FIELD_STRING_OR_BYTES_LABEL_CHANGED,
+    /// A proto2 required field exists only in the reader.
     REQUIRED_FIELD_ADDED,
+    /// A proto2 required field exists only in the writer.
     REQUIRED_FIELD_REMOVED,
+    /// A oneof exists only in the reader.
     ONEOF_ADDED,
+    /// A oneof exists only in the writer.
     ONEOF_REMOVED,
+    /// A oneof gained a member.
     ONEOF_FIELD_ADDED,
+    /// A oneof member is gone from the reader entirely.
     ONEOF_FIELD_REMOVED,
+    /// A oneof member became a plain field.
     ONEOF_FIELD_MOVED_TO_TOP_LEVEL,
+    /// Several plain fields were gathered into one oneof.
     MULTIPLE_FIELDS_MOVED_TO_ONEOF,
+    /// A oneof now joins fields that could be set together before.
     FIELD_MOVED_TO_EXISTING_ONEOF,
 }
 
