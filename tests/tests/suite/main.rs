@@ -11,4 +11,5 @@ mod kafka_python;
 mod kafkajs;
 mod kcat;
 mod rdkafka_client;
+mod schema_gate;
 mod support;
