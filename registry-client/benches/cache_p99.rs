@@ -30,7 +30,7 @@ fn main() {
                 let started = Instant::now();
                 lookup(&client, which, &subject, id).await;
                 let nanos = started.elapsed().as_nanos() as u64;
-                hist.record(nanos.max(1)).expect("in range");
+                hist.saturating_record(nanos.max(1));
             }
             println!(
                 "warm {name:<22} calls={CALLS} mean={:.0}ns p50={}ns p99={}ns p99.9={}ns max={}ns",
