@@ -58,8 +58,9 @@ impl ProtobufSchema {
         self.plan.validate(body, self.unknown_fields)
     }
 
-    /// The compiled schema file itself (its imports live in the same pool).
-    pub(crate) fn root_file(&self) -> &FileDescriptor {
+    /// The compiled schema file (its imports live in the same descriptor pool), e.g. for
+    /// encoding test records with prost-reflect.
+    pub fn file(&self) -> &FileDescriptor {
         &self.file
     }
 }
