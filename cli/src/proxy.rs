@@ -1,12 +1,183 @@
-//! `schemagate proxy` (skeleton: lands with its issue).
+//! `schemagate proxy`: flags and wiring of the transparent Kafka proxy.
 
+use std::net::SocketAddr;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use prometheus_client::registry::Registry;
+use proxy::batch::BatchLimits;
+use proxy::enforce::metrics::EnforceMetrics;
+use proxy::enforce::quarantine::{QuarantineConfig, QuarantineWriter};
+use proxy::enforce::Enforcer;
+use proxy::policy::Policy;
+use proxy::{PassThrough, ProduceInspector, Proxy, ProxyConfig};
+use registry_client::{Auth, RegistryClient, RegistryConfig};
 
 /// Flags of `schemagate proxy`.
 #[derive(clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Bootstrap broker, HOST:PORT. Repeat for several; the rest are learned from metadata.
+    #[arg(long = "upstream", required = true, value_name = "HOST:PORT")]
+    upstreams: Vec<String>,
+    /// Listener for broker index 0; broker index i is served on this port + i.
+    #[arg(long, value_name = "HOST:PORT")]
+    listen: SocketAddr,
+    /// Host clients are told to connect to (default: the listen IP; required for 0.0.0.0).
+    #[arg(long, value_name = "HOST")]
+    advertised_host: Option<String>,
+    /// Admin HTTP address serving /metrics, /healthz and /readyz.
+    #[arg(long, value_name = "HOST:PORT")]
+    admin: Option<SocketAddr>,
+    /// Largest frame accepted from a client or broker, in bytes.
+    #[arg(long, default_value_t = proxy::config::DEFAULT_MAX_FRAME_BYTES)]
+    max_frame_bytes: usize,
+    /// Most client connections open at once; more are refused.
+    #[arg(long, default_value_t = 4096)]
+    max_connections: usize,
+    /// Most brokers (and so listeners) served.
+    #[arg(long, default_value_t = 256)]
+    max_brokers: usize,
+    /// Seconds of silence tolerated inside a frame before the connection is closed.
+    #[arg(long, default_value_t = 30)]
+    stall_timeout_secs: u64,
+    /// Seconds allowed for connecting to a broker.
+    #[arg(long, default_value_t = 10)]
+    connect_timeout_secs: u64,
+    /// Seconds between the proxy's own metadata fetches.
+    #[arg(long, default_value_t = 30)]
+    metadata_refresh_secs: u64,
+    /// Seconds in-flight requests get to finish after SIGTERM or Ctrl-C.
+    #[arg(long, default_value_t = 30)]
+    shutdown_grace_secs: u64,
+    #[command(flatten)]
+    enforcement: EnforcementArgs,
+}
 
-/// Runs `schemagate proxy`.
-pub async fn run(_args: Args) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("schemagate proxy is not built yet")
+/// Flags of schema enforcement (all optional: without `--policy` the proxy only forwards).
+#[derive(clap::Args)]
+struct EnforcementArgs {
+    /// Confluent-compatible Schema Registry URL.
+    #[arg(long, value_name = "URL", requires = "policy")]
+    registry: Option<String>,
+    /// Per-topic policy file (TOML); enforcement is on when given.
+    #[arg(long, value_name = "FILE", requires = "registry")]
+    policy: Option<std::path::PathBuf>,
+    /// Registry basic auth as USER:PASSWORD (Confluent Cloud: KEY:SECRET).
+    #[arg(
+        long,
+        env = "SCHEMAGATE_REGISTRY_BASIC_AUTH",
+        value_name = "USER:PASSWORD",
+        hide_env_values = true
+    )]
+    registry_basic_auth: Option<String>,
+    /// Registry bearer token.
+    #[arg(
+        long,
+        env = "SCHEMAGATE_REGISTRY_BEARER_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true,
+        conflicts_with = "registry_basic_auth"
+    )]
+    registry_bearer_token: Option<String>,
+    /// Extra PEM CA certificates for the registry's TLS.
+    #[arg(long, value_name = "FILE")]
+    registry_ca_file: Option<std::path::PathBuf>,
+    /// Milliseconds one registry request may take.
+    #[arg(long, default_value_t = 2000)]
+    registry_timeout_ms: u64,
+    /// Seconds a definitive "not found" from the registry is remembered.
+    #[arg(long, default_value_t = 5)]
+    negative_cache_secs: u64,
+    /// Disable the schema caches (every lookup asks the registry; for benchmarks).
+    #[arg(long)]
+    no_schema_cache: bool,
+    /// Partitions of a quarantine topic the proxy creates.
+    #[arg(long, default_value_t = 1)]
+    quarantine_partitions: i32,
+    /// Replication factor of a quarantine topic the proxy creates (-1: broker default).
+    #[arg(long, default_value_t = -1, allow_hyphen_values = true)]
+    quarantine_replication: i32,
+    /// Seconds a quarantine write may take before the client gets a retriable error.
+    #[arg(long, default_value_t = 10)]
+    quarantine_timeout_secs: u64,
+    /// Largest decompressed size of one record batch on an enforced topic.
+    #[arg(long, default_value_t = 64 << 20)]
+    max_decompressed_bytes: usize,
+    /// Most records in one batch on an enforced topic.
+    #[arg(long, default_value_t = 1 << 20)]
+    max_batch_records: usize,
+}
+
+/// Runs `schemagate proxy` until SIGTERM or Ctrl-C.
+pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let mut config = ProxyConfig::new(args.upstreams, args.listen);
+    if let Some(host) = args.advertised_host {
+        config.advertised_host = host;
+    }
+    config.admin = args.admin;
+    config.max_frame_bytes = args.max_frame_bytes;
+    config.max_connections = args.max_connections;
+    config.max_brokers = args.max_brokers;
+    config.stall_timeout = Duration::from_secs(args.stall_timeout_secs);
+    config.connect_timeout = Duration::from_secs(args.connect_timeout_secs);
+    config.metadata_refresh = Duration::from_secs(args.metadata_refresh_secs.max(1));
+    config.shutdown_grace = Duration::from_secs(args.shutdown_grace_secs);
+    let mut metrics = Registry::default();
+    let inspector = enforcer(&args.enforcement, &config, &mut metrics)?;
+    let proxy = Proxy::with_metrics(config, inspector, metrics)?;
+    proxy.run(proxy::shutdown::signal()).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The Produce inspector: the enforcer when a policy is given, else pass-through.
+fn enforcer(
+    a: &EnforcementArgs,
+    proxy: &ProxyConfig,
+    metrics: &mut Registry,
+) -> anyhow::Result<Arc<dyn ProduceInspector>> {
+    let (Some(url), Some(policy_file)) = (&a.registry, &a.policy) else {
+        return Ok(Arc::new(PassThrough));
+    };
+    let policy = Policy::load(policy_file)?;
+    let mut rc = RegistryConfig::new(url.clone());
+    rc.auth = match (&a.registry_basic_auth, &a.registry_bearer_token) {
+        (Some(up), _) => {
+            let (username, password) = up
+                .split_once(':')
+                .context("--registry-basic-auth must be USER:PASSWORD")?;
+            Some(Auth::Basic {
+                username: username.into(),
+                password: password.into(),
+            })
+        }
+        (None, Some(token)) => Some(Auth::Bearer(token.clone())),
+        (None, None) => None,
+    };
+    rc.ca_file = a.registry_ca_file.clone();
+    rc.request_timeout = Duration::from_millis(a.registry_timeout_ms.max(1));
+    rc.cache.enabled = !a.no_schema_cache;
+    rc.cache.negative_ttl = Duration::from_secs(a.negative_cache_secs);
+    let client = RegistryClient::new(rc).context("registry client")?;
+    client.register_metrics(metrics);
+    let quarantine = QuarantineWriter::new(QuarantineConfig {
+        bootstrap: proxy.upstreams.join(","),
+        partitions: a.quarantine_partitions.max(1),
+        replication: a.quarantine_replication,
+        timeout: Duration::from_secs(a.quarantine_timeout_secs.max(1)),
+    })?;
+    let limits = BatchLimits {
+        max_decompressed_bytes: a.max_decompressed_bytes,
+        max_records: a.max_batch_records,
+    };
+    let enforce_metrics = EnforceMetrics::register(metrics);
+    tracing::info!(policy = %policy_file.display(), registry = %url, "schema enforcement on");
+    Ok(Arc::new(Enforcer::new(
+        policy,
+        client,
+        quarantine,
+        limits,
+        enforce_metrics,
+    )))
 }

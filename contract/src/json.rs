@@ -198,6 +198,12 @@ impl JsonSchema {
         self.canonical.clone()
     }
 
+    /// The root `title`, which Confluent's JSON serializer uses as the record name.
+    pub fn record_name(&self) -> Option<String> {
+        let root: serde_json::Value = serde_json::from_str(&self.canonical).ok()?;
+        root.get("title")?.as_str().map(str::to_string)
+    }
+
     /// The body must be JSON and valid; the error names the first failing instance location
     /// as a JSON pointer.
     pub fn validate(&self, body: &[u8]) -> Result<(), DecodeError> {

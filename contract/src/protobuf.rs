@@ -42,6 +42,14 @@ impl ProtobufSchema {
         })
     }
 
+    /// The first message's full name, which Confluent's record-name strategies use.
+    pub fn record_name(&self) -> Option<String> {
+        self.file
+            .messages()
+            .next()
+            .map(|m| m.full_name().to_string())
+    }
+
     /// Normalized `.proto` text printed from the descriptor (same schema, same text).
     pub fn canonical(&self) -> String {
         self.canonical.clone()
