@@ -329,6 +329,23 @@ async fn outage_serves_cached_entries_fails_transiently_and_recovers() {
     let err = client.binding(&orders, uncached).await.expect_err("down");
     assert!(err.is_transient(), "{err:?}");
 
+    // A burst of lookups for the uncached id shares one retry sequence (3 attempts).
+    let before = client.registry_requests();
+    let burst: Vec<_> = (0..100)
+        .map(|_| {
+            let c = client.clone();
+            tokio::spawn(async move { c.schema(uncached).await })
+        })
+        .collect();
+    for task in burst {
+        let result = task.await.expect("task");
+        assert!(
+            matches!(result, Err(RegistryError::Unavailable { .. })),
+            "{result:?}"
+        );
+    }
+    assert_eq!(client.registry_requests() - before, 3);
+
     served.restart().await;
     let schema = client.schema(uncached).await.expect("recovered");
     assert_eq!(schema.id, uncached);
