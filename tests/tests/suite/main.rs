@@ -10,5 +10,6 @@ mod deploy;
 mod kafka_python;
 mod kafkajs;
 mod kcat;
+mod quarantine_cli;
 mod rdkafka_client;
 mod support;

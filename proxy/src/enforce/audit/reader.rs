@@ -1,16 +1,18 @@
-//! Reading a quarantine topic from its start to where it ended when the read began, then
-//! stopping: a snapshot, not a tail.
+//! Reading a quarantine topic from its start to its end, then stopping: a snapshot, not a
+//! tail.
 //!
 //! Partitions are read one after another in ascending order, each from its low watermark to
-//! the high watermark taken at the start, so every command sees records in the same order
+//! its end (bounded near the high watermark taken at the start, see [`read_partition`]), so
+//! every command sees records in the same order
 //! (partition, then offset) and `show --index N` names the same record as a later run would.
 //! librdkafka's consumer blocks, so the reading runs on a blocking thread and hands records
 //! to async code through a bounded channel.
 
 use std::time::{Duration, Instant};
 
+use rdkafka::client::ClientContext;
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{BorrowedMessage, Headers, Message, Timestamp};
 use rdkafka::{Offset, TopicPartitionList};
@@ -21,6 +23,8 @@ use super::AuditError;
 
 /// Records buffered between the reading thread and its consumer.
 const CHANNEL_DEPTH: usize = 1024;
+/// Records a read may go past the watermark taken at the start, at least.
+const MIN_PAST_END: i64 = 10_000;
 
 /// Where to read from and how patiently.
 #[derive(Debug, Clone)]
@@ -45,7 +49,7 @@ impl ReadConfig {
         c
     }
 
-    fn consumer(&self) -> Result<BaseConsumer, AuditError> {
+    fn consumer(&self) -> Result<Reader, AuditError> {
         self.client_config()
             // Assigned partitions only: no group is joined and nothing is committed.
             .set("group.id", "schemagate-quarantine-cli")
@@ -55,13 +59,31 @@ impl ReadConfig {
             .set("allow.auto.create.topics", "false")
             // A snapshot up to the high watermark; an open transaction must not stall it.
             .set("isolation.level", "read_uncommitted")
-            .create()
+            // An empty fetch answers sooner, so the end of a partition is seen sooner.
+            .set("fetch.wait.max.ms", "100")
+            .create_with_context(ReaderContext)
             .map_err(|e| AuditError::Kafka {
                 doing: "creating a consumer".into(),
                 reason: e.to_string(),
             })
     }
 }
+
+/// Keeps end-of-partition, which this reader waits for, out of the error log.
+struct ReaderContext;
+
+impl ClientContext for ReaderContext {
+    fn error(&self, error: KafkaError, reason: &str) {
+        if !matches!(error, KafkaError::Global(RDKafkaErrorCode::PartitionEOF)) {
+            tracing::error!(%error, reason, "kafka client error");
+        }
+    }
+}
+
+impl ConsumerContext for ReaderContext {}
+
+/// The consumer every read uses.
+type Reader = BaseConsumer<ReaderContext>;
 
 /// The offsets of one partition to read: `start..end`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,7 +92,8 @@ pub struct PartitionRange {
     pub partition: i32,
     /// First offset to read (the low watermark, or a chosen offset).
     pub start: i64,
-    /// One past the last offset to read (the high watermark at the start).
+    /// The high watermark at the start; the read goes on to the end of the log, but stops
+    /// at most [`past_end`] records beyond this.
     pub end: i64,
 }
 
@@ -97,7 +120,7 @@ pub fn partitions(config: &ReadConfig, topic: &str) -> Result<Vec<i32>, AuditErr
 }
 
 fn partitions_with(
-    consumer: &BaseConsumer,
+    consumer: &Reader,
     config: &ReadConfig,
     topic: &str,
 ) -> Result<Vec<i32>, AuditError> {
@@ -211,16 +234,23 @@ fn read_into(
 }
 
 /// Reads one partition up to its end; false when the receiver hung up.
+///
+/// The end is librdkafka's end-of-partition event, not the watermark itself: tansu 0.6
+/// reports a high watermark of the last batch's base offset + 1, so cutting at the watermark
+/// would drop the rest of a multi-record batch. So that a topic still being written cannot
+/// keep the read going forever, it stops [`past_end`] records beyond the watermark at the
+/// latest.
 fn read_partition(
-    consumer: &BaseConsumer,
+    consumer: &Reader,
     config: &ReadConfig,
     topic: &str,
     range: &PartitionRange,
     tx: &mpsc::Sender<Result<QuarantinedRecord, AuditError>>,
 ) -> Result<bool, AuditError> {
+    let stop = range.end.saturating_add(past_end(range));
     let mut next = range.start;
     let mut last_progress = Instant::now();
-    while next < range.end {
+    while next < stop {
         if last_progress.elapsed() > config.timeout {
             return Err(AuditError::Stalled {
                 topic: topic.to_string(),
@@ -232,8 +262,6 @@ fn read_partition(
         }
         match consumer.poll(Duration::from_millis(200)) {
             None => {}
-            // The end of the log came before the watermark we saw (control records, or
-            // records removed by retention in between): the partition is done.
             Some(Err(KafkaError::PartitionEOF(p))) if p == range.partition => return Ok(true),
             Some(Err(KafkaError::PartitionEOF(_))) => {}
             Some(Err(e)) => {
@@ -248,7 +276,7 @@ fn read_partition(
                 }
                 next = msg.offset().saturating_add(1);
                 last_progress = Instant::now();
-                if msg.offset() >= range.end {
+                if msg.offset() >= stop {
                     break;
                 }
                 if tx.blocking_send(Ok(owned(&msg))).is_err() {
@@ -258,6 +286,12 @@ fn read_partition(
         }
     }
     Ok(true)
+}
+
+/// How far past the watermark taken at the start a read may go: the snapshot's own size, at
+/// least [`MIN_PAST_END`] records (enough for any batch a broker under-reported).
+pub fn past_end(range: &PartitionRange) -> i64 {
+    range.end.saturating_sub(range.start).max(MIN_PAST_END)
 }
 
 /// Copies a consumed message out of librdkafka's buffers.

@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 
 use super::hexdump;
-use super::reader::{self, blocking, ReadConfig};
+use super::reader::{self, blocking, past_end, ReadConfig};
 use super::record::{QuarantinedRecord, RecordHeader, RecordTime};
 use super::AuditError;
 
@@ -40,12 +40,14 @@ pub async fn fetch(
     .await?;
     if let Which::Offset { partition, offset } = which {
         for range in &mut extent.ranges {
-            if offset < range.start || offset >= range.end {
+            // Past the watermark is allowed: the read itself finds where the log ends.
+            if offset < range.start || offset >= range.end.saturating_add(past_end(range)) {
                 return Err(AuditError::NoSuchRecord(format!(
                     "{topic} partition {partition} holds offsets {}..{}, not {offset}",
                     range.start, range.end
                 )));
             }
+            range.end = range.end.max(offset.saturating_add(1));
             range.start = offset;
         }
     }
