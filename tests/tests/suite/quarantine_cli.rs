@@ -23,8 +23,8 @@ const TOPIC: &str = "orders";
 const QUARANTINE: &str = "orders.quarantine";
 const CLIENT_ID: &str = "qcli-test";
 const ORDER: &str = r#"{"type":"record","name":"Order","namespace":"shop","fields":[{"name":"id","type":"long"},{"name":"item","type":"string"}]}"#;
-const OTHER: &str =
-    r#"{"type":"record","name":"Other","namespace":"shop","fields":[{"name":"n","type":"int"}]}"#;
+/// Protobuf, so `show --registry` labels the message indexes.
+const OTHER: &str = "syntax = \"proto3\"; package shop; message Other { int32 n = 1; }";
 const MISMATCH_TS: i64 = 1_700_000_000_000;
 
 /// One record to produce: key, value, headers, timestamp.
@@ -64,12 +64,12 @@ fn http(addr: SocketAddr, method: &str, path: &str, body: &Value) -> (u16, Value
     (status, serde_json::from_str(text).unwrap_or(Value::Null))
 }
 
-fn register(registry: SocketAddr, subject: &str, schema: &str) -> u32 {
+fn register(registry: SocketAddr, subject: &str, schema_type: &str, schema: &str) -> u32 {
     let (status, body) = http(
         registry,
         "POST",
         &format!("/subjects/{subject}/versions"),
-        &json!({ "schema": schema }),
+        &json!({ "schemaType": schema_type, "schema": schema }),
     );
     assert_eq!(status, 200, "registering under {subject}: {body}");
     body["id"]
@@ -224,8 +224,8 @@ fn list_show_and_replay_the_proxys_quarantine() {
     let broker = free(Broker::start());
     let b = broker.addr().to_string();
     let (registry, reg) = start_registry();
-    let order_id = register(reg, "orders-value", ORDER);
-    let other_id = register(reg, "other-value", OTHER);
+    let order_id = register(reg, "orders-value", "AVRO", ORDER);
+    let other_id = register(reg, "other-value", "PROTOBUF", OTHER);
     let policy = free(tempfile::NamedTempFile::new());
     free(std::fs::write(
         policy.path(),
@@ -236,7 +236,8 @@ fn list_show_and_replay_the_proxys_quarantine() {
     create_topic(broker.addr(), TOPIC);
 
     let good = framed(order_id, &[0x54, 0x06, b'a', b'b', b'c']);
-    let mismatch_value = framed(other_id, &[0x02]);
+    // Message indexes [0] (one byte 0), then field 1 (n) = 1.
+    let mismatch_value = framed(other_id, &[0x00, 0x08, 0x01]);
     let records = [
         Sent {
             key: b"k0",
@@ -344,6 +345,8 @@ fn list_show_and_replay_the_proxys_quarantine() {
         QUARANTINE,
         "--index",
         "4",
+        "--registry",
+        &format!("http://{reg}"),
     ]);
     for want in [
         "offset     4\n",
@@ -354,10 +357,13 @@ fn list_show_and_replay_the_proxys_quarantine() {
         &format!("  schemagate.schema-id  \"{other_id}\"\n"),
         &format!("  schemagate.client-id  \"{CLIENT_ID}\"\n"),
         "  schemagate.topic      \"orders\"\n",
-        "value      6 bytes, first 6 shown\n",
+        "value      8 bytes, first 8 shown\n",
         "magic byte 0x00\n",
         &format!("schema id {other_id}\n"),
-        "payload (1 bytes)\n",
+        "0005  00 ",
+        "message indexes [0]\n",
+        "0006  08 01 ",
+        "payload (2 bytes)\n",
     ] {
         assert!(shown.contains(want), "missing {want:?} in\n{shown}");
     }
@@ -436,7 +442,7 @@ fn list_show_and_replay_the_proxys_quarantine() {
     );
     assert_eq!(status, 200, "{body}");
     assert_eq!(
-        register(reg, "orders-value", OTHER),
+        register(reg, "orders-value", "PROTOBUF", OTHER),
         other_id,
         "same schema, same id"
     );
