@@ -59,6 +59,9 @@ pub enum AuditError {
         /// How long nothing arrived.
         waited: Duration,
     },
+    /// The command's arguments cannot work.
+    #[error("{0}")]
+    Usage(String),
     /// The record asked for is not there.
     #[error("{0}")]
     NoSuchRecord(String),

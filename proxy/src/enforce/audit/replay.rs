@@ -118,6 +118,12 @@ impl ReplayReport {
 
 /// Runs a replay: judge everything, then produce what passed.
 pub async fn replay(cfg: &ReplayConfig, rechecker: &Rechecker) -> Result<ReplayReport, AuditError> {
+    if cfg.to == cfg.topic {
+        return Err(AuditError::Usage(format!(
+            "refusing to replay {} into itself: --to must name another topic",
+            cfg.topic
+        )));
+    }
     let extent = blocking({
         let (read, topic) = (cfg.read.clone(), cfg.topic.clone());
         move || reader::snapshot(&read, &topic, None)
