@@ -10,6 +10,7 @@ mod deploy;
 mod kafka_python;
 mod kafkajs;
 mod kcat;
+mod quarantine_cli;
 mod rdkafka_client;
 mod schema_gate;
 mod support;
