@@ -13,7 +13,9 @@ use proxy::enforce::audit::show::{self, ShowOptions, Which};
 use proxy::enforce::audit::summary::summarize;
 use proxy::enforce::audit::ReadConfig;
 use proxy::policy::Policy;
-use registry_client::{Auth, RegistryClient, RegistryConfig};
+use registry_client::RegistryClient;
+
+use crate::registry_auth::RegistryAuth;
 
 /// Flags of `schemagate quarantine`.
 #[derive(clap::Args)]
@@ -93,31 +95,6 @@ struct Source {
     /// Seconds to wait for metadata or the next record before giving up.
     #[arg(long, default_value_t = 30)]
     timeout_secs: u64,
-}
-
-/// Registry credentials, as for `schemagate proxy`.
-#[derive(clap::Args)]
-struct RegistryAuth {
-    /// Registry basic auth as USER:PASSWORD.
-    #[arg(
-        long,
-        env = "SCHEMAGATE_REGISTRY_BASIC_AUTH",
-        value_name = "USER:PASSWORD",
-        hide_env_values = true
-    )]
-    registry_basic_auth: Option<String>,
-    /// Registry bearer token.
-    #[arg(
-        long,
-        env = "SCHEMAGATE_REGISTRY_BEARER_TOKEN",
-        value_name = "TOKEN",
-        hide_env_values = true,
-        conflicts_with = "registry_basic_auth"
-    )]
-    registry_bearer_token: Option<String>,
-    /// Extra PEM CA certificates for the registry's TLS.
-    #[arg(long, value_name = "FILE")]
-    registry_ca_file: Option<PathBuf>,
 }
 
 /// Runs `schemagate quarantine`.
@@ -207,22 +184,7 @@ fn read_config(source: &Source) -> anyhow::Result<ReadConfig> {
 }
 
 fn registry_client(url: &str, auth: &RegistryAuth) -> anyhow::Result<RegistryClient> {
-    let mut rc = RegistryConfig::new(url.to_string());
-    rc.auth = match (&auth.registry_basic_auth, &auth.registry_bearer_token) {
-        (Some(up), _) => {
-            let (username, password) = up
-                .split_once(':')
-                .context("--registry-basic-auth must be USER:PASSWORD")?;
-            Some(Auth::Basic {
-                username: username.into(),
-                password: password.into(),
-            })
-        }
-        (None, Some(token)) => Some(Auth::Bearer(token.clone())),
-        (None, None) => None,
-    };
-    rc.ca_file = auth.registry_ca_file.clone();
-    RegistryClient::new(rc).context("registry client")
+    RegistryClient::new(auth.config(url)?).context("registry client")
 }
 
 /// Whether schema `id` is Protobuf; a registry that cannot say only costs the labels.
