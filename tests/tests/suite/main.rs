@@ -5,6 +5,7 @@
 //! `SCHEMAGATE_PYTHON`, `SCHEMAGATE_NODE_MODULES`, `SCHEMAGATE_KCAT`) every test fails and says so.
 #![forbid(unsafe_code)]
 
+mod admin;
 mod confluent_kafka;
 mod deploy;
 mod kafka_python;
