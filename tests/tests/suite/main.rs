@@ -8,6 +8,7 @@
 mod admin;
 mod confluent_kafka;
 mod deploy;
+mod dev_stack;
 mod kafka_python;
 mod kafkajs;
 mod kcat;
