@@ -131,6 +131,15 @@ impl BrokerMap {
         self.port_for_index(index)
     }
 
+    /// The proxy port of a node already known, without learning anything.
+    pub fn known_port(&self, node_id: i32) -> Option<u16> {
+        let index = {
+            let inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+            inner.by_node.get(&node_id).copied()
+        }?;
+        self.port_for_index(index).ok()
+    }
+
     /// The upstream broker behind index `index`, if one is known.
     pub fn slot(&self, index: usize) -> Option<BrokerSlot> {
         let inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());

@@ -45,6 +45,9 @@ pub enum ConfigError {
     /// Listening on a wildcard address without saying what to advertise.
     #[error("listening on {0} needs an advertised host (--advertised-host)")]
     NoAdvertisedHost(SocketAddr),
+    /// Port 0 cannot be advertised, and broker ports are counted from it.
+    #[error("the listen port must be given explicitly (not 0): broker i is served on port + i")]
+    ZeroListenPort,
     /// A limit is zero.
     #[error("{0} must be greater than zero")]
     Zero(&'static str),
@@ -81,6 +84,9 @@ impl ProxyConfig {
             if !ok {
                 return Err(ConfigError::BadUpstream(u.clone()));
             }
+        }
+        if self.listen.port() == 0 {
+            return Err(ConfigError::ZeroListenPort);
         }
         if self.advertised_host.is_empty()
             || self
@@ -126,5 +132,10 @@ mod tests {
         assert_eq!(c.validate(), Err(ConfigError::NoAdvertisedHost(wildcard)));
         c.advertised_host = "proxy.example".into();
         assert!(c.validate().is_ok());
+        let zero: SocketAddr = "127.0.0.1:0".parse().unwrap();
+        assert_eq!(
+            ProxyConfig::new(vec!["b:1".into()], zero).validate(),
+            Err(ConfigError::ZeroListenPort)
+        );
     }
 }

@@ -57,6 +57,9 @@ pub enum ConnectionError {
     /// The broker could not be reached.
     #[error(transparent)]
     Upstream(#[from] UpstreamError),
+    /// Writing to the broker failed.
+    #[error("upstream write failed: {0}")]
+    UpstreamIo(std::io::Error),
     /// The broker closed while responses were owed.
     #[error("upstream closed with {0} response(s) owed")]
     UpstreamClosed(usize),
@@ -83,6 +86,18 @@ pub enum ConnectionError {
 }
 
 impl ConnectionError {
+    /// True when the client reset or closed the socket under us: a normal end, not bad input.
+    pub fn is_client_gone(&self) -> bool {
+        let io = match self {
+            Self::Io(e) | Self::ClientFrame(FrameError::Io(e)) => e,
+            _ => return false,
+        };
+        matches!(
+            io.kind(),
+            std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::ConnectionReset
+        )
+    }
+
     /// The bounded metric label for this error.
     pub fn reason(&self) -> CloseReason {
         match self {
@@ -98,6 +113,7 @@ impl ConnectionError {
             Self::Header(_) | Self::MalformedProduce(_) => CloseReason::malformed,
             Self::UpstreamFrame(_)
             | Self::Upstream(_)
+            | Self::UpstreamIo(_)
             | Self::UpstreamClosed(_)
             | Self::CorrelationMismatch { .. }
             | Self::Rewrite(_) => CloseReason::upstream,
@@ -119,6 +135,9 @@ pub async fn handle(
     shared.metrics.connections.dec();
     match result {
         Ok(()) => tracing::debug!(%peer, index, "connection closed"),
+        Err(e) if e.is_client_gone() => {
+            tracing::debug!(%peer, index, reason = %e, "client went away");
+        }
         Err(e) => {
             shared.metrics.closed(e.reason());
             tracing::warn!(%peer, index, reason = %e, "closing client connection");
@@ -158,7 +177,9 @@ async fn serve(
     tokio::pin!(request_side, response_side);
     tokio::select! {
         r = &mut request_side => {
-            r?;
+            // Keep the upstream write half open until every owed response has arrived: a
+            // broker that sees EOF (dropping the half sends FIN) may drop in-flight requests.
+            let _upstream_writer = r?;
             response_side.await
         }
         r = &mut response_side => r,
@@ -195,7 +216,12 @@ struct RequestSide<'a> {
 }
 
 impl RequestSide<'_> {
-    async fn run(mut self, mut shutdown: watch::Receiver<bool>) -> Result<(), ConnectionError> {
+    /// Reads requests until client EOF or shutdown; returns the upstream writer, which must
+    /// stay open while responses are owed.
+    async fn run(
+        mut self,
+        mut shutdown: watch::Receiver<bool>,
+    ) -> Result<BufWriter<OwnedWriteHalf>, ConnectionError> {
         let limits = self.shared.limits;
         loop {
             let frame = tokio::select! {
@@ -208,13 +234,18 @@ impl RequestSide<'_> {
             self.shared.metrics.bytes_in.inc_by(frame.len() as u64 + 4);
             self.request(frame).await?;
         }
-        self.upstream.shutdown().await.ok();
-        Ok(())
+        Ok(self.upstream)
     }
 
     async fn request(&mut self, frame: Bytes) -> Result<(), ConnectionError> {
         let header = RequestHeaderPeek::parse(&frame)?;
         let api = header.api_name();
+        tracing::trace!(
+            api,
+            version = header.api_version,
+            correlation_id = header.correlation_id,
+            "request"
+        );
         self.shared
             .metrics
             .requests
@@ -292,9 +323,13 @@ impl RequestSide<'_> {
     }
 
     async fn send(&mut self, frame: &[u8]) -> Result<(), ConnectionError> {
-        write_frame(&mut self.upstream, frame).await?;
-        self.upstream.flush().await?;
-        Ok(())
+        write_frame(&mut self.upstream, frame)
+            .await
+            .map_err(ConnectionError::UpstreamIo)?;
+        self.upstream
+            .flush()
+            .await
+            .map_err(ConnectionError::UpstreamIo)
     }
 
     async fn enqueue(&mut self, pending: Pending) -> Result<(), ConnectionError> {

@@ -11,7 +11,9 @@ use std::net::SocketAddr;
 use bytes::Bytes;
 use futures::future::BoxFuture;
 
+use crate::codec::WireError;
 use crate::header::RequestHeaderPeek;
+use crate::produce_view::ProduceRequestView;
 
 /// A Produce request as the client sent it.
 #[derive(Debug, Clone)]
@@ -28,6 +30,13 @@ pub struct ProduceRequestFrame {
     pub peer: SocketAddr,
     /// Index of the broker this connection is served by.
     pub broker_index: usize,
+}
+
+impl ProduceRequestFrame {
+    /// Reads topics, partitions and record data within limits (see [`ProduceRequestView`]).
+    pub fn view(&self) -> Result<ProduceRequestView, WireError> {
+        ProduceRequestView::parse(&self.frame, self.header.api_version)
+    }
 }
 
 /// Builds the client's response from the broker's response to a modified request.

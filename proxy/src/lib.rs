@@ -10,7 +10,8 @@
 //!   queue ([`inflight`]) so responses leave in request order.
 //! - [`frame`]: length-prefixed frames with a size cap and a mid-frame stall timeout.
 //! - [`header`]: api key, version and correlation id at fixed offsets; Produce `acks`.
-//! - [`inspect`]: the produce-inspection seam ([`ProduceInspector`]); default [`PassThrough`].
+//! - [`inspect`]: the produce-inspection seam ([`ProduceInspector`]); default [`PassThrough`];
+//!   [`produce_view`] reads a Produce request within limits, records as zero-copy slices.
 //! - [`rewrite`]: responses that carry broker addresses (Metadata, FindCoordinator,
 //!   DescribeCluster) and ApiVersions, walked with the bounded reader in [`codec`].
 //! - [`broker_map`]: node id to proxy port, learned from upstream metadata ([`discovery`],
@@ -31,6 +32,7 @@ pub mod inflight;
 pub mod inspect;
 pub mod listener;
 pub mod metrics;
+pub mod produce_view;
 pub mod rewrite;
 pub mod shutdown;
 pub mod upstream;

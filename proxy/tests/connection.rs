@@ -26,49 +26,59 @@ async fn scripted_cluster(nodes: &'static [i32]) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
-        while let Ok((mut s, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                loop {
-                    let Ok(len) = s.read_i32().await else { return };
-                    let mut req = vec![0u8; len as usize];
-                    if s.read_exact(&mut req).await.is_err() {
-                        return;
-                    }
-                    let key = i16::from_be_bytes([req[0], req[1]]);
-                    let version = i16::from_be_bytes([req[2], req[3]]);
-                    if key == ApiKey::Produce as i16
-                        && proxy::header::produce_acks(&req, version) == Ok(0)
-                    {
-                        continue; // like Kafka: no response for acks=0
-                    }
-                    let corr = &req[4..8];
-                    let mut resp = BytesMut::new();
-                    resp.put_slice(corr);
-                    if key == ApiKey::Metadata as i16 {
-                        resp.put_i32(nodes.len() as i32);
-                        for node in nodes {
-                            resp.put_i32(*node);
-                            resp.put_i16(9);
-                            resp.put_slice(b"127.0.0.1");
-                            resp.put_i32(i32::from(addr.port()));
-                            resp.put_i16(-1); // rack
-                        }
-                        resp.put_i32(1); // controller
-                        resp.put_i32(0); // topics
-                    } else {
-                        tokio::time::sleep(Duration::from_millis(20)).await;
-                        resp.put_slice(b"upstream");
-                    }
-                    if s.write_i32(resp.len() as i32).await.is_err()
-                        || s.write_all(&resp).await.is_err()
-                    {
-                        return;
-                    }
-                }
-            });
+        while let Ok((s, _)) = listener.accept().await {
+            tokio::spawn(serve_scripted(s, nodes, addr.port()));
         }
     });
     addr
+}
+
+/// One scripted broker connection. Like Kafka, it reads requests while earlier ones are still
+/// being answered and drops the connection (and the responses it owes) as soon as it sees EOF.
+async fn serve_scripted(s: TcpStream, nodes: &'static [i32], port: u16) {
+    let (mut rd, mut wr) = s.into_split();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Vec<u8>>();
+    let writer = tokio::spawn(async move {
+        while let Some(req) = rx.recv().await {
+            let key = i16::from_be_bytes([req[0], req[1]]);
+            let mut resp = BytesMut::new();
+            resp.put_slice(&req[4..8]);
+            if key == ApiKey::Metadata as i16 {
+                resp.put_i32(nodes.len() as i32);
+                for node in nodes {
+                    resp.put_i32(*node);
+                    resp.put_i16(9);
+                    resp.put_slice(b"127.0.0.1");
+                    resp.put_i32(i32::from(port));
+                    resp.put_i16(-1); // rack
+                }
+                resp.put_i32(1); // controller
+                resp.put_i32(0); // topics
+            } else {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                resp.put_slice(b"upstream");
+            }
+            if wr.write_i32(resp.len() as i32).await.is_err() || wr.write_all(&resp).await.is_err()
+            {
+                return;
+            }
+        }
+    });
+    while let Ok(len) = rd.read_i32().await {
+        let mut req = vec![0u8; len as usize];
+        if rd.read_exact(&mut req).await.is_err() {
+            break;
+        }
+        let key = i16::from_be_bytes([req[0], req[1]]);
+        let version = i16::from_be_bytes([req[2], req[3]]);
+        if key == ApiKey::Produce as i16 && proxy::header::produce_acks(&req, version) == Ok(0) {
+            continue; // like Kafka: no response for acks=0
+        }
+        if tx.send(req).is_err() {
+            break;
+        }
+    }
+    writer.abort();
 }
 
 /// Answers Produce requests from client id `local` itself, forwards the rest.
@@ -327,4 +337,40 @@ async fn every_broker_gets_its_own_port_and_metadata_shows_only_proxy_addresses(
         recv(&mut c).await.unwrap(),
         [&12i32.to_be_bytes()[..], b"upstream"].concat()
     );
+}
+
+#[tokio::test]
+async fn shutdown_lets_in_flight_requests_finish_then_closes() {
+    let upstream = scripted_broker().await;
+    let listen: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let config = ProxyConfig::new(vec![upstream.to_string()], listen);
+    let proxy = Proxy::new(config, Arc::new(proxy::PassThrough)).unwrap();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(proxy.run(async {
+        let _ = stop_rx.await;
+    }));
+    let mut c = loop {
+        if let Ok(s) = TcpStream::connect(listen).await {
+            break s;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    send(&mut c, &produce(21, "remot", 1)).await;
+    send(&mut c, &produce(22, "remot", 1)).await;
+    // Give the proxy a moment to read both requests, then stop it while responses are owed.
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    stop_tx.send(()).unwrap();
+    assert_eq!(
+        recv(&mut c).await.unwrap(),
+        [&21i32.to_be_bytes()[..], b"upstream"].concat()
+    );
+    assert_eq!(
+        recv(&mut c).await.unwrap(),
+        [&22i32.to_be_bytes()[..], b"upstream"].concat()
+    );
+    assert!(closed(&mut c).await);
+    let result = tokio::time::timeout(Duration::from_secs(5), running).await;
+    assert!(matches!(result, Ok(Ok(Ok(())))));
+    // No new connections after shutdown.
+    assert!(TcpStream::connect(listen).await.is_err());
 }

@@ -1,11 +1,14 @@
 //! ApiVersions responses: the broker's ranges narrowed to what the proxy handles, re-encoded
 //! the way Apache Kafka encodes them.
 //!
-//! What Apache Kafka does and tansu 0.6 does not: api keys in ascending order, and tagged
-//! fields written only when they differ from their default. tansu lists its keys unsorted and
-//! always writes `FinalizedFeaturesEpoch = -1` and `ZkMigrationReady = false`; librdkafka 2.0.2
-//! (Debian's kcat) misreads that response. The re-encoding fixes both. The response header is
-//! always v0 (no tagged fields), even for flexible versions, as in Kafka.
+//! Apache Kafka lists api keys in ascending order and writes a tagged field only when it
+//! differs from its default. tansu 0.6 lists its keys unsorted and always writes four tagged
+//! fields, two of them defaults (`FinalizedFeaturesEpoch = -1`, `ZkMigrationReady = false`).
+//! librdkafka before 2.2 (Debian's kcat links 2.0.2) skips `length - 1` bytes per tagged field
+//! (fixed in librdkafka PR #4278), so several tagged fields misalign its parse and it fails with
+//! "Read underflow". Dropping the default-valued fields is what fixes it (checked with a relay
+//! that only strips them); sorting matches Kafka but librdkafka does not need it. The response
+//! header is always v0 (no tagged fields), even for flexible versions, as in Kafka.
 
 use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::ApiKey;

@@ -3,9 +3,12 @@
 use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::ApiKey;
 
-use super::{copy_since, map_endpoint, skip_response_header, WalkError};
+use super::{copy_since, map_endpoint_as, skip_response_header, Endpoint, WalkError};
 use crate::broker_map::BrokerMap;
 use crate::codec::{put_array_len, WireReader};
+
+/// `endpoint_type` value listing KRaft controllers instead of brokers.
+const CONTROLLER_ENDPOINTS: i8 = 2;
 
 /// Smallest broker entry: id, host, port, rack, tags.
 const MIN_BROKER_BYTES: usize = 11;
@@ -17,9 +20,11 @@ pub fn rewrite(body: &[u8], version: i16, map: &BrokerMap) -> Result<Bytes, Walk
     r.i32("throttle time")?;
     r.i16("error code")?;
     r.compact_string("error message")?;
-    if version >= 1 {
-        r.i8("endpoint type")?;
-    }
+    let kind = if version >= 1 && r.i8("endpoint type")? == CONTROLLER_ENDPOINTS {
+        Endpoint::Controller
+    } else {
+        Endpoint::Broker
+    };
     r.compact_string("cluster id")?;
     r.i32("controller id")?;
     let mut out = BytesMut::with_capacity(body.len() + 64);
@@ -27,7 +32,7 @@ pub fn rewrite(body: &[u8], version: i16, map: &BrokerMap) -> Result<Bytes, Walk
     let n = r.array_len(true, MIN_BROKER_BYTES, "brokers")?;
     put_array_len(&mut out, true, n);
     for _ in 0..n {
-        map_endpoint(&mut r, &mut out, true, map)?;
+        map_endpoint_as(&mut r, &mut out, true, map, kind)?;
         let start = r.position();
         r.compact_string("rack")?;
         if version >= 2 {
@@ -86,6 +91,35 @@ mod tests {
             }
             assert_eq!(got, expected, "v{version}");
         }
+    }
+
+    #[test]
+    fn controller_endpoints_are_not_learned() {
+        let b = |id: i32| {
+            DescribeClusterBroker::default()
+                .with_broker_id(BrokerId(id))
+                .with_host(StrBytes::from_static_str("controller.internal"))
+                .with_port(9093)
+        };
+        let original = DescribeClusterResponse::default()
+            .with_endpoint_type(CONTROLLER_ENDPOINTS)
+            .with_cluster_id(StrBytes::from_static_str("c"))
+            .with_brokers(vec![b(1), b(5)]);
+        let m = map();
+        m.observe(1, "kafka-1.internal", 9092).unwrap();
+        let out = rewrite(&encode(ApiKey::DescribeCluster, 1, &original), 1, &m).unwrap();
+        let got: DescribeClusterResponse = decode(ApiKey::DescribeCluster, 1, out);
+        assert_eq!(
+            (got.brokers[0].host.as_str(), got.brokers[0].port),
+            ("proxy.example", 29092)
+        );
+        assert_eq!(
+            (got.brokers[1].host.as_str(), got.brokers[1].port),
+            ("", -1)
+        );
+        // The broker's upstream address is untouched and node 5 was not added.
+        assert_eq!(m.slot(0).unwrap().upstream, "kafka-1.internal:9092");
+        assert_eq!(m.slots().len(), 1);
     }
 
     proptest! {

@@ -127,6 +127,28 @@ fn map_endpoint(
     flexible: bool,
     map: &BrokerMap,
 ) -> Result<(), WalkError> {
+    map_endpoint_as(r, out, flexible, map, Endpoint::Broker)
+}
+
+/// What kind of endpoint a response lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Endpoint {
+    /// A broker: its address is learned and served.
+    Broker,
+    /// A KRaft controller (DescribeCluster with endpoint type 2). Controllers are not proxied
+    /// and, in combined mode, share node ids with brokers, so their addresses are not learned:
+    /// a known node id gets its broker's proxy port, an unknown one `""` and -1.
+    Controller,
+}
+
+/// Like [`map_endpoint`], for the given kind of endpoint.
+fn map_endpoint_as(
+    r: &mut WireReader<'_>,
+    out: &mut BytesMut,
+    flexible: bool,
+    map: &BrokerMap,
+    kind: Endpoint,
+) -> Result<(), WalkError> {
     let node_id = r.i32("node id")?;
     let host = r.any_string(flexible, "host")?.unwrap_or_default();
     let port = r.i32("port")?;
@@ -138,10 +160,20 @@ fn map_endpoint(
         out.put_i32(-1);
         return Ok(());
     }
-    let host = String::from_utf8_lossy(host);
-    let proxy_port = map.observe(node_id, &host, port)?;
-    put_string(out, flexible, Some(map.advertised_host().as_bytes()));
-    out.put_i32(i32::from(proxy_port));
+    let proxy_port = match kind {
+        Endpoint::Broker => Some(map.observe(node_id, &String::from_utf8_lossy(host), port)?),
+        Endpoint::Controller => map.known_port(node_id),
+    };
+    match proxy_port {
+        Some(p) => {
+            put_string(out, flexible, Some(map.advertised_host().as_bytes()));
+            out.put_i32(i32::from(p));
+        }
+        None => {
+            put_string(out, flexible, Some(b""));
+            out.put_i32(-1);
+        }
+    }
     Ok(())
 }
 

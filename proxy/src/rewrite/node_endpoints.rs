@@ -20,6 +20,10 @@ pub const FETCH_FIRST_VERSION: i16 = 16;
 const NODE_ENDPOINTS_TAG: u32 = 0;
 /// Smallest node endpoint: node id, host, port, rack, tags.
 const MIN_ENDPOINT_BYTES: usize = 11;
+/// Smallest Fetch partition: 30 fixed bytes, aborted list, preferred replica, records, tags.
+const MIN_FETCH_PARTITION_BYTES: usize = 30 + 1 + 4 + 1 + 1;
+/// Smallest Produce partition: 30 fixed bytes, record errors, error message, tags.
+const MIN_PRODUCE_PARTITION_BYTES: usize = 30 + 1 + 1 + 1;
 /// Size of a topic id (UUID).
 const UUID_BYTES: usize = 16;
 
@@ -38,7 +42,7 @@ pub fn rewrite_produce(body: &Bytes, version: i16, map: &BrokerMap) -> Result<By
         } else {
             r.compact_string("topic name")?;
         }
-        let partitions = r.array_len(true, 31, "partitions")?;
+        let partitions = r.array_len(true, MIN_PRODUCE_PARTITION_BYTES, "partitions")?;
         for _ in 0..partitions {
             r.take(4 + 2 + 8 + 8 + 8, "partition response")?;
             let errors = r.array_len(true, 6, "record errors")?;
@@ -68,7 +72,7 @@ pub fn rewrite_fetch(body: &Bytes, version: i16, map: &BrokerMap) -> Result<Byte
     let topics = r.array_len(true, UUID_BYTES + 1, "topics")?;
     for _ in 0..topics {
         r.take(UUID_BYTES, "topic id")?;
-        let partitions = r.array_len(true, 44, "partitions")?;
+        let partitions = r.array_len(true, MIN_FETCH_PARTITION_BYTES, "partitions")?;
         for _ in 0..partitions {
             r.take(4 + 2 + 8 + 8 + 8, "partition header")?;
             let aborted = r.array_len(true, 17, "aborted transactions")?;
@@ -262,6 +266,21 @@ mod tests {
             expected.node_endpoints[0].port = 29092;
             assert_eq!(got, expected, "v{version}");
         }
+    }
+
+    #[test]
+    fn smallest_partitions_are_accepted() {
+        // Empty partitions are as small as the wire allows; the count check must let them by.
+        let topic = f::FetchableTopicResponse::default()
+            .with_partitions(vec![f::PartitionData::default().with_records(None); 5]);
+        let original = FetchResponse::default().with_responses(vec![topic]);
+        let body = encode(ApiKey::Fetch, 16, &original);
+        assert_eq!(rewrite_fetch(&body, 16, &map()).unwrap(), body);
+        let topic = p::TopicProduceResponse::default()
+            .with_partition_responses(vec![p::PartitionProduceResponse::default(); 5]);
+        let original = ProduceResponse::default().with_responses(vec![topic]);
+        let body = encode(ApiKey::Produce, 10, &original);
+        assert_eq!(rewrite_produce(&body, 10, &map()).unwrap(), body);
     }
 
     #[test]
