@@ -7,6 +7,11 @@
 
 mod confluent_kafka;
 mod deploy;
+mod enforce_bad_records;
+mod enforce_outage;
+mod enforce_policies;
+mod enforce_roundtrip;
+mod enforce_support;
 mod kafka_python;
 mod kafkajs;
 mod kcat;
