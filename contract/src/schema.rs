@@ -155,7 +155,8 @@ impl ParsedSchema {
     pub fn record_name(&self) -> Option<String> {
         match self {
             ParsedSchema::Avro(s) => s.record_name(),
-            ParsedSchema::Protobuf(_) | ParsedSchema::Json(_) => None,
+            ParsedSchema::Protobuf(s) => s.record_name(),
+            ParsedSchema::Json(s) => s.record_name(),
         }
     }
 
@@ -167,5 +168,26 @@ impl ParsedSchema {
             ParsedSchema::Protobuf(s) => s.validate(body),
             ParsedSchema::Json(s) => s.validate(body),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn record_names_follow_confluents_strategies() {
+        let avro = r#"{"type":"record","name":"Order","namespace":"shop","fields":[]}"#;
+        let proto =
+            "syntax = \"proto3\"; package shop; message Order { string id = 1; } message Other {}";
+        let json = r#"{"title":"Order","type":"object"}"#;
+        let name = |t, s| ParsedSchema::parse(t, s, &[]).unwrap().record_name();
+        assert_eq!(name(SchemaType::Avro, avro).as_deref(), Some("shop.Order"));
+        assert_eq!(
+            name(SchemaType::Protobuf, proto).as_deref(),
+            Some("shop.Order")
+        );
+        assert_eq!(name(SchemaType::Json, json).as_deref(), Some("Order"));
+        assert_eq!(name(SchemaType::Avro, "\"string\""), None);
     }
 }

@@ -14,6 +14,10 @@ pub(crate) const ROOT_FILE: &str = "__schemagate__/root.proto";
 /// Largest `.proto` text (schema or reference) accepted, in bytes.
 const MAX_SOURCE_LEN: usize = 1 << 20;
 
+/// Deepest `{`/`[`/`(`/`<` nesting accepted: protox parses recursively, so hostile nesting
+/// would otherwise overflow the stack (an abort, not a recoverable error).
+const MAX_NESTING: usize = 64;
+
 /// Confluent's `confluent/meta.proto`, importable by every schema as Confluent's registry allows.
 const CONFLUENT_META: &str = r#"syntax = "proto3";
 package confluent;
@@ -74,6 +78,7 @@ pub(crate) fn compile(
             "schema text exceeds {MAX_SOURCE_LEN} bytes"
         )));
     }
+    check_nesting("schema", text)?;
     let mut files = HashMap::new();
     files.insert(
         "confluent/meta.proto".to_string(),
@@ -91,6 +96,7 @@ pub(crate) fn compile(
             )));
         }
         reject_editions(&r.schema)?;
+        check_nesting(&format!("reference {:?}", r.name), &r.schema)?;
         files.insert(r.name.clone(), r.schema.clone());
     }
     files.insert(ROOT_FILE.to_string(), text.to_string());
@@ -110,12 +116,66 @@ pub(crate) fn compile(
     Ok((pool, file))
 }
 
+/// Rejects text whose bracket nesting (outside strings and comments) exceeds [`MAX_NESTING`].
+fn check_nesting(what: &str, text: &str) -> Result<(), SchemaError> {
+    let bytes = text.as_bytes();
+    let (mut depth, mut i, mut line) = (0usize, 0usize, 1usize);
+    while let Some(&c) = bytes.get(i) {
+        match c {
+            b'\n' => line += 1,
+            b'"' | b'\'' => {
+                i += 1;
+                while let Some(&d) = bytes.get(i) {
+                    if d == b'\\' {
+                        i += 1;
+                    } else if d == c || d == b'\n' {
+                        break;
+                    }
+                    i += 1;
+                }
+            }
+            b'/' if bytes.get(i + 1) == Some(&b'/') => {
+                while bytes.get(i).is_some_and(|&d| d != b'\n') {
+                    i += 1;
+                }
+                continue;
+            }
+            b'/' if bytes.get(i + 1) == Some(&b'*') => {
+                i += 2;
+                while bytes.get(i).is_some()
+                    && !(bytes.get(i) == Some(&b'*') && bytes.get(i + 1) == Some(&b'/'))
+                {
+                    if bytes.get(i) == Some(&b'\n') {
+                        line += 1;
+                    }
+                    i += 1;
+                }
+                i += 1;
+            }
+            b'{' | b'[' | b'(' | b'<' => {
+                depth += 1;
+                if depth > MAX_NESTING {
+                    return Err(invalid(format!(
+                        "{what} nests deeper than {MAX_NESTING} levels (line {line})"
+                    )));
+                }
+            }
+            b'}' | b']' | b')' | b'>' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        i += 1;
+    }
+    Ok(())
+}
+
 /// protox 0.9 knows only proto2 and proto3; say so plainly instead of a parse error.
 fn reject_editions(text: &str) -> Result<(), SchemaError> {
     let uses_editions = text
         .lines()
         .map(str::trim_start)
-        .any(|l| l.starts_with("edition") && l["edition".len()..].trim_start().starts_with('='));
+        .filter_map(|l| l.strip_prefix("edition"))
+        .filter_map(|rest| rest.trim_start().strip_prefix('='))
+        .any(|value| value.trim_start().starts_with('"'));
     if uses_editions {
         return Err(invalid(
             "protobuf editions (`edition = \"2023\"`) are not supported; use syntax = \"proto2\" or \"proto3\"".into(),
@@ -177,6 +237,29 @@ mod tests {
         let text = "syntax = \"proto3\";\nimport \"common/money.proto\";\nimport \"google/protobuf/timestamp.proto\";\nimport \"confluent/meta.proto\";\nimport \"confluent/type/decimal.proto\";\nmessage Order { common.Money total = 1; google.protobuf.Timestamp ts = 2; confluent.type.Decimal d = 3; }\n";
         let (_, file) = compile(text, &[dep]).unwrap();
         assert_eq!(file.messages().count(), 1);
+    }
+
+    #[test]
+    fn an_enum_value_named_edition_is_not_an_edition() {
+        compile("syntax = \"proto3\";\nenum E {\n  edition = 0;\n}\n", &[]).unwrap();
+    }
+
+    #[test]
+    fn hostile_nesting_is_rejected_before_parsing() {
+        let text = format!(
+            "syntax = \"proto3\";{}{}",
+            "message A { ".repeat(20_000),
+            "}".repeat(20_000)
+        );
+        let err = compile(&text, &[]).unwrap_err();
+        assert!(err.to_string().contains("nests deeper"), "{err}");
+        // Brackets inside strings and comments do not count.
+        let ok = format!(
+            "syntax = \"proto3\";\n// {}\nmessage A {{ string s = 1 [json_name = \"{}\"]; }}",
+            "{".repeat(100),
+            "(".repeat(100)
+        );
+        compile(&ok, &[]).unwrap();
     }
 
     #[test]

@@ -52,7 +52,12 @@ struct MessagePlan {
     name: String,
     children: Vec<usize>,
     fields: Vec<FieldPlan>,
+    /// `fields` position + 1 for field numbers below [`DIRECT`] (0 = undeclared).
+    direct: Vec<u16>,
 }
+
+/// Field numbers below this are looked up in a table instead of by binary search.
+const DIRECT: usize = 64;
 
 /// The compiled validation plan for every message in a schema's descriptor pool.
 #[derive(Debug, Clone)]
@@ -96,10 +101,19 @@ impl Plan {
                     })
                     .collect();
                 fields.sort_by_key(|f| f.number);
+                let mut direct = vec![0u16; DIRECT];
+                for (i, f) in fields.iter().enumerate() {
+                    if let (Some(slot), Ok(pos)) =
+                        (direct.get_mut(f.number as usize), u16::try_from(i + 1))
+                    {
+                        *slot = pos;
+                    }
+                }
                 MessagePlan {
                     name: m.name().to_string(),
                     children: m.child_messages().map(|c| idx(&c)).collect(),
                     fields,
+                    direct,
                 }
             })
             .collect();
@@ -236,7 +250,7 @@ impl Walker<'_> {
                     ))),
                 };
             }
-            let field = find_field(&plan.fields, number);
+            let field = find_field(plan, number);
             let res = match field {
                 Some(f) => self.field(f, wire, buf, &mut pos, depth),
                 None if self.policy == UnknownFieldPolicy::Reject => Err(Failure::new(format!(
@@ -322,11 +336,17 @@ fn type_name(ty: FieldType) -> &'static str {
     }
 }
 
-fn find_field(fields: &[FieldPlan], number: u32) -> Option<&FieldPlan> {
-    fields
+#[inline]
+fn find_field(plan: &MessagePlan, number: u32) -> Option<&FieldPlan> {
+    if let Some(&slot) = plan.direct.get(number as usize) {
+        return (slot as usize)
+            .checked_sub(1)
+            .and_then(|i| plan.fields.get(i));
+    }
+    plan.fields
         .binary_search_by_key(&number, |f| f.number)
         .ok()
-        .and_then(|i| fields.get(i))
+        .and_then(|i| plan.fields.get(i))
 }
 
 /// Counts earlier occurrences of field `number` in `buf[..end]` (only on the error path).
@@ -418,7 +438,7 @@ fn packed_varints(body: &[u8]) -> Result<(), Failure> {
 }
 
 fn packed_fixed(body: &[u8], width: usize) -> Result<(), Failure> {
-    if body.len() % width == 0 {
+    if body.len().is_multiple_of(width) {
         Ok(())
     } else {
         Err(Failure::new(format!(
@@ -431,6 +451,12 @@ fn packed_fixed(body: &[u8], width: usize) -> Result<(), Failure> {
 /// Reads a base-128 varint of at most 10 bytes; `None` when truncated or overlong.
 #[inline]
 pub(crate) fn read_varint(buf: &[u8], pos: &mut usize) -> Option<u64> {
+    if let Some(&b) = buf.get(*pos) {
+        if b < 0x80 {
+            *pos += 1;
+            return Some(u64::from(b));
+        }
+    }
     let mut value: u64 = 0;
     for i in 0..10 {
         let b = *buf.get(*pos + i)?;

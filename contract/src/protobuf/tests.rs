@@ -38,7 +38,7 @@ fn schema(text: &str) -> ProtobufSchema {
 
 /// Encodes an Order with `n` line items through prost-reflect (tests only).
 pub(crate) fn order_bytes(s: &ProtobufSchema, n: usize) -> Vec<u8> {
-    let desc = s.root_file().messages().next().unwrap();
+    let desc = s.file().messages().next().unwrap();
     let item_desc = desc
         .child_messages()
         .find(|m| m.name() == "LineItem")
@@ -297,6 +297,23 @@ fn identical_imports_under_new_names_are_compatible() {
     assert!(can_read(&p, &e).is_empty());
 }
 
+#[test]
+fn long_chains_of_imported_types_are_bounded() {
+    let chain = |scalar: &str| {
+        let mut dep = String::from("syntax = \"proto3\"; package d;\n");
+        for i in 0..200 {
+            dep.push_str(&format!("message M{i} {{ M{} next = 1; }}\n", i + 1));
+        }
+        dep.push_str(&format!("message M200 {{ {scalar} v = 1; }}\n"));
+        dep
+    };
+    let text = "syntax = \"proto3\"; import \"d.proto\"; message T { d.M0 m = 1; }";
+    let a = ProtobufSchema::parse(text, &refs(&[("d.proto", &chain("int32"))])).unwrap();
+    let b = ProtobufSchema::parse(text, &refs(&[("d.proto", &chain("string"))])).unwrap();
+    let out = can_read(&b, &a);
+    assert!(!out.is_empty());
+}
+
 proptest! {
     #[test]
     fn random_bodies_never_panic(body in proptest::collection::vec(any::<u8>(), 0..256)) {
@@ -309,5 +326,60 @@ proptest! {
         let s = schema(ORDER);
         let body = order_bytes(&s, 12);
         let _ = s.validate(&body[..cut.min(body.len())]);
+    }
+}
+
+/// Runs the conformance cases that need references (they normally go through the registry)
+/// straight through `compat::check`, when the conformance folder is available.
+#[test]
+fn conformance_cases_with_references() {
+    let dir =
+        std::env::var("CONFORMANCE_DIR").unwrap_or_else(|_| "/work/shared/conformance".into());
+    let Ok(text) = std::fs::read_to_string(format!("{dir}/protobuf_compat_with_references.json"))
+    else {
+        eprintln!("conformance folder not found; skipping");
+        return;
+    };
+    let cases: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let deps = |case: &serde_json::Value, key: &str| -> Vec<ResolvedReference> {
+        case[key]
+            .as_object()
+            .map(|m| {
+                m.iter()
+                    .map(|(n, s)| ResolvedReference {
+                        name: n.clone(),
+                        schema: s.as_str().unwrap().to_string(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let cases = cases.as_array().unwrap();
+    assert_eq!(cases.len(), 7);
+    for case in cases {
+        let existing_refs = deps(case, "existing_dependencies");
+        let existing: Vec<ParsedSchema> = case["existing"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                ParsedSchema::Protobuf(
+                    ProtobufSchema::parse(s.as_str().unwrap(), &existing_refs).unwrap(),
+                )
+            })
+            .collect();
+        let proposed = ProtobufSchema::parse(
+            case["proposed"].as_str().unwrap(),
+            &deps(case, "proposed_dependencies"),
+        )
+        .unwrap();
+        let mode: CompatibilityMode = case["mode"].as_str().unwrap().parse().unwrap();
+        let out = check(mode, &existing, &ParsedSchema::Protobuf(proposed));
+        assert_eq!(
+            out.is_empty(),
+            case["expected_compatible"].as_bool().unwrap(),
+            "{}: {out:?}",
+            case["id"]
+        );
     }
 }
