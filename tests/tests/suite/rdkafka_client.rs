@@ -139,7 +139,8 @@ fn rdkafka_produces_and_consumes_in_a_group() {
             stack.diagnostics()
         );
         if let Some(result) = consumer.poll(Duration::from_millis(500)) {
-            let msg = result.unwrap_or_else(|e| panic!("rdkafka consume: {e}"));
+            let msg =
+                result.unwrap_or_else(|e| panic!("rdkafka consume: {e}\n{}", stack.diagnostics()));
             let k = (msg.partition(), msg.offset());
             assert!(got.insert(k, received(&msg)).is_none(), "{k:?} twice");
         }
@@ -153,7 +154,7 @@ fn rdkafka_produces_and_consumes_in_a_group() {
     }
     let committed = consumer
         .committed_offsets(tpl, Duration::from_secs(10))
-        .unwrap_or_else(|e| panic!("committed offsets: {e}"));
+        .unwrap_or_else(|e| panic!("committed offsets: {e}\n{}", stack.diagnostics()));
     let committed_total: i64 = committed
         .elements()
         .iter()
@@ -169,7 +170,7 @@ fn rdkafka_produces_and_consumes_in_a_group() {
 
     let metadata = consumer
         .fetch_metadata(None, Duration::from_secs(10))
-        .unwrap_or_else(|e| panic!("metadata: {e}"));
+        .unwrap_or_else(|e| panic!("metadata: {e}\n{}", stack.diagnostics()));
     assert!(!metadata.brokers().is_empty(), "metadata listed no brokers");
     for b in metadata.brokers() {
         let port = u16::try_from(b.port()).unwrap_or_else(|_| panic!("port {}", b.port()));
