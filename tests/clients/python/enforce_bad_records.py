@@ -209,7 +209,8 @@ def main():
                             "quarantined": len(quarantined),
                             "by_reason": {x: sum(1 for k in want_bad if expect[k][2][0] == x)
                                           for x in sorted({expect[k][2][0] for k in want_bad})}}
-    check("status" in details["enum-out-of-range"], f"enum detail names no field: {details['enum-out-of-range']}")
+    for tag, path in [("enum-out-of-range", "Order.status"), ("json-fails-schema", "/order_id")]:
+        check(path in details[tag], f"{tag}: the detail does not name the field {path}: {details[tag]}")
     acked = len(sender.acked())
     check(acked == on_topics + in_quarantine,
           f"{acked} acknowledged, but {on_topics} on the topics + {in_quarantine} in quarantine")

@@ -10,7 +10,8 @@ Driven together with the Rust test through files in --signal-dir:
 4. produce id-B records (never seen by the proxy) to partition 1 and write `uncached-sent`;
    while they are retried, produce id-A records to partition 0 again: acknowledged, and
    not one id-B record is acknowledged before the registry is back;
-5. wait for `registry-up`; every id-B record is then acknowledged (librdkafka retried them);
+5. wait for `registry-up` (written just before the restart); every id-B record is then
+   acknowledged (librdkafka retried them);
 6. the topic holds every record, byte-identical; the quarantine topic holds none.
 """
 import argparse

@@ -29,11 +29,8 @@ const CASES: [(&str, &str); 13] = [
 #[test]
 fn each_bad_record_lands_in_quarantine_with_its_reason_and_the_counts_add_up() {
     let mut stack = start_enforced(&policy("e2e-*", "quarantine"), RegistryStore::Memory);
-    let summary = run(
-        &mut stack,
-        "enforce_bad_records.py",
-        python(&stack, "enforce_bad_records.py"),
-    );
+    let client = python(&stack, "enforce_bad_records.py");
+    let summary = run(&mut stack, "enforce_bad_records.py", client);
     // The script checked every record byte for byte; here the totals and the reasons.
     let (sent, acked) = (number(&summary, "sent"), number(&summary, "acked"));
     let (on_topics, in_quarantine) = (

@@ -52,8 +52,9 @@ fn drive_outage(stack: &mut EnforcedStack, dir: &Path, client: &Client) -> Resul
     }
     // Let the client retry a while against the dead registry before it returns.
     std::thread::sleep(Duration::from_secs(2));
-    stack.registry_mut().restart().map_err(|e| e.to_string())?;
-    signal(dir, "registry-up")
+    // Signalled first: from here on the client may see its waiting records acknowledged.
+    signal(dir, "registry-up")?;
+    stack.registry_mut().restart().map_err(|e| e.to_string())
 }
 
 #[test]

@@ -50,6 +50,12 @@ fn reject_refuses_the_partition_and_keeps_a_copy_in_quarantine() {
     assert_eq!(number(&summary, "acked"), 20, "{summary}");
     assert_eq!(number(&summary, "on_topic"), 20, "{summary}");
     assert_eq!(number(&summary, "quarantined"), 3, "{summary}");
+    assert!(
+        summary["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("INVALID_RECORD")),
+        "{summary}"
+    );
     let m = metrics(&mut stack);
     assert_eq!(records(&m, "e2e-reject", "valid"), 20, "{}", m.text());
     assert_eq!(records(&m, "e2e-reject", "rejected"), 15, "{}", m.text());
