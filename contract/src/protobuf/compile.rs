@@ -3,6 +3,8 @@
 
 use std::collections::HashMap;
 
+use prost::Message;
+use prost_reflect::prost_types::FileDescriptorProto;
 use prost_reflect::{DescriptorPool, FileDescriptor};
 use protox::file::{ChainFileResolver, File, FileResolver, GoogleFileResolver};
 
@@ -68,10 +70,15 @@ fn invalid(reason: String) -> SchemaError {
 }
 
 /// Compiles `text` with its references into a pool; returns the pool and the root file.
+/// `text` is `.proto` source, or a base64 `FileDescriptorProto` as Confluent's serializers
+/// send when they auto-register (both forms of one schema get the same canonical text).
 pub(crate) fn compile(
     text: &str,
     refs: &[ResolvedReference],
 ) -> Result<(DescriptorPool, FileDescriptor), SchemaError> {
+    if let Some(descriptor) = decode_descriptor(text) {
+        return compile_descriptor(descriptor, refs);
+    }
     reject_editions(text)?;
     if text.len() > MAX_SOURCE_LEN {
         return Err(invalid(format!(
@@ -79,6 +86,23 @@ pub(crate) fn compile(
         )));
     }
     check_nesting("schema", text)?;
+    let mut compiler = compiler_for(refs, Some(text))?;
+    compiler
+        .open_file(ROOT_FILE)
+        .map_err(|e| describe_error(&e, text))?;
+    let pool = compiler.descriptor_pool();
+    let file = pool
+        .get_file_by_name(ROOT_FILE)
+        .ok_or_else(|| invalid("compiled pool lacks the schema file".into()))?;
+    Ok((pool, file))
+}
+
+/// A compiler that resolves imports from `refs`, Confluent's files, the well-known Google
+/// files and, when given, the root text under [`ROOT_FILE`].
+fn compiler_for(
+    refs: &[ResolvedReference],
+    root: Option<&str>,
+) -> Result<protox::Compiler, SchemaError> {
     let mut files = HashMap::new();
     files.insert(
         "confluent/meta.proto".to_string(),
@@ -99,20 +123,56 @@ pub(crate) fn compile(
         check_nesting(&format!("reference {:?}", r.name), &r.schema)?;
         files.insert(r.name.clone(), r.schema.clone());
     }
-    files.insert(ROOT_FILE.to_string(), text.to_string());
-
+    if let Some(text) = root {
+        files.insert(ROOT_FILE.to_string(), text.to_string());
+    }
     let mut chain = ChainFileResolver::new();
     chain.add(MemoryFiles { files });
     chain.add(GoogleFileResolver::new());
     let mut compiler = protox::Compiler::with_file_resolver(chain);
     compiler.include_imports(true).include_source_info(false);
-    compiler
-        .open_file(ROOT_FILE)
-        .map_err(|e| describe_error(&e, text))?;
-    let pool = compiler.descriptor_pool();
+    Ok(compiler)
+}
+
+/// The `FileDescriptorProto` in `text` when it is base64 (never true of `.proto` source,
+/// which always has spaces or semicolons).
+fn decode_descriptor(text: &str) -> Option<FileDescriptorProto> {
+    use base64::Engine;
+    let t = text.trim();
+    if t.is_empty()
+        || t.len() > MAX_SOURCE_LEN
+        || !t
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'='))
+    {
+        return None;
+    }
+    let bytes = base64::engine::general_purpose::STANDARD.decode(t).ok()?;
+    FileDescriptorProto::decode(bytes.as_slice()).ok()
+}
+
+/// Builds the pool from a decoded descriptor: its imports are compiled from the references
+/// and built-in files, then the descriptor itself is added under [`ROOT_FILE`].
+fn compile_descriptor(
+    mut descriptor: FileDescriptorProto,
+    refs: &[ResolvedReference],
+) -> Result<(DescriptorPool, FileDescriptor), SchemaError> {
+    if descriptor.syntax.as_deref() == Some("editions") {
+        return Err(invalid("protobuf editions are not supported".into()));
+    }
+    let mut compiler = compiler_for(refs, None)?;
+    if !descriptor.dependency.is_empty() {
+        compiler
+            .open_files(descriptor.dependency.iter().map(String::as_str))
+            .map_err(|e| invalid(format!("descriptor import: {e}")))?;
+    }
+    let mut pool = compiler.descriptor_pool();
+    descriptor.name = Some(ROOT_FILE.to_string());
+    pool.add_file_descriptor_proto(descriptor)
+        .map_err(|e| invalid(format!("invalid file descriptor: {e}")))?;
     let file = pool
         .get_file_by_name(ROOT_FILE)
-        .ok_or_else(|| invalid("compiled pool lacks the schema file".into()))?;
+        .ok_or_else(|| invalid("descriptor pool lacks the schema file".into()))?;
     Ok((pool, file))
 }
 
@@ -260,6 +320,23 @@ mod tests {
             "(".repeat(100)
         );
         compile(&ok, &[]).unwrap();
+    }
+
+    #[test]
+    fn a_base64_descriptor_compiles_to_the_same_canonical_text() {
+        use base64::Engine;
+        let text = "syntax = \"proto3\";\npackage shop;\nimport \"google/protobuf/timestamp.proto\";\nmessage Order { string id = 1; google.protobuf.Timestamp at = 2; }\n";
+        let (pool, file) = compile(text, &[]).unwrap();
+        let bytes = file.file_descriptor_proto().encode_to_vec();
+        drop(pool);
+        let b64 = base64::engine::general_purpose::STANDARD.encode(bytes);
+        let from_text = crate::protobuf::ProtobufSchema::parse(text, &[]).unwrap();
+        let from_b64 = crate::protobuf::ProtobufSchema::parse(&b64, &[]).unwrap();
+        assert_eq!(from_text.canonical(), from_b64.canonical());
+        assert!(
+            compile("bm90IGEgZGVzY3JpcHRvcg==", &[]).is_err(),
+            "base64 of garbage"
+        );
     }
 
     #[test]
