@@ -74,7 +74,13 @@ impl EnforcedStack {
 
     /// A scrape of the proxy's `/metrics`.
     pub fn metrics(&self) -> Result<Metrics, HarnessError> {
-        Metrics::scrape(self.proxy.admin())
+        match self.proxy.admin_get("/metrics")? {
+            (200, body) => Ok(Metrics::parse(&body)),
+            (status, body) => Err(HarnessError::io(
+                "GET /metrics",
+                std::io::Error::other(format!("status {status}: {body}")),
+            )),
+        }
     }
 
     /// What a failing test should show: the tails of all three logs.

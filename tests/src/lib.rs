@@ -12,7 +12,7 @@
 //!   may show them.
 //! - [`registry`]: the real `schemagate registry` binary, which a test can stop and restart.
 //! - [`enforced`]: broker + registry + an enforcing proxy with a policy file.
-//! - [`metrics`]: scraping the proxy's admin `/metrics`.
+//! - [`metrics`]: the proxy's admin `/metrics`, parsed for assertions.
 //! - [`client`]: runs a Python or Node client script, or kcat, and fails with its stderr.
 //! - [`error`]: [`HarnessError`], the one error type of the harness.
 #![forbid(unsafe_code)]

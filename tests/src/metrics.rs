@@ -1,11 +1,6 @@
-//! Scraping the proxy's admin `/metrics` (Prometheus text) over plain HTTP/1.1.
+//! The proxy's admin `/metrics` (Prometheus text), parsed for assertions.
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::time::Duration;
-
-use crate::HarnessError;
 
 /// One scrape: sample name with its labels as printed (`name{a="x",b="y"}`) → value.
 #[derive(Debug, Clone, Default)]
@@ -15,33 +10,6 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    /// GETs `http://<admin>/metrics` and parses the samples.
-    pub fn scrape(admin: SocketAddr) -> Result<Self, HarnessError> {
-        let io = |what: &str, e| HarnessError::io(format!("{what} http://{admin}/metrics"), e);
-        let mut stream = TcpStream::connect_timeout(&admin, Duration::from_secs(5))
-            .map_err(|e| io("connecting to", e))?;
-        stream
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .map_err(|e| io("setting a timeout on", e))?;
-        let request =
-            format!("GET /metrics HTTP/1.1\r\nHost: {admin}\r\nConnection: close\r\n\r\n");
-        stream
-            .write_all(request.as_bytes())
-            .map_err(|e| io("sending GET", e))?;
-        let mut response = String::new();
-        stream
-            .read_to_string(&mut response)
-            .map_err(|e| io("reading", e))?;
-        let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
-        if !head.starts_with("HTTP/1.1 200") {
-            return Err(io(
-                &format!("non-200 answer ({})", head.lines().next().unwrap_or("")),
-                std::io::Error::other("bad status"),
-            ));
-        }
-        Ok(Self::parse(body))
-    }
-
     /// Parses Prometheus text exposition (comments skipped, labels kept verbatim).
     pub fn parse(text: &str) -> Self {
         let samples = text

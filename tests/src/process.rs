@@ -124,16 +124,11 @@ mod tests {
     fn a_server_that_exits_early_is_reported_with_its_log() {
         let mut command = Command::new("/bin/sh");
         command.args(["-c", "echo cannot bind port; exit 1"]);
-        let mut server = Server::spawn("early-exit", command).map_err(|e| e.to_string());
         let addr = SocketAddr::from(([127, 0, 0, 1], 9));
-        let err = server
-            .as_mut()
-            .map_err(|e| e.clone())
-            .and_then(|s| {
-                s.wait_for_listener(addr, Duration::from_secs(10))
-                    .map_err(|e| e.to_string())
-            })
+        let err = Server::spawn("early-exit", command)
+            .and_then(|mut s| s.wait_for_listener(addr, Duration::from_secs(10)))
             .err()
+            .map(|e| e.to_string())
             .unwrap_or_default();
         assert!(err.contains("exited with"), "{err}");
         assert!(err.contains("cannot bind port"), "{err}");

@@ -70,8 +70,8 @@ impl Stack {
         Ok(())
     }
 
-    /// Fails unless the proxy is still running, then returns what a failing test should show:
-    /// the tails of the proxy's and the broker's logs.
+    /// What a failing test should show: whether the proxy is still running, and the tails of
+    /// the proxy's and the broker's logs.
     pub fn diagnostics(&mut self) -> String {
         let mut out = String::new();
         if let Some(proxy) = &mut self.proxy {

@@ -5,8 +5,10 @@
 //! `SCHEMAGATE_PYTHON`, `SCHEMAGATE_NODE_MODULES`, `SCHEMAGATE_KCAT`) every test fails and says so.
 #![forbid(unsafe_code)]
 
+mod admin;
 mod confluent_kafka;
 mod deploy;
+mod dev_stack;
 mod enforce_bad_records;
 mod enforce_outage;
 mod enforce_policies;

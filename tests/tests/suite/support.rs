@@ -1,6 +1,27 @@
 //! What every test does: start a stack, run a client, check the broker addresses it saw.
 
 use schemagate_tests::{ClientRun, Stack};
+
+/// The metrics `schemagate proxy` serves today (exposition names; histograms by base name).
+pub const PROXY_METRICS: &[&str] = &[
+    "schemagate_connections",
+    "schemagate_requests_total",
+    "schemagate_bytes_in_total",
+    "schemagate_bytes_out_total",
+    "schemagate_upstream_request_seconds",
+    "schemagate_connections_closed_total",
+    "schemagate_connections_refused_total",
+];
+
+/// The enforcement metrics ARCHITECTURE.md publishes; they appear once enforcement lands.
+pub const ENFORCEMENT_METRICS: &[&str] = &[
+    "schemagate_records_total",
+    "schemagate_quarantined_total",
+    "schemagate_registry_requests_total",
+    "schemagate_schema_cache_hits_total",
+    "schemagate_schema_cache_misses_total",
+    "schemagate_validate_seconds",
+];
 use serde_json::Value;
 
 /// Starts a broker and the proxy, or fails the test with the reason.
