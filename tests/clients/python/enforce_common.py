@@ -180,9 +180,13 @@ class Sender:
         return [r for r in self.sent if r["err"] is not None]
 
 
-def read_topic(bootstrap, topic, timeout_s=60):
-    """Every record on `topic` (all partitions, start to high watermark), or [] when the topic
-    does not exist. Each is a dict: partition, offset, key, value, headers, timestamp."""
+def read_topic(bootstrap, topic, timeout_s=60, idle_s=1.5):
+    """Every record on `topic` (all partitions, from the start), or [] when the topic does not
+    exist. Each is a dict: partition, offset, key, value, headers, timestamp.
+
+    Reads at least to the high watermarks, then until nothing new came for `idle_s`: tansu
+    0.6 reports a high watermark one past the last batch's base offset, not its last record.
+    """
     admin = AdminClient({"bootstrap.servers": bootstrap})
     md = admin.list_topics(timeout=10)
     if topic not in md.topics or md.topics[topic].error is not None:
@@ -196,21 +200,27 @@ def read_topic(bootstrap, topic, timeout_s=60):
             _, high = c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
             ends[p] = high
         want = {p for p, high in ends.items() if high > 0}
-        c.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in want])
+        if not want:
+            return []
+        c.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
         out = []
         deadline = time.time() + timeout_s
-        while want:
+        last_new = time.time()
+        while want or time.time() - last_new < idle_s:
             check(time.time() < deadline, f"{topic}: timed out reading to the high watermarks {ends}")
-            for msg in c.consume(num_messages=500, timeout=1.0):
+            for msg in c.consume(num_messages=500, timeout=0.3):
                 if msg.error():
                     if msg.error().code() == KafkaError._PARTITION_EOF:
                         continue
                     fail(f"{topic}: consumer error {msg.error()}")
                 p = msg.partition()
+                last_new = time.time()
                 out.append({"partition": p, "offset": msg.offset(), "key": msg.key(), "value": msg.value(),
                             "headers": list(msg.headers() or []), "timestamp": msg.timestamp()[1]})
                 if msg.offset() + 1 >= ends[p]:
                     want.discard(p)
+        places = [(r["partition"], r["offset"]) for r in out]
+        check(len(places) == len(set(places)), f"{topic}: a record was read twice")
         return out
     finally:
         c.close()

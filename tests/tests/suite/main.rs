@@ -10,6 +10,7 @@ mod confluent_kafka;
 mod deploy;
 mod dev_stack;
 mod enforce_bad_records;
+mod enforce_kafkajs;
 mod enforce_outage;
 mod enforce_policies;
 mod enforce_roundtrip;
