@@ -4,7 +4,8 @@ Topics e2e-avro, e2e-proto and e2e-json (2 partitions each) hold Order events fr
 Confluent's serializers. Between good records, bad ones are produced by hand:
   too-short, no-magic-byte, unknown-schema-id, subject-mismatch (an id registered under another
   subject), a truncated payload, trailing bytes, an out-of-range enum index (Avro), a bad
-  message index (Protobuf), and JSON that fails its schema.
+  message index (Protobuf), JSON that fails its schema, and (on a topic whose policy declares
+  readers = ["latest"]) a writer schema the latest version cannot read.
 Each bad record is first checked to really be bad with an independent reader (fastavro,
 protobuf, jsonschema), so the proxy is not the only judge. Then:
 - every record is acknowledged (quarantine answers success for the bad ones);
@@ -26,6 +27,7 @@ from confluent_kafka.schema_registry import Schema
 from confluent_kafka.schema_registry.avro import AvroSerializer
 from confluent_kafka.schema_registry.json_schema import JSONSerializer
 from confluent_kafka.schema_registry.protobuf import ProtobufSerializer
+from confluent_kafka.schema_registry.schema_registry_client import ConfigCompatibilityLevel, ServerConfig
 from confluent_kafka.serialization import MessageField, SerializationContext
 
 import enforce_common as ec
@@ -121,6 +123,25 @@ def json_cases(sr):
     return topic, good, bad, sid
 
 
+def readers_cases(sr):
+    """A topic whose policy declares readers = ["latest"]: the subject's compatibility is NONE,
+    and its latest version adds a field without a default, so it cannot read version 1."""
+    topic = "e2e-readers"
+    subject = f"{topic}-value"
+    ctx = SerializationContext(topic, MessageField.VALUE)
+    v1_text = ec.schema_text("order.avsc")
+    old = AvroSerializer(sr, v1_text)(ec.avro_order(0), ctx)
+    sr.set_config(subject, ServerConfig(compatibility=ConfigCompatibilityLevel.NONE))
+    v2 = json.loads(v1_text)
+    v2["fields"].append({"name": "coupon", "type": "string"})
+    ser = AvroSerializer(sr, json.dumps(v2))
+    good = [ser(dict(ec.avro_order(i), coupon=f"C{i}"), ctx) for i in range(12)]
+    old_id, new_id = int.from_bytes(old[1:5], "big"), int.from_bytes(good[0][1:5], "big")
+    check(old_id != new_id, "version 2 did not get its own id")
+    bad = [("reader-incompatible", old, "reader-incompatible", str(old_id))]
+    return topic, good, bad
+
+
 def plan(topic, good, bad):
     """Good records with a bad one after every third, plus a tombstone: (tag, value, expect)."""
     out = []
@@ -144,7 +165,7 @@ def main():
     t0 = time.time()
     sr = ec.registry(a.registry)
     jtopic, jgood, jbad, json_id = json_cases(sr)
-    cases = [avro_cases(sr, json_id), proto_cases(sr), (jtopic, jgood, jbad)]
+    cases = [avro_cases(sr, json_id), proto_cases(sr), (jtopic, jgood, jbad), readers_cases(sr)]
     ec.create_topics(a.bootstrap, [c[0] for c in cases], partitions=2)
 
     sender = ec.Sender(a.bootstrap, **{"client.id": CLIENT_ID, "linger.ms": 200})
@@ -209,7 +230,8 @@ def main():
                             "quarantined": len(quarantined),
                             "by_reason": {x: sum(1 for k in want_bad if expect[k][2][0] == x)
                                           for x in sorted({expect[k][2][0] for k in want_bad})}}
-    for tag, path in [("enum-out-of-range", "Order.status"), ("json-fails-schema", "/order_id")]:
+    for tag, path in [("enum-out-of-range", "Order.status"), ("json-fails-schema", "/order_id"),
+                      ("reader-incompatible", "coupon")]:
         check(path in details[tag], f"{tag}: the detail does not name the field {path}: {details[tag]}")
     acked = len(sender.acked())
     check(acked == on_topics + in_quarantine,

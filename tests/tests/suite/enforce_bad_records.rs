@@ -1,16 +1,14 @@
 //! One hand-made bad record for each reason, mixed into batches of good Avro, Protobuf and
-//! JSON Schema records: each lands in quarantine byte-identical with the right reason, and the
+//! JSON Schema records (and a reader contract on one topic): each lands in quarantine byte-identical with the right reason, and the
 //! proxy's metrics agree with what the client counted.
 
 use schemagate_tests::RegistryStore;
 use serde_json::Value;
 
-use crate::enforce_support::{
-    metrics, number, policy, python, quarantined, records, run, start_enforced,
-};
+use crate::enforce_support::{metrics, number, python, quarantined, records, run, start_enforced};
 
 /// Every reason the issue lists, by the case name the script gives its bad record.
-const CASES: [(&str, &str); 13] = [
+const CASES: [(&str, &str); 14] = [
     ("too-short", "too-short"),
     ("no-magic-byte", "no-magic-byte"),
     ("unknown-schema-id", "unknown-schema-id"),
@@ -24,11 +22,29 @@ const CASES: [(&str, &str); 13] = [
     ("json-fails-schema", "decode-failed"),
     ("json-not-json", "decode-failed"),
     ("json-short", "too-short"),
+    ("reader-incompatible", "reader-incompatible"),
 ];
+
+/// e2e-readers declares a reader contract; every other e2e-* topic is checked plainly.
+const POLICY: &str = r#"
+[[topic]]
+match = "e2e-readers"
+value = "required"
+on_invalid = "quarantine"
+readers = ["latest"]
+
+[[topic]]
+match = "e2e-*"
+value = "required"
+key = "off"
+strategy = "topic"
+on_invalid = "quarantine"
+quarantine = "{topic}.quarantine"
+"#;
 
 #[test]
 fn each_bad_record_lands_in_quarantine_with_its_reason_and_the_counts_add_up() {
-    let mut stack = start_enforced(&policy("e2e-*", "quarantine"), RegistryStore::Memory);
+    let mut stack = start_enforced(POLICY, RegistryStore::Memory);
     let client = python(&stack, "enforce_bad_records.py");
     let summary = run(&mut stack, "enforce_bad_records.py", client);
     // The script checked every record byte for byte; here the totals and the reasons.
@@ -48,7 +64,7 @@ fn each_bad_record_lands_in_quarantine_with_its_reason_and_the_counts_add_up() {
     let topics = summary["topics"]
         .as_object()
         .unwrap_or_else(|| panic!("no per-topic counts: {summary}"));
-    assert_eq!(topics.len(), 3, "{summary}");
+    assert_eq!(topics.len(), 4, "{summary}");
     for (topic, counts) in topics {
         let (good, bad) = (number(counts, "good"), number(counts, "bad"));
         assert_eq!(records(&m, topic, "valid"), good, "{topic}\n{}", m.text());
