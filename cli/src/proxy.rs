@@ -13,7 +13,9 @@ use proxy::enforce::quarantine::{QuarantineConfig, QuarantineWriter};
 use proxy::enforce::Enforcer;
 use proxy::policy::Policy;
 use proxy::{PassThrough, ProduceInspector, Proxy, ProxyConfig};
-use registry_client::{Auth, RegistryClient, RegistryConfig};
+use registry_client::RegistryClient;
+
+use crate::registry_auth::RegistryAuth;
 
 /// Flags of `schemagate proxy`.
 #[derive(clap::Args)]
@@ -64,26 +66,8 @@ struct EnforcementArgs {
     /// Per-topic policy file (TOML); enforcement is on when given.
     #[arg(long, value_name = "FILE", requires = "registry")]
     policy: Option<std::path::PathBuf>,
-    /// Registry basic auth as USER:PASSWORD (Confluent Cloud: KEY:SECRET).
-    #[arg(
-        long,
-        env = "SCHEMAGATE_REGISTRY_BASIC_AUTH",
-        value_name = "USER:PASSWORD",
-        hide_env_values = true
-    )]
-    registry_basic_auth: Option<String>,
-    /// Registry bearer token.
-    #[arg(
-        long,
-        env = "SCHEMAGATE_REGISTRY_BEARER_TOKEN",
-        value_name = "TOKEN",
-        hide_env_values = true,
-        conflicts_with = "registry_basic_auth"
-    )]
-    registry_bearer_token: Option<String>,
-    /// Extra PEM CA certificates for the registry's TLS.
-    #[arg(long, value_name = "FILE")]
-    registry_ca_file: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    registry_auth: RegistryAuth,
     /// Milliseconds one registry request may take.
     #[arg(long, default_value_t = 2000)]
     registry_timeout_ms: u64,
@@ -141,21 +125,7 @@ fn enforcer(
         return Ok(Arc::new(PassThrough));
     };
     let policy = Policy::load(policy_file)?;
-    let mut rc = RegistryConfig::new(url.clone());
-    rc.auth = match (&a.registry_basic_auth, &a.registry_bearer_token) {
-        (Some(up), _) => {
-            let (username, password) = up
-                .split_once(':')
-                .context("--registry-basic-auth must be USER:PASSWORD")?;
-            Some(Auth::Basic {
-                username: username.into(),
-                password: password.into(),
-            })
-        }
-        (None, Some(token)) => Some(Auth::Bearer(token.clone())),
-        (None, None) => None,
-    };
-    rc.ca_file = a.registry_ca_file.clone();
+    let mut rc = a.registry_auth.config(url)?;
     rc.request_timeout = Duration::from_millis(a.registry_timeout_ms.max(1));
     rc.cache.enabled = !a.no_schema_cache;
     rc.cache.negative_ttl = Duration::from_secs(a.negative_cache_secs);

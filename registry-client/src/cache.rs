@@ -4,6 +4,9 @@
 //! caches errors. So a definitive answer ("not found", "does not parse") is stored as a value,
 //! with its own short lifetime through moka's per-entry [`Expiry`]; only transient errors
 //! (registry down, slow, garbled) stay uncached, so the next lookup asks again.
+//!
+//! Warm reads are served by the [`HotIndex`] in front of moka (see `hot.rs` for why); a
+//! sample of them still reaches moka so its eviction policy keeps a sense of popularity.
 
 use std::future::Future;
 use std::hash::Hash;
@@ -14,13 +17,19 @@ use moka::future::Cache;
 use moka::Expiry;
 
 use crate::error::RegistryError;
+use crate::hot::{HotEntry, HotIndex};
 use crate::metrics::CacheCounters;
+
+/// One hot hit in this many also reads moka, so moka's policy sees what is popular.
+const TOUCH_EVERY: u64 = 1024;
 
 /// A cached answer: the value, or a definitive error; with its own lifetime.
 #[derive(Debug, Clone)]
 struct Entry<T> {
     result: Result<T, Arc<RegistryError>>,
     ttl: Option<Duration>,
+    /// Creation instant: identifies this entry in the hot index.
+    born: Instant,
 }
 
 /// Gives each entry the lifetime it was created with.
@@ -46,25 +55,32 @@ pub(crate) struct CachePolicy {
 /// One cache of `K → T`, counting hits and misses.
 pub(crate) struct LookupCache<K, T> {
     cache: Option<Cache<K, Entry<T>>>,
+    hot: Arc<HotIndex<K, T>>,
     negative_ttl: Duration,
     counters: CacheCounters,
 }
 
 impl<K, T> LookupCache<K, T>
 where
-    K: Hash + Eq + Send + Sync + 'static,
+    K: Hash + Eq + Clone + Send + Sync + 'static,
     T: Clone + Send + Sync + 'static,
 {
     /// A cache with `policy`, counting into `counters`.
     pub(crate) fn new(policy: CachePolicy, counters: CacheCounters) -> Self {
+        let hot: Arc<HotIndex<K, T>> = Arc::new(HotIndex::new());
+        let mirror = hot.clone();
         let cache = policy.enabled.then(|| {
             Cache::builder()
                 .max_capacity(policy.capacity)
                 .expire_after(EntryExpiry)
+                .eviction_listener(move |key: Arc<K>, entry: Entry<T>, _cause| {
+                    mirror.remove(key.as_ref(), entry.born);
+                })
                 .build()
         });
         LookupCache {
             cache,
+            hot,
             negative_ttl: policy.negative_ttl,
             counters,
         }
@@ -87,23 +103,47 @@ where
             self.counters.misses.inc();
             return fetch().await;
         };
+        if let Some(value) = self.hot.get(&key, Instant::now) {
+            if self.counters.hits.inc().is_multiple_of(TOUCH_EVERY) {
+                let _ = cache.get(&key).await;
+            }
+            return Ok(value);
+        }
         if let Some(entry) = cache.get(&key).await {
             self.counters.hits.inc();
             return entry.result.map_err(|e| (*e).clone());
         }
         self.counters.misses.inc();
         let negative_ttl = self.negative_ttl;
+        let hot = &self.hot;
+        let hot_key = key.clone();
         let entry = cache
             .try_get_with(key, async move {
-                match fetch().await {
-                    Ok(value) => Ok(Entry {
-                        result: Ok(value),
-                        ttl: positive_ttl,
-                    }),
+                let result = fetch().await;
+                let born = Instant::now();
+                match result {
+                    Ok(value) => {
+                        // Mirrored before moka stores it, so moka's eviction of this entry
+                        // (which names `born`) always comes after.
+                        hot.insert(
+                            hot_key,
+                            HotEntry {
+                                value: value.clone(),
+                                expires: positive_ttl.map(|ttl| born + ttl),
+                                born,
+                            },
+                        );
+                        Ok(Entry {
+                            result: Ok(value),
+                            ttl: positive_ttl,
+                            born,
+                        })
+                    }
                     Err(e) if e.is_transient() => Err(e),
                     Err(e) => Ok(Entry {
                         result: Err(Arc::new(e)),
                         ttl: Some(negative_ttl),
+                        born,
                     }),
                 }
             })
@@ -115,6 +155,12 @@ where
     /// Entries held now (approximate; moka applies writes lazily).
     pub(crate) fn len(&self) -> u64 {
         self.cache.as_ref().map_or(0, |c| c.entry_count())
+    }
+
+    /// Values in the hot index now.
+    #[cfg(test)]
+    fn hot_len(&self) -> usize {
+        self.hot.len()
     }
 }
 
@@ -244,6 +290,27 @@ mod tests {
             assert_eq!(t.await.expect("task ran"), Ok(1));
         }
         assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn evictions_leave_the_hot_index_too() {
+        let metrics = Metrics::default();
+        let policy = CachePolicy {
+            enabled: true,
+            capacity: 10,
+            negative_ttl: Duration::from_secs(1),
+        };
+        let c: LookupCache<u32, u32> =
+            LookupCache::new(policy, metrics.counters(CacheKind::Schema));
+        for key in 0..500u32 {
+            let v = c.get_or_fetch(key, None, || async move { Ok(key) }).await;
+            assert_eq!(v, Ok(key));
+        }
+        if let Some(cache) = &c.cache {
+            cache.run_pending_tasks().await;
+        }
+        assert!(c.len() <= 10, "moka holds {}", c.len());
+        assert!(c.hot_len() <= 10, "hot index holds {}", c.hot_len());
     }
 
     #[tokio::test]

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use contract::avro::AvroSchema;
 use contract::{ParsedSchema, ResolvedReference, SchemaId, SchemaReference, SchemaType};
 use prometheus_client::registry::Registry;
 use sha2::{Digest, Sha256};
@@ -261,7 +262,13 @@ async fn parse_off_runtime(
 ) -> Result<(ParsedSchema, String), RegistryError> {
     let started = Instant::now();
     let joined = tokio::task::spawn_blocking(move || {
-        let parsed = ParsedSchema::parse(schema_type, &text, &resolved);
+        let parsed = match schema_type {
+            // Stored Avro schemas are read as Confluent reads them: defaults are not re-checked.
+            SchemaType::Avro => {
+                AvroSchema::parse_registered(&text, &resolved).map(ParsedSchema::Avro)
+            }
+            _ => ParsedSchema::parse(schema_type, &text, &resolved),
+        };
         (parsed, text)
     })
     .await;

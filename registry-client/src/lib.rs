@@ -14,15 +14,39 @@
 //! - [`config`]: URL, auth, TLS CA, timeouts, retries, cache sizes and TTLs.
 //! - [`metrics`]: Prometheus counters and histograms, plus a cheap request counter.
 //! - [`subject`]: [`Subject`] and [`VersionSpec`].
-//! - Inside: `cache` (coalescing moka cache with negative entries), `transport` (reqwest +
+//! - Inside: `cache` (coalescing moka cache with negative entries), `hot` (lock-light index
+//!   of warm values in front of moka), `transport` (reqwest +
 //!   rustls, retries, body cap), `rest` (endpoints and strict answer reading), `references`
 //!   (transitive reference resolution), `retry` (backoff with jitter).
+//!
+//! How the proxy uses it, per record (memoize per batch: most records share one id):
+//!
+//! ```no_run
+//! # async fn check(client: &registry_client::RegistryClient) {
+//! use registry_client::{CallerAction, Missing, RegistryError, Subject};
+//! let subject = Subject::new("orders-value"); // built once per topic, cheap to clone
+//! let id = contract::SchemaId(7); // from the wire frame
+//! match client.schema(id).await {
+//!     Ok(schema) => { let _ = schema.parsed.validate(&[]); }
+//!     Err(e) if e.action() == CallerAction::RetryLater => { /* retriable error, never quarantine */ }
+//!     Err(RegistryError::NotFound { .. }) => { /* reason unknown-schema-id */ }
+//!     Err(_) => { /* InvalidSchema: the writer schema cannot be used; the record is invalid */ }
+//! }
+//! match client.binding(&subject, id).await {
+//!     Ok(_version) => {}
+//!     Err(e) if e.is_transient() => { /* retriable error */ }
+//!     Err(RegistryError::NotFound { what: Missing::Binding, .. }) => { /* subject-mismatch */ }
+//!     Err(_) => { /* unknown-schema-id */ }
+//! }
+//! # }
+//! ```
 #![forbid(unsafe_code)]
 
 mod cache;
 pub mod client;
 pub mod config;
 pub mod error;
+mod hot;
 pub mod metrics;
 mod references;
 mod rest;

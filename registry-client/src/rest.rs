@@ -253,6 +253,36 @@ mod tests {
         ));
     }
 
+    proptest::proptest! {
+        #[test]
+        fn hostile_answers_never_panic(status in 100u16..600, body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512)) {
+            let a: Result<SchemaText, _> = read("/x", Answer::for_test(status, Bytes::from(body.clone())), Missing::SchemaId);
+            let b: Result<Vec<SubjectVersionRef>, _> = read("/x", Answer::for_test(status, Bytes::from(body.clone())), Missing::SchemaId);
+            let c: Result<VersionRecord, _> = read("/x", Answer::for_test(status, Bytes::from(body)), Missing::Version);
+            // Only a 200 can succeed, and only a 404 can be a definitive "not found".
+            for outcome in [a.map(|_| ()), b.map(|_| ()), c.map(|_| ())] {
+                match outcome {
+                    Ok(()) => proptest::prop_assert_eq!(status, 200),
+                    Err(RegistryError::NotFound { .. }) => proptest::prop_assert_eq!(status, 404),
+                    Err(e) => proptest::prop_assert!(e.is_transient()),
+                }
+            }
+        }
+
+        #[test]
+        fn json_shaped_garbage_never_panics(body in "[\\[\\]{}\":,0-9a-z_ ]{0,200}") {
+            let ok: Result<VersionRecord, _> = read("/x", Answer::for_test(200, Bytes::from(body.clone())), Missing::Version);
+            let usable = ok.is_ok() || matches!(ok, Err(RegistryError::BadResponse { .. }));
+            proptest::prop_assert!(usable, "200 gave {:?}", ok);
+            let missing: Result<SchemaText, _> = read("/x", Answer::for_test(404, Bytes::from(body)), Missing::SchemaId);
+            let classified = matches!(
+                missing,
+                Err(RegistryError::NotFound { .. } | RegistryError::BadResponse { .. })
+            );
+            proptest::prop_assert!(classified, "404 gave {:?}", missing);
+        }
+    }
+
     #[test]
     fn error_text_is_bounded_and_printable() {
         let long = format!("{}\u{7}\n", "x".repeat(5000));

@@ -114,43 +114,35 @@ impl Transport {
         body: Option<&serde_json::Value>,
     ) -> Result<Answer, RegistryError> {
         let url = self.url(segments);
-        let post = match body {
-            Some(value) => {
-                Some(
-                    serde_json::to_vec(value).map_err(|e| RegistryError::BadResponse {
-                        endpoint,
-                        reason: format!("encoding request: {e}"),
-                    })?,
-                )
-            }
-            None => None,
-        };
+        let post =
+            body.map(serde_json::to_vec)
+                .transpose()
+                .map_err(|e| RegistryError::BadResponse {
+                    endpoint,
+                    reason: format!("encoding request: {e}"),
+                })?;
         let start = Instant::now();
         let mut attempt = 1u32;
         loop {
-            let reason = match self.attempt(endpoint, &url, post.as_deref()).await {
+            let (reason, retry_after) = match self.attempt(endpoint, &url, post.as_deref()).await {
                 Attempt::Done(answer) => return Ok(answer),
                 Attempt::Fatal(err) => return Err(err),
-                Attempt::Retryable(reason, retry_after) => {
-                    let pause = backoff(&self.retry, attempt, jitter_seed(u64::from(attempt)))
-                        .max(retry_after.unwrap_or(Duration::ZERO))
-                        .min(self.retry.max_backoff);
-                    let out_of_time = start.elapsed() + pause > self.retry.max_elapsed;
-                    if attempt >= self.retry.max_attempts || out_of_time {
-                        reason
-                    } else {
-                        tracing::debug!(endpoint, attempt, ?pause, %reason, "registry retry");
-                        tokio::time::sleep(pause).await;
-                        attempt += 1;
-                        continue;
-                    }
-                }
+                Attempt::Retryable(reason, retry_after) => (reason, retry_after),
             };
-            return Err(RegistryError::Unavailable {
-                endpoint,
-                reason: format!("{reason} (after {attempt} attempt(s))"),
-                elapsed: start.elapsed(),
-            });
+            let pause = backoff(&self.retry, attempt, jitter_seed(u64::from(attempt)))
+                .max(retry_after.unwrap_or(Duration::ZERO))
+                .min(self.retry.max_backoff);
+            let out_of_time = start.elapsed() + pause > self.retry.max_elapsed;
+            if attempt >= self.retry.max_attempts || out_of_time {
+                return Err(RegistryError::Unavailable {
+                    endpoint,
+                    reason: format!("{reason} (after {attempt} attempt(s))"),
+                    elapsed: start.elapsed(),
+                });
+            }
+            tracing::debug!(endpoint, attempt, ?pause, %reason, "registry retry");
+            tokio::time::sleep(pause).await;
+            attempt += 1;
         }
     }
 

@@ -20,6 +20,8 @@ struct Reply {
     body: Vec<u8>,
     delay: Duration,
     extra_headers: String,
+    /// Send the body chunked, with no content-length, so only the streaming cap can stop it.
+    chunked: bool,
 }
 
 fn reply(status: u16, body: &str) -> Reply {
@@ -28,6 +30,7 @@ fn reply(status: u16, body: &str) -> Reply {
         body: body.as_bytes().to_vec(),
         delay: Duration::ZERO,
         extra_headers: String::new(),
+        chunked: false,
     }
 }
 
@@ -65,14 +68,26 @@ async fn injector(script: Script) -> Injector {
                 hd.lock().expect("lock").push(head.clone());
                 let r = script(n, &head);
                 tokio::time::sleep(r.delay).await;
+                let length = if r.chunked {
+                    "transfer-encoding: chunked".to_string()
+                } else {
+                    format!("content-length: {}", r.body.len())
+                };
                 let mut out = format!(
-                    "HTTP/1.1 {} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n{}\r\n",
-                    r.status,
-                    r.body.len(),
-                    r.extra_headers
+                    "HTTP/1.1 {} X\r\ncontent-type: application/json\r\n{length}\r\nconnection: close\r\n{}\r\n",
+                    r.status, r.extra_headers
                 )
                 .into_bytes();
-                out.extend_from_slice(&r.body);
+                if r.chunked {
+                    for piece in r.body.chunks(1024) {
+                        out.extend_from_slice(format!("{:x}\r\n", piece.len()).as_bytes());
+                        out.extend_from_slice(piece);
+                        out.extend_from_slice(b"\r\n");
+                    }
+                    out.extend_from_slice(b"0\r\n\r\n");
+                } else {
+                    out.extend_from_slice(&r.body);
+                }
                 let _ = conn.write_all(&out).await;
                 let _ = conn.shutdown().await;
             });
@@ -160,17 +175,51 @@ async fn garbage_unauthorized_and_bare_404_are_transient_and_not_retried() {
 }
 
 #[tokio::test]
-async fn oversized_body_is_refused() {
-    let big = format!(r#"{{"schema":"{}"}}"#, "x".repeat(64 * 1024));
-    let inj = injector(Arc::new(move |_, _| reply(200, &big))).await;
-    let mut c = config(&inj.url);
-    c.max_body_bytes = 16 * 1024;
-    let client = RegistryClient::new(c).expect("client");
-    let err = client.schema(SchemaId(1)).await.expect_err("too big");
+async fn oversized_body_is_refused_with_or_without_content_length() {
+    for chunked in [false, true] {
+        let big = format!(r#"{{"schema":"{}"}}"#, "x".repeat(64 * 1024));
+        let inj = injector(Arc::new(move |_, _| Reply {
+            chunked,
+            ..reply(200, &big)
+        }))
+        .await;
+        let mut c = config(&inj.url);
+        c.max_body_bytes = 16 * 1024;
+        let client = RegistryClient::new(c).expect("client");
+        let err = client.schema(SchemaId(1)).await.expect_err("too big");
+        assert!(
+            matches!(&err, RegistryError::BadResponse { reason, .. } if reason.contains("exceeds")),
+            "chunked={chunked}: {err:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn retry_after_is_honoured_up_to_the_backoff_cap() {
+    let inj = injector(Arc::new(|n, _| {
+        if n == 0 {
+            Reply {
+                extra_headers: "retry-after: 30\r\n".into(),
+                ..reply(429, "{}")
+            }
+        } else {
+            reply(200, GOOD)
+        }
+    }))
+    .await;
+    let client = RegistryClient::new(config(&inj.url)).expect("client");
+    let started = Instant::now();
+    client
+        .schema(SchemaId(1))
+        .await
+        .expect("second attempt succeeds");
+    // Waited, but no longer than max_backoff (40 ms) plus slack, never the 30 s asked for.
     assert!(
-        matches!(&err, RegistryError::BadResponse { reason, .. } if reason.contains("exceeds")),
-        "{err:?}"
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
     );
+    assert_eq!(inj.hits.load(Ordering::SeqCst), 2);
 }
 
 #[tokio::test]

@@ -7,7 +7,10 @@
 //! - [`reason`]: the published reason codes and [`reason::Violation`].
 //! - [`produce_response`]: responses the proxy makes or merges, with its error codes.
 //! - [`quarantine`]: the durable writer of bad records with `schemagate.*` headers.
+//! - [`audit`]: reading, summarizing, showing and replaying quarantine topics (the CLI's
+//!   `schemagate quarantine`).
 //! - [`metrics`]: `schemagate_records_total`, `schemagate_quarantined_total`, ...
+pub mod audit;
 pub mod enforcer;
 pub mod metrics;
 pub mod partition;

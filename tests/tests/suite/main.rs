@@ -18,5 +18,7 @@ mod enforce_support;
 mod kafka_python;
 mod kafkajs;
 mod kcat;
+mod quarantine_cli;
 mod rdkafka_client;
+mod schema_gate;
 mod support;
