@@ -10,7 +10,9 @@
 --scenario audit       (policy audit) everything is stored, bad records too, byte-identical;
     copies of the bad ones are in quarantine.
 --scenario acks0       (policy quarantine) acks=0: good records reach the topic and bad ones
-    quarantine, though the client hears nothing back.
+    quarantine, though the client hears nothing back. (tansu 0.6 answers acks=0 Produce
+    requests, which Kafka never does; the proxy then sees an unexpected correlation id and
+    closes that client connection, so librdkafka may log a disconnect and reconnect.)
 The summary reports what was sent, acknowledged, stored and quarantined, for the Rust test to
 compare with the proxy's metrics.
 """
