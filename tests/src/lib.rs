@@ -10,21 +10,30 @@
 //! - [`proxy`]: the real `schemagate proxy` binary in front of a broker.
 //! - [`stack`]: broker + proxy, the address clients bootstrap from, and the addresses metadata
 //!   may show them.
+//! - [`registry`]: the real `schemagate registry` binary, which a test can stop and restart.
+//! - [`enforced`]: broker + registry + an enforcing proxy with a policy file.
+//! - [`metrics`]: the proxy's admin `/metrics`, parsed for assertions.
 //! - [`client`]: runs a Python or Node client script, or kcat, and fails with its stderr.
 //! - [`error`]: [`HarnessError`], the one error type of the harness.
 #![forbid(unsafe_code)]
 
 pub mod broker;
 pub mod client;
+pub mod enforced;
 pub mod env;
 pub mod error;
+pub mod metrics;
 pub mod net;
 pub mod process;
 pub mod proxy;
+pub mod registry;
 pub mod stack;
 
 pub use broker::Broker;
 pub use client::{ClientOutput, ClientRun};
+pub use enforced::{EnforcedStack, RegistryStore};
 pub use error::HarnessError;
+pub use metrics::Metrics;
 pub use proxy::Proxy;
+pub use registry::Registry;
 pub use stack::Stack;

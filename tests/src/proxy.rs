@@ -22,6 +22,23 @@ impl Proxy {
     /// Starts `SCHEMAGATE_BIN proxy --upstream <upstream> --listen 127.0.0.1:<free>
     /// --advertised-host 127.0.0.1 --admin 127.0.0.1:<free>` and waits for its listener.
     pub fn start(upstream: SocketAddr) -> Result<Self, HarnessError> {
+        Self::start_with(upstream, &[])
+    }
+
+    /// Starts an enforcing proxy: as [`start`](Proxy::start), plus `--registry <registry>
+    /// --policy <policy>`.
+    pub fn start_enforcing(
+        upstream: SocketAddr,
+        registry: &str,
+        policy: &std::path::Path,
+    ) -> Result<Self, HarnessError> {
+        let policy = policy.to_string_lossy().into_owned();
+        let extra = ["--registry", registry, "--policy", &policy].map(String::from);
+        Self::start_with(upstream, &extra)
+    }
+
+    /// As [`start`](Proxy::start), with `extra` flags appended to the command line.
+    pub fn start_with(upstream: SocketAddr, extra: &[String]) -> Result<Self, HarnessError> {
         let bin = env::schemagate_bin()?;
         let listen = SocketAddr::from(([127, 0, 0, 1], net::free_port_range(BROKER_PORTS)?));
         let admin = SocketAddr::from(([127, 0, 0, 1], net::free_port()?));
@@ -32,6 +49,7 @@ impl Proxy {
             .args(["--listen", &listen.to_string()])
             .args(["--advertised-host", "127.0.0.1"])
             .args(["--admin", &admin.to_string()])
+            .args(extra)
             .env("RUST_LOG", "info");
         let mut server = Server::spawn("schemagate-proxy", command)?;
         server.wait_for_listener(listen, Duration::from_secs(20))?;

@@ -1,0 +1,99 @@
+//! A broker, a `schemagate registry` and an enforcing `schemagate proxy` with a policy file:
+//! what every enforcement test starts.
+
+use std::net::SocketAddr;
+
+use crate::metrics::Metrics;
+use crate::{Broker, HarnessError, Proxy, Registry};
+
+/// Where the registry keeps its schemas.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RegistryStore {
+    /// In memory: a restart forgets everything.
+    Memory,
+    /// The `_schemas` topic on the test's broker: a restart replays it, ids survive.
+    Kafka,
+}
+
+/// Broker, registry and enforcing proxy on free ports; dropping it stops all three.
+pub struct EnforcedStack {
+    // Field order is drop order: the proxy goes first, the broker last.
+    proxy: Proxy,
+    registry: Registry,
+    broker: Broker,
+    _policy_dir: tempfile::TempDir,
+}
+
+impl EnforcedStack {
+    /// Starts the broker, the registry on `store`, then the proxy with `policy` (TOML text).
+    pub fn start(policy: &str, store: RegistryStore) -> Result<Self, HarnessError> {
+        let broker = Broker::start()?;
+        let registry = Registry::start(&match store {
+            RegistryStore::Memory => "memory".to_owned(),
+            RegistryStore::Kafka => format!("kafka://{}", broker.addr()),
+        })?;
+        let dir = tempfile::Builder::new()
+            .prefix("schemagate-policy-")
+            .tempdir()
+            .map_err(|e| HarnessError::io("creating a policy directory", e))?;
+        let path = dir.path().join("policy.toml");
+        std::fs::write(&path, policy).map_err(|e| HarnessError::io("writing the policy", e))?;
+        let proxy = Proxy::start_enforcing(broker.addr(), &registry.url(), &path)?;
+        Ok(Self {
+            proxy,
+            registry,
+            broker,
+            _policy_dir: dir,
+        })
+    }
+
+    /// The address clients bootstrap from (the proxy).
+    pub fn bootstrap(&self) -> SocketAddr {
+        self.proxy.listen()
+    }
+
+    /// The registry URL.
+    pub fn registry_url(&self) -> String {
+        self.registry.url()
+    }
+
+    /// The registry, to stop and restart it.
+    pub fn registry_mut(&mut self) -> &mut Registry {
+        &mut self.registry
+    }
+
+    /// The broker behind the proxy.
+    pub fn broker(&self) -> &Broker {
+        &self.broker
+    }
+
+    /// The proxy.
+    pub fn proxy(&self) -> &Proxy {
+        &self.proxy
+    }
+
+    /// A scrape of the proxy's `/metrics`.
+    pub fn metrics(&self) -> Result<Metrics, HarnessError> {
+        match self.proxy.admin_get("/metrics")? {
+            (200, body) => Ok(Metrics::parse(&body)),
+            (status, body) => Err(HarnessError::io(
+                "GET /metrics",
+                std::io::Error::other(format!("status {status}: {body}")),
+            )),
+        }
+    }
+
+    /// What a failing test should show: the tails of all three logs.
+    pub fn diagnostics(&mut self) -> String {
+        let state = match self.proxy.is_running() {
+            true => "running",
+            false => "EXITED",
+        };
+        format!(
+            "--- schemagate proxy ({state}) log tail ---\n{}\n--- schemagate registry log tail ---\n{}\n--- tansu log tail ---\n{}\n",
+            self.proxy.log_tail(),
+            self.registry.log_tail(),
+            self.broker.log_tail()
+        )
+    }
+}

@@ -1,0 +1,82 @@
+//! The real `schemagate registry` binary on a free loopback port, which a test can stop and
+//! start again on the same port (to prove the proxy rides out a registry outage).
+
+use std::net::SocketAddr;
+use std::process::Command;
+use std::time::Duration;
+
+use crate::process::Server;
+use crate::{env, net, HarnessError};
+
+/// A `schemagate registry`, killed on drop.
+pub struct Registry {
+    addr: SocketAddr,
+    store: String,
+    server: Option<Server>,
+    /// Log tails of earlier runs, kept across restarts for diagnostics.
+    history: String,
+}
+
+impl Registry {
+    /// Starts `SCHEMAGATE_BIN registry --listen 127.0.0.1:<free> --store <store>`, where
+    /// `store` is `memory` or `kafka://HOST:PORT`, and waits for its listener.
+    pub fn start(store: &str) -> Result<Self, HarnessError> {
+        let addr = SocketAddr::from(([127, 0, 0, 1], net::free_port()?));
+        let mut registry = Self {
+            addr,
+            store: store.to_owned(),
+            server: None,
+            history: String::new(),
+        };
+        registry.restart()?;
+        Ok(registry)
+    }
+
+    /// The base URL clients and the proxy use.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Kills the registry process (SIGKILL, no goodbye) and waits until its port is closed.
+    pub fn stop(&mut self) -> Result<(), HarnessError> {
+        if let Some(server) = self.server.take() {
+            self.history.push_str(&server.log_tail());
+            drop(server);
+        }
+        match net::wait_until(Duration::from_secs(10), || !net::accepts(self.addr)) {
+            true => Ok(()),
+            false => Err(HarnessError::NotReady {
+                name: "schemagate-registry".into(),
+                reason: format!("{} still accepts connections after the kill", self.addr),
+                log: self.history.clone(),
+            }),
+        }
+    }
+
+    /// Starts the registry again on the same port and store (a no-op when it runs).
+    pub fn restart(&mut self) -> Result<(), HarnessError> {
+        if self.server.is_some() {
+            return Ok(());
+        }
+        let mut command = Command::new(env::schemagate_bin()?);
+        command
+            .arg("registry")
+            .args(["--listen", &self.addr.to_string()])
+            .args(["--store", &self.store])
+            .env("RUST_LOG", "info");
+        let mut server = Server::spawn("schemagate-registry", command)?;
+        server.wait_for_listener(self.addr, Duration::from_secs(30))?;
+        self.server = Some(server);
+        Ok(())
+    }
+
+    /// The registry's log (all runs so far, tail).
+    pub fn log_tail(&self) -> String {
+        let current = self
+            .server
+            .as_ref()
+            .map(Server::log_tail)
+            .unwrap_or_default();
+        crate::process::tail_of_bytes(format!("{}{current}", self.history).as_bytes(), 6000)
+    }
+}
