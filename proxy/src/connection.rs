@@ -7,6 +7,7 @@
 //! Both run in the same task; when the request side ends (client EOF or shutdown) the response
 //! side drains what is in flight and the connection closes.
 
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
@@ -171,6 +172,7 @@ async fn serve(
         upstream: upstream_read,
         client: BufWriter::new(client_write),
         queue: rx,
+        unanswered: VecDeque::new(),
     };
     let request_side = requests.run(shutdown);
     let response_side = responses.run();
@@ -292,7 +294,7 @@ impl RequestSide<'_> {
                 self.forward(header, &request.frame, ResponseAction::Relay)
                     .await
             }
-            ProduceDecision::Forward => self.send(&request.frame).await,
+            ProduceDecision::Forward => self.send_unanswered(header, &request.frame).await,
             ProduceDecision::Respond(response) if expects_response => {
                 self.enqueue(Pending::Local { header, response }).await
             }
@@ -301,7 +303,9 @@ impl RequestSide<'_> {
                 self.forward(header, &request, ResponseAction::Merge(merge))
                     .await
             }
-            ProduceDecision::ForwardModified { request, .. } => self.send(&request).await,
+            ProduceDecision::ForwardModified { request, .. } => {
+                self.send_unanswered(header, &request).await
+            }
             ProduceDecision::Close(reason) => Err(ConnectionError::Inspector(reason)),
         }
     }
@@ -318,6 +322,19 @@ impl RequestSide<'_> {
             header,
             sent_at,
             action,
+        })
+        .await
+    }
+
+    /// Sends an `acks=0` Produce, noting its place so a broker's stray answer is dropped.
+    async fn send_unanswered(
+        &mut self,
+        header: RequestHeaderPeek,
+        frame: &[u8],
+    ) -> Result<(), ConnectionError> {
+        self.send(frame).await?;
+        self.enqueue(Pending::Unanswered {
+            correlation_id: header.correlation_id,
         })
         .await
     }
@@ -346,12 +363,24 @@ struct ResponseSide<'a> {
     upstream: OwnedReadHalf,
     client: BufWriter<OwnedWriteHalf>,
     queue: mpsc::Receiver<Pending>,
+    /// Correlation ids of recent `acks=0` Produce requests (bounded), whose answers are dropped.
+    unanswered: VecDeque<i32>,
 }
+
+/// Most `acks=0` correlation ids remembered; a broker answers them before the next response.
+const MAX_UNANSWERED: usize = 256;
 
 impl ResponseSide<'_> {
     async fn run(mut self) -> Result<(), ConnectionError> {
         while let Some(pending) = self.queue.recv().await {
             let response = match pending {
+                Pending::Unanswered { correlation_id } => {
+                    if self.unanswered.len() == MAX_UNANSWERED {
+                        self.unanswered.pop_front();
+                    }
+                    self.unanswered.push_back(correlation_id);
+                    continue;
+                }
                 Pending::Local { response, .. } => response,
                 Pending::Upstream {
                     header,
@@ -372,34 +401,45 @@ impl ResponseSide<'_> {
         Ok(())
     }
 
+    /// The next upstream frame answering `expected`, dropping answers to `acks=0` requests.
+    async fn next_answer(&mut self, expected: i32) -> Result<Bytes, ConnectionError> {
+        loop {
+            let frame = read_frame(&mut self.upstream, self.shared.limits)
+                .await
+                .map_err(ConnectionError::UpstreamFrame)?
+                .ok_or(ConnectionError::UpstreamClosed(self.queue.len() + 1))?;
+            let got = header::response_correlation_id(&frame).map_err(|_| {
+                ConnectionError::UpstreamFrame(FrameError::Truncated {
+                    got: frame.len(),
+                    want: 4,
+                })
+            })?;
+            if got == expected {
+                return Ok(frame);
+            }
+            match self.unanswered.iter().position(|id| *id == got) {
+                Some(i) => {
+                    self.unanswered.remove(i);
+                    tracing::trace!(correlation_id = got, "dropped a broker's answer to acks=0");
+                }
+                None => return Err(ConnectionError::CorrelationMismatch { expected, got }),
+            }
+        }
+    }
+
     async fn upstream_response(
         &mut self,
         header: RequestHeaderPeek,
         sent_at: Instant,
         action: ResponseAction,
     ) -> Result<Bytes, ConnectionError> {
-        let frame = read_frame(&mut self.upstream, self.shared.limits)
-            .await
-            .map_err(ConnectionError::UpstreamFrame)?
-            .ok_or(ConnectionError::UpstreamClosed(self.queue.len() + 1))?;
+        let frame = self.next_answer(header.correlation_id).await?;
         let api = header.api_name();
         self.shared
             .metrics
             .upstream_seconds
             .get_or_create(&ApiLabels { api })
             .observe(sent_at.elapsed().as_secs_f64());
-        let got = header::response_correlation_id(&frame).map_err(|_| {
-            ConnectionError::UpstreamFrame(FrameError::Truncated {
-                got: frame.len(),
-                want: 4,
-            })
-        })?;
-        if got != header.correlation_id {
-            return Err(ConnectionError::CorrelationMismatch {
-                expected: header.correlation_id,
-                got,
-            });
-        }
         // A merged Produce response still carries broker endpoints (v10+): rewrite it too.
         let frame = match action {
             ResponseAction::Relay => frame,

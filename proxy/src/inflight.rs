@@ -29,6 +29,12 @@ pub enum Pending {
         /// The response frame body.
         response: Bytes,
     },
+    /// An `acks=0` Produce went upstream. Kafka never answers it, but some brokers (tansu)
+    /// do; such an answer is recognised by this correlation id and dropped, never relayed.
+    Unanswered {
+        /// The request's correlation id.
+        correlation_id: i32,
+    },
 }
 
 /// How an upstream response becomes the client's response.

@@ -249,8 +249,13 @@ impl Policy {
 
     /// The first rule matching `topic`, or None when the topic is not enforced.
     pub fn for_topic(&self, topic: &str) -> Option<&TopicPolicy> {
+        self.rule_for(topic).filter(|r| !r.is_off())
+    }
+
+    /// The first rule matching `topic`, including rules that inspect nothing.
+    pub fn rule_for(&self, topic: &str) -> Option<&TopicPolicy> {
         let first = self.globs.matches(topic).into_iter().min()?;
-        self.rules.get(first).filter(|r| !r.is_off())
+        self.rules.get(first)
     }
 }
 

@@ -71,8 +71,12 @@ async fn serve_scripted(s: TcpStream, nodes: &'static [i32], port: u16) {
         }
         let key = i16::from_be_bytes([req[0], req[1]]);
         let version = i16::from_be_bytes([req[2], req[3]]);
-        if key == ApiKey::Produce as i16 && proxy::header::produce_acks(&req, version) == Ok(0) {
-            continue; // like Kafka: no response for acks=0
+        let answers_acks_zero = req.get(10..15) == Some(&b"tansu"[..]);
+        if key == ApiKey::Produce as i16
+            && proxy::header::produce_acks(&req, version) == Ok(0)
+            && !answers_acks_zero
+        {
+            continue; // like Kafka: no response for acks=0 (tansu answers; client id "tansu")
         }
         if tx.send(req).is_err() {
             break;
@@ -221,6 +225,33 @@ async fn local_responses_keep_request_order_and_acks_zero_gets_none() {
         "{text}"
     );
     assert!(text.contains("schemagate_connections 1"), "{text}");
+}
+
+#[tokio::test]
+async fn a_brokers_answer_to_acks_zero_is_dropped_not_relayed() {
+    // tansu answers acks=0 Produce requests, which Kafka never does; the proxy must drop that
+    // answer and keep the connection, not take it for the next request's response.
+    let (listen, _admin) = start(Arc::new(proxy::PassThrough), 1 << 20).await;
+    let mut c = TcpStream::connect(listen).await.unwrap();
+    for req in [
+        produce(1, "remot", 1),
+        produce(2, "tansu", 0),
+        produce(3, "tansu", 0),
+        produce(4, "remot", -1),
+    ] {
+        send(&mut c, &req).await;
+    }
+    let expect = |corr: i32| [&corr.to_be_bytes()[..], b"upstream"].concat();
+    assert_eq!(recv(&mut c).await.unwrap(), expect(1));
+    assert_eq!(recv(&mut c).await.unwrap(), expect(4));
+    assert!(
+        tokio::time::timeout(Duration::from_millis(200), c.read_u8())
+            .await
+            .is_err(),
+        "no answer is relayed for acks=0 and the connection stays open"
+    );
+    send(&mut c, &produce(5, "remot", 1)).await;
+    assert_eq!(recv(&mut c).await.unwrap(), expect(5));
 }
 
 #[tokio::test]

@@ -21,6 +21,26 @@ use varint::Cursor;
 /// Size of the fixed v2 batch header, from base offset to record count.
 pub const HEADER_LEN: usize = 61;
 
+/// Records declared by the batch headers in `bytes`, read at fixed offsets without decoding
+/// (for counting pass-through traffic); stops at the first header that does not fit.
+pub fn record_count(mut bytes: &[u8]) -> usize {
+    let mut total = 0usize;
+    while let (Some(len), Some(count)) = (bytes.get(8..12), bytes.get(57..61)) {
+        let len = i32::from_be_bytes([len[0], len[1], len[2], len[3]]);
+        let count = i32::from_be_bytes([count[0], count[1], count[2], count[3]]);
+        total = total.saturating_add(usize::try_from(count).unwrap_or(0));
+        match usize::try_from(len)
+            .ok()
+            .and_then(|l| l.checked_add(12))
+            .and_then(|end| bytes.get(end..))
+        {
+            Some(rest) => bytes = rest,
+            None => break,
+        }
+    }
+    total
+}
+
 /// Limits applied while reading batches from a client.
 #[derive(Debug, Clone, Copy)]
 pub struct BatchLimits {

@@ -103,6 +103,31 @@ fn golden_empty_value_batch_bytes() {
 }
 
 #[test]
+fn record_count_reads_every_batch_header() {
+    let rec = Record {
+        attributes: 0,
+        timestamp_delta: 0,
+        offset_delta: 0,
+        key: None,
+        value: Some(b"a"),
+        header_count: 0,
+        headers_raw: &[],
+    };
+    let mut two =
+        encode_batch(&template(), Compression::None, &[rec.clone(), rec.clone()]).unwrap();
+    let three = encode_batch(
+        &template(),
+        Compression::Gzip,
+        &[rec.clone(), rec.clone(), rec],
+    )
+    .unwrap();
+    two.extend_from_slice(&three);
+    assert_eq!(record_count(&two), 5);
+    assert_eq!(record_count(&two[..20]), 0);
+    assert_eq!(record_count(&[]), 0);
+}
+
+#[test]
 fn corrupt_crc_is_refused() {
     let rec = Record {
         attributes: 0,

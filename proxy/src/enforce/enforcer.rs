@@ -5,12 +5,12 @@ use std::time::Instant;
 use futures::future::BoxFuture;
 use registry_client::RegistryClient;
 
-use super::metrics::EnforceMetrics;
+use super::metrics::{EnforceMetrics, Outcome};
 use super::partition::{PartitionInput, PartitionOutcome};
 use super::produce_response::{local_response, merge};
 use super::quarantine::QuarantineWriter;
 use super::resolve::{reader_verdicts, ReaderVerdicts};
-use crate::batch::BatchLimits;
+use crate::batch::{self, BatchLimits};
 use crate::inspect::{MergeError, ProduceDecision, ProduceInspector, ProduceRequestFrame};
 use crate::policy::Policy;
 use crate::produce_view::{PartitionEdit, ProduceRequestView, TOPIC_ID_FROM};
@@ -54,9 +54,20 @@ impl Enforcer {
             .topics
             .iter()
             .map(|t| {
-                std::str::from_utf8(t.name)
-                    .ok()
-                    .and_then(|name| self.policy.for_topic(name).map(|p| (name, p)))
+                let name = std::str::from_utf8(t.name).ok()?;
+                let rule = self.policy.rule_for(name)?;
+                if rule.is_off() {
+                    // Matched by a rule that inspects nothing: counted, never decoded.
+                    let n = t
+                        .partitions
+                        .iter()
+                        .filter_map(|p| p.records)
+                        .map(batch::record_count)
+                        .sum();
+                    self.metrics.count(name, Outcome::passthrough, n);
+                    return None;
+                }
+                Some((name, rule))
             })
             .collect();
         if policies.iter().all(Option::is_none) {
