@@ -20,5 +20,6 @@ mod kafkajs;
 mod kcat;
 mod quarantine_cli;
 mod rdkafka_client;
+mod registry_clients;
 mod schema_gate;
 mod support;
