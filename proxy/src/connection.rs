@@ -1,0 +1,416 @@
+//! One client connection: its own upstream connection, a request side and a response side.
+//!
+//! The request side reads client frames, peeks at the header, sends Produce requests through
+//! the inspector, forwards bytes upstream and queues one [`Pending`] entry per request that
+//! expects a response. The response side pops entries in order, reads the matching upstream
+//! response (or takes the local one), rewrites it if needed and writes it to the client.
+//! Both run in the same task; when the request side ends (client EOF or shutdown) the response
+//! side drains what is in flight and the connection closes.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use kafka_protocol::messages::ApiKey;
+use tokio::io::{AsyncWriteExt, BufWriter};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, watch};
+
+use crate::codec::WireError;
+use crate::frame::{read_frame, write_frame, FrameError};
+use crate::header::{self, HeaderError, RequestHeaderPeek};
+use crate::inflight::{Pending, ResponseAction};
+use crate::inspect::{MergeError, ProduceDecision, ProduceRequestFrame};
+use crate::metrics::{ApiLabels, CloseReason};
+use crate::rewrite::{self, api_versions, RewriteError};
+use crate::upstream::{self, UpstreamError};
+use crate::Shared;
+
+/// Requests that may wait for their responses on one connection.
+const MAX_IN_FLIGHT: usize = 256;
+
+/// Why a connection was closed.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectionError {
+    /// A client frame was refused.
+    #[error("client frame: {0}")]
+    ClientFrame(FrameError),
+    /// An upstream frame was refused.
+    #[error("upstream frame: {0}")]
+    UpstreamFrame(FrameError),
+    /// The request header is unusable.
+    #[error(transparent)]
+    Header(#[from] HeaderError),
+    /// A version the proxy does not offer for an API it reads or rewrites.
+    #[error("{api} v{version} is not offered by the proxy")]
+    UnsupportedVersion {
+        /// The API.
+        api: &'static str,
+        /// The requested version.
+        version: i16,
+    },
+    /// A Produce request body could not be read.
+    #[error("malformed produce request: {0}")]
+    MalformedProduce(WireError),
+    /// The broker could not be reached.
+    #[error(transparent)]
+    Upstream(#[from] UpstreamError),
+    /// Writing to the broker failed.
+    #[error("upstream write failed: {0}")]
+    UpstreamIo(std::io::Error),
+    /// The broker closed while responses were owed.
+    #[error("upstream closed with {0} response(s) owed")]
+    UpstreamClosed(usize),
+    /// The broker answered out of order.
+    #[error("upstream response correlation id {got}, expected {expected}")]
+    CorrelationMismatch {
+        /// The id of the oldest request in flight.
+        expected: i32,
+        /// The id the broker sent.
+        got: i32,
+    },
+    /// A response could not be rewritten.
+    #[error(transparent)]
+    Rewrite(#[from] RewriteError),
+    /// The inspector's merge failed.
+    #[error(transparent)]
+    Merge(#[from] MergeError),
+    /// The inspector asked to close.
+    #[error("produce inspector closed the connection: {0}")]
+    Inspector(String),
+    /// A socket failed.
+    #[error("i/o error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl ConnectionError {
+    /// True when the client reset or closed the socket under us: a normal end, not bad input.
+    pub fn is_client_gone(&self) -> bool {
+        let io = match self {
+            Self::Io(e) | Self::ClientFrame(FrameError::Io(e)) => e,
+            _ => return false,
+        };
+        matches!(
+            io.kind(),
+            std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::ConnectionReset
+        )
+    }
+
+    /// The bounded metric label for this error.
+    pub fn reason(&self) -> CloseReason {
+        match self {
+            Self::ClientFrame(FrameError::TooLarge { .. } | FrameError::NegativeSize(_)) => {
+                CloseReason::frame_too_large
+            }
+            Self::ClientFrame(FrameError::Truncated { .. }) => CloseReason::truncated,
+            Self::ClientFrame(FrameError::Stalled(_)) => CloseReason::stalled,
+            Self::ClientFrame(FrameError::Io(_)) | Self::Io(_) => CloseReason::io,
+            Self::Header(HeaderError::UnknownApiKey(_)) | Self::UnsupportedVersion { .. } => {
+                CloseReason::unsupported_api
+            }
+            Self::Header(_) | Self::MalformedProduce(_) => CloseReason::malformed,
+            Self::UpstreamFrame(_)
+            | Self::Upstream(_)
+            | Self::UpstreamIo(_)
+            | Self::UpstreamClosed(_)
+            | Self::CorrelationMismatch { .. }
+            | Self::Rewrite(_) => CloseReason::upstream,
+            Self::Merge(_) | Self::Inspector(_) => CloseReason::inspector,
+        }
+    }
+}
+
+/// Serves one client connection accepted on the listener of broker `index`.
+pub async fn handle(
+    shared: Arc<Shared>,
+    client: TcpStream,
+    peer: SocketAddr,
+    index: usize,
+    shutdown: watch::Receiver<bool>,
+) {
+    shared.metrics.connections.inc();
+    let result = serve(&shared, client, peer, index, shutdown).await;
+    shared.metrics.connections.dec();
+    match result {
+        Ok(()) => tracing::debug!(%peer, index, "connection closed"),
+        Err(e) if e.is_client_gone() => {
+            tracing::debug!(%peer, index, reason = %e, "client went away");
+        }
+        Err(e) => {
+            shared.metrics.closed(e.reason());
+            tracing::warn!(%peer, index, reason = %e, "closing client connection");
+        }
+    }
+}
+
+async fn serve(
+    shared: &Arc<Shared>,
+    client: TcpStream,
+    peer: SocketAddr,
+    index: usize,
+    shutdown: watch::Receiver<bool>,
+) -> Result<(), ConnectionError> {
+    // Latency matters more than packet count for request/response traffic.
+    client.set_nodelay(true)?;
+    let upstream = connect_upstream(shared, index).await?;
+    let (client_read, client_write) = client.into_split();
+    let (upstream_read, upstream_write) = upstream.into_split();
+    let (tx, rx) = mpsc::channel(MAX_IN_FLIGHT);
+    let requests = RequestSide {
+        shared,
+        peer,
+        index,
+        client: client_read,
+        upstream: BufWriter::new(upstream_write),
+        queue: tx,
+    };
+    let responses = ResponseSide {
+        shared,
+        upstream: upstream_read,
+        client: BufWriter::new(client_write),
+        queue: rx,
+    };
+    let request_side = requests.run(shutdown);
+    let response_side = responses.run();
+    tokio::pin!(request_side, response_side);
+    tokio::select! {
+        r = &mut request_side => {
+            // Keep the upstream write half open until every owed response has arrived: a
+            // broker that sees EOF (dropping the half sends FIN) may drop in-flight requests.
+            let _upstream_writer = r?;
+            response_side.await
+        }
+        r = &mut response_side => r,
+    }
+}
+
+async fn connect_upstream(shared: &Shared, index: usize) -> Result<TcpStream, UpstreamError> {
+    let timeout = shared.config.connect_timeout;
+    if let Some(slot) = shared.brokers.slot(index) {
+        return upstream::connect(&slot.upstream, timeout).await;
+    }
+    // Before the first metadata fetch only the bootstrap listener exists; it goes to the
+    // first bootstrap broker that answers.
+    let mut last = None;
+    for addr in &shared.config.upstreams {
+        match upstream::connect(addr, timeout).await {
+            Ok(s) => return Ok(s),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or(UpstreamError::Connect {
+        addr: format!("broker index {index}"),
+        detail: "no known upstream".into(),
+    }))
+}
+
+struct RequestSide<'a> {
+    shared: &'a Shared,
+    peer: SocketAddr,
+    index: usize,
+    client: OwnedReadHalf,
+    upstream: BufWriter<OwnedWriteHalf>,
+    queue: mpsc::Sender<Pending>,
+}
+
+impl RequestSide<'_> {
+    /// Reads requests until client EOF or shutdown; returns the upstream writer, which must
+    /// stay open while responses are owed.
+    async fn run(
+        mut self,
+        mut shutdown: watch::Receiver<bool>,
+    ) -> Result<BufWriter<OwnedWriteHalf>, ConnectionError> {
+        let limits = self.shared.limits;
+        loop {
+            let frame = tokio::select! {
+                r = read_frame(&mut self.client, limits) => r.map_err(ConnectionError::ClientFrame)?,
+                _ = shutdown.wait_for(|stop| *stop) => None,
+            };
+            let Some(frame) = frame else {
+                break;
+            };
+            self.shared.metrics.bytes_in.inc_by(frame.len() as u64 + 4);
+            self.request(frame).await?;
+        }
+        Ok(self.upstream)
+    }
+
+    async fn request(&mut self, frame: Bytes) -> Result<(), ConnectionError> {
+        let header = RequestHeaderPeek::parse(&frame)?;
+        let api = header.api_name();
+        tracing::trace!(
+            api,
+            version = header.api_version,
+            correlation_id = header.correlation_id,
+            "request"
+        );
+        self.shared
+            .metrics
+            .requests
+            .get_or_create(&ApiLabels { api })
+            .inc();
+        if let Some((min, max)) = rewrite::proxy_range(header.api_key) {
+            let version = header.api_version;
+            if header.api_key == ApiKey::ApiVersions && version > max {
+                // As Kafka does: answer in v0 with the supported range so the client retries.
+                let response = api_versions::unsupported_version_response(header.correlation_id);
+                return self.enqueue(Pending::Local { header, response }).await;
+            }
+            if version < min || version > max {
+                return Err(ConnectionError::UnsupportedVersion { api, version });
+            }
+        }
+        if header.api_key == ApiKey::Produce {
+            return self.produce(header, frame).await;
+        }
+        self.forward(header, &frame, ResponseAction::Relay).await
+    }
+
+    async fn produce(
+        &mut self,
+        header: RequestHeaderPeek,
+        frame: Bytes,
+    ) -> Result<(), ConnectionError> {
+        let acks = header::produce_acks(&frame, header.api_version)
+            .map_err(ConnectionError::MalformedProduce)?;
+        let body_offset = header::request_header_len(&frame, header.api_key, header.api_version)
+            .map_err(ConnectionError::MalformedProduce)?;
+        let request = ProduceRequestFrame {
+            header,
+            acks,
+            frame,
+            body_offset,
+            peer: self.peer,
+            broker_index: self.index,
+        };
+        let decision = self.shared.inspector.inspect(&request).await;
+        let expects_response = acks != 0;
+        match decision {
+            ProduceDecision::Forward if expects_response => {
+                self.forward(header, &request.frame, ResponseAction::Relay)
+                    .await
+            }
+            ProduceDecision::Forward => self.send(&request.frame).await,
+            ProduceDecision::Respond(response) if expects_response => {
+                self.enqueue(Pending::Local { header, response }).await
+            }
+            ProduceDecision::Respond(_) => Ok(()),
+            ProduceDecision::ForwardModified { request, merge } if expects_response => {
+                self.forward(header, &request, ResponseAction::Merge(merge))
+                    .await
+            }
+            ProduceDecision::ForwardModified { request, .. } => self.send(&request).await,
+            ProduceDecision::Close(reason) => Err(ConnectionError::Inspector(reason)),
+        }
+    }
+
+    async fn forward(
+        &mut self,
+        header: RequestHeaderPeek,
+        frame: &[u8],
+        action: ResponseAction,
+    ) -> Result<(), ConnectionError> {
+        let sent_at = Instant::now();
+        self.send(frame).await?;
+        self.enqueue(Pending::Upstream {
+            header,
+            sent_at,
+            action,
+        })
+        .await
+    }
+
+    async fn send(&mut self, frame: &[u8]) -> Result<(), ConnectionError> {
+        write_frame(&mut self.upstream, frame)
+            .await
+            .map_err(ConnectionError::UpstreamIo)?;
+        self.upstream
+            .flush()
+            .await
+            .map_err(ConnectionError::UpstreamIo)
+    }
+
+    async fn enqueue(&mut self, pending: Pending) -> Result<(), ConnectionError> {
+        // The response side only drops its receiver when it failed; its error is reported.
+        self.queue
+            .send(pending)
+            .await
+            .map_err(|_| ConnectionError::Io(std::io::ErrorKind::BrokenPipe.into()))
+    }
+}
+
+struct ResponseSide<'a> {
+    shared: &'a Shared,
+    upstream: OwnedReadHalf,
+    client: BufWriter<OwnedWriteHalf>,
+    queue: mpsc::Receiver<Pending>,
+}
+
+impl ResponseSide<'_> {
+    async fn run(mut self) -> Result<(), ConnectionError> {
+        while let Some(pending) = self.queue.recv().await {
+            let response = match pending {
+                Pending::Local { response, .. } => response,
+                Pending::Upstream {
+                    header,
+                    sent_at,
+                    action,
+                } => self.upstream_response(header, sent_at, action).await?,
+            };
+            write_frame(&mut self.client, &response).await?;
+            self.shared
+                .metrics
+                .bytes_out
+                .inc_by(response.len() as u64 + 4);
+            if self.queue.is_empty() {
+                self.client.flush().await?;
+            }
+        }
+        self.client.shutdown().await.ok();
+        Ok(())
+    }
+
+    async fn upstream_response(
+        &mut self,
+        header: RequestHeaderPeek,
+        sent_at: Instant,
+        action: ResponseAction,
+    ) -> Result<Bytes, ConnectionError> {
+        let frame = read_frame(&mut self.upstream, self.shared.limits)
+            .await
+            .map_err(ConnectionError::UpstreamFrame)?
+            .ok_or(ConnectionError::UpstreamClosed(self.queue.len() + 1))?;
+        let api = header.api_name();
+        self.shared
+            .metrics
+            .upstream_seconds
+            .get_or_create(&ApiLabels { api })
+            .observe(sent_at.elapsed().as_secs_f64());
+        let got = header::response_correlation_id(&frame).map_err(|_| {
+            ConnectionError::UpstreamFrame(FrameError::Truncated {
+                got: frame.len(),
+                want: 4,
+            })
+        })?;
+        if got != header.correlation_id {
+            return Err(ConnectionError::CorrelationMismatch {
+                expected: header.correlation_id,
+                got,
+            });
+        }
+        Ok(match action {
+            ResponseAction::Relay if rewrite::needs_rewrite(header.api_key, header.api_version) => {
+                rewrite::rewrite_response(
+                    header.api_key,
+                    header.api_version,
+                    frame,
+                    &self.shared.brokers,
+                )?
+            }
+            ResponseAction::Relay => frame,
+            ResponseAction::Merge(merge) => merge(frame)?,
+        })
+    }
+}

@@ -1,0 +1,195 @@
+//! Length-prefixed Kafka frames: an INT32 size followed by that many bytes.
+//!
+//! Reading is bounded in three ways: a frame larger than the cap is refused before any of it
+//! is buffered, the buffer grows only as bytes actually arrive (a peer that announces 100 MiB
+//! and sends nothing costs nothing), and a peer that stops sending in the middle of a frame is
+//! dropped after the stall timeout. Waiting for the first byte of a frame has no timeout:
+//! idle Kafka connections are normal.
+
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+/// How much the read buffer grows per step while a large frame arrives.
+const GROWTH_STEP: usize = 64 * 1024;
+
+/// Why a frame could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum FrameError {
+    /// The announced size is above the configured cap.
+    #[error("frame of {size} bytes exceeds the cap of {cap} bytes")]
+    TooLarge {
+        /// Announced size.
+        size: u64,
+        /// Configured cap.
+        cap: usize,
+    },
+    /// The announced size is negative.
+    #[error("negative frame size {0}")]
+    NegativeSize(i32),
+    /// The peer closed the connection inside a frame.
+    #[error("connection closed mid-frame after {got} of {want} bytes")]
+    Truncated {
+        /// Bytes received.
+        got: usize,
+        /// Bytes announced (4 while still reading the size).
+        want: usize,
+    },
+    /// The peer sent nothing for the stall timeout while inside a frame.
+    #[error("peer stalled mid-frame for {0:?}")]
+    Stalled(Duration),
+    /// The socket failed.
+    #[error("i/o error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Limits applied to every frame read.
+#[derive(Debug, Clone, Copy)]
+pub struct FrameLimits {
+    /// Largest frame body accepted, in bytes.
+    pub max_frame_bytes: usize,
+    /// Longest silence tolerated inside a frame.
+    pub stall_timeout: Duration,
+}
+
+/// Reads one frame body (without its size prefix). `Ok(None)` means the peer closed cleanly
+/// between frames.
+pub async fn read_frame<R: AsyncRead + Unpin>(
+    reader: &mut R,
+    limits: FrameLimits,
+) -> Result<Option<Bytes>, FrameError> {
+    let mut size = [0u8; 4];
+    let first = reader.read(&mut size[..1]).await?;
+    if first == 0 {
+        return Ok(None);
+    }
+    let mut got = 1;
+    while got < 4 {
+        let n = stall_guard(limits.stall_timeout, reader.read(&mut size[got..])).await?;
+        if n == 0 {
+            return Err(FrameError::Truncated { got, want: 4 });
+        }
+        got += n;
+    }
+    let size = i32::from_be_bytes(size);
+    let want = usize::try_from(size).map_err(|_| FrameError::NegativeSize(size))?;
+    if want > limits.max_frame_bytes {
+        return Err(FrameError::TooLarge {
+            size: want as u64,
+            cap: limits.max_frame_bytes,
+        });
+    }
+    let mut body = BytesMut::with_capacity(want.min(GROWTH_STEP));
+    while body.len() < want {
+        let left = want - body.len();
+        body.reserve(left.min(GROWTH_STEP));
+        let mut limited = (&mut *reader).take(left as u64);
+        let n = stall_guard(limits.stall_timeout, limited.read_buf(&mut body)).await?;
+        if n == 0 {
+            return Err(FrameError::Truncated {
+                got: body.len(),
+                want,
+            });
+        }
+    }
+    Ok(Some(body.freeze()))
+}
+
+async fn stall_guard<F>(timeout: Duration, read: F) -> Result<usize, FrameError>
+where
+    F: std::future::Future<Output = std::io::Result<usize>>,
+{
+    match tokio::time::timeout(timeout, read).await {
+        Ok(r) => Ok(r?),
+        Err(_) => Err(FrameError::Stalled(timeout)),
+    }
+}
+
+/// Writes one frame: the size prefix, then the body.
+pub async fn write_frame<W: AsyncWrite + Unpin>(
+    writer: &mut W,
+    body: &[u8],
+) -> std::io::Result<()> {
+    let size = i32::try_from(body.len())
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidInput, "frame too large"))?;
+    writer.write_all(&size.to_be_bytes()).await?;
+    writer.write_all(body).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn limits(max: usize) -> FrameLimits {
+        FrameLimits {
+            max_frame_bytes: max,
+            stall_timeout: Duration::from_millis(100),
+        }
+    }
+
+    async fn read_all(bytes: Vec<u8>, max: usize) -> Result<Vec<Bytes>, FrameError> {
+        let mut r = &bytes[..];
+        let mut out = Vec::new();
+        while let Some(f) = read_frame(&mut r, limits(max)).await? {
+            out.push(f);
+        }
+        Ok(out)
+    }
+
+    #[tokio::test]
+    async fn frames_round_trip() {
+        let mut wire = Vec::new();
+        write_frame(&mut wire, b"hello").await.unwrap();
+        write_frame(&mut wire, b"").await.unwrap();
+        assert_eq!(wire[..4], [0, 0, 0, 5]);
+        let frames = read_all(wire, 16).await.unwrap();
+        assert_eq!(frames, vec![Bytes::from_static(b"hello"), Bytes::new()]);
+    }
+
+    #[tokio::test]
+    async fn oversized_negative_and_truncated_frames_fail() {
+        let over = read_all(vec![0, 0, 0, 17], 16).await;
+        assert!(matches!(
+            over,
+            Err(FrameError::TooLarge { size: 17, cap: 16 })
+        ));
+        let neg = read_all(vec![0xff, 0xff, 0xff, 0xff], 16).await;
+        assert!(matches!(neg, Err(FrameError::NegativeSize(-1))));
+        let short = read_all(vec![0, 0, 0, 5, 1, 2], 16).await;
+        assert!(matches!(
+            short,
+            Err(FrameError::Truncated { got: 2, want: 5 })
+        ));
+        let short_size = read_all(vec![0, 0], 16).await;
+        assert!(matches!(
+            short_size,
+            Err(FrameError::Truncated { got: 2, want: 4 })
+        ));
+    }
+
+    #[tokio::test]
+    async fn stall_mid_frame_times_out() {
+        let (mut client, mut server) = tokio::io::duplex(64);
+        client.write_all(&[0, 0, 0, 10, 1, 2]).await.unwrap();
+        let res = read_frame(&mut server, limits(1024)).await;
+        assert!(matches!(res, Err(FrameError::Stalled(_))));
+        drop(client);
+    }
+
+    #[tokio::test]
+    async fn announced_size_is_not_preallocated() {
+        // A peer announcing the full cap and then closing never makes us hold the cap.
+        let res = read_all(vec![0x06, 0x40, 0, 0, 1], 100 << 20).await;
+        assert!(matches!(res, Err(FrameError::Truncated { got: 1, .. })));
+    }
+
+    proptest! {
+        #[test]
+        fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
+            let _ = rt.block_on(read_all(bytes, 128));
+        }
+    }
+}

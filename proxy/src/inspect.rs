@@ -1,0 +1,98 @@
+//! The produce-inspection seam: every Produce request passes through one async hook.
+//!
+//! The default [`PassThrough`] forwards the original bytes without decoding anything. Schema
+//! enforcement plugs in here by implementing [`ProduceInspector`] and handing it to
+//! [`crate::Proxy::new`]. The hook runs on the connection's request path, one request at a
+//! time, so whatever it decides keeps the client's request order: a response it makes itself
+//! is queued between the responses of forwarded requests exactly where the request was.
+
+use std::net::SocketAddr;
+
+use bytes::Bytes;
+use futures::future::BoxFuture;
+
+use crate::codec::WireError;
+use crate::header::RequestHeaderPeek;
+use crate::produce_view::ProduceRequestView;
+
+/// A Produce request as the client sent it.
+#[derive(Debug, Clone)]
+pub struct ProduceRequestFrame {
+    /// Api key (always Produce), version and correlation id.
+    pub header: RequestHeaderPeek,
+    /// The request's `acks`; with 0 the client expects no response at all.
+    pub acks: i16,
+    /// The whole frame body (request header included, size prefix excluded), untouched.
+    pub frame: Bytes,
+    /// Offset in `frame` where the request body starts (after the header's tagged fields).
+    pub body_offset: usize,
+    /// The client's address, for logs.
+    pub peer: SocketAddr,
+    /// Index of the broker this connection is served by.
+    pub broker_index: usize,
+}
+
+impl ProduceRequestFrame {
+    /// Reads topics, partitions and record data within limits (see [`ProduceRequestView`]).
+    pub fn view(&self) -> Result<ProduceRequestView, WireError> {
+        ProduceRequestView::parse(&self.frame, self.header.api_version)
+    }
+}
+
+/// Builds the client's response from the broker's response to a modified request.
+/// Both are whole frame bodies, response header included.
+pub type MergeFn = Box<dyn FnOnce(Bytes) -> Result<Bytes, MergeError> + Send>;
+
+/// A merge that could not produce a response; the connection is closed with this reason.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot merge produce response: {0}")]
+pub struct MergeError(pub String);
+
+/// What to do with one Produce request.
+pub enum ProduceDecision {
+    /// Forward the original bytes unchanged.
+    Forward,
+    /// Do not forward; send this response frame body (header included, correlation id of the
+    /// request) to the client in the request's place. Dropped when `acks` is 0.
+    Respond(Bytes),
+    /// Forward `request` (a whole frame body, same correlation id) instead of the original;
+    /// `merge` turns the broker's response into the client's. With `acks` 0 there is no
+    /// response, so `merge` is never called.
+    ForwardModified {
+        /// The request to send upstream.
+        request: Bytes,
+        /// Builds the client's response.
+        merge: MergeFn,
+    },
+    /// Close the client connection; the reason is logged.
+    Close(String),
+}
+
+impl std::fmt::Debug for ProduceDecision {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Forward => f.write_str("Forward"),
+            Self::Respond(b) => write!(f, "Respond({} bytes)", b.len()),
+            Self::ForwardModified { request, .. } => {
+                write!(f, "ForwardModified({} bytes)", request.len())
+            }
+            Self::Close(reason) => write!(f, "Close({reason})"),
+        }
+    }
+}
+
+/// The hook every Produce request passes through.
+pub trait ProduceInspector: Send + Sync + 'static {
+    /// Decides what happens to one Produce request.
+    fn inspect<'a>(&'a self, request: &'a ProduceRequestFrame) -> BoxFuture<'a, ProduceDecision>;
+}
+
+/// The default inspector: forwards every Produce request untouched, decoding nothing.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct PassThrough;
+
+impl ProduceInspector for PassThrough {
+    fn inspect<'a>(&'a self, _request: &'a ProduceRequestFrame) -> BoxFuture<'a, ProduceDecision> {
+        Box::pin(std::future::ready(ProduceDecision::Forward))
+    }
+}
