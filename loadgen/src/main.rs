@@ -93,6 +93,36 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// One producer process: interleaved writer versions, prints a JSON report on stdout.
+    Produce {
+        /// bootstrap.servers.
+        #[arg(long)]
+        bootstrap: String,
+        /// Topic.
+        #[arg(long, default_value = "orders")]
+        topic: String,
+        /// avro or protobuf.
+        #[arg(long, default_value = "avro")]
+        format: Format,
+        /// Writer versions interleaved record by record.
+        #[arg(long, value_delimiter = ',', default_value = "v1")]
+        writers: Vec<SchemaVersion>,
+        /// Registry ids of the writer versions, same order (default: the version numbers).
+        #[arg(long, value_delimiter = ',')]
+        ids: Vec<u32>,
+        /// Records per second (omit for flat out).
+        #[arg(long)]
+        rate: Option<f64>,
+        /// Seconds to run (ignored with --count).
+        #[arg(long, default_value_t = 10.0)]
+        duration: f64,
+        /// Records to send instead of a duration.
+        #[arg(long)]
+        count: Option<u64>,
+        /// Generator seed.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
     /// Benchmark direct, relay, proxy, proxy_validating and peer paths, interleaved.
     Bench {
         /// Small runs that finish in under two minutes.
@@ -101,7 +131,7 @@ enum Command {
         /// Write the JSON report here.
         #[arg(long)]
         out: Option<PathBuf>,
-        /// Records per saturation run (default 500000, 40000 with --quick).
+        /// Records per saturation run (default 500000, 300000 with --quick).
         #[arg(long)]
         records: Option<u64>,
         /// Rounds (default 3).
@@ -114,7 +144,7 @@ enum Command {
             default_value = "direct,relay,proxy,proxy_validating,peer"
         )]
         paths: Vec<String>,
-        /// Seconds per half-of-saturation latency run (default 10, 1.5 with --quick; 0 skips).
+        /// Seconds per half-of-saturation latency run (default 10, 2 with --quick; 0 skips).
         #[arg(long)]
         half_load_secs: Option<f64>,
         /// Partitions of the bench topic.
@@ -183,6 +213,25 @@ async fn main() -> anyhow::Result<()> {
                     .with_context(|| format!("writing {}", out.display()))?;
             }
         }
+        Command::Produce {
+            bootstrap,
+            topic,
+            format,
+            writers,
+            ids,
+            rate,
+            duration,
+            count,
+            seed,
+        } => {
+            let report = tokio::task::spawn_blocking(move || {
+                produce_process(
+                    bootstrap, topic, format, writers, ids, rate, duration, count, seed,
+                )
+            })
+            .await??;
+            println!("{report}");
+        }
         Command::Bench {
             quick,
             out,
@@ -202,9 +251,9 @@ async fn main() -> anyhow::Result<()> {
                 tansu: process::binary_from_env("TANSU_BIN", "tansu")?,
                 schemagate: process::binary_from_env("SCHEMAGATE_BIN", "schemagate").ok(),
             };
-            let default_half = if quick { 1.5 } else { 10.0 };
+            let default_half = if quick { 2.0 } else { 10.0 };
             let opts = BenchOptions {
-                records: records.unwrap_or(if quick { 40_000 } else { 500_000 }),
+                records: records.unwrap_or(if quick { 300_000 } else { 500_000 }),
                 rounds: rounds.max(1),
                 paths,
                 half_load: Duration::from_secs_f64(half_load_secs.unwrap_or(default_half).max(0.0)),
@@ -224,4 +273,71 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// `loadgen produce`: one producer, then its JSON report.
+#[allow(clippy::too_many_arguments)]
+fn produce_process(
+    bootstrap: String,
+    topic: String,
+    format: Format,
+    writers: Vec<SchemaVersion>,
+    ids: Vec<u32>,
+    rate: Option<f64>,
+    duration: f64,
+    count: Option<u64>,
+    seed: u64,
+) -> anyhow::Result<serde_json::Value> {
+    use loadgen::produce::{self, Limit, ProduceSpec, ProduceStats};
+    use std::sync::atomic::Ordering;
+    anyhow::ensure!(!writers.is_empty(), "at least one writer version");
+    anyhow::ensure!(
+        ids.is_empty() || ids.len() == writers.len(),
+        "--ids must match --writers"
+    );
+    let codec = loadgen::render::Codec::new(format)?;
+    let generator = loadgen::order::OrderGenerator::new(seed);
+    let framed: Vec<(SchemaVersion, contract::SchemaId)> = writers
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            (
+                *v,
+                contract::SchemaId(ids.get(i).copied().unwrap_or(v.number())),
+            )
+        })
+        .collect();
+    let spec = ProduceSpec {
+        bootstrap,
+        topic,
+        rate,
+        limit: match count {
+            Some(n) => Limit::Count(n),
+            None => Limit::Duration(Duration::from_secs_f64(duration.max(0.0))),
+        },
+        config: vec![],
+    };
+    let stats = ProduceStats::new(std::time::Instant::now());
+    let elapsed = produce::produce(&spec, stats.clone(), |i| {
+        let (version, id) = framed
+            .get((i % framed.len() as u64) as usize)
+            .copied()
+            .unwrap_or((SchemaVersion::V1, contract::SchemaId(1)));
+        std::borrow::Cow::Owned(
+            codec
+                .frame(&generator.order(i), version, id)
+                .unwrap_or_default(),
+        )
+    })?;
+    let delivered = stats.delivered.load(Ordering::Relaxed);
+    let first = stats.first_event_us.load(Ordering::Relaxed);
+    Ok(serde_json::json!({
+        "delivered": delivered,
+        "failed": stats.failed.load(Ordering::Relaxed),
+        "errors": stats.errors(),
+        "elapsed_s": elapsed.as_secs_f64(),
+        "events_per_sec": delivered as f64 / elapsed.as_secs_f64().max(1e-9),
+        "latency": stats.latency(),
+        "first_event_ms": (first > 0).then(|| first as f64 / 1000.0),
+    }))
 }

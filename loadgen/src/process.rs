@@ -199,13 +199,13 @@ pub fn start_tansu_proxy(
 }
 
 /// Starts `schemagate proxy` on `port` in front of the broker at `upstream`, with an optional
-/// registry URL and policy file (enforcement) and admin address (metrics).
+/// registry URL and policy file (enforcement) and extra flags.
 pub fn start_schemagate_proxy(
     schemagate: &Path,
     port: u16,
     upstream: u16,
     enforcement: Option<(&str, &Path)>,
-    admin: Option<u16>,
+    extra: &[String],
     log_dir: &Path,
 ) -> Result<ChildProcess, ProcessError> {
     let mut args = vec![
@@ -223,10 +223,9 @@ pub fn start_schemagate_proxy(
             policy.display().to_string(),
         ]);
     }
-    if let Some(admin) = admin {
-        args.extend(["--admin".into(), loopback(admin).to_string()]);
-    }
-    let mut proxy = ChildProcess::spawn("schemagate-proxy", schemagate, &args, log_dir)?;
+    args.extend(extra.iter().cloned());
+    let name = format!("schemagate-proxy-{port}");
+    let mut proxy = ChildProcess::spawn(&name, schemagate, &args, log_dir)?;
     proxy.wait_listening(loopback(port), READY_TIMEOUT)?;
     Ok(proxy)
 }

@@ -27,6 +27,8 @@ pub struct ProduceStats {
     pub delivered_bytes: AtomicU64,
     /// Records that failed delivery.
     pub failed: AtomicU64,
+    /// Send-to-acknowledgement latency of the first acknowledged record, µs (0: none yet).
+    pub first_event_us: AtomicU64,
     latency: Mutex<Histogram<u64>>,
     errors: Mutex<BTreeMap<String, u64>>,
 }
@@ -40,6 +42,7 @@ impl ProduceStats {
             delivered: AtomicU64::new(0),
             delivered_bytes: AtomicU64::new(0),
             failed: AtomicU64::new(0),
+            first_event_us: AtomicU64::new(0),
             latency: Mutex::new(new_histogram()),
             errors: Mutex::new(BTreeMap::new()),
         })
@@ -92,9 +95,16 @@ impl ProducerContext for Context {
         match result {
             Ok(message) => {
                 let now = self.stats.micros_since_start();
+                let latency = now.saturating_sub(sent_at).max(1) as u64;
                 if let Ok(mut h) = self.stats.latency.lock() {
-                    let _ = h.record(now.saturating_sub(sent_at).max(1) as u64);
+                    let _ = h.record(latency);
                 }
+                let _ = self.stats.first_event_us.compare_exchange(
+                    0,
+                    latency,
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                );
                 let len = message.payload_len() as u64;
                 self.stats.delivered.fetch_add(1, Ordering::Relaxed);
                 self.stats.delivered_bytes.fetch_add(len, Ordering::Relaxed);
@@ -187,7 +197,7 @@ where
         send_one(&producer, &spec.topic, &value, &stats)?;
         stats.sent.fetch_add(1, Ordering::Relaxed);
         i += 1;
-        if i % 64 == 0 {
+        if i.is_multiple_of(64) {
             producer.poll(Duration::ZERO);
         }
     }

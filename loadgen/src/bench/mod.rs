@@ -3,9 +3,11 @@
 //!
 //! - [`path`]: the paths and how each is stood up;
 //! - [`report`]: aggregation and the JSON shape;
-//! - [`registry_experiments`]: cache on/off and the cold-fleet stampede.
+//! - [`registry_experiments`]: cache on/off and the cold-fleet stampede;
+//! - [`registry_counter`]: the relay that counts registry requests.
 
 pub mod path;
+pub mod registry_counter;
 pub mod registry_experiments;
 pub mod report;
 
@@ -24,7 +26,7 @@ use crate::order::OrderGenerator;
 use crate::produce::{self, Limit, ProduceSpec, ProduceStats};
 use crate::render::{wire, Codec, Format};
 use crate::version::SchemaVersion;
-use path::{BenchPath, Binaries, RunningPath, TOPIC};
+use path::{BenchPath, Binaries, RunningPath, Validation, TOPIC};
 use report::{Measurements, RunResult};
 
 /// Distinct records cycled through by the bench producer (generated before timing starts).
@@ -81,7 +83,7 @@ pub async fn run(opts: &BenchOptions) -> anyhow::Result<serde_json::Value> {
     for round in 1..=opts.rounds {
         for &p in &paths {
             let spec = Workload::Count(opts.records);
-            let r = measure(opts, p, round, &pool, spec)
+            let r = measure(opts, p, round, &pool, spec, Validation::default())
                 .await
                 .with_context(|| format!("{p} round {round}"))?;
             eprintln!(
@@ -97,7 +99,7 @@ pub async fn run(opts: &BenchOptions) -> anyhow::Result<serde_json::Value> {
         for round in 1..=opts.rounds {
             for &p in &paths {
                 let spec = Workload::Paced(rate, opts.half_load);
-                let r = measure(opts, p, round, &pool, spec)
+                let r = measure(opts, p, round, &pool, spec, Validation::default())
                     .await
                     .with_context(|| format!("{p} half-load round {round}"))?;
                 eprintln!(
@@ -124,14 +126,14 @@ pub async fn run(opts: &BenchOptions) -> anyhow::Result<serde_json::Value> {
         },
         "command": opts.command,
         "wall_seconds": report::round3(started.elapsed().as_secs_f64()),
-        "registry_experiments": registry_experiments::status(&opts.binaries),
+        "registry_experiments": registry_experiments::run(opts, &pool).await,
     });
     Ok(m.to_json(context))
 }
 
 /// How much one run sends.
 #[derive(Debug, Clone, Copy)]
-enum Workload {
+pub enum Workload {
     /// This many records, flat out.
     Count(u64),
     /// This rate, for this long.
@@ -139,14 +141,15 @@ enum Workload {
 }
 
 /// One run: fresh broker, path up, topic created, producer timed, everything torn down.
-async fn measure(
+pub async fn measure(
     opts: &BenchOptions,
     path: BenchPath,
     round: u32,
     pool: &[Vec<u8>],
     workload: Workload,
+    validation: Validation,
 ) -> anyhow::Result<RunResult> {
-    let running = path::start(path, &opts.binaries, &opts.log_dir).await?;
+    let running = path::start(path, &opts.binaries, &opts.log_dir, validation).await?;
     create_topic(&running, opts.partitions).await?;
     let mut records = pool.to_vec();
     for r in &mut records {
@@ -187,6 +190,7 @@ async fn measure(
     let secs = elapsed.as_secs_f64().max(1e-9);
     let latency = stats.latency();
     let relay_bytes = running.relay.as_ref().map(|r| r.bytes_copied());
+    let registry_requests = running.registry.as_ref().map(|r| r.requests());
     drop(running);
     Ok(RunResult {
         round,
@@ -199,13 +203,19 @@ async fn measure(
         p999_ms: latency.p999_ms,
         errors: stats.errors(),
         relay_bytes,
+        registry_requests,
     })
 }
 
 /// Creates the bench topic through the path itself (so a broken path fails here, loudly).
-async fn create_topic(running: &RunningPath, partitions: i32) -> anyhow::Result<()> {
+pub async fn create_topic(running: &RunningPath, partitions: i32) -> anyhow::Result<()> {
+    create_topic_at(&running.bootstrap, partitions).await
+}
+
+/// Creates the bench topic through `bootstrap`.
+pub async fn create_topic_at(bootstrap: &str, partitions: i32) -> anyhow::Result<()> {
     let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", &running.bootstrap)
+        .set("bootstrap.servers", bootstrap)
         .create()?;
     let topic = NewTopic::new(TOPIC, partitions, TopicReplication::Fixed(1));
     let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));

@@ -6,6 +6,7 @@ use std::path::{Path as FsPath, PathBuf};
 use anyhow::Context as _;
 use contract::SchemaId;
 
+use super::registry_counter::RegistryCounter;
 use crate::process::{self, ChildProcess};
 use crate::registry::RegistryClient;
 use crate::relay::Relay;
@@ -56,7 +57,7 @@ impl BenchPath {
 
 impl fmt::Display for BenchPath {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.key())
+        f.pad(self.key())
     }
 }
 
@@ -110,9 +111,18 @@ pub struct RunningPath {
     pub schema_id: SchemaId,
     /// The relay, when the path has one (its byte count proves traffic went through it).
     pub relay: Option<Relay>,
+    /// The counter in front of the registry, when the path validates.
+    pub registry: Option<RegistryCounter>,
     // Field order is drop order: front processes stop before the broker.
     _front: Vec<ChildProcess>,
     _broker: ChildProcess,
+}
+
+/// Knobs of a validating path.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Validation {
+    /// Start schemagate with `--no-schema-cache` (every lookup asks the registry).
+    pub no_schema_cache: bool,
 }
 
 /// Starts a fresh broker and `path` in front of it; `log_dir` collects process logs.
@@ -120,6 +130,7 @@ pub async fn start(
     path: BenchPath,
     bins: &Binaries,
     log_dir: &FsPath,
+    validation: Validation,
 ) -> anyhow::Result<RunningPath> {
     let broker_port = process::free_port()?;
     let front_port = process::free_port()?;
@@ -137,6 +148,7 @@ pub async fn start(
     .await??;
     let mut front = Vec::new();
     let mut relay = None;
+    let mut counter = None;
     let mut schema_id = SchemaId(1);
     let front_addr = process::loopback(front_port);
     let schemagate = || bins.schemagate.clone().context("SCHEMAGATE_BIN is not set");
@@ -159,31 +171,33 @@ pub async fn start(
                 front_port,
                 broker_port,
                 None,
-                None,
+                &[],
                 log_dir,
             )?);
         }
         BenchPath::ProxyValidating => {
             let bin = schemagate()?;
-            let registry_port = process::free_port()?;
-            front.push(process::start_schemagate_registry(
-                &bin,
-                registry_port,
-                log_dir,
-            )?);
-            let url = format!("http://{}", process::loopback(registry_port));
+            let (registry, url) = start_registry(&bin, log_dir).await?;
+            front.push(registry);
             schema_id = RegistryClient::new(&url)
                 .register(SUBJECT, Format::Avro, SchemaVersion::V1)
                 .await?;
+            let counting =
+                RegistryCounter::start(process::loopback(0), registry_addr(&url)?).await?;
             let policy = write_policy(log_dir)?;
+            let mut extra = Vec::new();
+            if validation.no_schema_cache {
+                extra.push("--no-schema-cache".to_string());
+            }
             front.push(process::start_schemagate_proxy(
                 &bin,
                 front_port,
                 broker_port,
-                Some((&url, &policy)),
-                None,
+                Some((&counting.url(), &policy)),
+                &extra,
                 log_dir,
             )?);
+            counter = Some(counting);
         }
     }
     let bootstrap = match path {
@@ -194,14 +208,34 @@ pub async fn start(
         bootstrap,
         schema_id,
         relay,
+        registry: counter,
         _front: front,
         _broker: broker,
     })
 }
 
+/// Starts `schemagate registry --store memory` on a free port; returns it and its URL.
+pub async fn start_registry(
+    bin: &FsPath,
+    log_dir: &FsPath,
+) -> anyhow::Result<(ChildProcess, String)> {
+    let port = process::free_port()?;
+    let (bin, dir) = (bin.to_path_buf(), log_dir.to_path_buf());
+    let child =
+        tokio::task::spawn_blocking(move || process::start_schemagate_registry(&bin, port, &dir))
+            .await??;
+    Ok((child, format!("http://{}", process::loopback(port))))
+}
+
+fn registry_addr(url: &str) -> anyhow::Result<std::net::SocketAddr> {
+    url.trim_start_matches("http://")
+        .parse()
+        .with_context(|| format!("registry URL {url} is not http://IP:PORT"))
+}
+
 /// The policy for `proxy_validating`: every value of the bench topic must be valid Avro of a
 /// registered schema; a bad record rejects the batch (so the count of errors is honest).
-fn write_policy(dir: &FsPath) -> anyhow::Result<PathBuf> {
+pub fn write_policy(dir: &FsPath) -> anyhow::Result<PathBuf> {
     let policy = format!(
         "[[topic]]\nmatch = \"{TOPIC}\"\nvalue = \"required\"\nkey = \"off\"\n\
          strategy = \"topic\"\non_invalid = \"reject\"\n"

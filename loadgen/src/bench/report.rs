@@ -32,6 +32,9 @@ pub struct RunResult {
     /// Bytes the relay copied (relay path only): proof the traffic went through it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub relay_bytes: Option<u64>,
+    /// Registry requests seen by the counting relay (validating path only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub registry_requests: Option<u64>,
 }
 
 /// Median of `xs` (mean of the middle two when even); 0 when empty.
@@ -205,6 +208,7 @@ mod tests {
             p999_ms: 3.0,
             errors: BTreeMap::new(),
             relay_bytes: None,
+            registry_requests: None,
         }
     }
 

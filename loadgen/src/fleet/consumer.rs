@@ -11,6 +11,7 @@ use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::Message;
 
+use crate::render::avro::AvroError;
 use crate::render::{Codec, DecodeFailure};
 use crate::version::SchemaVersion;
 
@@ -56,8 +57,9 @@ fn failure_kind(f: &DecodeFailure) -> &'static str {
         DecodeFailure::Frame(e) => e.reason(),
         DecodeFailure::UnknownId(_) => "unknown-schema-id",
         DecodeFailure::Indexes(_) => "message-indexes",
-        DecodeFailure::Avro(crate::render::avro::AvroError::Trailing(_)) => "trailing-bytes",
-        DecodeFailure::Avro(_) => "avro-resolution",
+        DecodeFailure::Avro(AvroError::Trailing(_)) => "trailing-bytes",
+        DecodeFailure::Avro(AvroError::Incompatible { .. }) => "reader-incompatible",
+        DecodeFailure::Avro(_) => "avro-decode",
         DecodeFailure::Protobuf(_) => "protobuf-decode",
     }
 }
