@@ -131,7 +131,7 @@ enum Command {
         /// Write the JSON report here.
         #[arg(long)]
         out: Option<PathBuf>,
-        /// Records per saturation run (default 500000, 300000 with --quick).
+        /// Records per saturation run (default 2000000, 800000 with --quick).
         #[arg(long)]
         records: Option<u64>,
         /// Rounds (default 3).
@@ -144,7 +144,7 @@ enum Command {
             default_value = "direct,relay,proxy,proxy_validating,peer"
         )]
         paths: Vec<String>,
-        /// Seconds per half-of-saturation latency run (default 10, 2 with --quick; 0 skips).
+        /// Seconds per half-of-saturation latency run (default 10, 2.5 with --quick; 0 skips).
         #[arg(long)]
         half_load_secs: Option<f64>,
         /// Partitions of the bench topic.
@@ -251,9 +251,9 @@ async fn main() -> anyhow::Result<()> {
                 tansu: process::binary_from_env("TANSU_BIN", "tansu")?,
                 schemagate: process::binary_from_env("SCHEMAGATE_BIN", "schemagate").ok(),
             };
-            let default_half = if quick { 2.0 } else { 10.0 };
+            let default_half = if quick { 2.5 } else { 10.0 };
             let opts = BenchOptions {
-                records: records.unwrap_or(if quick { 300_000 } else { 500_000 }),
+                records: records.unwrap_or(if quick { 800_000 } else { 2_000_000 }),
                 rounds: rounds.max(1),
                 paths,
                 half_load: Duration::from_secs_f64(half_load_secs.unwrap_or(default_half).max(0.0)),

@@ -93,8 +93,13 @@ pub async fn run(opts: &BenchOptions) -> anyhow::Result<serde_json::Value> {
             m.saturation.entry(p).or_default().push(r);
         }
     }
-    if let (false, Some(direct)) = (opts.half_load.is_zero(), m.median_eps(BenchPath::Direct)) {
-        let rate = direct / 2.0;
+    // Half of the slowest path's saturation, so every path has headroom at the same rate.
+    let slowest = paths
+        .iter()
+        .filter_map(|p| m.median_eps(*p))
+        .min_by(f64::total_cmp);
+    if let (false, Some(slowest)) = (opts.half_load.is_zero(), slowest) {
+        let rate = slowest / 2.0;
         m.half_load_rate = Some(rate);
         for round in 1..=opts.rounds {
             for &p in &paths {
@@ -122,6 +127,7 @@ pub async fn run(opts: &BenchOptions) -> anyhow::Result<serde_json::Value> {
             "partitions": opts.partitions,
             "rounds": opts.rounds,
             "half_load_seconds": opts.half_load.as_secs_f64(),
+            "half_load_rate": "half of the slowest path's median saturation events/s",
             "broker": "tansu 0.6.0, memory storage, restarted before every run",
         },
         "command": opts.command,

@@ -4,6 +4,7 @@
 //! It counts request lines by the `HTTP/1.1\r\n` that ends them in the client-to-registry
 //! byte stream (JSON bodies never contain a raw CRLF after that token).
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -15,11 +16,18 @@ use tokio::task::JoinHandle;
 /// What ends every HTTP/1.1 request line.
 const REQUEST_LINE_END: &[u8] = b"HTTP/1.1\r\n";
 
+/// Requests seen: their times, and counts per endpoint (`GET /schemas/ids/{n}`).
+#[derive(Debug, Default)]
+struct Hits {
+    times: Vec<Instant>,
+    endpoints: BTreeMap<String, u64>,
+}
+
 /// A running counting relay; dropping it stops it.
 #[derive(Debug)]
 pub struct RegistryCounter {
     local: SocketAddr,
-    hits: Arc<Mutex<Vec<Instant>>>,
+    hits: Arc<Mutex<Hits>>,
     accept: JoinHandle<()>,
 }
 
@@ -28,7 +36,7 @@ impl RegistryCounter {
     pub async fn start(listen: SocketAddr, upstream: SocketAddr) -> std::io::Result<Self> {
         let listener = TcpListener::bind(listen).await?;
         let local = listener.local_addr()?;
-        let hits = Arc::new(Mutex::new(Vec::new()));
+        let hits = Arc::new(Mutex::new(Hits::default()));
         let shared = hits.clone();
         let accept = tokio::spawn(async move {
             let mut connections = tokio::task::JoinSet::new();
@@ -53,12 +61,16 @@ impl RegistryCounter {
 
     /// Requests seen so far.
     pub fn requests(&self) -> u64 {
-        self.hits.lock().map(|h| h.len() as u64).unwrap_or(0)
+        self.hits.lock().map(|h| h.times.len() as u64).unwrap_or(0)
     }
 
     /// Requests per window of `window`, from `start` to now.
     pub fn timeline(&self, start: Instant, window: Duration) -> Vec<u64> {
-        let hits = self.hits.lock().map(|h| h.clone()).unwrap_or_default();
+        let hits = self
+            .hits
+            .lock()
+            .map(|h| h.times.clone())
+            .unwrap_or_default();
         let n = (start.elapsed().as_secs_f64() / window.as_secs_f64()).ceil() as usize;
         let mut buckets = vec![0u64; n.max(1)];
         for t in hits {
@@ -75,8 +87,17 @@ impl RegistryCounter {
     pub fn requests_since(&self, since: Instant) -> u64 {
         self.hits
             .lock()
-            .map(|h| h.iter().filter(|t| **t >= since).count() as u64)
+            .map(|h| h.times.iter().filter(|t| **t >= since).count() as u64)
             .unwrap_or(0)
+    }
+
+    /// Requests per endpoint (method and path, digit runs as `{n}`), best effort: a request
+    /// line split across reads is counted under its visible tail.
+    pub fn endpoints(&self) -> BTreeMap<String, u64> {
+        self.hits
+            .lock()
+            .map(|h| h.endpoints.clone())
+            .unwrap_or_default()
     }
 }
 
@@ -99,7 +120,7 @@ pub fn peak_rps(timeline: &[u64], step: Duration) -> f64 {
 async fn pipe(
     client: TcpStream,
     upstream: SocketAddr,
-    hits: Arc<Mutex<Vec<Instant>>>,
+    hits: Arc<Mutex<Hits>>,
 ) -> std::io::Result<()> {
     let server = TcpStream::connect(upstream).await?;
     client.set_nodelay(true)?;
@@ -117,13 +138,19 @@ async fn pipe(
             }
             let chunk = buf.get(..n).unwrap_or(&[]);
             carry.extend_from_slice(chunk);
-            let found = carry
+            let lines: Vec<String> = carry
                 .windows(REQUEST_LINE_END.len())
-                .filter(|w| *w == REQUEST_LINE_END)
-                .count();
-            if found > 0 {
+                .enumerate()
+                .filter(|(_, w)| *w == REQUEST_LINE_END)
+                .map(|(end, _)| endpoint(carry.get(..end).unwrap_or(&[])))
+                .collect();
+            if !lines.is_empty() {
                 if let Ok(mut h) = hits.lock() {
-                    h.extend(std::iter::repeat_n(Instant::now(), found));
+                    let now = Instant::now();
+                    for line in lines {
+                        h.times.push(now);
+                        *h.endpoints.entry(line).or_default() += 1;
+                    }
                 }
             }
             // Keep one byte less than a token: never a whole (already counted) token.
@@ -139,6 +166,31 @@ async fn pipe(
     };
     let (a, b) = tokio::join!(up, down);
     a.and(b)
+}
+
+/// `METHOD /path` of the request line ending at the end of `before`, digits as `{n}`.
+fn endpoint(before: &[u8]) -> String {
+    let start = before
+        .iter()
+        .rposition(|b| *b == b'\n')
+        .map_or(0, |i| i + 1);
+    let line = String::from_utf8_lossy(before.get(start..).unwrap_or(&[]));
+    let line = line.trim_end();
+    let path = line.split('?').next().unwrap_or("");
+    let mut out = String::with_capacity(path.len().min(80));
+    let mut in_digits = false;
+    for c in path.chars().take(80) {
+        if c.is_ascii_digit() {
+            if !in_digits {
+                out.push_str("{n}");
+            }
+            in_digits = true;
+        } else {
+            in_digits = false;
+            out.push(c);
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -179,6 +231,20 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         assert_eq!(counter.requests(), 6);
+        assert_eq!(counter.endpoints().values().sum::<u64>(), 6);
+    }
+
+    #[test]
+    fn endpoints_are_method_and_path_with_digits_folded() {
+        assert_eq!(
+            endpoint(b"x\r\nGET /schemas/ids/17?subject=a "),
+            "GET /schemas/ids/{n}"
+        );
+        assert_eq!(
+            endpoint(b"POST /subjects/orders-value/versions "),
+            "POST /subjects/orders-value/versions"
+        );
+        assert_eq!(endpoint(b""), "");
     }
 
     #[test]

@@ -210,6 +210,7 @@ async fn stampede(opts: &BenchOptions) -> anyhow::Result<Value> {
         "producers_reporting": reports.len(),
         "distinct_schema_ids": STAMPEDE_VERSIONS.len(),
         "registry_requests": requests,
+        "registry_requests_by_endpoint": counter.endpoints(),
         "expected_requests": expected,
         "requests_equal_processes_times_ids": requests == expected,
         "peak_registry_rps": peak_rps(&timeline, step),
