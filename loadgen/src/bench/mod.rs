@@ -115,6 +115,7 @@ pub async fn run(opts: &BenchOptions) -> anyhow::Result<serde_json::Value> {
             }
         }
     }
+    let registry = registry_experiments::run(opts, &pool).await;
     let context = json!({
         "machine": machine(),
         "workload": {
@@ -132,7 +133,7 @@ pub async fn run(opts: &BenchOptions) -> anyhow::Result<serde_json::Value> {
         },
         "command": opts.command,
         "wall_seconds": report::round3(started.elapsed().as_secs_f64()),
-        "registry_experiments": registry_experiments::run(opts, &pool).await,
+        "registry_experiments": registry,
     });
     Ok(m.to_json(context))
 }
