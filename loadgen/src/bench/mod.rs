@@ -132,6 +132,10 @@ pub async fn run(opts: &BenchOptions) -> anyhow::Result<serde_json::Value> {
             "broker": "tansu 0.6.0, memory storage, restarted before every run",
         },
         "command": opts.command,
+        "binaries": {
+            "tansu": opts.binaries.tansu.display().to_string(),
+            "schemagate": opts.binaries.schemagate.as_ref().map(|p| p.display().to_string()),
+        },
         "wall_seconds": report::round3(started.elapsed().as_secs_f64()),
         "registry_experiments": registry,
     });
