@@ -10,6 +10,7 @@ mod check;
 mod proxy;
 mod quarantine;
 mod registry;
+mod registry_auth;
 
 /// A Kafka-wire-protocol sidecar that enforces schema contracts on unmodified clients.
 #[derive(Parser)]

@@ -5,7 +5,17 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use proxy::{PassThrough, Proxy, ProxyConfig};
+use anyhow::Context;
+use prometheus_client::registry::Registry;
+use proxy::batch::BatchLimits;
+use proxy::enforce::metrics::EnforceMetrics;
+use proxy::enforce::quarantine::{QuarantineConfig, QuarantineWriter};
+use proxy::enforce::Enforcer;
+use proxy::policy::Policy;
+use proxy::{PassThrough, ProduceInspector, Proxy, ProxyConfig};
+use registry_client::RegistryClient;
+
+use crate::registry_auth::RegistryAuth;
 
 /// Flags of `schemagate proxy`.
 #[derive(clap::Args)]
@@ -43,6 +53,45 @@ pub struct Args {
     /// Seconds in-flight requests get to finish after SIGTERM or Ctrl-C.
     #[arg(long, default_value_t = 30)]
     shutdown_grace_secs: u64,
+    #[command(flatten)]
+    enforcement: EnforcementArgs,
+}
+
+/// Flags of schema enforcement (all optional: without `--policy` the proxy only forwards).
+#[derive(clap::Args)]
+struct EnforcementArgs {
+    /// Confluent-compatible Schema Registry URL.
+    #[arg(long, value_name = "URL", requires = "policy")]
+    registry: Option<String>,
+    /// Per-topic policy file (TOML); enforcement is on when given.
+    #[arg(long, value_name = "FILE", requires = "registry")]
+    policy: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    registry_auth: RegistryAuth,
+    /// Milliseconds one registry request may take.
+    #[arg(long, default_value_t = 2000)]
+    registry_timeout_ms: u64,
+    /// Seconds a definitive "not found" from the registry is remembered.
+    #[arg(long, default_value_t = 5)]
+    negative_cache_secs: u64,
+    /// Disable the schema caches (every lookup asks the registry; for benchmarks).
+    #[arg(long)]
+    no_schema_cache: bool,
+    /// Partitions of a quarantine topic the proxy creates.
+    #[arg(long, default_value_t = 1)]
+    quarantine_partitions: i32,
+    /// Replication factor of a quarantine topic the proxy creates (-1: broker default).
+    #[arg(long, default_value_t = -1, allow_hyphen_values = true)]
+    quarantine_replication: i32,
+    /// Seconds a quarantine write may take before the client gets a retriable error.
+    #[arg(long, default_value_t = 10)]
+    quarantine_timeout_secs: u64,
+    /// Largest decompressed size of one record batch on an enforced topic.
+    #[arg(long, default_value_t = 64 << 20)]
+    max_decompressed_bytes: usize,
+    /// Most records in one batch on an enforced topic.
+    #[arg(long, default_value_t = 1 << 20)]
+    max_batch_records: usize,
 }
 
 /// Runs `schemagate proxy` until SIGTERM or Ctrl-C.
@@ -59,7 +108,46 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     config.connect_timeout = Duration::from_secs(args.connect_timeout_secs);
     config.metadata_refresh = Duration::from_secs(args.metadata_refresh_secs.max(1));
     config.shutdown_grace = Duration::from_secs(args.shutdown_grace_secs);
-    let proxy = Proxy::new(config, Arc::new(PassThrough))?;
+    let mut metrics = Registry::default();
+    let inspector = enforcer(&args.enforcement, &config, &mut metrics)?;
+    let proxy = Proxy::with_metrics(config, inspector, metrics)?;
     proxy.run(proxy::shutdown::signal()).await?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The Produce inspector: the enforcer when a policy is given, else pass-through.
+fn enforcer(
+    a: &EnforcementArgs,
+    proxy: &ProxyConfig,
+    metrics: &mut Registry,
+) -> anyhow::Result<Arc<dyn ProduceInspector>> {
+    let (Some(url), Some(policy_file)) = (&a.registry, &a.policy) else {
+        return Ok(Arc::new(PassThrough));
+    };
+    let policy = Policy::load(policy_file)?;
+    let mut rc = a.registry_auth.config(url)?;
+    rc.request_timeout = Duration::from_millis(a.registry_timeout_ms.max(1));
+    rc.cache.enabled = !a.no_schema_cache;
+    rc.cache.negative_ttl = Duration::from_secs(a.negative_cache_secs);
+    let client = RegistryClient::new(rc).context("registry client")?;
+    client.register_metrics(metrics);
+    let quarantine = QuarantineWriter::new(QuarantineConfig {
+        bootstrap: proxy.upstreams.join(","),
+        partitions: a.quarantine_partitions.max(1),
+        replication: a.quarantine_replication,
+        timeout: Duration::from_secs(a.quarantine_timeout_secs.max(1)),
+    })?;
+    let limits = BatchLimits {
+        max_decompressed_bytes: a.max_decompressed_bytes,
+        max_records: a.max_batch_records,
+    };
+    let enforce_metrics = EnforceMetrics::register(metrics);
+    tracing::info!(policy = %policy_file.display(), registry = %url, "schema enforcement on");
+    Ok(Arc::new(Enforcer::new(
+        policy,
+        client,
+        quarantine,
+        limits,
+        enforce_metrics,
+    )))
 }

@@ -42,6 +42,14 @@ impl ProtobufSchema {
         })
     }
 
+    /// The first message's full name, which Confluent's record-name strategies use.
+    pub fn record_name(&self) -> Option<String> {
+        self.file
+            .messages()
+            .next()
+            .map(|m| m.full_name().to_string())
+    }
+
     /// Normalized `.proto` text printed from the descriptor (same schema, same text).
     pub fn canonical(&self) -> String {
         self.canonical.clone()
@@ -58,8 +66,9 @@ impl ProtobufSchema {
         self.plan.validate(body, self.unknown_fields)
     }
 
-    /// The compiled schema file itself (its imports live in the same pool).
-    pub(crate) fn root_file(&self) -> &FileDescriptor {
+    /// The compiled schema file (its imports live in the same descriptor pool), e.g. for
+    /// encoding test records with prost-reflect.
+    pub fn file(&self) -> &FileDescriptor {
         &self.file
     }
 }

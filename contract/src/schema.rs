@@ -150,6 +150,16 @@ impl ParsedSchema {
         h.finalize().into()
     }
 
+    /// The fully qualified record name Confluent's `RecordNameStrategy` uses: the Avro
+    /// top-level named type, the first Protobuf message, the JSON Schema `title`.
+    pub fn record_name(&self) -> Option<String> {
+        match self {
+            ParsedSchema::Avro(s) => s.record_name(),
+            ParsedSchema::Protobuf(s) => s.record_name(),
+            ParsedSchema::Json(s) => s.record_name(),
+        }
+    }
+
     /// Checks that `body` (the bytes after the 5-byte wire header; for Protobuf starting with
     /// the message-index list) decodes completely under this writer schema.
     pub fn validate(&self, body: &[u8]) -> Result<(), DecodeError> {
@@ -158,5 +168,26 @@ impl ParsedSchema {
             ParsedSchema::Protobuf(s) => s.validate(body),
             ParsedSchema::Json(s) => s.validate(body),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn record_names_follow_confluents_strategies() {
+        let avro = r#"{"type":"record","name":"Order","namespace":"shop","fields":[]}"#;
+        let proto =
+            "syntax = \"proto3\"; package shop; message Order { string id = 1; } message Other {}";
+        let json = r#"{"title":"Order","type":"object"}"#;
+        let name = |t, s| ParsedSchema::parse(t, s, &[]).unwrap().record_name();
+        assert_eq!(name(SchemaType::Avro, avro).as_deref(), Some("shop.Order"));
+        assert_eq!(
+            name(SchemaType::Protobuf, proto).as_deref(),
+            Some("shop.Order")
+        );
+        assert_eq!(name(SchemaType::Json, json).as_deref(), Some("Order"));
+        assert_eq!(name(SchemaType::Avro, "\"string\""), None);
     }
 }

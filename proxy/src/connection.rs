@@ -400,17 +400,23 @@ impl ResponseSide<'_> {
                 got,
             });
         }
-        Ok(match action {
-            ResponseAction::Relay if rewrite::needs_rewrite(header.api_key, header.api_version) => {
+        // A merged Produce response still carries broker endpoints (v10+): rewrite it too.
+        let frame = match action {
+            ResponseAction::Relay => frame,
+            ResponseAction::Merge(merge) => merge(frame)?,
+        };
+        Ok(
+            if rewrite::needs_rewrite(header.api_key, header.api_version) {
                 rewrite::rewrite_response(
                     header.api_key,
                     header.api_version,
                     frame,
                     &self.shared.brokers,
+                    self.shared.inspector.max_produce_version(),
                 )?
-            }
-            ResponseAction::Relay => frame,
-            ResponseAction::Merge(merge) => merge(frame)?,
-        })
+            } else {
+                frame
+            },
+        )
     }
 }

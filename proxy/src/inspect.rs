@@ -34,8 +34,8 @@ pub struct ProduceRequestFrame {
 
 impl ProduceRequestFrame {
     /// Reads topics, partitions and record data within limits (see [`ProduceRequestView`]).
-    pub fn view(&self) -> Result<ProduceRequestView, WireError> {
-        ProduceRequestView::parse(&self.frame, self.header.api_version)
+    pub fn view(&self) -> Result<ProduceRequestView<'_>, WireError> {
+        ProduceRequestView::parse(&self.frame, self.header.api_version, self.body_offset)
     }
 }
 
@@ -85,6 +85,11 @@ impl std::fmt::Debug for ProduceDecision {
 pub trait ProduceInspector: Send + Sync + 'static {
     /// Decides what happens to one Produce request.
     fn inspect<'a>(&'a self, request: &'a ProduceRequestFrame) -> BoxFuture<'a, ProduceDecision>;
+
+    /// Highest Produce version the inspector can read; ApiVersions advertises no more.
+    fn max_produce_version(&self) -> i16 {
+        i16::MAX
+    }
 }
 
 /// The default inspector: forwards every Produce request untouched, decoding nothing.

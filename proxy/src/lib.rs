@@ -11,27 +11,33 @@
 //! - [`frame`]: length-prefixed frames with a size cap and a mid-frame stall timeout.
 //! - [`header`]: api key, version and correlation id at fixed offsets; Produce `acks`.
 //! - [`inspect`]: the produce-inspection seam ([`ProduceInspector`]); default [`PassThrough`];
-//!   [`produce_view`] reads a Produce request within limits, records as zero-copy slices.
+//!   [`produce_view`] reads a Produce request within limits (records as zero-copy slices)
+//!   and rebuilds it when enforcement drops or replaces partitions.
 //! - [`rewrite`]: responses that carry broker addresses (Metadata, FindCoordinator,
 //!   DescribeCluster) and ApiVersions, walked with the bounded reader in [`codec`].
 //! - [`broker_map`]: node id to proxy port, learned from upstream metadata ([`discovery`],
 //!   [`upstream`]) and from rewritten responses.
 //! - [`admin`], [`metrics`]: `/metrics`, `/healthz`, `/readyz`.
+//! - [`enforce`]: schema enforcement plugged into the seam: [`policy`] per topic, [`batch`]
+//!   record batches, registry resolution, verdicts, quarantine.
 //! - [`shutdown`]: SIGTERM / Ctrl-C; [`Proxy::run`] stops accepting and drains.
 #![forbid(unsafe_code)]
 
 pub mod admin;
+pub mod batch;
 pub mod broker_map;
 pub mod codec;
 pub mod config;
 pub mod connection;
 pub mod discovery;
+pub mod enforce;
 pub mod frame;
 pub mod header;
 pub mod inflight;
 pub mod inspect;
 pub mod listener;
 pub mod metrics;
+pub mod policy;
 pub mod produce_view;
 pub mod rewrite;
 pub mod shutdown;
@@ -99,8 +105,17 @@ impl Proxy {
         config: ProxyConfig,
         inspector: Arc<dyn ProduceInspector>,
     ) -> Result<Self, ProxyError> {
+        Self::with_metrics(config, inspector, Registry::default())
+    }
+
+    /// Like [`Proxy::new`], serving `registry` (with metrics already registered by the
+    /// inspector and the registry client) on `/metrics` beside the proxy's own.
+    pub fn with_metrics(
+        config: ProxyConfig,
+        inspector: Arc<dyn ProduceInspector>,
+        mut registry: Registry,
+    ) -> Result<Self, ProxyError> {
         config.validate()?;
-        let mut registry = Registry::default();
         let metrics = Metrics::register(&mut registry);
         let (brokers, new_index) = BrokerMap::new(
             config.listen.port(),

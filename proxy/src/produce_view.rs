@@ -1,249 +1,318 @@
-//! A bounded, zero-copy view of a Produce request: topics, partitions and each partition's
-//! record data as a slice of the original frame.
+//! A bounded, zero-copy view of a Produce request (v3–v13), and an encoder that rebuilds it
+//! with some partitions replaced or dropped. kafka-protocol is not used here: it trusts wire
+//! counts when reserving memory, and its re-encoding is not byte-identical.
 //!
-//! This is what produce inspection reads instead of decoding the request with kafka-protocol
-//! (which trusts wire counts when reserving memory). Every count is checked against the bytes
-//! left, and record data is never copied: `records` are `Bytes` slices of the frame, ready
-//! for a bounded record-batch decoder.
+//! Only what enforcement must touch is decoded: topic names, partition indexes and the record
+//! bytes. Everything else, tagged fields included, is carried as raw slices and written back
+//! as it came.
 
-use bytes::Bytes;
+use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::codec::{WireError, WireReader};
-use crate::header::request_header_len;
+use crate::codec::{put_array_len, put_string, put_uvarint, WireError, WireReader};
 
+/// First Produce version with flexible (compact) encoding.
+const FLEXIBLE_FROM: i16 = 9;
+/// First Produce version naming topics by id instead of name.
+pub const TOPIC_ID_FROM: i16 = 13;
 /// Size of a topic id (UUID).
 const UUID_BYTES: usize = 16;
 
-/// One Produce request, as read from its frame.
+/// One partition's data in a Produce request.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ProduceRequestView {
-    /// Transactional id, if the producer is transactional.
-    pub transactional_id: Option<String>,
-    /// Acknowledgements required: 0, 1 or -1 (all).
-    pub acks: i16,
-    /// Broker-side timeout.
-    pub timeout_ms: i32,
-    /// Per-topic data, in request order.
-    pub topics: Vec<TopicView>,
-}
-
-/// One topic of a Produce request.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TopicView {
-    /// Topic name (versions up to 12).
-    pub name: Option<String>,
-    /// Topic id (version 13 and later).
-    pub topic_id: Option<[u8; UUID_BYTES]>,
-    /// Partitions, in request order.
-    pub partitions: Vec<PartitionView>,
-}
-
-/// One partition of a Produce request.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PartitionView {
+pub struct PartitionData<'a> {
     /// Partition index.
     pub index: i32,
-    /// The partition's record batches, as a slice of the frame; `None` when null.
-    pub records: Option<Bytes>,
+    /// The record batches, or None.
+    pub records: Option<&'a [u8]>,
+    tagged: &'a [u8],
 }
 
-impl ProduceRequestView {
-    /// Reads a Produce request frame body (header included) of the given version (3 to 13).
-    pub fn parse(frame: &Bytes, version: i16) -> Result<Self, WireError> {
-        if !(3..=13).contains(&version) {
+/// One topic's data in a Produce request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicData<'a> {
+    /// Topic name bytes (UTF-8 on the wire); empty from v13, which sends `topic_id`.
+    pub name: &'a [u8],
+    /// Topic id (v13 and later).
+    pub topic_id: Option<&'a [u8]>,
+    /// Its partitions.
+    pub partitions: Vec<PartitionData<'a>>,
+    tagged: &'a [u8],
+}
+
+/// A Produce request, borrowed from its frame.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProduceRequestView<'a> {
+    version: i16,
+    header: &'a [u8],
+    transactional_id: Option<&'a [u8]>,
+    /// Required acks.
+    pub acks: i16,
+    timeout_ms: i32,
+    /// Topics in request order.
+    pub topics: Vec<TopicData<'a>>,
+    tagged: &'a [u8],
+}
+
+/// What to do with one partition when rebuilding a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PartitionEdit {
+    /// Forward as it came.
+    Keep,
+    /// Leave out (the proxy answers for it).
+    Drop,
+    /// Forward these record bytes instead.
+    Replace(Bytes),
+}
+
+impl<'a> ProduceRequestView<'a> {
+    /// Reads a Produce request whose header ends at `body_offset` in `frame`.
+    pub fn parse(frame: &'a [u8], version: i16, body_offset: usize) -> Result<Self, WireError> {
+        let flexible = version >= FLEXIBLE_FROM;
+        if !(3..=TOPIC_ID_FROM).contains(&version) {
             return Err(WireError::Invalid {
                 field: "produce version",
                 detail: format!("v{version} is not read by the proxy"),
             });
         }
-        let flexible = version >= 9;
-        let start = request_header_len(frame, kafka_protocol::messages::ApiKey::Produce, version)?;
-        let body = frame.slice(start..);
-        let mut r = WireReader::new(&body);
-        let transactional_id = r.any_string(flexible, "transactional id")?.map(lossy);
+        let mut r = WireReader::new(frame);
+        let header = r.take(body_offset, "request header")?;
+        let transactional_id = r.any_string(flexible, "transactional_id")?;
         let acks = r.i16("acks")?;
-        let timeout_ms = r.i32("timeout")?;
-        let n_topics = r.array_len(flexible, 2, "topics")?;
+        let timeout_ms = r.i32("timeout_ms")?;
+        // A topic takes at least a 2-byte name length and a 4-byte partition count (1+1 flexible).
+        let n_topics = r.array_len(flexible, if flexible { 2 } else { 6 }, "topic_data")?;
         let mut topics = Vec::with_capacity(n_topics);
         for _ in 0..n_topics {
-            let (name, topic_id) = if version >= 13 {
-                let id = r.take(UUID_BYTES, "topic id")?;
-                let mut out = [0u8; UUID_BYTES];
-                out.copy_from_slice(id);
-                (None, Some(out))
+            let (name, topic_id) = if version >= TOPIC_ID_FROM {
+                (&[][..], Some(r.take(UUID_BYTES, "topic id")?))
             } else {
-                (r.any_string(flexible, "topic name")?.map(lossy), None)
+                (
+                    r.any_string(flexible, "topic name")?.unwrap_or_default(),
+                    None,
+                )
             };
-            let n_partitions = r.array_len(flexible, 5, "partitions")?;
-            let mut partitions = Vec::with_capacity(n_partitions);
-            for _ in 0..n_partitions {
+            let n_parts = r.array_len(flexible, if flexible { 6 } else { 8 }, "partition_data")?;
+            let mut partitions = Vec::with_capacity(n_parts);
+            for _ in 0..n_parts {
                 let index = r.i32("partition index")?;
-                let records = records(&mut r, &body, flexible)?;
-                if flexible {
-                    r.skip_tagged_fields()?;
-                }
-                partitions.push(PartitionView { index, records });
+                let records = bytes_field(&mut r, flexible)?;
+                let tagged = tagged_raw(&mut r, flexible)?;
+                partitions.push(PartitionData {
+                    index,
+                    records,
+                    tagged,
+                });
             }
-            if flexible {
-                r.skip_tagged_fields()?;
-            }
-            topics.push(TopicView {
+            let tagged = tagged_raw(&mut r, flexible)?;
+            topics.push(TopicData {
                 name,
                 topic_id,
                 partitions,
+                tagged,
             });
         }
-        if flexible {
-            r.skip_tagged_fields()?;
-        }
+        let tagged = tagged_raw(&mut r, flexible)?;
         if r.remaining() != 0 {
-            // Bytes the view does not account for could carry records it never showed.
             return Err(WireError::Invalid {
                 field: "produce request",
-                detail: format!("{} trailing bytes", r.remaining()),
+                detail: format!("{} bytes after the last field", r.remaining()),
             });
         }
         Ok(Self {
+            version,
+            header,
             transactional_id,
             acks,
             timeout_ms,
             topics,
+            tagged,
         })
+    }
+
+    /// Rebuilds the request; `edit(topic, partition)` decides each partition by position.
+    /// Topics left without partitions are dropped.
+    pub fn encode(&self, mut edit: impl FnMut(usize, usize) -> PartitionEdit) -> Bytes {
+        let flexible = self.version >= FLEXIBLE_FROM;
+        let mut out = BytesMut::with_capacity(self.header.len() + 64);
+        out.put_slice(self.header);
+        put_string(&mut out, flexible, self.transactional_id);
+        out.put_i16(self.acks);
+        out.put_i32(self.timeout_ms);
+        let kept: Vec<(usize, Vec<(usize, PartitionEdit)>)> = self
+            .topics
+            .iter()
+            .enumerate()
+            .map(|(t, topic)| {
+                let parts = (0..topic.partitions.len())
+                    .map(|p| (p, edit(t, p)))
+                    .filter(|(_, e)| *e != PartitionEdit::Drop)
+                    .collect::<Vec<_>>();
+                (t, parts)
+            })
+            .filter(|(_, parts)| !parts.is_empty())
+            .collect();
+        put_array_len(&mut out, flexible, kept.len());
+        for (t, parts) in kept {
+            let topic = &self.topics[t];
+            match topic.topic_id {
+                Some(id) => out.put_slice(id),
+                None => put_string(&mut out, flexible, Some(topic.name)),
+            }
+            put_array_len(&mut out, flexible, parts.len());
+            for (p, e) in parts {
+                let part = &topic.partitions[p];
+                out.put_i32(part.index);
+                let records = match &e {
+                    PartitionEdit::Replace(b) => Some(&b[..]),
+                    _ => part.records,
+                };
+                put_bytes(&mut out, flexible, records);
+                out.put_slice(part.tagged);
+            }
+            out.put_slice(topic.tagged);
+        }
+        out.put_slice(self.tagged);
+        out.freeze()
     }
 }
 
-/// Reads nullable BYTES / COMPACT_NULLABLE_BYTES and returns them as a slice of `body`.
-fn records(
-    r: &mut WireReader<'_>,
-    body: &Bytes,
-    flexible: bool,
-) -> Result<Option<Bytes>, WireError> {
-    let data = if flexible {
-        r.compact_string("records")?
+/// Reads BYTES / NULLABLE_BYTES (INT32 length) or COMPACT_NULLABLE_BYTES (varint length + 1).
+fn bytes_field<'a>(r: &mut WireReader<'a>, flexible: bool) -> Result<Option<&'a [u8]>, WireError> {
+    let len: i64 = if flexible {
+        i64::from(r.uvarint("records")?) - 1
     } else {
-        match r.i32("records length")? {
-            -1 => None,
-            n if n >= 0 => Some(r.take(n as usize, "records")?),
-            n => {
-                return Err(WireError::Invalid {
-                    field: "records length",
-                    detail: format!("negative length {n}"),
-                })
-            }
-        }
+        i64::from(r.i32("records")?)
     };
-    Ok(data.map(|d| body.slice_ref(d)))
+    match len {
+        -1 => Ok(None),
+        n if n < 0 => Err(WireError::Invalid {
+            field: "records",
+            detail: format!("negative length {n}"),
+        }),
+        n => r.take(n as usize, "records").map(Some),
+    }
 }
 
-fn lossy(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
+fn put_bytes(out: &mut BytesMut, flexible: bool, b: Option<&[u8]>) {
+    match (flexible, b) {
+        (true, None) => put_uvarint(out, 0),
+        (true, Some(b)) => {
+            put_uvarint(out, (b.len() + 1).min(u32::MAX as usize) as u32);
+            out.put_slice(b);
+        }
+        (false, None) => out.put_i32(-1),
+        (false, Some(b)) => {
+            out.put_i32(b.len().min(i32::MAX as usize) as i32);
+            out.put_slice(b);
+        }
+    }
+}
+
+/// The raw bytes of a tagged-field section (empty before flexible versions).
+fn tagged_raw<'a>(r: &mut WireReader<'a>, flexible: bool) -> Result<&'a [u8], WireError> {
+    if !flexible {
+        return Ok(&[]);
+    }
+    let start = r.clone();
+    r.skip_tagged_fields()?;
+    let used = start.remaining() - r.remaining();
+    start.clone().take(used, "tagged fields")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bytes::BytesMut;
     use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
-    use kafka_protocol::messages::{
-        ApiKey, ProduceRequest, RequestHeader, TopicName, TransactionalId,
-    };
+    use kafka_protocol::messages::{ProduceRequest, RequestHeader, TopicName};
     use kafka_protocol::protocol::{Encodable, StrBytes};
     use proptest::prelude::*;
 
-    fn request(version: i16) -> ProduceRequest {
-        let partition = |index: i32, fill: Option<u8>| {
+    /// A Produce request encoded by kafka-protocol (an independent encoder) for `version`.
+    fn sample(version: i16) -> (Vec<u8>, usize) {
+        let header = RequestHeader::default()
+            .with_request_api_key(0)
+            .with_request_api_version(version)
+            .with_correlation_id(42)
+            .with_client_id(Some(StrBytes::from_static_str("c1")));
+        let part = |i: i32, data: &'static [u8]| {
             PartitionProduceData::default()
-                .with_index(index)
-                .with_records(fill.map(|b| Bytes::from(vec![b; 40 + index as usize])))
+                .with_index(i)
+                .with_records(Some(Bytes::from_static(data)))
         };
-        let topic = |name: &'static str, parts: Vec<PartitionProduceData>| {
-            let t = TopicProduceData::default().with_partition_data(parts);
-            if version >= 13 {
-                t.with_topic_id(Default::default())
-            } else {
-                t.with_name(TopicName(StrBytes::from_static_str(name)))
-            }
-        };
-        ProduceRequest::default()
-            .with_transactional_id(Some(TransactionalId(StrBytes::from_static_str("tx-1"))))
+        let req = ProduceRequest::default()
+            .with_transactional_id(None)
             .with_acks(-1)
             .with_timeout_ms(30_000)
             .with_topic_data(vec![
-                topic("orders", vec![partition(0, Some(1)), partition(3, None)]),
-                topic("payments", vec![partition(7, Some(2))]),
-            ])
-    }
-
-    fn frame(version: i16, req: &ProduceRequest) -> Bytes {
+                TopicProduceData::default()
+                    .with_name(TopicName(StrBytes::from_static_str("orders")))
+                    .with_topic_id(uuid::Uuid::from_u128(7))
+                    .with_partition_data(vec![part(0, b"batch-zero"), part(1, b"batch-one")]),
+                TopicProduceData::default()
+                    .with_name(TopicName(StrBytes::from_static_str("audit")))
+                    .with_partition_data(vec![part(3, b"batch-three")]),
+            ]);
+        let header_version = if version >= 9 { 2 } else { 1 };
         let mut buf = BytesMut::new();
-        RequestHeader::default()
-            .with_request_api_key(ApiKey::Produce as i16)
-            .with_request_api_version(version)
-            .with_correlation_id(5)
-            .with_client_id(Some(StrBytes::from_static_str("c")))
-            .encode(&mut buf, ApiKey::Produce.request_header_version(version))
-            .unwrap();
+        header.encode(&mut buf, header_version).unwrap();
+        let body_offset = buf.len();
         req.encode(&mut buf, version).unwrap();
-        buf.freeze()
+        (buf.to_vec(), body_offset)
     }
 
     #[test]
-    fn every_version_reads_like_kafka_protocol_encodes() {
+    fn parses_and_re_encodes_identically_for_every_version() {
         for version in 3..=13 {
-            let req = request(version);
-            let frame = frame(version, &req);
-            let view = ProduceRequestView::parse(&frame, version).unwrap();
-            assert_eq!(view.transactional_id.as_deref(), Some("tx-1"), "v{version}");
-            assert_eq!((view.acks, view.timeout_ms), (-1, 30_000));
+            let (frame, off) = sample(version);
+            let view = ProduceRequestView::parse(&frame, version, off).unwrap();
+            assert_eq!(view.acks, -1);
             assert_eq!(view.topics.len(), 2);
-            for (t, expected) in view.topics.iter().zip(&req.topic_data) {
-                if version >= 13 {
-                    assert_eq!(t.topic_id, Some([0; 16]));
-                    assert_eq!(t.name, None);
-                } else {
-                    assert_eq!(t.name.as_deref(), Some(expected.name.0.as_str()));
-                }
-                let got: Vec<_> = t
-                    .partitions
-                    .iter()
-                    .map(|p| (p.index, p.records.clone()))
-                    .collect();
-                let want: Vec<_> = expected
-                    .partition_data
-                    .iter()
-                    .map(|p| (p.index, p.records.clone()))
-                    .collect();
-                assert_eq!(got, want, "v{version}");
+            if version < TOPIC_ID_FROM {
+                assert_eq!(view.topics[0].name, b"orders");
+            } else {
+                assert_eq!(
+                    view.topics[0].topic_id,
+                    Some(&uuid::Uuid::from_u128(7).as_bytes()[..])
+                );
             }
-            // Records are slices of the frame, not copies.
-            let records = view.topics[0].partitions[0].records.as_ref().unwrap();
-            let frame_range = frame.as_ptr() as usize..frame.as_ptr() as usize + frame.len();
-            assert!(frame_range.contains(&(records.as_ptr() as usize)));
+            assert_eq!(view.topics[0].partitions[1].index, 1);
+            assert_eq!(
+                view.topics[0].partitions[1].records,
+                Some(&b"batch-one"[..])
+            );
+            assert_eq!(view.encode(|_, _| PartitionEdit::Keep), frame, "v{version}");
         }
     }
 
     #[test]
-    fn trailing_bytes_are_errors() {
-        let mut f = frame(9, &request(9)).to_vec();
-        f.push(0);
-        assert!(ProduceRequestView::parse(&Bytes::from(f), 9).is_err());
-    }
-
-    #[test]
-    fn truncated_requests_are_errors() {
-        let f = frame(9, &request(9));
-        for cut in 0..f.len() {
-            assert!(
-                ProduceRequestView::parse(&f.slice(..cut), 9).is_err(),
-                "cut at {cut}"
-            );
+    fn edits_drop_and_replace_partitions() {
+        for version in [3, 8, 9, 13] {
+            let (frame, off) = sample(version);
+            let view = ProduceRequestView::parse(&frame, version, off).unwrap();
+            let out = view.encode(|t, p| match (t, p) {
+                (0, 0) => PartitionEdit::Replace(Bytes::from_static(b"new")),
+                (0, 1) | (1, 0) => PartitionEdit::Drop,
+                _ => PartitionEdit::Keep,
+            });
+            let again = ProduceRequestView::parse(&out, version, off).unwrap();
+            assert_eq!(again.topics.len(), 1, "audit lost its only partition");
+            assert_eq!(again.topics[0].partitions.len(), 1);
+            assert_eq!(again.topics[0].partitions[0].records, Some(&b"new"[..]));
         }
     }
 
     proptest! {
         #[test]
-        fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..256), v in 0i16..15) {
-            let _ = ProduceRequestView::parse(&Bytes::from(bytes), v);
+        fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..256), version in 3i16..=13) {
+            let _ = ProduceRequestView::parse(&bytes, version, 0);
+        }
+
+        #[test]
+        fn truncations_are_errors(cut in 0usize..200, version in 3i16..=13) {
+            let (frame, off) = sample(version);
+            let cut = cut % frame.len();
+            prop_assume!(cut > off);
+            prop_assert!(ProduceRequestView::parse(&frame[..cut], version, off).is_err());
         }
     }
 }

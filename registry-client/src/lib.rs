@@ -1,4 +1,61 @@
 //! # registry-client — talking to any Confluent-compatible schema registry
 //!
-//! (Skeleton: the REST client and its caches land with issue 4.)
+//! The proxy calls this crate for every record batch it inspects, so its job is to keep the
+//! registry off the hot path: answers are cached, concurrent misses share one request, and a
+//! definitive "not found" is remembered for a few seconds.
+//!
+//! A tour of the crate:
+//! - [`client`]: [`RegistryClient`], the entry point: [`RegistryClient::schema`] (id → parsed
+//!   schema), [`RegistryClient::binding`] (is this id registered under this subject),
+//!   [`RegistryClient::subject_version`] (reader contracts) and [`RegistryClient::lookup`]
+//!   (schema text → id).
+//! - [`error`]: [`RegistryError`], classified by [`CallerAction`]: a record is invalid only on
+//!   a definitive answer, never because the registry is down.
+//! - [`config`]: URL, auth, TLS CA, timeouts, retries, cache sizes and TTLs.
+//! - [`metrics`]: Prometheus counters and histograms, plus a cheap request counter.
+//! - [`subject`]: [`Subject`] and [`VersionSpec`].
+//! - Inside: `cache` (coalescing moka cache with negative entries), `hot` (lock-light index
+//!   of warm values in front of moka), `transport` (reqwest +
+//!   rustls, retries, body cap), `rest` (endpoints and strict answer reading), `references`
+//!   (transitive reference resolution), `retry` (backoff with jitter).
+//!
+//! How the proxy uses it, per record (memoize per batch: most records share one id):
+//!
+//! ```no_run
+//! # async fn check(client: &registry_client::RegistryClient) {
+//! use registry_client::{CallerAction, Missing, RegistryError, Subject};
+//! let subject = Subject::new("orders-value"); // built once per topic, cheap to clone
+//! let id = contract::SchemaId(7); // from the wire frame
+//! match client.schema(id).await {
+//!     Ok(schema) => { let _ = schema.parsed.validate(&[]); }
+//!     Err(e) if e.action() == CallerAction::RetryLater => { /* retriable error, never quarantine */ }
+//!     Err(RegistryError::NotFound { .. }) => { /* reason unknown-schema-id */ }
+//!     Err(_) => { /* InvalidSchema: the writer schema cannot be used; the record is invalid */ }
+//! }
+//! match client.binding(&subject, id).await {
+//!     Ok(_version) => {}
+//!     Err(e) if e.is_transient() => { /* retriable error */ }
+//!     Err(RegistryError::NotFound { what: Missing::Binding, .. }) => { /* subject-mismatch */ }
+//!     Err(_) => { /* unknown-schema-id */ }
+//! }
+//! # }
+//! ```
 #![forbid(unsafe_code)]
+
+mod cache;
+pub mod client;
+pub mod config;
+pub mod error;
+mod hot;
+pub mod metrics;
+mod references;
+mod rest;
+mod retry;
+pub mod subject;
+mod transport;
+
+pub use client::{RegisteredSchema, RegistryClient, SubjectVersion};
+pub use config::{Auth, CacheConfig, RegistryConfig, RetryPolicy};
+pub use error::{BuildError, CallerAction, Missing, RegistryError};
+pub use metrics::Metrics;
+pub use subject::{Subject, VersionSpec};

@@ -22,7 +22,7 @@ use crate::record::LogRecord;
 use crate::store::{apply, SharedState};
 
 /// How long a write or the start-up replay may wait on Kafka.
-const KAFKA_TIMEOUT: Duration = Duration::from_secs(30);
+const KAFKA_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// Where the log lives in Kafka.
 #[derive(Debug, Clone)]
@@ -150,10 +150,17 @@ async fn create_topic(cfg: &KafkaConfig) -> Result<(), RegistryError> {
         .map_err(kafka_err)?;
     let topic = NewTopic::new(&cfg.topic, 1, TopicReplication::Fixed(cfg.replication))
         .set("cleanup.policy", "compact");
-    let opts = AdminOptions::new().operation_timeout(Some(KAFKA_TIMEOUT));
-    let results = admin
-        .create_topics([&topic], &opts)
+    let opts = AdminOptions::new()
+        .operation_timeout(Some(KAFKA_TIMEOUT))
+        .request_timeout(Some(KAFKA_TIMEOUT));
+    let results = tokio::time::timeout(KAFKA_TIMEOUT, admin.create_topics([&topic], &opts))
         .await
+        .map_err(|_| {
+            RegistryError::Timeout(format!(
+                "no answer from Kafka at {} while creating topic {}",
+                cfg.bootstrap, cfg.topic
+            ))
+        })?
         .map_err(kafka_err)?;
     for r in results {
         match r {

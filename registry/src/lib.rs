@@ -10,6 +10,7 @@
 //!   the log is lost), lookup, compatibility, deletes, config and mode.
 //! - [`http`]: the REST surface (axum), Confluent's content type and error codes, body cap,
 //!   optional basic auth on writes.
+//! - [`serialized`]: `?format=serialized` for Protobuf (a base64 `FileDescriptorProto`).
 //! - [`error`]: [`error::RegistryError`], each variant mapped to Confluent's status and code.
 //!
 //! [`open`] builds a registry over a store and [`serve`] runs it until a shutdown signal.
@@ -19,6 +20,7 @@ pub mod error;
 pub mod http;
 pub mod kafka;
 pub mod record;
+pub mod serialized;
 pub mod service;
 pub mod state;
 pub mod store;

@@ -204,27 +204,22 @@ impl Registry {
         let prepared = self.prepare(s)?;
         let state = self.read();
         let level = state.effective_config(subject);
-        let existing: Vec<ParsedSchema> = match version {
-            Some(VersionSpec::Number(_)) => {
-                let found =
-                    state.version(subject, version.unwrap_or(VersionSpec::Latest), false)?;
-                found.schema.parsed.iter().map(|p| (**p).clone()).collect()
+        // One named version is checked alone; otherwise the subject's level picks the latest
+        // or every live version. Nothing registered yet means compatible, as Confluent answers.
+        let (existing, level): (Vec<ParsedSchema>, _) = match version {
+            Some(spec @ VersionSpec::Number(_)) => {
+                let found = state.version(subject, spec, false)?;
+                let parsed = found.schema.parsed.iter().map(|p| (**p).clone()).collect();
+                (parsed, non_transitive(level))
             }
             _ => {
-                if version.is_some() && state.versions(subject, false).is_err() {
-                    // Confluent answers "compatible" when there is nothing to compare with.
-                    return Ok(Vec::new());
-                }
-                state
+                let parsed = state
                     .live_parsed(subject)
                     .iter()
                     .map(|p| (**p).clone())
-                    .collect()
+                    .collect();
+                (parsed, level)
             }
-        };
-        let level = match version {
-            Some(VersionSpec::Number(_)) => non_transitive(level),
-            _ => level,
         };
         Ok(compat::check(level, &existing, &prepared.parsed)
             .iter()

@@ -534,3 +534,6 @@ pub fn fingerprint(
     }
     h.finalize().into()
 }
+
+#[cfg(test)]
+mod tests;

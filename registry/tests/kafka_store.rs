@@ -51,7 +51,7 @@ async fn tansu() -> Tansu {
         .spawn()
         .unwrap_or_else(|e| panic!("starting {bin}: {e}"));
     let addr = format!("127.0.0.1:{port}");
-    for _ in 0..100 {
+    for _ in 0..400 {
         if tokio::net::TcpStream::connect(&addr).await.is_ok() {
             return Tansu { child, addr };
         }
@@ -168,7 +168,8 @@ async fn restart_recovers_every_id_and_version() {
 
 /// Waits until `url` shows `want` at `path` (another instance's reader may lag a moment).
 async fn eventually(url: &str, path: &str, want: &Value) {
-    for _ in 0..100 {
+    // Generous: on a loaded CI machine the other instance's reader can lag seconds.
+    for _ in 0..400 {
         let (_, got) = call("GET", &format!("{url}{path}"), None).await;
         if &got == want {
             return;

@@ -22,6 +22,11 @@ use super::model::{Kind, Model, NodeId, Primitive, Record};
 /// Most incompatibilities kept for one pair, so shared types cannot blow the list up.
 const MAX_REPORTED: usize = 1000;
 
+/// Deepest chain of (reader, writer) pairs compared. Two recursive types with cycles of
+/// coprime lengths walk up to the product of the lengths before a pair repeats; past this
+/// bound the pair is reported as incompatible rather than risking the stack.
+const MAX_DEPTH: usize = 256;
+
 /// An incompatibility with a path relative to the pair where it was found.
 #[derive(Clone)]
 struct Found {
@@ -42,6 +47,7 @@ pub(crate) fn can_read(reader: &Model, writer: &Model) -> Vec<Incompatibility> {
         reader,
         writer,
         memo: HashMap::new(),
+        depth: 0,
     };
     let found = checker.pair(reader.root, writer.root);
     let root = match reader.node(reader.root).kind.named() {
@@ -65,6 +71,7 @@ struct Checker<'a> {
     reader: &'a Model,
     writer: &'a Model,
     memo: HashMap<(NodeId, NodeId), Memo>,
+    depth: usize,
 }
 
 impl Checker<'_> {
@@ -76,8 +83,15 @@ impl Checker<'_> {
             Some(Memo::InProgress) => return Rc::new(Vec::new()),
             None => {}
         }
+        if self.depth >= MAX_DEPTH {
+            return Rc::new(vec![here(format!(
+                "schemas nest more than {MAX_DEPTH} levels deep here; not compared"
+            ))]);
+        }
         self.memo.insert((r, w), Memo::InProgress);
+        self.depth += 1;
         let found = Rc::new(self.calculate(r, w));
+        self.depth -= 1;
         self.memo.insert((r, w), Memo::Done(found.clone()));
         found
     }

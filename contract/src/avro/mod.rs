@@ -1,11 +1,12 @@
 //! Avro schemas: parsing, canonical form, payload validation, and reader/writer compatibility.
 //!
-//! - [`model`]: the schema as a graph of type nodes (named types are shared, so recursion is
+//! - `model`: the schema as a graph of type nodes (named types are shared, so recursion is
 //!   a cycle of ids).
-//! - [`parse`]: schema JSON to model with Java Avro's rules, references first.
-//! - [`canonical`]: one JSON spelling per meaning (defaults kept), hence one registry id.
-//! - [`validate`]: walks a binary datum under the writer schema without building values.
-//! - [`compat`]: Java's `SchemaCompatibility`, reporting every incompatibility with a path.
+//! - `parse`: schema JSON to model with Java Avro's rules, references first (`json_text`
+//!   reads the text, `defaults` checks field defaults).
+//! - `canonical`: one JSON spelling per meaning (defaults kept), hence one registry id.
+//! - `validate`: walks a binary datum under the writer schema without building values.
+//! - `compat`: Java's `SchemaCompatibility`, reporting every incompatibility with a path.
 //!
 //! The schema model is our own, built from `serde_json`, rather than apache-avro's: Confluent's
 //! verdicts come from Java Avro, and apache-avro differs from it on compatibility (unions, enum
@@ -18,6 +19,8 @@ use crate::schema::{DecodeError, ResolvedReference, SchemaError, SchemaType};
 
 mod canonical;
 mod compat;
+mod defaults;
+mod json_text;
 mod model;
 mod parse;
 mod validate;

@@ -7,6 +7,8 @@ use std::collections::HashMap;
 
 use serde_json::{Map, Value};
 
+use super::defaults::check_defaults;
+use super::json_text::parse_json;
 use super::model::{
     Enum, Field, Fixed, Kind, Model, Name, Named, Node, NodeId, Order, Primitive, Props, Record,
 };
@@ -27,9 +29,6 @@ const TYPE_RESERVED: &[&str] = &[
 
 /// Keys a field object defines itself.
 const FIELD_RESERVED: &[&str] = &["name", "type", "default", "doc", "order", "aliases"];
-
-/// How deep a default value may nest before it is refused (recursive records).
-const MAX_DEFAULT_DEPTH: usize = 64;
 
 /// Builds a [`Model`] from a schema and the schemas it references.
 pub(crate) struct Parser {
@@ -218,15 +217,18 @@ impl Parser {
                 name.full()
             ));
         }
-        let aliases = self
+        // An alias without a dot is relative to the type's own namespace.
+        let aliases: Vec<String> = self
             .string_list(obj, "aliases")?
             .into_iter()
-            .map(|a| match a.rsplit_once('.') {
-                Some(_) => Ok(a),
-                None if name.namespace.is_empty() => Ok(a),
-                None => Ok(format!("{}.{a}", name.namespace)),
+            .map(|a| {
+                if a.contains('.') || name.namespace.is_empty() {
+                    a
+                } else {
+                    format!("{}.{a}", name.namespace)
+                }
             })
-            .collect::<Result<Vec<_>, String>>()?;
+            .collect();
         for alias in &aliases {
             let (ns, simple) = alias.rsplit_once('.').unwrap_or(("", alias));
             self.check_full_name(&Name {
@@ -419,10 +421,6 @@ impl Parser {
     }
 }
 
-fn parse_json(text: &str) -> Result<Value, String> {
-    serde_json::from_str(text).map_err(|e| format!("not valid JSON: {e}"))
-}
-
 /// Every key of `obj` that is not reserved, as properties.
 fn props_of(obj: &Map<String, Value>, reserved: &[&str]) -> Props {
     obj.iter()
@@ -445,63 +443,5 @@ fn check_name(name: &str) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!("{name:?} may hold only letters, digits and _"))
-    }
-}
-
-/// Checks every field default against its field's type, as Java does for new schemas.
-fn check_defaults(model: &Model) -> Result<(), String> {
-    for node in &model.nodes {
-        let Kind::Record(r) = &node.kind else {
-            continue;
-        };
-        for f in &r.fields {
-            if let Some(d) = &f.default {
-                if !valid_default(model, f.ty, d, 0) {
-                    return Err(format!(
-                        "{}.{}: default {d} is not a valid {}",
-                        r.named.name.name,
-                        f.name,
-                        model.node(f.ty).kind.describe()
-                    ));
-                }
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Java's `Schema.isValidDefault`: a union's default must match its first branch.
-fn valid_default(model: &Model, ty: NodeId, v: &Value, depth: usize) -> bool {
-    if depth > MAX_DEFAULT_DEPTH {
-        return false;
-    }
-    match &model.node(ty).kind {
-        Kind::Primitive(p) => match p {
-            Primitive::Null => v.is_null(),
-            Primitive::Boolean => v.is_boolean(),
-            Primitive::Int => v.as_i64().is_some_and(|n| i32::try_from(n).is_ok()),
-            Primitive::Long => v.is_i64(),
-            Primitive::Float | Primitive::Double => v.is_number(),
-            Primitive::Bytes | Primitive::String => v.is_string(),
-        },
-        Kind::Enum(_) | Kind::Fixed(_) => v.is_string(),
-        Kind::Array(items) => v
-            .as_array()
-            .is_some_and(|a| a.iter().all(|e| valid_default(model, *items, e, depth + 1))),
-        Kind::Map(values) => v.as_object().is_some_and(|m| {
-            m.values()
-                .all(|e| valid_default(model, *values, e, depth + 1))
-        }),
-        Kind::Union(branches) => branches
-            .first()
-            .is_some_and(|b| valid_default(model, *b, v, depth + 1)),
-        Kind::Record(r) => v.as_object().is_some_and(|m| {
-            r.fields
-                .iter()
-                .all(|f| match m.get(&f.name).or(f.default.as_ref()) {
-                    Some(fv) => valid_default(model, f.ty, fv, depth + 1),
-                    None => false,
-                })
-        }),
     }
 }

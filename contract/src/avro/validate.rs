@@ -53,18 +53,16 @@ pub(crate) fn validate(model: &Model, zero: &[bool], body: &[u8]) -> Result<(), 
         buf: body,
         pos: 0,
     };
-    let result = walker.value(model.root, 0);
-    let root = root_label(model);
-    match result {
+    match walker.value(model.root, 0) {
         Ok(()) if walker.pos == body.len() => Ok(()),
         Ok(()) => Err(DecodeError {
-            path: root,
+            path: root_label(model),
             reason: format!(
                 "{} trailing byte(s) after a complete datum",
                 body.len() - walker.pos
             ),
         }),
-        Err(fail) => Err(fail.into_error(root)),
+        Err(fail) => Err(fail.into_error(root_label(model))),
     }
 }
 
@@ -319,6 +317,13 @@ impl<'m> Walker<'m, '_> {
 
     /// A zigzag varint long: at most 10 bytes, within 64 bits.
     fn long(&mut self) -> Result<i64, Box<Fail<'m>>> {
+        // Fast path: most lengths, counts, indexes and small numbers take one byte.
+        if let Some(&b) = self.buf.get(self.pos) {
+            if b < 0x80 {
+                self.pos += 1;
+                return Ok(i64::from(b >> 1) ^ -i64::from(b & 1));
+            }
+        }
         let mut raw: u64 = 0;
         let mut shift = 0u32;
         loop {

@@ -29,7 +29,11 @@ pub(crate) fn print(file: &FileDescriptor) -> String {
         .collect();
     imports.sort();
     for (dep, public) in imports {
-        let _ = writeln!(out, "import {}\"{dep}\";", if public { "public " } else { "" });
+        let _ = writeln!(
+            out,
+            "import {}\"{dep}\";",
+            if public { "public " } else { "" }
+        );
     }
     options(&mut out, "", &file.options());
     for m in file.messages() {
@@ -55,9 +59,17 @@ pub(crate) fn print(file: &FileDescriptor) -> String {
                 out,
                 "  rpc {}({}.{}) returns ({}.{});",
                 m.name(),
-                if m.is_client_streaming() { "stream ." } else { "" },
+                if m.is_client_streaming() {
+                    "stream ."
+                } else {
+                    ""
+                },
                 m.input().full_name(),
-                if m.is_server_streaming() { "stream ." } else { "" },
+                if m.is_server_streaming() {
+                    "stream ."
+                } else {
+                    ""
+                },
                 m.output().full_name()
             );
         }
@@ -76,8 +88,14 @@ fn options(out: &mut String, indent: &str, opts: &DynamicMessage) {
 }
 
 fn inline_options(opts: &DynamicMessage) -> String {
-    let mut parts: Vec<String> = opts.fields().map(|(f, v)| format!("{} = {v}", f.name())).collect();
-    parts.extend(opts.extensions().map(|(e, v)| format!("({}) = {v}", e.full_name())));
+    let mut parts: Vec<String> = opts
+        .fields()
+        .map(|(f, v)| format!("{} = {v}", f.name()))
+        .collect();
+    parts.extend(
+        opts.extensions()
+            .map(|(e, v)| format!("({}) = {v}", e.full_name())),
+    );
     if parts.is_empty() {
         String::new()
     } else {
@@ -196,7 +214,13 @@ fn enumeration(out: &mut String, depth: usize, e: &EnumDescriptor) {
     let _ = writeln!(out, "{pad}enum {} {{", e.name());
     options(out, &inner, &e.options());
     for v in e.values() {
-        let _ = writeln!(out, "{inner}{} = {}{};", v.name(), v.number(), inline_options(&v.options()));
+        let _ = writeln!(
+            out,
+            "{inner}{} = {}{};",
+            v.name(),
+            v.number(),
+            inline_options(&v.options())
+        );
     }
     let ranges: Vec<String> = e
         .reserved_ranges()

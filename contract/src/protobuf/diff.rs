@@ -8,40 +8,68 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
-use prost_reflect::{Cardinality, EnumDescriptor, FieldDescriptor, Kind, MessageDescriptor, Syntax};
+use prost_reflect::{Cardinality, EnumDescriptor, FieldDescriptor, MessageDescriptor};
 
-use super::compile::ROOT_FILE;
+mod field;
+
 use super::ProtobufSchema;
+use field::compare_field;
 
 /// Confluent's `Difference.Type` for Protobuf (plus the newer `ONEOF_FIELD_MOVED_TO_TOP_LEVEL`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[allow(missing_docs, non_camel_case_types, clippy::upper_case_acronyms)]
+#[allow(non_camel_case_types, clippy::upper_case_acronyms)]
 pub enum DiffKind {
+    /// The file's package differs.
     PACKAGE_CHANGED,
+    /// A message exists only in the reader.
     MESSAGE_ADDED,
+    /// A message exists only in the writer.
     MESSAGE_REMOVED,
+    /// A message changed position (its message index).
     MESSAGE_MOVED,
+    /// An enum exists only in the reader.
     ENUM_ADDED,
+    /// An enum exists only in the writer.
     ENUM_REMOVED,
+    /// An enum number exists only in the reader.
     ENUM_CONST_ADDED,
+    /// An enum number changed its name.
     ENUM_CONST_CHANGED,
+    /// An enum number exists only in the writer.
     ENUM_CONST_REMOVED,
+    /// An optional field exists only in the reader.
     FIELD_ADDED,
+    /// An optional field exists only in the writer.
     FIELD_REMOVED,
+    /// A tag kept its type but changed its name.
     FIELD_NAME_CHANGED,
+    /// A tag changed between scalar, message and map.
     FIELD_KIND_CHANGED,
+    /// A scalar tag changed to another encoding group.
     FIELD_SCALAR_KIND_CHANGED,
+    /// A message-typed tag refers to a different or incompatible type.
     FIELD_NAMED_TYPE_CHANGED,
+    /// A numeric tag changed label (e.g. optional to repeated).
     FIELD_NUMERIC_LABEL_CHANGED,
+    /// A string/bytes tag changed label.
     FIELD_STRING_OR_BYTES_LABEL_CHANGED,
+    /// A proto2 required field exists only in the reader.
     REQUIRED_FIELD_ADDED,
+    /// A proto2 required field exists only in the writer.
     REQUIRED_FIELD_REMOVED,
+    /// A oneof exists only in the reader.
     ONEOF_ADDED,
+    /// A oneof exists only in the writer.
     ONEOF_REMOVED,
+    /// A oneof gained a member.
     ONEOF_FIELD_ADDED,
+    /// A oneof member is gone from the reader entirely.
     ONEOF_FIELD_REMOVED,
+    /// A oneof member became a plain field.
     ONEOF_FIELD_MOVED_TO_TOP_LEVEL,
+    /// Several plain fields were gathered into one oneof.
     MULTIPLE_FIELDS_MOVED_TO_ONEOF,
+    /// A oneof now joins fields that could be set together before.
     FIELD_MOVED_TO_EXISTING_ONEOF,
 }
 
@@ -76,14 +104,26 @@ impl DiffKind {
             PACKAGE_CHANGED => "package changed: every message gets a new full name",
             MESSAGE_REMOVED => "message removed: data written with it can no longer be read",
             FIELD_KIND_CHANGED => "field changed between scalar, message and map",
-            FIELD_SCALAR_KIND_CHANGED => "scalar type changed to one with a different wire encoding",
-            FIELD_NAMED_TYPE_CHANGED => "field now refers to a different or incompatible message type",
-            FIELD_NUMERIC_LABEL_CHANGED => "numeric field label changed (e.g. optional to repeated): packed encoding differs",
+            FIELD_SCALAR_KIND_CHANGED => {
+                "scalar type changed to one with a different wire encoding"
+            }
+            FIELD_NAMED_TYPE_CHANGED => {
+                "field now refers to a different or incompatible message type"
+            }
+            FIELD_NUMERIC_LABEL_CHANGED => {
+                "numeric field label changed (e.g. optional to repeated): packed encoding differs"
+            }
             REQUIRED_FIELD_ADDED => "required field added: data written before it lacks the field",
-            REQUIRED_FIELD_REMOVED => "required field removed: readers of the old schema require it",
+            REQUIRED_FIELD_REMOVED => {
+                "required field removed: readers of the old schema require it"
+            }
             ONEOF_FIELD_REMOVED => "field removed from a oneof: its data can no longer be read",
-            MULTIPLE_FIELDS_MOVED_TO_ONEOF => "several existing fields moved into one oneof: old data may set more than one",
-            FIELD_MOVED_TO_EXISTING_ONEOF => "existing field moved into an existing oneof: old data may set both",
+            MULTIPLE_FIELDS_MOVED_TO_ONEOF => {
+                "several existing fields moved into one oneof: old data may set more than one"
+            }
+            FIELD_MOVED_TO_EXISTING_ONEOF => {
+                "existing field moved into an existing oneof: old data may set both"
+            }
             _ => "compatible change",
         }
     }
@@ -100,26 +140,16 @@ pub struct Difference {
     pub detail: String,
 }
 
-/// A field as Confluent's diff sees it.
-#[derive(Clone)]
-enum FieldType {
-    Scalar(&'static str, Kind),
-    Message(MessageDescriptor),
-    Map(Box<FieldType>, Box<FieldType>),
-}
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Label {
-    Optional,
-    Required,
-    Repeated,
-}
-
 struct Ctx {
     path: Vec<String>,
     diffs: Vec<Difference>,
     entered: HashSet<String>,
+    /// How many imported message types deep the comparison has gone.
+    depth: usize,
 }
+
+/// Deepest chain of imported message types compared; beyond it the pair is flagged.
+const MAX_TYPE_DEPTH: usize = 64;
 
 impl Ctx {
     fn add(&mut self, kind: DiffKind, detail: String) {
@@ -141,12 +171,17 @@ pub fn compare(original: &ProtobufSchema, update: &ProtobufSchema) -> Vec<Differ
         path: Vec::new(),
         diffs: Vec::new(),
         entered: HashSet::new(),
+        depth: 0,
     };
-    let (o, u) = (original.root_file(), update.root_file());
+    let (o, u) = (original.file(), update.file());
     if o.package_name() != u.package_name() {
         ctx.add(
             DiffKind::PACKAGE_CHANGED,
-            format!("package {:?} became {:?}", o.package_name(), u.package_name()),
+            format!(
+                "package {:?} became {:?}",
+                o.package_name(),
+                u.package_name()
+            ),
         );
     }
     compare_types(
@@ -178,12 +213,17 @@ fn compare_types(
     for name in names {
         ctx.path.push(name.clone());
         match (om.get(name), um.get(name)) {
-            (Some(_), None) => ctx.add(DiffKind::MESSAGE_REMOVED, format!("message {name} removed")),
+            (Some(_), None) => {
+                ctx.add(DiffKind::MESSAGE_REMOVED, format!("message {name} removed"))
+            }
             (None, Some(_)) => ctx.add(DiffKind::MESSAGE_ADDED, format!("message {name} added")),
             (Some((oi, o)), Some((ui, u))) => {
                 compare_message(ctx, o, u);
                 if oi != ui {
-                    ctx.add(DiffKind::MESSAGE_MOVED, format!("message {name} moved from index {oi} to {ui}"));
+                    ctx.add(
+                        DiffKind::MESSAGE_MOVED,
+                        format!("message {name} moved from index {oi} to {ui}"),
+                    );
                 }
             }
             (None, None) => {}
@@ -191,7 +231,9 @@ fn compare_types(
         ctx.path.pop();
     }
     let enums = |es: &[EnumDescriptor]| -> BTreeMap<String, EnumDescriptor> {
-        es.iter().map(|e| (e.name().to_string(), e.clone())).collect()
+        es.iter()
+            .map(|e| (e.name().to_string(), e.clone()))
+            .collect()
     };
     let (oe, ue) = (enums(o_enums), enums(u_enums));
     let names: BTreeSet<&String> = oe.keys().chain(ue.keys()).collect();
@@ -209,7 +251,9 @@ fn compare_types(
 
 fn compare_enum(ctx: &mut Ctx, o: &EnumDescriptor, u: &EnumDescriptor) {
     let by_num = |e: &EnumDescriptor| -> BTreeMap<i32, String> {
-        e.values().map(|v| (v.number(), v.name().to_string())).collect()
+        e.values()
+            .map(|v| (v.number(), v.name().to_string()))
+            .collect()
     };
     let (ov, uv) = (by_num(o), by_num(u));
     let nums: BTreeSet<i32> = ov.keys().chain(uv.keys()).copied().collect();
@@ -218,7 +262,9 @@ fn compare_enum(ctx: &mut Ctx, o: &EnumDescriptor, u: &EnumDescriptor) {
         match (ov.get(&n), uv.get(&n)) {
             (Some(a), None) => ctx.add(DiffKind::ENUM_CONST_REMOVED, format!("{a} = {n} removed")),
             (None, Some(b)) => ctx.add(DiffKind::ENUM_CONST_ADDED, format!("{b} = {n} added")),
-            (Some(a), Some(b)) if a != b => ctx.add(DiffKind::ENUM_CONST_CHANGED, format!("{a} renamed {b}")),
+            (Some(a), Some(b)) if a != b => {
+                ctx.add(DiffKind::ENUM_CONST_CHANGED, format!("{a} renamed {b}"))
+            }
             _ => {}
         }
         ctx.path.pop();
@@ -254,8 +300,18 @@ fn compare_fields(ctx: &mut Ctx, o: &MessageDescriptor, u: &MessageDescriptor) {
     let mut o_oneofs: BTreeMap<String, Vec<FieldDescriptor>> = BTreeMap::new();
     let mut u_oneofs: BTreeMap<String, Vec<FieldDescriptor>> = BTreeMap::new();
     for (fields, top, all, oneofs) in [
-        (o.fields().collect::<Vec<_>>(), &mut o_top, &mut o_all, &mut o_oneofs),
-        (u.fields().collect::<Vec<_>>(), &mut u_top, &mut u_all, &mut u_oneofs),
+        (
+            o.fields().collect::<Vec<_>>(),
+            &mut o_top,
+            &mut o_all,
+            &mut o_oneofs,
+        ),
+        (
+            u.fields().collect::<Vec<_>>(),
+            &mut u_top,
+            &mut u_all,
+            &mut u_oneofs,
+        ),
     ] {
         for f in fields {
             let oneof = real_oneof(&f);
@@ -269,21 +325,29 @@ fn compare_fields(ctx: &mut Ctx, o: &MessageDescriptor, u: &MessageDescriptor) {
         }
     }
 
-    // Fields that moved into a oneof of the update.
+    // A oneof of the update may only gather fields that were mutually exclusive before:
+    // at most one former top-level field, or members of one former oneof.
     for (name, fields) in &u_oneofs {
         ctx.path.push(name.clone());
-        let (mut moved, mut existing) = (0, 0);
+        let mut moved = 0;
+        let mut sources: BTreeSet<&String> = BTreeSet::new();
         for f in fields {
             if o_top.remove(&f.number()).is_some() {
                 moved += 1;
-            } else if o_all.get(&f.number()).is_some_and(|(_, one)| one.is_some()) {
-                existing += 1;
+            } else if let Some((_, Some(src))) = o_all.get(&f.number()) {
+                sources.insert(src);
             }
         }
         if moved > 1 {
-            ctx.add(DiffKind::MULTIPLE_FIELDS_MOVED_TO_ONEOF, format!("{moved} existing fields moved into oneof {name}"));
-        } else if moved == 1 && existing > 0 {
-            ctx.add(DiffKind::FIELD_MOVED_TO_EXISTING_ONEOF, format!("an existing field moved into existing oneof {name}"));
+            ctx.add(
+                DiffKind::MULTIPLE_FIELDS_MOVED_TO_ONEOF,
+                format!("{moved} existing fields moved into oneof {name}"),
+            );
+        } else if moved + sources.len() > 1 {
+            ctx.add(
+                DiffKind::FIELD_MOVED_TO_EXISTING_ONEOF,
+                format!("oneof {name} now joins fields that could be set together before"),
+            );
         }
         ctx.path.pop();
     }
@@ -292,11 +356,23 @@ fn compare_fields(ctx: &mut Ctx, o: &MessageDescriptor, u: &MessageDescriptor) {
     for name in oneof_names {
         ctx.path.push(name.clone());
         match (o_oneofs.get(name), u_oneofs.get(name)) {
-            (Some(_), None) => ctx.add(DiffKind::ONEOF_REMOVED, format!("oneof {name} removed")),
+            (Some(of), None) => {
+                ctx.add(DiffKind::ONEOF_REMOVED, format!("oneof {name} removed"));
+                for f in of.iter().filter(|f| !u_all.contains_key(&f.number())) {
+                    ctx.path.push(f.number().to_string());
+                    ctx.add(
+                        DiffKind::ONEOF_FIELD_REMOVED,
+                        format!("field {} removed with oneof {name}", f.name()),
+                    );
+                    ctx.path.pop();
+                }
+            }
             (None, Some(_)) => ctx.add(DiffKind::ONEOF_ADDED, format!("oneof {name} added")),
             (Some(of), Some(uf)) => {
-                let ob: BTreeMap<u32, &FieldDescriptor> = of.iter().map(|f| (f.number(), f)).collect();
-                let ub: BTreeMap<u32, &FieldDescriptor> = uf.iter().map(|f| (f.number(), f)).collect();
+                let ob: BTreeMap<u32, &FieldDescriptor> =
+                    of.iter().map(|f| (f.number(), f)).collect();
+                let ub: BTreeMap<u32, &FieldDescriptor> =
+                    uf.iter().map(|f| (f.number(), f)).collect();
                 let tags: BTreeSet<u32> = ob.keys().chain(ub.keys()).copied().collect();
                 for tag in tags {
                     ctx.path.push(tag.to_string());
@@ -363,151 +439,5 @@ fn compare_fields(ctx: &mut Ctx, o: &MessageDescriptor, u: &MessageDescriptor) {
             compare_field(ctx, of, uf);
             ctx.path.pop();
         }
-    }
-}
-
-fn label(f: &FieldDescriptor) -> Option<Label> {
-    if real_oneof(f).is_some() || f.is_map() {
-        return None;
-    }
-    match f.cardinality() {
-        Cardinality::Repeated => Some(Label::Repeated),
-        Cardinality::Required => Some(Label::Required),
-        Cardinality::Optional => {
-            let explicit = f.parent_file().syntax() == Syntax::Proto2
-                || f.field_descriptor_proto().proto3_optional();
-            explicit.then_some(Label::Optional)
-        }
-    }
-}
-
-fn field_type(f: &FieldDescriptor) -> FieldType {
-    if f.is_map() {
-        if let Kind::Message(entry) = f.kind() {
-            return FieldType::Map(
-                Box::new(kind_type(entry.map_entry_key_field().kind())),
-                Box::new(kind_type(entry.map_entry_value_field().kind())),
-            );
-        }
-    }
-    kind_type(f.kind())
-}
-
-fn kind_type(k: Kind) -> FieldType {
-    let name = match &k {
-        Kind::Double => "double",
-        Kind::Float => "float",
-        Kind::Int32 => "int32",
-        Kind::Int64 => "int64",
-        Kind::Uint32 => "uint32",
-        Kind::Uint64 => "uint64",
-        Kind::Sint32 => "sint32",
-        Kind::Sint64 => "sint64",
-        Kind::Fixed32 => "fixed32",
-        Kind::Fixed64 => "fixed64",
-        Kind::Sfixed32 => "sfixed32",
-        Kind::Sfixed64 => "sfixed64",
-        Kind::Bool => "bool",
-        Kind::String => "string",
-        Kind::Bytes => "bytes",
-        Kind::Enum(_) => "enum",
-        Kind::Message(m) => return FieldType::Message(m.clone()),
-    };
-    FieldType::Scalar(name, k)
-}
-
-/// Confluent's scalar groups: members of one group share a wire encoding.
-fn scalar_group(name: &str) -> &'static str {
-    match name {
-        "int32" | "int64" | "uint32" | "uint64" | "bool" | "enum" => "GENERAL_NUMBER",
-        "sint32" | "sint64" => "SIGNED_NUMBER",
-        "string" | "bytes" => "STRING_OR_BYTES",
-        "fixed32" | "sfixed32" => "FIXED32",
-        "fixed64" | "sfixed64" => "FIXED64",
-        "float" => "FLOAT",
-        _ => "DOUBLE",
-    }
-}
-
-fn type_label(t: &FieldType) -> String {
-    match t {
-        FieldType::Scalar("enum", Kind::Enum(e)) => e.full_name().to_string(),
-        FieldType::Scalar(n, _) => (*n).to_string(),
-        FieldType::Message(m) => m.full_name().to_string(),
-        FieldType::Map(k, v) => format!("map<{}, {}>", type_label(k), type_label(v)),
-    }
-}
-
-fn compare_field(ctx: &mut Ctx, o: &FieldDescriptor, u: &FieldDescriptor) {
-    if o.name() != u.name() {
-        ctx.add(DiffKind::FIELD_NAME_CHANGED, format!("field {} renamed {}", o.name(), u.name()));
-    }
-    let detail = format!("field {} ({})", u.name(), o.number());
-    compare_type(ctx, &field_type(o), &field_type(u), label(o), label(u), &detail);
-}
-
-fn compare_type(
-    ctx: &mut Ctx,
-    o: &FieldType,
-    u: &FieldType,
-    ol: Option<Label>,
-    ul: Option<Label>,
-    detail: &str,
-) {
-    let change = format!("{detail}: {} became {}", type_label(o), type_label(u));
-    match (o, u) {
-        (FieldType::Scalar(a, _), FieldType::Scalar(b, _)) => {
-            let group = scalar_group(a);
-            if group != scalar_group(b) {
-                ctx.add(DiffKind::FIELD_SCALAR_KIND_CHANGED, change);
-            } else if let (Some(x), Some(y)) = (ol, ul) {
-                if x != y {
-                    let kind = if group == "STRING_OR_BYTES" {
-                        DiffKind::FIELD_STRING_OR_BYTES_LABEL_CHANGED
-                    } else {
-                        DiffKind::FIELD_NUMERIC_LABEL_CHANGED
-                    };
-                    ctx.add(kind, format!("{detail}: label changed"));
-                }
-            }
-        }
-        (FieldType::Message(a), FieldType::Message(b)) => compare_message_type(ctx, a, b, change),
-        (FieldType::Map(ak, av), FieldType::Map(bk, bv)) => {
-            compare_type(ctx, ak, bk, None, None, detail);
-            compare_type(ctx, av, bv, None, None, detail);
-        }
-        _ => ctx.add(DiffKind::FIELD_KIND_CHANGED, change),
-    }
-}
-
-fn local_name(m: &MessageDescriptor) -> String {
-    let pkg = m.parent_file().package_name().to_string();
-    let full = m.full_name();
-    match full.strip_prefix(&format!("{pkg}.")) {
-        Some(local) if !pkg.is_empty() => local.to_string(),
-        _ => full.to_string(),
-    }
-}
-
-fn compare_message_type(ctx: &mut Ctx, o: &MessageDescriptor, u: &MessageDescriptor, change: String) {
-    let (ol, ul) = (local_name(o), local_name(u));
-    if ol != ul {
-        ctx.add(DiffKind::FIELD_NAMED_TYPE_CHANGED, change);
-        return;
-    }
-    // Types local to both schemas are compared where they are declared.
-    if o.parent_file().name() == ROOT_FILE && u.parent_file().name() == ROOT_FILE {
-        return;
-    }
-    let mut sub = Ctx {
-        path: ol.split('.').map(str::to_string).collect(),
-        diffs: Vec::new(),
-        entered: ctx.entered.clone(),
-    };
-    compare_message(&mut sub, o, u);
-    let compatible = sub.compatible();
-    ctx.diffs.extend(sub.diffs);
-    if !compatible {
-        ctx.add(DiffKind::FIELD_NAMED_TYPE_CHANGED, format!("{change} (incompatible definition)"));
     }
 }

@@ -52,7 +52,12 @@ struct MessagePlan {
     name: String,
     children: Vec<usize>,
     fields: Vec<FieldPlan>,
+    /// `fields` position + 1 for field numbers below [`DIRECT`] (0 = undeclared).
+    direct: Vec<u16>,
 }
+
+/// Field numbers below this are looked up in a table instead of by binary search.
+const DIRECT: usize = 64;
 
 /// The compiled validation plan for every message in a schema's descriptor pool.
 #[derive(Debug, Clone)]
@@ -96,10 +101,19 @@ impl Plan {
                     })
                     .collect();
                 fields.sort_by_key(|f| f.number);
+                let mut direct = vec![0u16; DIRECT];
+                for (i, f) in fields.iter().enumerate() {
+                    if let (Some(slot), Ok(pos)) =
+                        (direct.get_mut(f.number as usize), u16::try_from(i + 1))
+                    {
+                        *slot = pos;
+                    }
+                }
                 MessagePlan {
                     name: m.name().to_string(),
                     children: m.child_messages().map(|c| idx(&c)).collect(),
                     fields,
+                    direct,
                 }
             })
             .collect();
@@ -116,7 +130,10 @@ impl Plan {
         let (msg, rest) = self.select_message(body)?;
         let walker = Walker { plan: self, policy };
         walker.message(msg, rest, 0).map_err(|f| {
-            let mut path = self.messages.get(msg).map_or(String::new(), |m| m.name.clone());
+            let mut path = self
+                .messages
+                .get(msg)
+                .map_or(String::new(), |m| m.name.clone());
             for seg in f.segments.iter().rev() {
                 path.push_str(seg);
             }
@@ -134,11 +151,14 @@ impl Plan {
             reason,
         };
         let mut pos = 0;
-        let count = zigzag(read_varint(body, &mut pos).ok_or_else(|| {
-            frame_err("message-index count is not a valid varint".into())
-        })?);
+        let count = zigzag(
+            read_varint(body, &mut pos)
+                .ok_or_else(|| frame_err("message-index count is not a valid varint".into()))?,
+        );
         if count < 0 || count as u64 > MAX_INDEXES {
-            return Err(frame_err(format!("message-index count {count} out of range")));
+            return Err(frame_err(format!(
+                "message-index count {count} out of range"
+            )));
         }
         let mut current: Option<usize> = None;
         let indexes = if count == 0 { 1 } else { count };
@@ -154,9 +174,14 @@ impl Plan {
                 None => &self.roots,
                 Some(m) => self.messages.get(m).map_or(&[], |m| &m.children),
             };
-            let next = usize::try_from(i).ok().and_then(|i| choices.get(i)).copied();
+            let next = usize::try_from(i)
+                .ok()
+                .and_then(|i| choices.get(i))
+                .copied();
             current = Some(next.ok_or_else(|| {
-                frame_err(format!("message index {i} (level {n}) names no message in the schema"))
+                frame_err(format!(
+                    "message index {i} (level {n}) names no message in the schema"
+                ))
             })?);
         }
         let msg = current.ok_or_else(|| frame_err("empty message-index list".into()))?;
@@ -209,7 +234,8 @@ impl Walker<'_> {
         let mut pos = 0;
         while pos < buf.len() {
             let start = pos;
-            let key = read_varint(buf, &mut pos).ok_or_else(|| Failure::new("truncated or overlong tag varint"))?;
+            let key = read_varint(buf, &mut pos)
+                .ok_or_else(|| Failure::new("truncated or overlong tag varint"))?;
             let wire = (key & 7) as u8;
             let number = key >> 3;
             if number == 0 || number > 536_870_911 {
@@ -219,10 +245,12 @@ impl Walker<'_> {
             if wire == 4 {
                 return match group {
                     Some(g) if g == number => Ok(pos),
-                    _ => Err(Failure::new(format!("unexpected end-group tag for field {number}"))),
+                    _ => Err(Failure::new(format!(
+                        "unexpected end-group tag for field {number}"
+                    ))),
                 };
             }
-            let field = find_field(&plan.fields, number);
+            let field = find_field(plan, number);
             let res = match field {
                 Some(f) => self.field(f, wire, buf, &mut pos, depth),
                 None if self.policy == UnknownFieldPolicy::Reject => Err(Failure::new(format!(
@@ -265,7 +293,9 @@ impl Walker<'_> {
             ))
         };
         match (f.ty, wire) {
-            (FieldType::Varint, 0) => read_varint(buf, pos).map(|_| ()).ok_or_else(|| Failure::new("truncated or overlong varint")),
+            (FieldType::Varint, 0) => read_varint(buf, pos)
+                .map(|_| ())
+                .ok_or_else(|| Failure::new("truncated or overlong varint")),
             (FieldType::Fixed64, 1) => advance(buf, pos, 8),
             (FieldType::Fixed32, 5) => advance(buf, pos, 4),
             (FieldType::Group(sub), 3) => {
@@ -306,11 +336,17 @@ fn type_name(ty: FieldType) -> &'static str {
     }
 }
 
-fn find_field(fields: &[FieldPlan], number: u32) -> Option<&FieldPlan> {
-    fields
+#[inline]
+fn find_field(plan: &MessagePlan, number: u32) -> Option<&FieldPlan> {
+    if let Some(&slot) = plan.direct.get(number as usize) {
+        return (slot as usize)
+            .checked_sub(1)
+            .and_then(|i| plan.fields.get(i));
+    }
+    plan.fields
         .binary_search_by_key(&number, |f| f.number)
         .ok()
-        .and_then(|i| fields.get(i))
+        .and_then(|i| plan.fields.get(i))
 }
 
 /// Counts earlier occurrences of field `number` in `buf[..end]` (only on the error path).
@@ -332,9 +368,17 @@ fn occurrences(buf: &[u8], end: usize, number: u32) -> usize {
 }
 
 /// Skips a well-formed field of any wire type (groups are matched to their end tag).
-fn skip_field(number: u32, wire: u8, buf: &[u8], pos: &mut usize, depth: usize) -> Result<(), Failure> {
+fn skip_field(
+    number: u32,
+    wire: u8,
+    buf: &[u8],
+    pos: &mut usize,
+    depth: usize,
+) -> Result<(), Failure> {
     match wire {
-        0 => read_varint(buf, pos).map(|_| ()).ok_or_else(|| Failure::new("truncated or overlong varint")),
+        0 => read_varint(buf, pos)
+            .map(|_| ())
+            .ok_or_else(|| Failure::new("truncated or overlong varint")),
         1 => advance(buf, pos, 8),
         5 => advance(buf, pos, 4),
         2 => length_delimited(buf, pos).map(|_| ()),
@@ -343,13 +387,16 @@ fn skip_field(number: u32, wire: u8, buf: &[u8], pos: &mut usize, depth: usize) 
                 return Err(Failure::new(format!("nesting deeper than {MAX_DEPTH}")));
             }
             loop {
-                let key = read_varint(buf, pos).ok_or_else(|| Failure::new(format!("group {number} has no end-group tag")))?;
+                let key = read_varint(buf, pos)
+                    .ok_or_else(|| Failure::new(format!("group {number} has no end-group tag")))?;
                 let (n, w) = ((key >> 3) as u32, (key & 7) as u8);
                 if w == 4 {
                     return if n == number {
                         Ok(())
                     } else {
-                        Err(Failure::new(format!("end-group tag {n} does not close group {number}")))
+                        Err(Failure::new(format!(
+                            "end-group tag {n} does not close group {number}"
+                        )))
                     };
                 }
                 skip_field(n, w, buf, pos, depth + 1)?;
@@ -370,7 +417,8 @@ fn advance(buf: &[u8], pos: &mut usize, n: usize) -> Result<(), Failure> {
 }
 
 fn length_delimited<'b>(buf: &'b [u8], pos: &mut usize) -> Result<&'b [u8], Failure> {
-    let len = read_varint(buf, pos).ok_or_else(|| Failure::new("truncated or overlong length varint"))?;
+    let len =
+        read_varint(buf, pos).ok_or_else(|| Failure::new("truncated or overlong length varint"))?;
     let start = *pos;
     let end = usize::try_from(len)
         .ok()
@@ -390,16 +438,25 @@ fn packed_varints(body: &[u8]) -> Result<(), Failure> {
 }
 
 fn packed_fixed(body: &[u8], width: usize) -> Result<(), Failure> {
-    if body.len() % width == 0 {
+    if body.len().is_multiple_of(width) {
         Ok(())
     } else {
-        Err(Failure::new(format!("packed length {} is not a multiple of {width}", body.len())))
+        Err(Failure::new(format!(
+            "packed length {} is not a multiple of {width}",
+            body.len()
+        )))
     }
 }
 
 /// Reads a base-128 varint of at most 10 bytes; `None` when truncated or overlong.
 #[inline]
 pub(crate) fn read_varint(buf: &[u8], pos: &mut usize) -> Option<u64> {
+    if let Some(&b) = buf.get(*pos) {
+        if b < 0x80 {
+            *pos += 1;
+            return Some(u64::from(b));
+        }
+    }
     let mut value: u64 = 0;
     for i in 0..10 {
         let b = *buf.get(*pos + i)?;

@@ -1,6 +1,6 @@
+use proptest::prelude::*;
 use prost::Message as _;
 use prost_reflect::{DynamicMessage, Value};
-use proptest::prelude::*;
 
 use super::*;
 use crate::compat::{check, CompatibilityMode};
@@ -38,8 +38,11 @@ fn schema(text: &str) -> ProtobufSchema {
 
 /// Encodes an Order with `n` line items through prost-reflect (tests only).
 pub(crate) fn order_bytes(s: &ProtobufSchema, n: usize) -> Vec<u8> {
-    let desc = s.root_file().messages().next().unwrap();
-    let item_desc = desc.child_messages().find(|m| m.name() == "LineItem").unwrap();
+    let desc = s.file().messages().next().unwrap();
+    let item_desc = desc
+        .child_messages()
+        .find(|m| m.name() == "LineItem")
+        .unwrap();
     let mut m = DynamicMessage::new(desc);
     m.set_field_by_name("order_id", Value::String("ord-000123456789".into()));
     m.set_field_by_name("account_id", Value::String("acct-42-abcdef".into()));
@@ -47,7 +50,10 @@ pub(crate) fn order_bytes(s: &ProtobufSchema, n: usize) -> Vec<u8> {
     m.set_field_by_name("amount_cents", Value::I64(1_234_567));
     m.set_field_by_name("currency", Value::String("EUR".into()));
     m.set_field_by_name("ts", Value::I64(1_763_000_000_000));
-    m.set_field_by_name("note", Value::String("leave at the door, ring twice".into()));
+    m.set_field_by_name(
+        "note",
+        Value::String("leave at the door, ring twice".into()),
+    );
     m.set_field_by_name("gift", Value::Bool(true));
     m.set_field_by_name("weight", Value::F64(2.5));
     m.set_field_by_name("region", Value::U32(7));
@@ -79,8 +85,10 @@ fn valid_order_passes() {
 fn golden_bytes_first_message() {
     // indexes [0]; field 1 "ab"; field 3 varint 1; field 7 { field 2 varint 5 }
     let s = schema(ORDER);
-    s.validate(&[0x00, 0x0a, 0x02, b'a', b'b', 0x18, 0x01, 0x3a, 0x02, 0x10, 0x05])
-        .unwrap();
+    s.validate(&[
+        0x00, 0x0a, 0x02, b'a', b'b', 0x18, 0x01, 0x3a, 0x02, 0x10, 0x05,
+    ])
+    .unwrap();
 }
 
 #[test]
@@ -145,7 +153,8 @@ fn unknown_fields_follow_the_policy() {
 
 #[test]
 fn groups_are_walked() {
-    let s = schema("syntax = \"proto2\"; message A { optional group G = 1 { optional int32 x = 2; } }");
+    let s =
+        schema("syntax = \"proto2\"; message A { optional group G = 1 { optional int32 x = 2; } }");
     s.validate(&[0x00, 0x0b, 0x10, 0x01, 0x0c]).unwrap();
     assert!(s.validate(&[0x00, 0x0b, 0x10, 0x01]).is_err());
 }
@@ -178,7 +187,9 @@ fn deep_nesting_is_capped() {
 #[test]
 fn canonical_ignores_formatting_and_qualification() {
     let a = schema("syntax = \"proto3\";\npackage p;\n// c\nmessage A { B b = 1; message B {} }");
-    let b = schema("syntax=\"proto3\"; package p; message A {\n  .p.A.B b = 1;\n  message B {\n  }\n}\n");
+    let b = schema(
+        "syntax=\"proto3\"; package p; message A {\n  .p.A.B b = 1;\n  message B {\n  }\n}\n",
+    );
     assert_eq!(a.canonical(), b.canonical());
     assert!(a.canonical().contains("message A {"), "{}", a.canonical());
     let c = schema("syntax = \"proto3\"; package p; message A { B b = 2; message B {} }");
@@ -201,9 +212,20 @@ fn verdict(existing: &str, proposed: &str, mode: CompatibilityMode) -> Vec<Incom
 #[test]
 fn scalar_groups_follow_confluent() {
     let base = "syntax = \"proto3\"; message M { int32 a = 1; }";
-    for (ty, ok) in [("int64", true), ("bool", true), ("uint64", true), ("sint32", false), ("string", false), ("fixed32", false)] {
+    for (ty, ok) in [
+        ("int64", true),
+        ("bool", true),
+        ("uint64", true),
+        ("sint32", false),
+        ("string", false),
+        ("fixed32", false),
+    ] {
         let p = format!("syntax = \"proto3\"; message M {{ {ty} a = 1; }}");
-        assert_eq!(verdict(base, &p, CompatibilityMode::Backward).is_empty(), ok, "{ty}");
+        assert_eq!(
+            verdict(base, &p, CompatibilityMode::Backward).is_empty(),
+            ok,
+            "{ty}"
+        );
     }
 }
 
@@ -215,7 +237,11 @@ fn oneof_member_added_is_backward_only() {
     let fwd = verdict(old, new, CompatibilityMode::Forward);
     assert_eq!(fwd.len(), 1);
     assert_eq!(fwd[0].path, "#/M/o/2");
-    assert!(fwd[0].message.starts_with("ONEOF_FIELD_REMOVED"), "{}", fwd[0].message);
+    assert!(
+        fwd[0].message.starts_with("ONEOF_FIELD_REMOVED"),
+        "{}",
+        fwd[0].message
+    );
 }
 
 #[test]
@@ -252,7 +278,11 @@ fn incompatible_import_change_is_found_through_references() {
         &refs(&[("google2.proto", GOOGLE2)]),
     )
     .unwrap();
-    let out = check(CompatibilityMode::Backward, &[ParsedSchema::Protobuf(e)], &ParsedSchema::Protobuf(p));
+    let out = check(
+        CompatibilityMode::Backward,
+        &[ParsedSchema::Protobuf(e)],
+        &ParsedSchema::Protobuf(p),
+    );
     let paths: Vec<&str> = out.iter().map(|i| i.path.as_str()).collect();
     assert_eq!(paths, ["#/GoogleHome/1", "#/TestMessage/1"]);
 }
@@ -267,6 +297,23 @@ fn identical_imports_under_new_names_are_compatible() {
     assert!(can_read(&p, &e).is_empty());
 }
 
+#[test]
+fn long_chains_of_imported_types_are_bounded() {
+    let chain = |scalar: &str| {
+        let mut dep = String::from("syntax = \"proto3\"; package d;\n");
+        for i in 0..200 {
+            dep.push_str(&format!("message M{i} {{ M{} next = 1; }}\n", i + 1));
+        }
+        dep.push_str(&format!("message M200 {{ {scalar} v = 1; }}\n"));
+        dep
+    };
+    let text = "syntax = \"proto3\"; import \"d.proto\"; message T { d.M0 m = 1; }";
+    let a = ProtobufSchema::parse(text, &refs(&[("d.proto", &chain("int32"))])).unwrap();
+    let b = ProtobufSchema::parse(text, &refs(&[("d.proto", &chain("string"))])).unwrap();
+    let out = can_read(&b, &a);
+    assert!(!out.is_empty());
+}
+
 proptest! {
     #[test]
     fn random_bodies_never_panic(body in proptest::collection::vec(any::<u8>(), 0..256)) {
@@ -279,5 +326,60 @@ proptest! {
         let s = schema(ORDER);
         let body = order_bytes(&s, 12);
         let _ = s.validate(&body[..cut.min(body.len())]);
+    }
+}
+
+/// Runs the conformance cases that need references (they normally go through the registry)
+/// straight through `compat::check`, when the conformance folder is available.
+#[test]
+fn conformance_cases_with_references() {
+    let dir =
+        std::env::var("CONFORMANCE_DIR").unwrap_or_else(|_| "/work/shared/conformance".into());
+    let Ok(text) = std::fs::read_to_string(format!("{dir}/protobuf_compat_with_references.json"))
+    else {
+        eprintln!("conformance folder not found; skipping");
+        return;
+    };
+    let cases: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let deps = |case: &serde_json::Value, key: &str| -> Vec<ResolvedReference> {
+        case[key]
+            .as_object()
+            .map(|m| {
+                m.iter()
+                    .map(|(n, s)| ResolvedReference {
+                        name: n.clone(),
+                        schema: s.as_str().unwrap().to_string(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let cases = cases.as_array().unwrap();
+    assert_eq!(cases.len(), 7);
+    for case in cases {
+        let existing_refs = deps(case, "existing_dependencies");
+        let existing: Vec<ParsedSchema> = case["existing"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                ParsedSchema::Protobuf(
+                    ProtobufSchema::parse(s.as_str().unwrap(), &existing_refs).unwrap(),
+                )
+            })
+            .collect();
+        let proposed = ProtobufSchema::parse(
+            case["proposed"].as_str().unwrap(),
+            &deps(case, "proposed_dependencies"),
+        )
+        .unwrap();
+        let mode: CompatibilityMode = case["mode"].as_str().unwrap().parse().unwrap();
+        let out = check(mode, &existing, &ParsedSchema::Protobuf(proposed));
+        assert_eq!(
+            out.is_empty(),
+            case["expected_compatible"].as_bool().unwrap(),
+            "{}: {out:?}",
+            case["id"]
+        );
     }
 }

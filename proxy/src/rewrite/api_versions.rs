@@ -43,7 +43,7 @@ pub struct ApiRange {
 
 /// Narrows the broker's ApiVersions response. Error responses (which Kafka encodes as v0
 /// whatever the request version) pass through unchanged.
-pub fn rewrite(body: &[u8], version: i16) -> Result<Bytes, WireError> {
+pub fn rewrite(body: &[u8], version: i16, produce_max: i16) -> Result<Bytes, WireError> {
     let flexible = version >= 3;
     let mut r = WireReader::new(body);
     let correlation_id = r.i32("correlation id")?;
@@ -79,7 +79,7 @@ pub fn rewrite(body: &[u8], version: i16) -> Result<Bytes, WireError> {
             detail: format!("{} trailing bytes", r.remaining()),
         });
     }
-    let ranges = intersect(&ranges);
+    let ranges = intersect(&ranges, produce_max);
     let mut out = BytesMut::with_capacity(body.len());
     out.put_i32(correlation_id);
     out.put_i16(0);
@@ -114,12 +114,16 @@ pub fn rewrite(body: &[u8], version: i16) -> Result<Bytes, WireError> {
 
 /// The ranges the proxy advertises: keys it does not know are dropped, keys it reads or
 /// rewrites are narrowed to [`proxy_range`], the rest keep the broker's range; sorted by key.
-pub fn intersect(broker: &[ApiRange]) -> Vec<ApiRange> {
+/// `produce_max` lowers Produce further (enforcement reads topic names, gone in v13).
+pub fn intersect(broker: &[ApiRange], produce_max: i16) -> Vec<ApiRange> {
     let mut out: Vec<ApiRange> = broker
         .iter()
         .filter_map(|a| {
             let key = ApiKey::try_from(a.key).ok()?;
             let (min, max) = match proxy_range(key) {
+                Some((pmin, pmax)) if key == ApiKey::Produce => {
+                    (a.min.max(pmin), a.max.min(pmax).min(produce_max))
+                }
                 Some((pmin, pmax)) => (a.min.max(pmin), a.max.min(pmax)),
                 None => (a.min, a.max),
             };
@@ -175,36 +179,36 @@ mod tests {
              0000 0003 000d 00   0001 0004 0012 00   0003 0000 000c 00   0011 0001 0001 00
              00000000
              00");
-        assert_eq!(rewrite(&input, 3).unwrap().to_vec(), expected);
+        assert_eq!(rewrite(&input, 3, i16::MAX).unwrap().to_vec(), expected);
     }
 
     #[test]
     fn golden_v0_and_v1() {
         let input = hex("0000002a 0000 00000002 0012 0000 0004 0000 0000 000e");
         let expected = hex("0000002a 0000 00000002 0000 0003 000d 0012 0000 0004");
-        assert_eq!(rewrite(&input, 0).unwrap().to_vec(), expected);
+        assert_eq!(rewrite(&input, 0, i16::MAX).unwrap().to_vec(), expected);
         let input = hex("0000002a 0000 00000001 0012 0000 0009 00000064");
         let expected = hex("0000002a 0000 00000001 0012 0000 0004 00000064");
-        assert_eq!(rewrite(&input, 1).unwrap().to_vec(), expected);
+        assert_eq!(rewrite(&input, 1, i16::MAX).unwrap().to_vec(), expected);
     }
 
     #[test]
     fn non_default_tags_are_kept_in_tag_order() {
         let input = hex("00000001 0000 01 00000000 02 03 01 01 01 08 0000000000000005");
         let expected = hex("00000001 0000 01 00000000 02 01 08 0000000000000005 03 01 01");
-        assert_eq!(rewrite(&input, 3).unwrap().to_vec(), expected);
+        assert_eq!(rewrite(&input, 3, i16::MAX).unwrap().to_vec(), expected);
     }
 
     #[test]
     fn trailing_bytes_are_refused() {
         let input = hex("00000001 0000 01 00000000 00 ff");
-        assert!(rewrite(&input, 3).is_err());
+        assert!(rewrite(&input, 3, i16::MAX).is_err());
     }
 
     #[test]
     fn error_responses_pass_through_and_local_reply_is_v0() {
         let input = hex("00000009 0023 00000001 0012 0000 0003");
-        assert_eq!(rewrite(&input, 4).unwrap().to_vec(), input);
+        assert_eq!(rewrite(&input, 4, i16::MAX).unwrap().to_vec(), input);
         assert_eq!(
             unsupported_version_response(9).to_vec(),
             hex("00000009 0023 00000001 0012 0000 0004")
@@ -215,7 +219,7 @@ mod tests {
     fn tansu_response_decodes_as_kafka_would() {
         // Captured from tansu 0.6.0 (ApiVersions v3, correlation id 7).
         let tansu = hex(include_str!("testdata/tansu_api_versions_v3.hex"));
-        let out = rewrite(&tansu, 3).unwrap();
+        let out = rewrite(&tansu, 3, i16::MAX).unwrap();
         let mut body = out.slice(4..);
         let decoded = ApiVersionsResponse::decode(&mut body, 3).unwrap();
         assert!(body.is_empty());
@@ -233,7 +237,7 @@ mod tests {
     proptest! {
         #[test]
         fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..128), v in 0i16..5) {
-            let _ = rewrite(&bytes, v);
+            let _ = rewrite(&bytes, v, i16::MAX);
         }
 
         #[test]
@@ -241,7 +245,7 @@ mod tests {
             raw in proptest::collection::vec((0i16..90, 0i16..20, 0i16..20), 0..40)
         ) {
             let broker: Vec<_> = raw.iter().map(|&(key, min, max)| ApiRange { key, min, max }).collect();
-            let out = intersect(&broker);
+            let out = intersect(&broker, i16::MAX);
             for w in out.windows(2) {
                 prop_assert!(w[0].key < w[1].key);
             }

@@ -86,9 +86,12 @@ pub fn rewrite_response(
     version: i16,
     body: Bytes,
     map: &BrokerMap,
+    produce_max: i16,
 ) -> Result<Bytes, RewriteError> {
     let result = match key {
-        ApiKey::ApiVersions => api_versions::rewrite(&body, version).map_err(WalkError::from),
+        ApiKey::ApiVersions => {
+            api_versions::rewrite(&body, version, produce_max).map_err(WalkError::from)
+        }
         ApiKey::Metadata => metadata::rewrite(&body, version, map),
         ApiKey::FindCoordinator => find_coordinator::rewrite(&body, version, map),
         ApiKey::DescribeCluster => describe_cluster::rewrite(&body, version, map),

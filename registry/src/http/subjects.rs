@@ -12,7 +12,7 @@ use serde_json::json;
 use super::{flag, ok, AppState, JsonBody};
 use crate::error::RegistryError;
 use crate::service::Submitted;
-use crate::state::{FoundVersion, VersionSpec};
+use crate::state::{self as registry_state, FoundVersion, StoredSchema, VersionSpec};
 
 /// The body of a registration, lookup or compatibility request.
 #[derive(Debug, Deserialize)]
@@ -47,13 +47,31 @@ impl SchemaRequest {
     }
 }
 
-/// The JSON of one subject version, as Confluent shows it.
-pub fn version_json(f: &FoundVersion) -> serde_json::Value {
+/// The schema text in the requested `?format=`: for Protobuf, `serialized` is the base64
+/// `FileDescriptorProto` (Confluent's Python and Go deserializers ask for it).
+pub fn schema_text(
+    state: &registry_state::State,
+    schema: &StoredSchema,
+    q: &HashMap<String, String>,
+) -> String {
+    let serialized = q.get("format").is_some_and(|f| f == "serialized");
+    if serialized && schema.schema_type == SchemaType::Protobuf {
+        if let Ok(refs) = state.resolve(&schema.references) {
+            if let Some(b64) = crate::serialized::protobuf_descriptor(&schema.schema, &refs) {
+                return b64;
+            }
+        }
+    }
+    schema.schema.clone()
+}
+
+/// The JSON of one subject version, as Confluent shows it, with the schema as `text`.
+pub fn version_json(f: &FoundVersion, text: &str) -> serde_json::Value {
     let mut v = json!({
         "subject": f.subject,
         "version": f.version,
         "id": f.schema.id,
-        "schema": f.schema.schema,
+        "schema": text,
     });
     if f.schema.schema_type != SchemaType::Avro {
         v["schemaType"] = json!(f.schema.schema_type.as_str());
@@ -69,9 +87,30 @@ pub fn version_json(f: &FoundVersion) -> serde_json::Value {
 
 type Q = Query<HashMap<String, String>>;
 
-/// GET /subjects
+/// GET /subjects (`?deleted=true`, `?deleted_only=true`, `?subjectPrefix=`, `?offset=&limit=`)
 pub async fn list(State(st): State<AppState>, Query(q): Q) -> Response {
-    ok(&st.registry.read().subjects(flag(&q, "deleted")))
+    let state = st.registry.read();
+    let deleted_only = flag(&q, "deleted_only");
+    let live = state.subjects(false);
+    let prefix = q.get("subjectPrefix").map_or("", String::as_str);
+    let offset = q
+        .get("offset")
+        .and_then(|o| o.parse::<usize>().ok())
+        .unwrap_or(0);
+    let limit = q
+        .get("limit")
+        .and_then(|l| l.parse::<i64>().ok())
+        .filter(|&l| l >= 0)
+        .map_or(usize::MAX, |l| usize::try_from(l).unwrap_or(usize::MAX));
+    let subjects: Vec<String> = state
+        .subjects(flag(&q, "deleted") || deleted_only)
+        .into_iter()
+        .filter(|s| s.starts_with(prefix))
+        .filter(|s| !deleted_only || !live.contains(s))
+        .skip(offset)
+        .take(limit)
+        .collect();
+    ok(&subjects)
 }
 
 /// GET /subjects/{s}/versions
@@ -104,7 +143,8 @@ pub async fn lookup(
     let found = st
         .registry
         .lookup(&subject, &body.submitted()?, flag(&q, "deleted"))?;
-    Ok(ok(&version_json(&found)))
+    let text = schema_text(&st.registry.read(), &found.schema, &q);
+    Ok(ok(&version_json(&found, &text)))
 }
 
 /// GET /subjects/{s}/versions/{v}
@@ -114,11 +154,12 @@ pub async fn get_version(
     Query(q): Q,
 ) -> Result<Response, RegistryError> {
     let spec = VersionSpec::parse(&version)?;
-    let found = st
-        .registry
-        .read()
-        .version(&subject, spec, flag(&q, "deleted"))?;
-    Ok(ok(&version_json(&found)))
+    let state = st.registry.read();
+    let found = state.version(&subject, spec, flag(&q, "deleted"))?;
+    Ok(ok(&version_json(
+        &found,
+        &schema_text(&state, &found.schema, &q),
+    )))
 }
 
 /// GET /subjects/{s}/versions/{v}/schema — the schema text alone.

@@ -150,3 +150,44 @@ fn referenced_types_take_part() {
     assert_eq!(found.len(), 1);
     assert_eq!(found[0].path, "Order.item.sku");
 }
+
+#[test]
+fn recursion_with_coprime_cycles_terminates() {
+    // Reader cycle of 2 records, writer cycle of 3: pairs repeat only after 6 steps.
+    let cycle = |names: &[&str]| {
+        let mut text = String::from("\"X\"");
+        for (i, n) in names.iter().enumerate().rev() {
+            let next = if i + 1 == names.len() {
+                names[0].to_string()
+            } else {
+                text.clone()
+            };
+            let next = if i + 1 == names.len() {
+                format!("{next:?}")
+            } else {
+                next
+            };
+            text = format!(
+                r#"{{"type":"record","name":"{n}","fields":[{{"name":"v","type":"int"}},{{"name":"next","type":["null",{next}]}}]}}"#
+            );
+        }
+        text
+    };
+    let reader = cycle(&["A", "B"]);
+    let writer = cycle(&["A", "B", "C"]);
+    // Names differ along the way (B vs C, ...), so it is incompatible, and it terminates.
+    assert!(!check(&reader, &writer).is_empty());
+    assert!(check(&reader, &reader).is_empty());
+}
+
+#[test]
+fn every_schema_reads_itself_and_its_canonical_form() {
+    for text in super::validate_props::SCHEMAS {
+        let s = schema(text);
+        let again = schema(&s.canonical());
+        assert_eq!(again.canonical(), s.canonical());
+        assert!(can_read(&s, &s).is_empty(), "{text}");
+        assert!(can_read(&s, &again).is_empty(), "{text}");
+        assert!(can_read(&again, &s).is_empty(), "{text}");
+    }
+}

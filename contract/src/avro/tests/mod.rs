@@ -3,6 +3,7 @@
 mod canonical;
 mod compat;
 mod parse;
+mod random_schemas;
 mod random_values;
 mod validate;
 mod validate_props;
@@ -36,4 +37,10 @@ pub(super) fn reference(name: &str, schema: &str) -> ResolvedReference {
         name: name.to_string(),
         schema: schema.to_string(),
     }
+}
+
+#[test]
+fn schemas_can_be_shared_across_threads() {
+    fn shareable<T: Send + Sync + Clone>() {}
+    shareable::<AvroSchema>();
 }

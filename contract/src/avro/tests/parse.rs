@@ -150,7 +150,7 @@ fn invalid_schemas_say_why() {
             "R.a: default \"x\" is not a valid int",
         ),
         (
-            r#"{"type":"record","name":"R","fields":[{"name":"a","type":["null","int"],"default":1}]}"#,
+            r#"{"type":"record","name":"R","fields":[{"name":"a","type":["null","int"],"default":"x"}]}"#,
             "not a valid union",
         ),
         (
@@ -168,7 +168,7 @@ fn invalid_schemas_say_why() {
 #[test]
 fn defaults_are_checked_like_java() {
     // Valid defaults of every kind, including a record default that falls back to a field's
-    // own default, and a union default matching the first branch.
+    // own default, and union defaults matching the first and a later branch (Java 1.11+).
     schema(
         r#"{"type":"record","name":"R","fields":[
             {"name":"n","type":"null","default":null},
@@ -180,6 +180,7 @@ fn defaults_are_checked_like_java() {
             {"name":"a","type":{"type":"array","items":"int"},"default":[1,2]},
             {"name":"m","type":{"type":"map","values":"int"},"default":{"k":1}},
             {"name":"u","type":["string","null"],"default":"x"},
+            {"name":"u2","type":["null","int"],"default":7},
             {"name":"r","type":{"type":"record","name":"In","fields":[
                 {"name":"x","type":"int"},{"name":"y","type":"int","default":0}]},
              "default":{"x":1}}
@@ -216,4 +217,17 @@ fn logical_types_and_custom_properties_are_kept_and_never_fatal() {
         "{c}"
     );
     assert!(c.contains(r#""x-owner":"payments""#), "{c}");
+}
+
+#[test]
+fn comments_are_allowed_as_java_allows_them() {
+    let s = schema(
+        "// an order\n{\"type\": /* kind */ \"record\", \"name\": \"R\", \"doc\": \"a // b /* c */\",\n \"fields\": []}",
+    );
+    assert_eq!(
+        s.canonical(),
+        r#"{"type":"record","name":"R","doc":"a // b /* c */","fields":[]}"#
+    );
+    let err = invalid("{\"type\": \"int\"} /* never closed");
+    assert!(err.contains("not valid JSON"), "{err}");
 }

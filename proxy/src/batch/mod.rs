@@ -1,0 +1,230 @@
+//! Kafka record batches (magic v2): a bounded, zero-copy reader and an encoder for the subset
+//! of records the proxy forwards after quarantining others.
+//!
+//! The proxy reads a batch only to inspect it; when every record is valid it forwards the
+//! client's original bytes untouched, so nothing here is on the path of a clean batch except
+//! [`RecordBatch::parse`] and [`RecordBatch::records`].
+
+mod compression;
+mod encode;
+mod record;
+mod varint;
+
+pub use compression::Compression;
+pub use encode::encode_batch;
+pub use record::{Header, Record};
+
+use std::borrow::Cow;
+
+use varint::Cursor;
+
+/// Size of the fixed v2 batch header, from base offset to record count.
+pub const HEADER_LEN: usize = 61;
+
+/// Limits applied while reading batches from a client.
+#[derive(Debug, Clone, Copy)]
+pub struct BatchLimits {
+    /// Largest decompressed size of one batch's records.
+    pub max_decompressed_bytes: usize,
+    /// Largest number of records in one batch.
+    pub max_records: usize,
+}
+
+impl Default for BatchLimits {
+    fn default() -> Self {
+        Self {
+            max_decompressed_bytes: 64 << 20,
+            max_records: 1 << 20,
+        }
+    }
+}
+
+/// Why bytes are not a record batch the proxy can inspect.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BatchError {
+    /// The bytes end before `0` is complete.
+    #[error("record batch truncated in {0}")]
+    Truncated(&'static str),
+    /// A field has an impossible value.
+    #[error("record batch malformed in {0}: {1}")]
+    Malformed(&'static str, &'static str),
+    /// Message format v0/v1 (pre-0.11 clients): not inspected.
+    #[error("legacy message format v{0} is not supported on enforced topics")]
+    LegacyFormat(i8),
+    /// The decompressor failed or exceeded its limit.
+    #[error("{0} decompression failed: {1}")]
+    Decompress(&'static str, String),
+    /// More records than the limit allows.
+    #[error("batch declares {0} records, over the limit")]
+    TooManyRecords(i64),
+}
+
+/// The fixed header of a v2 record batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchHeader {
+    /// Offset of the first record (0 from producers).
+    pub base_offset: i64,
+    /// Leader epoch (-1 from producers).
+    pub partition_leader_epoch: i32,
+    /// Batch attributes: codec, timestamp type, transactional, control.
+    pub attributes: i16,
+    /// Offset delta of the last record.
+    pub last_offset_delta: i32,
+    /// Timestamp of the first record.
+    pub base_timestamp: i64,
+    /// Largest timestamp in the batch.
+    pub max_timestamp: i64,
+    /// Idempotent producer id, or -1.
+    pub producer_id: i64,
+    /// Producer epoch, or -1.
+    pub producer_epoch: i16,
+    /// Sequence of the first record, or -1.
+    pub base_sequence: i32,
+    /// Number of records.
+    pub record_count: i32,
+}
+
+impl BatchHeader {
+    /// True when the batch comes from an idempotent or transactional producer, whose sequence
+    /// numbers forbid dropping records from it.
+    pub fn has_sequences(&self) -> bool {
+        self.producer_id >= 0 || self.is_transactional()
+    }
+
+    /// True for transactional batches.
+    pub fn is_transactional(&self) -> bool {
+        self.attributes & 0x10 != 0
+    }
+
+    /// True for control batches (transaction markers), which carry no user records.
+    pub fn is_control(&self) -> bool {
+        self.attributes & 0x20 != 0
+    }
+}
+
+/// One record batch, borrowed from the request, with its records decompressed when needed.
+#[derive(Debug, Clone)]
+pub struct RecordBatch<'a> {
+    /// The fixed header.
+    pub header: BatchHeader,
+    /// The codec the records were compressed with.
+    pub compression: Compression,
+    records: Cow<'a, [u8]>,
+}
+
+impl<'a> RecordBatch<'a> {
+    /// Parses every batch in a partition's `records` bytes (usually exactly one).
+    pub fn parse_all(mut bytes: &'a [u8], limits: BatchLimits) -> Result<Vec<Self>, BatchError> {
+        let mut out = Vec::with_capacity(1);
+        while !bytes.is_empty() {
+            let (batch, rest) = Self::parse(bytes, limits)?;
+            out.push(batch);
+            bytes = rest;
+        }
+        Ok(out)
+    }
+
+    /// Parses one batch from the front of `bytes`, returning it and the bytes after it.
+    pub fn parse(bytes: &'a [u8], limits: BatchLimits) -> Result<(Self, &'a [u8]), BatchError> {
+        let fixed =
+            |r: std::ops::Range<usize>| bytes.get(r).ok_or(BatchError::Truncated("batch header"));
+        let be = |r: std::ops::Range<usize>| -> Result<i64, BatchError> {
+            Ok(fixed(r)?
+                .iter()
+                .fold(0i64, |acc, b| (acc << 8) | i64::from(*b)))
+        };
+        let magic = *bytes.get(16).ok_or(BatchError::Truncated("batch header"))? as i8;
+        if magic != 2 {
+            return Err(BatchError::LegacyFormat(magic));
+        }
+        let batch_length = be(8..12)? as i32;
+        let total = usize::try_from(batch_length)
+            .ok()
+            .and_then(|l| l.checked_add(12))
+            .filter(|&t| t >= HEADER_LEN)
+            .ok_or(BatchError::Malformed(
+                "batch length",
+                "shorter than the header",
+            ))?;
+        let whole = bytes
+            .get(..total)
+            .ok_or(BatchError::Truncated("batch body"))?;
+        let crc = be(17..21)? as u32;
+        if crc32c::crc32c(&whole[21..]) != crc {
+            return Err(BatchError::Malformed("crc", "CRC-32C does not match"));
+        }
+        let header = BatchHeader {
+            base_offset: be(0..8)?,
+            partition_leader_epoch: be(12..16)? as i32,
+            attributes: be(21..23)? as i16,
+            last_offset_delta: be(23..27)? as i32,
+            base_timestamp: be(27..35)?,
+            max_timestamp: be(35..43)?,
+            producer_id: be(43..51)?,
+            producer_epoch: be(51..53)? as i16,
+            base_sequence: be(53..57)? as i32,
+            record_count: be(57..61)? as i32,
+        };
+        if header.record_count < 0 || header.record_count as usize > limits.max_records {
+            return Err(BatchError::TooManyRecords(i64::from(header.record_count)));
+        }
+        let compression = Compression::from_attributes(header.attributes)?;
+        let raw = &whole[HEADER_LEN..];
+        let records = match compression {
+            Compression::None => Cow::Borrowed(raw),
+            codec => Cow::Owned(compression::decompress(
+                codec,
+                raw,
+                limits.max_decompressed_bytes,
+            )?),
+        };
+        Ok((
+            Self {
+                header,
+                compression,
+                records,
+            },
+            &bytes[total..],
+        ))
+    }
+
+    /// Iterates the records; iteration stops after the first error.
+    pub fn records(&self) -> Records<'_> {
+        Records {
+            cursor: Cursor::new(&self.records),
+            left: self.header.record_count,
+            done: false,
+        }
+    }
+}
+
+/// Iterator over a batch's records, see [`RecordBatch::records`].
+pub struct Records<'a> {
+    cursor: Cursor<'a>,
+    left: i32,
+    done: bool,
+}
+
+impl<'a> Iterator for Records<'a> {
+    type Item = Result<Record<'a>, BatchError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        if self.left <= 0 {
+            self.done = true;
+            return (self.cursor.remaining() > 0).then_some(Err(BatchError::Malformed(
+                "records",
+                "bytes after the last record",
+            )));
+        }
+        self.left -= 1;
+        let item = Record::read(&mut self.cursor);
+        self.done = item.is_err();
+        Some(item)
+    }
+}
+
+#[cfg(test)]
+mod tests;

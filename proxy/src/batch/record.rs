@@ -1,0 +1,84 @@
+//! One record inside a v2 batch, borrowed from the (decompressed) batch bytes.
+
+use super::varint::Cursor;
+use super::BatchError;
+
+/// A record's fields as slices of the batch; nothing is copied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record<'a> {
+    /// Record attributes (unused by Kafka today).
+    pub attributes: i8,
+    /// Timestamp relative to the batch's base timestamp.
+    pub timestamp_delta: i64,
+    /// Offset relative to the batch's base offset.
+    pub offset_delta: i32,
+    /// Key bytes, or None for a null key.
+    pub key: Option<&'a [u8]>,
+    /// Value bytes, or None for a null value (a tombstone).
+    pub value: Option<&'a [u8]>,
+    /// Number of headers in `headers_raw`.
+    pub header_count: i32,
+    /// The encoded headers, kept raw so that duplicates and order survive untouched.
+    pub headers_raw: &'a [u8],
+}
+
+/// One record header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Header<'a> {
+    /// Header key (UTF-8 by convention, not checked).
+    pub key: &'a [u8],
+    /// Header value, or None.
+    pub value: Option<&'a [u8]>,
+}
+
+impl<'a> Record<'a> {
+    /// Reads one length-prefixed record from the cursor.
+    pub(super) fn read(cursor: &mut Cursor<'a>) -> Result<Self, BatchError> {
+        let len = cursor.varint("record length")?;
+        if len < 0 {
+            return Err(BatchError::Malformed("record length", "negative length"));
+        }
+        let mut c = Cursor::new(cursor.take(len as usize, "record")?);
+        let attributes = c.u8("record attributes")? as i8;
+        let timestamp_delta = c.varlong("timestamp delta")?;
+        let offset_delta = c.varint("offset delta")?;
+        let key = c.nullable_bytes("record key")?;
+        let value = c.nullable_bytes("record value")?;
+        let header_count = c.varint("header count")?;
+        if header_count < 0 {
+            return Err(BatchError::Malformed("header count", "negative count"));
+        }
+        let headers_start = c.clone();
+        for _ in 0..header_count {
+            let k = c.nullable_bytes("header key")?;
+            if k.is_none() {
+                return Err(BatchError::Malformed("header key", "null header key"));
+            }
+            c.nullable_bytes("header value")?;
+        }
+        let used = headers_start.remaining() - c.remaining();
+        let headers_raw = headers_start.clone().take(used, "headers")?;
+        if c.remaining() != 0 {
+            return Err(BatchError::Malformed("record", "bytes after the headers"));
+        }
+        Ok(Self {
+            attributes,
+            timestamp_delta,
+            offset_delta,
+            key,
+            value,
+            header_count,
+            headers_raw,
+        })
+    }
+
+    /// Iterates the headers in wire order, duplicates included.
+    pub fn headers(&self) -> impl Iterator<Item = Header<'a>> + 'a {
+        let mut c = Cursor::new(self.headers_raw);
+        (0..self.header_count).map_while(move |_| {
+            let key = c.nullable_bytes("header key").ok().flatten()?;
+            let value = c.nullable_bytes("header value").ok()?;
+            Some(Header { key, value })
+        })
+    }
+}

@@ -1,0 +1,23 @@
+//! Produce-path enforcement, plugged into the proxy's [`crate::inspect`] seam.
+//!
+//! - [`enforcer`]: [`Enforcer`], the inspector: per request, per partition, one decision.
+//! - [`partition`]: one partition through the contract and its `on_invalid` policy.
+//! - [`record_check`]: frame reading and per-record verdicts, synchronous and allocation-light.
+//! - [`resolve`]: one registry round per batch for its distinct schema ids, readers included.
+//! - [`reason`]: the published reason codes and [`reason::Violation`].
+//! - [`produce_response`]: responses the proxy makes or merges, with its error codes.
+//! - [`quarantine`]: the durable writer of bad records with `schemagate.*` headers.
+//! - [`audit`]: reading, summarizing, showing and replaying quarantine topics (the CLI's
+//!   `schemagate quarantine`).
+//! - [`metrics`]: `schemagate_records_total`, `schemagate_quarantined_total`, ...
+pub mod audit;
+pub mod enforcer;
+pub mod metrics;
+pub mod partition;
+pub mod produce_response;
+pub mod quarantine;
+pub mod reason;
+pub mod record_check;
+pub mod resolve;
+
+pub use enforcer::Enforcer;

@@ -1,0 +1,395 @@
+//! The client against the real registry (`registry` crate, memory store) served over loopback
+//! HTTP in this process: lookups, references, negative caching, coalescing, outage and
+//! recovery, metrics. (Auth headers are checked in `failure_injection.rs`: this
+//! registry only guards writes, which the client never makes.)
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use contract::{ParsedSchema, SchemaId, SchemaType};
+use registry::{HttpConfig, StoreConfig};
+use registry_client::{
+    CallerAction, Missing, RegistryClient, RegistryConfig, RegistryError, RetryPolicy, Subject,
+    VersionSpec,
+};
+use serde_json::{json, Value};
+use tokio::net::TcpListener;
+
+/// A real registry served on a fixed loopback address; it can stop and start again on the
+/// same address with its state intact (the state lives in `registry`, not in the server).
+struct Served {
+    registry: Arc<registry::Registry>,
+    addr: SocketAddr,
+    http: HttpConfig,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Served {
+    async fn start(http: HttpConfig) -> Served {
+        let registry = registry::open(&StoreConfig::Memory)
+            .await
+            .expect("memory store");
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let mut served = Served {
+            registry,
+            addr,
+            http,
+            stop: None,
+            task: None,
+        };
+        served.serve(listener);
+        served
+    }
+
+    fn serve(&mut self, listener: TcpListener) {
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let (registry, http) = (self.registry.clone(), self.http.clone());
+        self.stop = Some(tx);
+        self.task = Some(tokio::spawn(async move {
+            let _ = registry::serve(listener, registry, http, async {
+                let _ = rx.await;
+            })
+            .await;
+        }));
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    async fn stop(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+
+    async fn restart(&mut self) {
+        let listener = TcpListener::bind(self.addr)
+            .await
+            .expect("rebind same port");
+        self.serve(listener);
+    }
+
+    /// Registers through the REST API, as a producer's serializer would; returns the id.
+    async fn register(&self, subject: &str, body: Value) -> SchemaId {
+        let url = format!("{}/subjects/{subject}/versions", self.url());
+        let request = reqwest::Client::new()
+            .post(url)
+            .header("content-type", "application/vnd.schemaregistry.v1+json")
+            .body(body.to_string());
+        let response = request.send().await.expect("registry answers");
+        let status = response.status();
+        let answer: Value = response.json().await.expect("json");
+        assert!(status.is_success(), "register {subject}: {status} {answer}");
+        SchemaId(answer["id"].as_u64().expect("id") as u32)
+    }
+}
+
+fn config(url: &str) -> RegistryConfig {
+    let mut c = RegistryConfig::new(url);
+    c.connect_timeout = Duration::from_millis(300);
+    c.request_timeout = Duration::from_secs(2);
+    c.retry = RetryPolicy {
+        max_attempts: 3,
+        initial_backoff: Duration::from_millis(10),
+        max_backoff: Duration::from_millis(50),
+        max_elapsed: Duration::from_secs(1),
+    };
+    c
+}
+
+const ORDER: &str = r#"{"type":"record","name":"Order","namespace":"com.acme","fields":[{"name":"id","type":"long"},{"name":"status","type":{"type":"enum","name":"Status","symbols":["NEW","PAID"]}}]}"#;
+
+#[tokio::test]
+async fn lookups_by_id_subject_version_and_schema_text() {
+    let served = Served::start(HttpConfig::default()).await;
+    let id = served
+        .register("orders-value", json!({ "schema": ORDER }))
+        .await;
+    let client = RegistryClient::new(config(&served.url())).expect("client");
+    let orders = Subject::new("orders-value");
+
+    let schema = client.schema(id).await.expect("registered id");
+    assert_eq!((schema.id, schema.schema_type), (id, SchemaType::Avro));
+    // The parsed schema is the real Avro one: id=1 (zigzag 0x02), status=PAID (index 1).
+    assert!(matches!(schema.parsed, ParsedSchema::Avro(_)));
+    assert_eq!(schema.parsed.validate(&[0x02, 0x02]), Ok(()));
+    assert!(
+        schema.parsed.validate(&[0x02, 0x08]).is_err(),
+        "enum index 4 is out of range"
+    );
+
+    assert_eq!(client.binding(&orders, id).await, Ok(1));
+    let other = client.binding(&Subject::new("payments-value"), id).await;
+    assert!(matches!(
+        other,
+        Err(RegistryError::NotFound {
+            what: Missing::Binding,
+            ..
+        })
+    ));
+
+    let latest = client
+        .subject_version(&orders, VersionSpec::Latest)
+        .await
+        .expect("latest");
+    assert_eq!((latest.id, latest.version), (id, 1));
+    let missing = client
+        .subject_version(&Subject::new("nobody-value"), VersionSpec::Latest)
+        .await;
+    assert!(matches!(
+        missing,
+        Err(RegistryError::NotFound {
+            what: Missing::Subject,
+            ..
+        })
+    ));
+
+    let found = client
+        .lookup(&orders, SchemaType::Avro, ORDER, &[])
+        .await
+        .expect("registered text");
+    assert_eq!((found.id, found.version), (id, 1));
+    let unknown = client
+        .lookup(
+            &orders,
+            SchemaType::Avro,
+            r#"{"type":"fixed","name":"F","size":2}"#,
+            &[],
+        )
+        .await;
+    assert!(
+        matches!(unknown, Err(RegistryError::NotFound { .. })),
+        "{unknown:?}"
+    );
+    assert_eq!(
+        unknown.map_err(|e| e.action()),
+        Err(CallerAction::RecordInvalid)
+    );
+
+    // Everything again, from cache: no new request.
+    let before = client.registry_requests();
+    client.schema(id).await.expect("cached");
+    client.binding(&orders, id).await.expect("cached");
+    client
+        .subject_version(&orders, VersionSpec::Latest)
+        .await
+        .expect("cached");
+    client
+        .lookup(&orders, SchemaType::Avro, ORDER, &[])
+        .await
+        .expect("cached");
+    assert_eq!(client.registry_requests(), before);
+}
+
+#[tokio::test]
+async fn avro_references_resolve_transitively() {
+    let served = Served::start(HttpConfig::default()).await;
+    let money = r#"{"type":"record","name":"Money","namespace":"com.acme","fields":[{"name":"cents","type":"long"}]}"#;
+    let item = r#"{"type":"record","name":"LineItem","namespace":"com.acme","fields":[{"name":"price","type":"com.acme.Money"}]}"#;
+    let order = r#"{"type":"record","name":"Order","namespace":"com.acme","fields":[{"name":"items","type":{"type":"array","items":"com.acme.LineItem"}},{"name":"total","type":"com.acme.Money"}]}"#;
+    served.register("money", json!({ "schema": money })).await;
+    let money_ref = json!({"name": "com.acme.Money", "subject": "money", "version": 1});
+    served
+        .register("item", json!({ "schema": item, "references": [money_ref] }))
+        .await;
+    let item_ref = json!({"name": "com.acme.LineItem", "subject": "item", "version": 1});
+    let id = served
+        .register(
+            "orders-value",
+            json!({ "schema": order, "references": [item_ref, money_ref] }),
+        )
+        .await;
+
+    let client = RegistryClient::new(config(&served.url())).expect("client");
+    let schema = client.schema(id).await.expect("resolvable");
+    assert_eq!(schema.references.len(), 2);
+    // One item of 5 cents, total 5 cents: [count=1, 10, end=0, 10].
+    assert_eq!(schema.parsed.validate(&[0x02, 0x0a, 0x00, 0x0a]), Ok(()));
+    // The id, then item (which pulls in money) — money is fetched once.
+    assert_eq!(client.registry_requests(), 3);
+}
+
+#[tokio::test]
+async fn protobuf_imports_resolve() {
+    let served = Served::start(HttpConfig::default()).await;
+    let common = "syntax = \"proto3\";\npackage acme;\nmessage Money { int64 cents = 1; }\n";
+    let order = "syntax = \"proto3\";\npackage acme;\nimport \"acme/money.proto\";\nmessage Order { int64 id = 1; Money total = 2; }\n";
+    served
+        .register(
+            "money.proto",
+            json!({ "schemaType": "PROTOBUF", "schema": common }),
+        )
+        .await;
+    let id = served
+        .register(
+            "orders-value",
+            json!({
+                "schemaType": "PROTOBUF",
+                "schema": order,
+                "references": [{"name": "acme/money.proto", "subject": "money.proto", "version": 1}]
+            }),
+        )
+        .await;
+    let client = RegistryClient::new(config(&served.url())).expect("client");
+    let schema = client.schema(id).await.expect("resolvable");
+    assert_eq!(schema.schema_type, SchemaType::Protobuf);
+    // Message index list [0] (single zero byte), then id = 7.
+    assert_eq!(schema.parsed.validate(&[0x00, 0x08, 0x07]), Ok(()));
+}
+
+#[tokio::test]
+async fn unknown_ids_are_negatively_cached_for_the_ttl() {
+    let served = Served::start(HttpConfig::default()).await;
+    let mut c = config(&served.url());
+    c.cache.negative_ttl = Duration::from_millis(400);
+    let client = RegistryClient::new(c).expect("client");
+
+    let first = client.schema(SchemaId(1)).await;
+    assert!(matches!(
+        first,
+        Err(RegistryError::NotFound {
+            what: Missing::SchemaId,
+            error_code: 40403,
+            ..
+        })
+    ));
+    assert_eq!(client.registry_requests(), 1);
+    // Within the TTL: answered from the negative entry, even once the id exists.
+    let id = served
+        .register("orders-value", json!({ "schema": ORDER }))
+        .await;
+    assert_eq!(id, SchemaId(1));
+    assert!(client.schema(id).await.is_err());
+    assert_eq!(client.registry_requests(), 1);
+    // After the TTL: asks again and finds it.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    client.schema(id).await.expect("now registered");
+    assert_eq!(client.registry_requests(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_concurrent_first_lookups_make_one_request() {
+    let served = Served::start(HttpConfig::default()).await;
+    let id = served
+        .register("orders-value", json!({ "schema": ORDER }))
+        .await;
+    let client = RegistryClient::new(config(&served.url())).expect("client");
+    let tasks: Vec<_> = (0..1000)
+        .map(|_| {
+            let c = client.clone();
+            tokio::spawn(async move { c.schema(id).await.map(|s| s.id) })
+        })
+        .collect();
+    for task in tasks {
+        assert_eq!(task.await.expect("task"), Ok(id));
+    }
+    assert_eq!(client.registry_requests(), 1);
+    assert_eq!(
+        client.metrics().cache_misses() + client.metrics().cache_hits(),
+        1000
+    );
+}
+
+#[tokio::test]
+async fn outage_serves_cached_entries_fails_transiently_and_recovers() {
+    let mut served = Served::start(HttpConfig::default()).await;
+    let cached = served
+        .register("orders-value", json!({ "schema": ORDER }))
+        .await;
+    let uncached = served
+        .register("other-value", json!({ "schema": "\"string\"" }))
+        .await;
+    let client = RegistryClient::new(config(&served.url())).expect("client");
+    let orders = Subject::new("orders-value");
+    client.schema(cached).await.expect("warm");
+    client.binding(&orders, cached).await.expect("warm");
+
+    served.stop().await;
+    let before = client.registry_requests();
+    client
+        .schema(cached)
+        .await
+        .expect("cached entries keep flowing");
+    client
+        .binding(&orders, cached)
+        .await
+        .expect("cached binding");
+    assert_eq!(client.registry_requests(), before);
+
+    let err = client.schema(uncached).await.expect_err("registry is down");
+    assert!(matches!(err, RegistryError::Unavailable { .. }), "{err:?}");
+    assert_eq!(err.action(), CallerAction::RetryLater);
+    let err = client.binding(&orders, uncached).await.expect_err("down");
+    assert!(err.is_transient(), "{err:?}");
+
+    // A burst of lookups for the uncached id shares one retry sequence (3 attempts).
+    let before = client.registry_requests();
+    let burst: Vec<_> = (0..100)
+        .map(|_| {
+            let c = client.clone();
+            tokio::spawn(async move { c.schema(uncached).await })
+        })
+        .collect();
+    for task in burst {
+        let result = task.await.expect("task");
+        assert!(
+            matches!(result, Err(RegistryError::Unavailable { .. })),
+            "{result:?}"
+        );
+    }
+    assert_eq!(client.registry_requests() - before, 3);
+
+    served.restart().await;
+    let schema = client.schema(uncached).await.expect("recovered");
+    assert_eq!(schema.id, uncached);
+    served.stop().await;
+}
+
+#[tokio::test]
+async fn cache_off_sends_every_lookup() {
+    let served = Served::start(HttpConfig::default()).await;
+    let id = served
+        .register("orders-value", json!({ "schema": ORDER }))
+        .await;
+    let mut c = config(&served.url());
+    c.cache.enabled = false;
+    let client = RegistryClient::new(c).expect("client");
+    for _ in 0..5 {
+        client.schema(id).await.expect("fetched");
+    }
+    assert_eq!(client.registry_requests(), 5);
+}
+
+#[tokio::test]
+async fn metrics_count_hits_misses_and_requests_by_template() {
+    let served = Served::start(HttpConfig::default()).await;
+    let id = served
+        .register("orders-value", json!({ "schema": ORDER }))
+        .await;
+    let client = RegistryClient::new(config(&served.url())).expect("client");
+    let mut registry = prometheus_client::registry::Registry::default();
+    client.register_metrics(&mut registry);
+    client.schema(id).await.expect("miss");
+    client.schema(id).await.expect("hit");
+    let _ = client.schema(SchemaId(4242)).await;
+
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, &registry).expect("encode");
+    for line in [
+        "schemagate_schema_cache_hits_total{cache=\"schema\"} 1",
+        "schemagate_schema_cache_misses_total{cache=\"schema\"} 2",
+        "schemagate_registry_requests_total{endpoint=\"/schemas/ids/{id}\",status=\"200\"} 1",
+        "schemagate_registry_requests_total{endpoint=\"/schemas/ids/{id}\",status=\"404\"} 1",
+        "schemagate_registry_request_seconds_count{endpoint=\"/schemas/ids/{id}\"} 2",
+    ] {
+        assert!(text.contains(line), "missing {line:?} in\n{text}");
+    }
+    assert!(!text.contains("4242"), "an id leaked into a label");
+}

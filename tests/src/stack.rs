@@ -1,0 +1,94 @@
+//! A broker with the proxy in front: what every integration test starts.
+
+use std::net::SocketAddr;
+
+use crate::{env, Broker, HarnessError, Proxy};
+
+/// A tansu broker and, unless `SCHEMAGATE_TEST_DIRECT=1`, a `schemagate proxy` in front of it.
+/// Each test starts its own stack on free ports; dropping it stops both.
+pub struct Stack {
+    // Declared first so that it is dropped (killed) before the broker.
+    proxy: Option<Proxy>,
+    broker: Broker,
+}
+
+impl Stack {
+    /// Starts the broker, then the proxy pointing at it.
+    pub fn start() -> Result<Self, HarnessError> {
+        let broker = Broker::start()?;
+        let proxy = if env::direct_to_broker() {
+            eprintln!(
+                "SCHEMAGATE_TEST_DIRECT=1: clients talk to tansu directly, NOT through the proxy"
+            );
+            None
+        } else {
+            Some(Proxy::start(broker.addr())?)
+        };
+        Ok(Self { proxy, broker })
+    }
+
+    /// The address clients bootstrap from.
+    pub fn bootstrap(&self) -> SocketAddr {
+        self.proxy
+            .as_ref()
+            .map_or(self.broker.addr(), |p| p.listen())
+    }
+
+    /// The broker behind the proxy.
+    pub fn broker(&self) -> &Broker {
+        &self.broker
+    }
+
+    /// The proxy, when the stack has one.
+    pub fn proxy(&self) -> Option<&Proxy> {
+        self.proxy.as_ref()
+    }
+
+    /// Checks one broker address that a client learned from metadata: through the proxy it
+    /// must be the proxy's host and one of its ports, never the upstream broker's address.
+    pub fn check_advertised(&self, host: &str, port: u16) -> Result<(), String> {
+        let Some(proxy) = &self.proxy else {
+            let broker = self.broker.addr();
+            return match host == broker.ip().to_string() && port == broker.port() {
+                true => Ok(()),
+                false => Err(format!("{host}:{port} is not the broker {broker}")),
+            };
+        };
+        let upstream = self.broker.addr();
+        if port == upstream.port() {
+            return Err(format!(
+                "{host}:{port} leaks the upstream broker's port {upstream}"
+            ));
+        }
+        if host != proxy.listen().ip().to_string() || !proxy.ports().contains(&port) {
+            return Err(format!(
+                "{host}:{port} is not a proxy address (host {}, ports {:?})",
+                proxy.listen().ip(),
+                proxy.ports()
+            ));
+        }
+        Ok(())
+    }
+
+    /// What a failing test should show: whether the proxy is still running, and the tails of
+    /// the proxy's and the broker's logs.
+    pub fn diagnostics(&mut self) -> String {
+        let mut out = String::new();
+        if let Some(proxy) = &mut self.proxy {
+            let state = if proxy.is_running() {
+                "running"
+            } else {
+                "EXITED"
+            };
+            out.push_str(&format!(
+                "--- schemagate proxy ({state}) log tail ---\n{}\n",
+                proxy.log_tail()
+            ));
+        }
+        out.push_str(&format!(
+            "--- tansu log tail ---\n{}\n",
+            self.broker.log_tail()
+        ));
+        out
+    }
+}
