@@ -1,7 +1,343 @@
-//! loadgen (skeleton: lands with issue 5).
+//! The `loadgen` command line: `schemas`, `register`, `fleet` and `bench`.
 #![forbid(unsafe_code)]
 
-fn main() {
-    eprintln!("loadgen is not built yet");
-    std::process::exit(2);
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+
+use loadgen::bench::{self, path::BenchPath, path::Binaries, BenchOptions};
+use loadgen::fleet::{self, FleetOptions};
+use loadgen::process;
+use loadgen::registry::RegistryClient;
+use loadgen::render::Format;
+use loadgen::version::SchemaVersion;
+
+/// Deterministic Order event fleet and the schemagate benchmark.
+#[derive(Parser)]
+#[command(name = "loadgen", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Print one bundled schema version (Avro .avsc or Protobuf .proto).
+    Schemas {
+        /// avro or protobuf.
+        #[arg(long, default_value = "avro")]
+        format: Format,
+        /// v1..v7.
+        #[arg(long = "schema-version", default_value = "v1")]
+        version: SchemaVersion,
+    },
+    /// Register schema versions under a subject (compatibility set first) and print the ids.
+    Register {
+        /// Registry base URL.
+        #[arg(long)]
+        registry: String,
+        /// Subject, e.g. orders-value.
+        #[arg(long)]
+        subject: String,
+        /// avro or protobuf.
+        #[arg(long, default_value = "avro")]
+        format: Format,
+        /// Versions to register, in order.
+        #[arg(long, value_delimiter = ',', default_value = "v1,v2,v3,v4,v5,v6,v7")]
+        versions: Vec<SchemaVersion>,
+        /// Compatibility level set on the subject first.
+        #[arg(long, default_value = "NONE")]
+        compatibility: String,
+    },
+    /// Run producers and reader-pinned consumer groups against a broker or a proxy.
+    Fleet {
+        /// bootstrap.servers: the broker directly, or schemagate in front of it.
+        #[arg(long)]
+        bootstrap: String,
+        /// Registry URL to register the versions in (ids = version numbers without one).
+        #[arg(long)]
+        registry: Option<String>,
+        /// avro or protobuf.
+        #[arg(long, default_value = "avro")]
+        format: Format,
+        /// Topic.
+        #[arg(long, default_value = "orders")]
+        topic: String,
+        /// Partitions if the topic is created.
+        #[arg(long, default_value_t = 3)]
+        partitions: i32,
+        /// Producer tasks.
+        #[arg(long, default_value_t = 2)]
+        producers: u32,
+        /// Writer versions interleaved on every producer.
+        #[arg(long, value_delimiter = ',', default_value = "v1,v2,v6")]
+        writers: Vec<SchemaVersion>,
+        /// Reader versions: one consumer group each (at least two).
+        #[arg(long, value_delimiter = ',', default_value = "v1,v7")]
+        readers: Vec<SchemaVersion>,
+        /// Consumers per group.
+        #[arg(long, default_value_t = 1)]
+        consumers_per_group: u32,
+        /// Total records per second (omit for flat out).
+        #[arg(long)]
+        rate: Option<f64>,
+        /// Seconds producers run.
+        #[arg(long, default_value_t = 10)]
+        duration: u64,
+        /// Generator seed.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Also write the summary as JSON here.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// One producer process: interleaved writer versions, prints a JSON report on stdout.
+    Produce {
+        /// bootstrap.servers.
+        #[arg(long)]
+        bootstrap: String,
+        /// Topic.
+        #[arg(long, default_value = "orders")]
+        topic: String,
+        /// avro or protobuf.
+        #[arg(long, default_value = "avro")]
+        format: Format,
+        /// Writer versions interleaved record by record.
+        #[arg(long, value_delimiter = ',', default_value = "v1")]
+        writers: Vec<SchemaVersion>,
+        /// Registry ids of the writer versions, same order (default: the version numbers).
+        #[arg(long, value_delimiter = ',')]
+        ids: Vec<u32>,
+        /// Records per second (omit for flat out).
+        #[arg(long)]
+        rate: Option<f64>,
+        /// Seconds to run (ignored with --count).
+        #[arg(long, default_value_t = 10.0)]
+        duration: f64,
+        /// Records to send instead of a duration.
+        #[arg(long)]
+        count: Option<u64>,
+        /// Generator seed.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
+    /// Benchmark direct, relay, proxy, proxy_validating and peer paths, interleaved.
+    Bench {
+        /// Small runs that finish in under two minutes.
+        #[arg(long)]
+        quick: bool,
+        /// Write the JSON report here.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Records per saturation run (default 2000000, 800000 with --quick).
+        #[arg(long)]
+        records: Option<u64>,
+        /// Rounds (default 3).
+        #[arg(long, default_value_t = 3)]
+        rounds: u32,
+        /// Paths to run.
+        #[arg(
+            long,
+            value_delimiter = ',',
+            default_value = "direct,relay,proxy,proxy_validating,peer"
+        )]
+        paths: Vec<String>,
+        /// Seconds per half-of-saturation latency run (default 10, 2.5 with --quick; 0 skips).
+        #[arg(long)]
+        half_load_secs: Option<f64>,
+        /// Partitions of the bench topic.
+        #[arg(long, default_value_t = 1)]
+        partitions: i32,
+        /// Generator seed.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Directory for broker and proxy logs.
+        #[arg(long, default_value = "/tmp/loadgen-bench")]
+        log_dir: PathBuf,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Command::Schemas { format, version } => print!("{}", format.schema_text(version)),
+        Command::Register {
+            registry,
+            subject,
+            format,
+            versions,
+            compatibility,
+        } => {
+            let ids = RegistryClient::new(&registry)
+                .register_all(&subject, format, &versions, &compatibility)
+                .await?;
+            for (v, id) in ids {
+                println!("{v} {} id {id}", v.change());
+            }
+        }
+        Command::Fleet {
+            bootstrap,
+            registry,
+            format,
+            topic,
+            partitions,
+            producers,
+            writers,
+            readers,
+            consumers_per_group,
+            rate,
+            duration,
+            seed,
+            out,
+        } => {
+            let opts = FleetOptions {
+                bootstrap,
+                registry,
+                format,
+                topic,
+                partitions,
+                producers,
+                writers,
+                readers,
+                consumers_per_group,
+                rate,
+                duration: Duration::from_secs(duration),
+                seed,
+            };
+            let summary = fleet::run(&opts).await?;
+            print!("{}", summary.render());
+            if let Some(out) = out {
+                std::fs::write(&out, serde_json::to_string_pretty(&summary)?)
+                    .with_context(|| format!("writing {}", out.display()))?;
+            }
+        }
+        Command::Produce {
+            bootstrap,
+            topic,
+            format,
+            writers,
+            ids,
+            rate,
+            duration,
+            count,
+            seed,
+        } => {
+            let report = tokio::task::spawn_blocking(move || {
+                produce_process(
+                    bootstrap, topic, format, writers, ids, rate, duration, count, seed,
+                )
+            })
+            .await??;
+            println!("{report}");
+        }
+        Command::Bench {
+            quick,
+            out,
+            records,
+            rounds,
+            paths,
+            half_load_secs,
+            partitions,
+            seed,
+            log_dir,
+        } => {
+            let paths = paths
+                .iter()
+                .map(|p| BenchPath::from_key(p).with_context(|| format!("unknown path {p:?}")))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let binaries = Binaries {
+                tansu: process::binary_from_env("TANSU_BIN", "tansu")?,
+                schemagate: process::binary_from_env("SCHEMAGATE_BIN", "schemagate").ok(),
+            };
+            let default_half = if quick { 2.5 } else { 10.0 };
+            let opts = BenchOptions {
+                records: records.unwrap_or(if quick { 800_000 } else { 2_000_000 }),
+                rounds: rounds.max(1),
+                paths,
+                half_load: Duration::from_secs_f64(half_load_secs.unwrap_or(default_half).max(0.0)),
+                partitions,
+                seed,
+                binaries,
+                log_dir,
+                command: std::env::args().collect::<Vec<_>>().join(" "),
+            };
+            let report = bench::run(&opts).await?;
+            let text = serde_json::to_string_pretty(&report)?;
+            match out {
+                Some(out) => std::fs::write(&out, text + "\n")
+                    .with_context(|| format!("writing {}", out.display()))?,
+                None => println!("{text}"),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `loadgen produce`: one producer, then its JSON report.
+#[allow(clippy::too_many_arguments)]
+fn produce_process(
+    bootstrap: String,
+    topic: String,
+    format: Format,
+    writers: Vec<SchemaVersion>,
+    ids: Vec<u32>,
+    rate: Option<f64>,
+    duration: f64,
+    count: Option<u64>,
+    seed: u64,
+) -> anyhow::Result<serde_json::Value> {
+    use loadgen::produce::{self, Limit, ProduceSpec, ProduceStats};
+    use std::sync::atomic::Ordering;
+    anyhow::ensure!(!writers.is_empty(), "at least one writer version");
+    anyhow::ensure!(
+        ids.is_empty() || ids.len() == writers.len(),
+        "--ids must match --writers"
+    );
+    let codec = loadgen::render::Codec::new(format)?;
+    let generator = loadgen::order::OrderGenerator::new(seed);
+    let framed: Vec<(SchemaVersion, contract::SchemaId)> = writers
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            (
+                *v,
+                contract::SchemaId(ids.get(i).copied().unwrap_or(v.number())),
+            )
+        })
+        .collect();
+    let spec = ProduceSpec {
+        bootstrap,
+        topic,
+        rate,
+        limit: match count {
+            Some(n) => Limit::Count(n),
+            None => Limit::Duration(Duration::from_secs_f64(duration.max(0.0))),
+        },
+        config: vec![],
+    };
+    let stats = ProduceStats::new(std::time::Instant::now());
+    let elapsed = produce::produce(&spec, stats.clone(), |i| {
+        let (version, id) = framed
+            .get((i % framed.len() as u64) as usize)
+            .copied()
+            .unwrap_or((SchemaVersion::V1, contract::SchemaId(1)));
+        std::borrow::Cow::Owned(
+            codec
+                .frame(&generator.order(i), version, id)
+                .unwrap_or_default(),
+        )
+    })?;
+    let delivered = stats.delivered.load(Ordering::Relaxed);
+    let first = stats.first_event_us.load(Ordering::Relaxed);
+    Ok(serde_json::json!({
+        "delivered": delivered,
+        "failed": stats.failed.load(Ordering::Relaxed),
+        "errors": stats.errors(),
+        "elapsed_s": elapsed.as_secs_f64(),
+        "events_per_sec": delivered as f64 / elapsed.as_secs_f64().max(1e-9),
+        "latency": stats.latency(),
+        "first_event_ms": (first > 0).then(|| first as f64 / 1000.0),
+    }))
 }

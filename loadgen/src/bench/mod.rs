@@ -1,0 +1,265 @@
+//! `loadgen bench`: one workload through every path, interleaved, each run on a fresh
+//! broker; medians and spread per path, ratios from medians, JSON for `docs/BENCHMARKS.md`.
+//!
+//! - [`path`]: the paths and how each is stood up;
+//! - [`report`]: aggregation and the JSON shape;
+//! - [`registry_experiments`]: cache on/off and the cold-fleet stampede;
+//! - [`registry_counter`]: the relay that counts registry requests.
+
+pub mod path;
+pub mod registry_counter;
+pub mod registry_experiments;
+pub mod report;
+
+use std::borrow::Cow;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use serde_json::json;
+
+use crate::order::OrderGenerator;
+use crate::produce::{self, Limit, ProduceSpec, ProduceStats};
+use crate::render::{wire, Codec, Format};
+use crate::version::SchemaVersion;
+use path::{BenchPath, Binaries, RunningPath, Validation, TOPIC};
+use report::{Measurements, RunResult};
+
+/// Distinct records cycled through by the bench producer (generated before timing starts).
+const POOL_SIZE: u64 = 1024;
+
+/// What `loadgen bench` runs.
+#[derive(Debug, Clone)]
+pub struct BenchOptions {
+    /// Records per saturation run.
+    pub records: u64,
+    /// Rounds (each path once per round, interleaved).
+    pub rounds: u32,
+    /// Paths to run, in interleaving order.
+    pub paths: Vec<BenchPath>,
+    /// Length of each half-of-saturation latency run (zero skips the phase).
+    pub half_load: Duration,
+    /// Partitions of the bench topic.
+    pub partitions: i32,
+    /// Generator seed.
+    pub seed: u64,
+    /// Binaries for broker, peer and schemagate.
+    pub binaries: Binaries,
+    /// Where process logs go.
+    pub log_dir: PathBuf,
+    /// The command line, recorded in the JSON.
+    pub command: String,
+}
+
+/// Runs the bench and returns the report JSON.
+pub async fn run(opts: &BenchOptions) -> anyhow::Result<serde_json::Value> {
+    let started = Instant::now();
+    let codec = Codec::new(Format::Avro)?;
+    let generator = OrderGenerator::new(opts.seed);
+    let pool: Vec<Vec<u8>> = (0..POOL_SIZE)
+        .map(|i| {
+            codec.frame(
+                &generator.order(i),
+                SchemaVersion::V1,
+                contract::SchemaId(1),
+            )
+        })
+        .collect::<Result<_, _>>()?;
+    let mut m = Measurements::default();
+    let mut paths = Vec::new();
+    for &p in &opts.paths {
+        match opts.binaries.unavailable(p) {
+            Some(reason) => {
+                eprintln!("bench: {p} not run: {reason}");
+                m.not_run.insert(p, reason);
+            }
+            None => paths.push(p),
+        }
+    }
+    for round in 1..=opts.rounds {
+        for &p in &paths {
+            let spec = Workload::Count(opts.records);
+            let r = measure(opts, p, round, &pool, spec, Validation::default())
+                .await
+                .with_context(|| format!("{p} round {round}"))?;
+            eprintln!(
+                "bench: round {round} {p:<16} {:>9.0} ev/s {:>7.1} MB/s p50 {:.2} ms p99 {:.2} ms errors {:?}",
+                r.events_per_sec, r.mb_per_sec, r.p50_ms, r.p99_ms, r.errors
+            );
+            m.saturation.entry(p).or_default().push(r);
+        }
+    }
+    // Half of the slowest path's saturation, so every path has headroom at the same rate.
+    let slowest = paths
+        .iter()
+        .filter_map(|p| m.median_eps(*p))
+        .min_by(f64::total_cmp);
+    if let (false, Some(slowest)) = (opts.half_load.is_zero(), slowest) {
+        let rate = slowest / 2.0;
+        m.half_load_rate = Some(rate);
+        for round in 1..=opts.rounds {
+            for &p in &paths {
+                let spec = Workload::Paced(rate, opts.half_load);
+                let r = measure(opts, p, round, &pool, spec, Validation::default())
+                    .await
+                    .with_context(|| format!("{p} half-load round {round}"))?;
+                eprintln!(
+                    "bench: half-load {rate:.0}/s round {round} {p:<16} p50 {:.2} ms p99 {:.2} ms p999 {:.2} ms",
+                    r.p50_ms, r.p99_ms, r.p999_ms
+                );
+                m.half_load.entry(p).or_default().push(r);
+            }
+        }
+    }
+    let registry = registry_experiments::run(opts, &pool).await;
+    let context = json!({
+        "machine": machine(),
+        "workload": {
+            "records_per_run": opts.records,
+            "record_value_bytes": crate::order::TARGET_FRAMED_LEN,
+            "format": "avro v1 in the Confluent frame",
+            "producers": 1,
+            "client": format!("rdkafka {} (librdkafka {})", "0.38", rdkafka::util::get_rdkafka_version().1),
+            "producer_config": "acks=all linger.ms=5 batch.num.messages=10000 compression=none",
+            "partitions": opts.partitions,
+            "rounds": opts.rounds,
+            "half_load_seconds": opts.half_load.as_secs_f64(),
+            "half_load_rate": "half of the slowest path's median saturation events/s",
+            "broker": "tansu 0.6.0, memory storage, restarted before every run",
+        },
+        "command": opts.command,
+        "binaries": {
+            "tansu": opts.binaries.tansu.display().to_string(),
+            "schemagate": opts.binaries.schemagate.as_ref().map(|p| p.display().to_string()),
+        },
+        "wall_seconds": report::round3(started.elapsed().as_secs_f64()),
+        "registry_experiments": registry,
+    });
+    Ok(m.to_json(context))
+}
+
+/// How much one run sends.
+#[derive(Debug, Clone, Copy)]
+pub enum Workload {
+    /// This many records, flat out.
+    Count(u64),
+    /// This rate, for this long.
+    Paced(f64, Duration),
+}
+
+/// One run: fresh broker, path up, topic created, producer timed, everything torn down.
+pub async fn measure(
+    opts: &BenchOptions,
+    path: BenchPath,
+    round: u32,
+    pool: &[Vec<u8>],
+    workload: Workload,
+    validation: Validation,
+) -> anyhow::Result<RunResult> {
+    let running = path::start(path, &opts.binaries, &opts.log_dir, validation).await?;
+    create_topic(&running, opts.partitions).await?;
+    let mut records = pool.to_vec();
+    for r in &mut records {
+        wire::set_schema_id(r, running.schema_id);
+    }
+    let spec = ProduceSpec {
+        bootstrap: running.bootstrap.clone(),
+        topic: TOPIC.into(),
+        rate: match workload {
+            Workload::Count(_) => None,
+            Workload::Paced(rate, _) => Some(rate),
+        },
+        limit: match workload {
+            Workload::Count(n) => Limit::Count(n),
+            Workload::Paced(_, d) => Limit::Duration(d),
+        },
+        config: vec![],
+    };
+    let stats = ProduceStats::new(Instant::now());
+    let producer_stats = stats.clone();
+    let records = Arc::new(records);
+    let elapsed = tokio::task::spawn_blocking(move || {
+        let n = records.len() as u64;
+        produce::produce(&spec, producer_stats, |i| {
+            Cow::Borrowed(
+                records
+                    .get((i % n) as usize)
+                    .map(Vec::as_slice)
+                    .unwrap_or(&[]),
+            )
+        })
+    })
+    .await??;
+    let delivered = stats.delivered.load(std::sync::atomic::Ordering::Relaxed);
+    let bytes = stats
+        .delivered_bytes
+        .load(std::sync::atomic::Ordering::Relaxed);
+    let secs = elapsed.as_secs_f64().max(1e-9);
+    let latency = stats.latency();
+    let relay_bytes = running.relay.as_ref().map(|r| r.bytes_copied());
+    let registry_requests = running.registry.as_ref().map(|r| r.requests());
+    drop(running);
+    Ok(RunResult {
+        round,
+        records: delivered,
+        elapsed_s: report::round3(secs),
+        events_per_sec: report::round3(delivered as f64 / secs),
+        mb_per_sec: report::round3(bytes as f64 / secs / 1e6),
+        p50_ms: latency.p50_ms,
+        p99_ms: latency.p99_ms,
+        p999_ms: latency.p999_ms,
+        errors: stats.errors(),
+        relay_bytes,
+        registry_requests,
+    })
+}
+
+/// Creates the bench topic through the path itself (so a broken path fails here, loudly).
+pub async fn create_topic(running: &RunningPath, partitions: i32) -> anyhow::Result<()> {
+    create_topic_at(&running.bootstrap, partitions).await
+}
+
+/// Creates the bench topic through `bootstrap`.
+pub async fn create_topic_at(bootstrap: &str, partitions: i32) -> anyhow::Result<()> {
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()?;
+    let topic = NewTopic::new(TOPIC, partitions, TopicReplication::Fixed(1));
+    let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+    let results = admin.create_topics([&topic], &opts).await?;
+    for r in results {
+        r.map_err(|(t, e)| anyhow::anyhow!("creating topic {t}: {e}"))?;
+    }
+    Ok(())
+}
+
+/// `nproc` and the CPU model, as `lscpu` would show them.
+pub fn machine() -> String {
+    let cpus = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
+    let model = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|s| s.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let mem = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .next()
+                .map(|l| l.split_whitespace().nth(1).unwrap_or("0").to_string())
+        })
+        .and_then(|kb| kb.parse::<u64>().ok())
+        .map(|kb| format!(", {} GiB RAM", kb / 1024 / 1024))
+        .unwrap_or_default();
+    format!("{cpus} CPUs (nproc), {model}{mem}, shared by broker, proxy and loadgen")
+}

@@ -1,0 +1,310 @@
+//! `loadgen fleet`: N producers interleaving writer versions on one topic, and consumers in
+//! several groups, each group pinned to a reader version, with a live progress bar and a
+//! final [`summary::FleetSummary`].
+//!
+//! - [`consumer`]: one decoding consumer and its counters;
+//! - [`summary`]: the summary and its rendering.
+
+pub mod consumer;
+pub mod summary;
+
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use contract::SchemaId;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::types::RDKafkaErrorCode;
+
+use crate::order::OrderGenerator;
+use crate::produce::{self, Limit, ProduceSpec, ProduceStats};
+use crate::registry::RegistryClient;
+use crate::render::{Codec, Format};
+use crate::version::SchemaVersion;
+use consumer::{ConsumerHandle, ConsumerSpec, ConsumerStats};
+use summary::{ConsumerSummary, FleetSummary, LagSample};
+
+/// How long consumers may trail after producers stop before the fleet gives up on them.
+const DRAIN_GRACE: Duration = Duration::from_secs(20);
+
+/// What `loadgen fleet` runs.
+#[derive(Debug, Clone)]
+pub struct FleetOptions {
+    /// `bootstrap.servers`: the broker, or schemagate in front of it.
+    pub bootstrap: String,
+    /// Registry base URL; without one, schema ids are the version numbers.
+    pub registry: Option<String>,
+    /// Record format.
+    pub format: Format,
+    /// Topic to produce to and consume from.
+    pub topic: String,
+    /// Partitions when the fleet creates the topic.
+    pub partitions: i32,
+    /// Producer tasks.
+    pub producers: u32,
+    /// Writer versions, interleaved record by record on every producer.
+    pub writers: Vec<SchemaVersion>,
+    /// One consumer group per reader version.
+    pub readers: Vec<SchemaVersion>,
+    /// Consumers per group.
+    pub consumers_per_group: u32,
+    /// Total records per second across producers (`None`: flat out).
+    pub rate: Option<f64>,
+    /// How long producers run.
+    pub duration: Duration,
+    /// Generator seed.
+    pub seed: u64,
+}
+
+/// Resolves schema ids: registered in the registry (compatibility NONE on the subject, so every
+/// class registers), or the version numbers when there is no registry.
+async fn schema_ids(opts: &FleetOptions) -> anyhow::Result<BTreeMap<SchemaVersion, SchemaId>> {
+    let mut versions: Vec<SchemaVersion> =
+        opts.writers.iter().chain(&opts.readers).copied().collect();
+    versions.sort();
+    versions.dedup();
+    match &opts.registry {
+        Some(url) => {
+            let subject = format!("{}-value", opts.topic);
+            Ok(RegistryClient::new(url)
+                .register_all(&subject, opts.format, &versions, "NONE")
+                .await?)
+        }
+        None => Ok(versions
+            .into_iter()
+            .map(|v| (v, SchemaId(v.number())))
+            .collect()),
+    }
+}
+
+async fn ensure_topic(opts: &FleetOptions) -> anyhow::Result<()> {
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", &opts.bootstrap)
+        .create()?;
+    let topic = NewTopic::new(&opts.topic, opts.partitions, TopicReplication::Fixed(1));
+    let admin_opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+    for r in admin.create_topics([&topic], &admin_opts).await? {
+        match r {
+            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((t, e)) => anyhow::bail!("creating topic {t}: {e}"),
+        }
+    }
+    Ok(())
+}
+
+/// Runs the fleet and returns its summary.
+pub async fn run(opts: &FleetOptions) -> anyhow::Result<FleetSummary> {
+    anyhow::ensure!(!opts.writers.is_empty(), "at least one writer version");
+    anyhow::ensure!(
+        opts.readers.len() >= 2,
+        "at least two reader versions (consumer groups)"
+    );
+    let ids = schema_ids(opts).await.context("registering schemas")?;
+    ensure_topic(opts).await?;
+    let codec = Arc::new(Codec::new(opts.format)?);
+    let writers_by_id: HashMap<SchemaId, SchemaVersion> =
+        ids.iter().map(|(v, id)| (*id, *v)).collect();
+    let stop = Arc::new(AtomicBool::new(false));
+    let nonce = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0);
+
+    let mut consumers = Vec::new();
+    let mut threads = Vec::new();
+    for reader in &opts.readers {
+        let group = format!("loadgen-{reader}-{nonce}");
+        for member in 0..opts.consumers_per_group {
+            let handle = ConsumerHandle {
+                label: format!("{group}/{member}"),
+                group: group.clone(),
+                reader: *reader,
+                stats: Arc::new(ConsumerStats::default()),
+            };
+            let spec = ConsumerSpec {
+                bootstrap: opts.bootstrap.clone(),
+                topic: opts.topic.clone(),
+                group: group.clone(),
+                reader: *reader,
+                writers: writers_by_id.clone(),
+            };
+            let (codec, stats, stop) = (codec.clone(), handle.stats.clone(), stop.clone());
+            threads.push(std::thread::spawn(move || {
+                consumer::run(&spec, &codec, &stats, &stop).map_err(anyhow::Error::from)
+            }));
+            consumers.push(handle);
+        }
+    }
+
+    let start = Instant::now();
+    let produced_by_writer: Arc<Vec<AtomicU64>> =
+        Arc::new(opts.writers.iter().map(|_| AtomicU64::new(0)).collect());
+    let mut producers = Vec::new();
+    for p in 0..opts.producers {
+        let stats = ProduceStats::new(Instant::now());
+        let spec = ProduceSpec {
+            bootstrap: opts.bootstrap.clone(),
+            topic: opts.topic.clone(),
+            rate: opts.rate.map(|r| r / f64::from(opts.producers.max(1))),
+            limit: Limit::Duration(opts.duration),
+            config: vec![],
+        };
+        let generator = OrderGenerator::new(opts.seed);
+        let (codec, ids, writers, by_writer) = (
+            codec.clone(),
+            ids.clone(),
+            opts.writers.clone(),
+            produced_by_writer.clone(),
+        );
+        let n = u64::from(opts.producers.max(1));
+        let thread_stats = stats.clone();
+        let thread = std::thread::spawn(move || {
+            produce::produce(&spec, thread_stats, |i| {
+                let slot = (i % writers.len() as u64) as usize;
+                let version = writers.get(slot).copied().unwrap_or(SchemaVersion::V1);
+                let id = ids.get(&version).copied().unwrap_or(SchemaId(0));
+                if let Some(c) = by_writer.get(slot) {
+                    c.fetch_add(1, Ordering::Relaxed);
+                }
+                Cow::Owned(
+                    codec
+                        .frame(&generator.order(i * n + u64::from(p)), version, id)
+                        .unwrap_or_default(),
+                )
+            })
+            .map_err(anyhow::Error::from)
+        });
+        producers.push((stats, thread));
+    }
+
+    let bar = indicatif::ProgressBar::new(opts.duration.as_secs().max(1));
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len}s {msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let delivered = |ps: &[(Arc<ProduceStats>, _)]| -> u64 {
+        ps.iter()
+            .map(|(s, _)| s.delivered.load(Ordering::Relaxed))
+            .sum()
+    };
+    let mut lag = Vec::new();
+    let mut last_sample = Instant::now() - Duration::from_secs(1);
+    let mut drain_started: Option<Instant> = None;
+    loop {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let acked = delivered(&producers);
+        let groups = group_consumed(&consumers);
+        let producing = producers.iter().any(|(_, t)| !t.is_finished());
+        if last_sample.elapsed() >= Duration::from_secs(1) {
+            last_sample = Instant::now();
+            lag.push(LagSample {
+                t_s: crate::bench::report::round3(start.elapsed().as_secs_f64()),
+                lag: groups
+                    .iter()
+                    .map(|(g, c)| (g.clone(), acked as i64 - *c as i64))
+                    .collect(),
+            });
+        }
+        bar.set_position(start.elapsed().as_secs().min(opts.duration.as_secs()));
+        bar.set_message(format!(
+            "acked {acked} ({:.0}/s)  consumed {:?}",
+            acked as f64 / start.elapsed().as_secs_f64().max(1e-3),
+            groups.values().collect::<Vec<_>>()
+        ));
+        if producing {
+            continue;
+        }
+        let drained = groups.values().all(|c| *c >= acked);
+        let since = *drain_started.get_or_insert_with(Instant::now);
+        if drained || since.elapsed() > DRAIN_GRACE {
+            break;
+        }
+    }
+    bar.finish();
+    stop.store(true, Ordering::Relaxed);
+
+    let produced = delivered(&producers);
+    let mut histogram = crate::latency::new_histogram();
+    let mut produce_errors: BTreeMap<String, u64> = BTreeMap::new();
+    let mut duration = Duration::ZERO;
+    for (stats, thread) in producers {
+        match thread.join() {
+            Ok(Ok(d)) => duration = duration.max(d),
+            Ok(Err(e)) => *produce_errors.entry(format!("producer: {e}")).or_default() += 1,
+            Err(_) => {
+                *produce_errors
+                    .entry("producer thread panicked".into())
+                    .or_default() += 1
+            }
+        }
+        let _ = histogram.add(stats.histogram());
+        for (k, v) in stats.errors() {
+            *produce_errors.entry(k).or_default() += v;
+        }
+    }
+    for t in threads {
+        if let Ok(Err(e)) = t.join() {
+            *produce_errors.entry(format!("consumer: {e}")).or_default() += 1;
+        }
+    }
+    let secs = duration.as_secs_f64().max(1e-9);
+    Ok(FleetSummary {
+        duration_s: crate::bench::report::round3(secs),
+        produced,
+        events_per_sec: crate::bench::report::round3(produced as f64 / secs),
+        produce_latency: crate::latency::LatencySummary::of(&histogram),
+        produce_errors,
+        produced_by_writer: opts.writers.iter().zip(produced_by_writer.iter()).fold(
+            BTreeMap::new(),
+            |mut m, (v, c)| {
+                *m.entry(v.to_string()).or_default() += c.load(Ordering::Relaxed);
+                m
+            },
+        ),
+        consumers: consumers
+            .iter()
+            .map(|c| (c.label.clone(), consumer_summary(c)))
+            .collect(),
+        lag,
+    })
+}
+
+fn group_consumed(consumers: &[ConsumerHandle]) -> BTreeMap<String, u64> {
+    let mut m = BTreeMap::new();
+    for c in consumers {
+        *m.entry(format!("{}({})", c.group, c.reader)).or_default() +=
+            c.stats.consumed.load(Ordering::Relaxed);
+    }
+    m
+}
+
+fn consumer_summary(c: &ConsumerHandle) -> ConsumerSummary {
+    let mut deserialize_errors: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
+    if let Ok(errors) = c.stats.errors.lock() {
+        for ((writer, kind), n) in errors.iter() {
+            *deserialize_errors
+                .entry(writer.clone())
+                .or_default()
+                .entry(kind.clone())
+                .or_default() += n;
+        }
+    }
+    ConsumerSummary {
+        group: c.group.clone(),
+        reader: c.reader.to_string(),
+        consumed: c.stats.consumed.load(Ordering::Relaxed),
+        decoded: c.stats.decoded.load(Ordering::Relaxed),
+        deserialize_errors,
+        client_errors: c
+            .stats
+            .client_errors
+            .lock()
+            .map(|m| m.clone())
+            .unwrap_or_default(),
+    }
+}
