@@ -2,7 +2,7 @@
 //!
 //! The proxy writes its own partitions with the [`crate::codec`] writers, in the layout of the
 //! request's version. When it changed a request, the broker's response is walked with the
-//! bounded reader ([`walk`]) and every byte the proxy does not change is copied: only the
+//! bounded reader (see `walk.rs`) and every byte the proxy does not change is copied: only the
 //! topic count and the partition count of a topic that gains partitions are written anew.
 //! kafka-protocol never reads these bytes (it trusts wire counts and re-encodes differently).
 
