@@ -1,15 +1,19 @@
 //! Produce responses the proxy answers for itself, whole or merged into the broker's.
 //!
-//! The broker's response is decoded with kafka-protocol only on this path (when the proxy
-//! changed the request); it comes from the broker, within the frame cap, and is re-encoded
-//! because partitions must be added to it.
+//! The proxy writes its own partitions with the [`crate::codec`] writers, in the layout of the
+//! request's version. When it changed a request, the broker's response is walked with the
+//! bounded reader (see `walk.rs`) and every byte the proxy does not change is copied: only the
+//! topic count and the partition count of a topic that gains partitions are written anew.
+//! kafka-protocol never reads these bytes (it trusts wire counts and re-encodes differently).
 
-use bytes::{Bytes, BytesMut};
-use kafka_protocol::messages::produce_response::{
-    BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse,
-};
-use kafka_protocol::messages::{ProduceResponse, ResponseHeader, TopicName};
-use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, StrBytes};
+mod walk;
+
+#[cfg(test)]
+mod tests;
+
+use bytes::{BufMut, Bytes, BytesMut};
+
+use crate::codec::{put_array_len, put_string, put_uvarint, WireError};
 
 /// Error codes the proxy answers with.
 pub mod codes {
@@ -20,6 +24,23 @@ pub mod codes {
     /// A record failed validation.
     pub const INVALID_RECORD: i16 = 87;
 }
+
+/// Oldest Produce version the proxy answers or merges (the oldest it inspects).
+pub const FIRST_VERSION: i16 = 3;
+/// Newest Produce version the proxy answers or merges: v13 names topics by id.
+pub const LAST_VERSION: i16 = crate::produce_view::TOPIC_ID_FROM - 1;
+
+/// First version with a flexible (compact, tagged) encoding and response header v1.
+const FLEXIBLE_FROM: i16 = 9;
+/// First version whose partitions carry `log_start_offset`.
+const LOG_START_OFFSET_FROM: i16 = 5;
+/// First version whose partitions carry `record_errors` and `error_message`.
+const RECORD_ERRORS_FROM: i16 = 8;
+/// Longest string Kafka encodes (its length is an INT16 on the classic wire, and the same
+/// limit holds for compact strings).
+const MAX_STRING_BYTES: usize = i16::MAX as usize;
+/// Most elements an array may hold (its count is an INT32 on the classic wire).
+const MAX_ARRAY_LEN: usize = i32::MAX as usize;
 
 /// The proxy's own answer for one partition.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,32 +57,21 @@ pub struct LocalPartition {
     pub record_errors: Vec<(i32, String)>,
 }
 
-impl LocalPartition {
-    fn to_response(&self) -> PartitionProduceResponse {
-        PartitionProduceResponse::default()
-            .with_index(self.index)
-            .with_error_code(self.error_code)
-            .with_base_offset(-1)
-            .with_log_append_time_ms(-1)
-            .with_log_start_offset(-1)
-            .with_record_errors(
-                self.record_errors
-                    .iter()
-                    .map(|(i, m)| {
-                        BatchIndexAndErrorMessage::default()
-                            .with_batch_index(*i)
-                            .with_batch_index_error_message(Some(StrBytes::from_string(m.clone())))
-                    })
-                    .collect(),
-            )
-            .with_error_message(self.error_message.clone().map(StrBytes::from_string))
-    }
-}
-
 /// Why a response could not be built or merged.
-#[derive(Debug, thiserror::Error)]
-#[error("produce response: {0}")]
-pub struct ResponseError(pub String);
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ResponseError {
+    /// The version is outside [`FIRST_VERSION`]..=[`LAST_VERSION`].
+    #[error("produce response v{0} is not handled (only v{FIRST_VERSION} to v{LAST_VERSION})")]
+    UnsupportedVersion(i16),
+    /// The broker's response is malformed.
+    #[error("malformed broker produce response v{version}: {source}")]
+    Malformed {
+        /// Its version.
+        version: i16,
+        /// What was wrong.
+        source: WireError,
+    },
+}
 
 /// A whole response made by the proxy (no partition was forwarded).
 pub fn local_response(
@@ -69,118 +79,137 @@ pub fn local_response(
     version: i16,
     parts: &[LocalPartition],
 ) -> Result<Bytes, ResponseError> {
-    let mut resp = ProduceResponse::default();
-    add(&mut resp, parts);
-    encode(correlation_id, version, &resp)
+    let layout = Layout::new(version)?;
+    let groups = by_topic(parts);
+    let mut out = BytesMut::with_capacity(64 + encoded_size_hint(parts));
+    out.put_i32(correlation_id);
+    layout.put_empty_tags(&mut out);
+    put_array_len(&mut out, layout.flexible, groups.len());
+    for group in &groups {
+        layout.put_topic(&mut out, group);
+    }
+    out.put_i32(0); // throttle_time_ms
+    layout.put_empty_tags(&mut out);
+    Ok(out.freeze())
 }
 
-/// The broker's response (whole frame body, header included) with `parts` added.
+/// The broker's response (whole frame body, header included) with `parts` added: each to the
+/// first topic of its name, or to a new topic entry after the broker's topics. Every other
+/// byte is the broker's, unknown tagged fields included; with no `parts` the broker's bytes
+/// are returned as they are, once they have been checked.
 pub fn merge(
     broker: Bytes,
     version: i16,
     parts: &[LocalPartition],
 ) -> Result<Bytes, ResponseError> {
-    let mut buf = broker;
-    let header_version = ProduceResponse::header_version(version);
-    let header = ResponseHeader::decode(&mut buf, header_version)
-        .map_err(|e| ResponseError(e.to_string()))?;
-    let mut resp =
-        ProduceResponse::decode(&mut buf, version).map_err(|e| ResponseError(e.to_string()))?;
-    add(&mut resp, parts);
-    encode(header.correlation_id, version, &resp)
+    let layout = Layout::new(version)?;
+    walk::merge(&broker, layout, by_topic(parts))
+        .map(|merged| merged.unwrap_or(broker))
+        .map_err(|source| ResponseError::Malformed { version, source })
 }
 
-fn add(resp: &mut ProduceResponse, parts: &[LocalPartition]) {
+/// The local partitions of one topic, in the order they were given.
+#[derive(Debug)]
+struct TopicGroup<'a> {
+    topic: &'a str,
+    parts: Vec<&'a LocalPartition>,
+}
+
+/// Groups partitions by topic, topics in order of first appearance.
+fn by_topic(parts: &[LocalPartition]) -> Vec<TopicGroup<'_>> {
+    let mut groups: Vec<TopicGroup<'_>> = Vec::new();
     for p in parts {
-        let name = TopicName(StrBytes::from_string(p.topic.clone()));
-        match resp.responses.iter_mut().find(|t| t.name == name) {
-            Some(t) => t.partition_responses.push(p.to_response()),
-            None => resp.responses.push(
-                TopicProduceResponse::default()
-                    .with_name(name)
-                    .with_partition_responses(vec![p.to_response()]),
-            ),
+        match groups.iter_mut().find(|g| g.topic == p.topic) {
+            Some(g) => g.parts.push(p),
+            None => groups.push(TopicGroup {
+                topic: &p.topic,
+                parts: vec![p],
+            }),
         }
     }
+    groups
 }
 
-fn encode(
-    correlation_id: i32,
+fn encoded_size_hint(parts: &[LocalPartition]) -> usize {
+    parts
+        .iter()
+        .map(|p| {
+            let messages: usize = p.record_errors.iter().map(|(_, m)| m.len() + 8).sum();
+            p.topic.len() + 48 + p.error_message.as_ref().map_or(0, String::len) + messages
+        })
+        .sum()
+}
+
+/// Which fields a Produce response version has; built only for handled versions.
+#[derive(Debug, Clone, Copy)]
+struct Layout {
     version: i16,
-    resp: &ProduceResponse,
-) -> Result<Bytes, ResponseError> {
-    let mut out = BytesMut::new();
-    ResponseHeader::default()
-        .with_correlation_id(correlation_id)
-        .encode(&mut out, ProduceResponse::header_version(version))
-        .map_err(|e| ResponseError(e.to_string()))?;
-    resp.encode(&mut out, version)
-        .map_err(|e| ResponseError(e.to_string()))?;
-    Ok(out.freeze())
+    flexible: bool,
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn decode(mut b: Bytes, version: i16) -> (i32, ProduceResponse) {
-        let h = ResponseHeader::decode(&mut b, ProduceResponse::header_version(version)).unwrap();
-        (
-            h.correlation_id,
-            ProduceResponse::decode(&mut b, version).unwrap(),
-        )
+impl Layout {
+    fn new(version: i16) -> Result<Self, ResponseError> {
+        if !(FIRST_VERSION..=LAST_VERSION).contains(&version) {
+            return Err(ResponseError::UnsupportedVersion(version));
+        }
+        Ok(Self {
+            version,
+            flexible: version >= FLEXIBLE_FROM,
+        })
     }
 
-    fn rejected() -> LocalPartition {
-        LocalPartition {
-            topic: "orders".into(),
-            index: 2,
-            error_code: codes::INVALID_RECORD,
-            error_message: Some("1 invalid record".into()),
-            record_errors: vec![(4, "orders/2 record 4: decode-failed".into())],
+    fn put_empty_tags(self, out: &mut BytesMut) {
+        if self.flexible {
+            put_uvarint(out, 0);
         }
     }
 
-    #[test]
-    fn local_responses_carry_record_errors_in_every_version() {
-        for version in 3..=9 {
-            let (corr, resp) = decode(local_response(7, version, &[rejected()]).unwrap(), version);
-            assert_eq!(corr, 7);
-            let p = &resp.responses[0].partition_responses[0];
-            assert_eq!((p.index, p.error_code), (2, codes::INVALID_RECORD));
-            if version >= 8 {
-                assert_eq!(p.record_errors[0].batch_index, 4);
-                assert_eq!(p.error_message.as_deref(), Some("1 invalid record"));
+    /// Writes a whole topic entry: name, its local partitions, tags.
+    fn put_topic(self, out: &mut BytesMut, group: &TopicGroup<'_>) {
+        put_string(out, self.flexible, Some(clip(group.topic)));
+        self.put_partitions(out, &group.parts);
+        self.put_empty_tags(out);
+    }
+
+    /// Writes a partition array: count, then each partition.
+    fn put_partitions(self, out: &mut BytesMut, parts: &[&LocalPartition]) {
+        put_array_len(out, self.flexible, parts.len());
+        for p in parts {
+            self.put_partition(out, p);
+        }
+    }
+
+    /// Writes one partition answer. No record was appended: offsets and times are -1.
+    fn put_partition(self, out: &mut BytesMut, p: &LocalPartition) {
+        out.put_i32(p.index);
+        out.put_i16(p.error_code);
+        out.put_i64(-1); // base_offset
+        out.put_i64(-1); // log_append_time_ms
+        if self.version >= LOG_START_OFFSET_FROM {
+            out.put_i64(-1);
+        }
+        if self.version >= RECORD_ERRORS_FROM {
+            let errors = p
+                .record_errors
+                .get(..MAX_ARRAY_LEN)
+                .unwrap_or(&p.record_errors);
+            put_array_len(out, self.flexible, errors.len());
+            for (batch_index, message) in errors {
+                out.put_i32(*batch_index);
+                put_string(out, self.flexible, Some(clip(message)));
+                self.put_empty_tags(out);
             }
+            put_string(out, self.flexible, p.error_message.as_deref().map(clip));
         }
+        self.put_empty_tags(out);
     }
+}
 
-    #[test]
-    fn merge_adds_partitions_to_the_brokers_answer() {
-        for version in [3, 8, 9] {
-            let ok = PartitionProduceResponse::default()
-                .with_index(0)
-                .with_base_offset(100);
-            let broker =
-                ProduceResponse::default().with_responses(vec![TopicProduceResponse::default()
-                    .with_name(TopicName(StrBytes::from_static_str("orders")))
-                    .with_partition_responses(vec![ok])]);
-            let raw = encode(9, version, &broker).unwrap();
-            let (corr, merged) = decode(merge(raw, version, &[rejected()]).unwrap(), version);
-            assert_eq!(corr, 9);
-            assert_eq!(merged.responses.len(), 1);
-            let parts = &merged.responses[0].partition_responses;
-            assert_eq!(parts.len(), 2);
-            assert_eq!((parts[0].index, parts[0].base_offset), (0, 100));
-            assert_eq!(
-                (parts[1].index, parts[1].error_code),
-                (2, codes::INVALID_RECORD)
-            );
-        }
+/// A string cut to the longest length Kafka encodes, at a character boundary.
+fn clip(s: &str) -> &[u8] {
+    let mut end = s.len().min(MAX_STRING_BYTES);
+    while !s.is_char_boundary(end) {
+        end -= 1;
     }
-
-    #[test]
-    fn garbage_broker_response_is_an_error_not_a_panic() {
-        assert!(merge(Bytes::from_static(&[0, 0, 0, 1, 0xff]), 8, &[rejected()]).is_err());
-    }
+    s.get(..end).unwrap_or_default().as_bytes()
 }
