@@ -30,11 +30,15 @@ struct Scanned<'b> {
     record: Record<'b>,
     timestamp: i64,
     batch: usize,
+    index_in_batch: i32,
     frames: [Option<WireFrame<'b>>; 2],
     bad: Option<Violation>,
 }
 
 const PARTS: [Part; 2] = [Part::Key, Part::Value];
+
+/// Most per-record errors in one partition's response; the message still gives the total.
+const MAX_RECORD_ERRORS: usize = 100;
 
 /// The partition being judged.
 pub struct PartitionInput<'a> {
@@ -64,7 +68,7 @@ impl Enforcer {
             if batch.header.is_control() {
                 continue;
             }
-            for record in batch.records() {
+            for (index_in_batch, record) in batch.records().enumerate() {
                 let record = match record {
                     Ok(r) => r,
                     Err(e) => return self.refuse_unreadable(input, &e),
@@ -75,6 +79,7 @@ impl Enforcer {
                         .base_timestamp
                         .saturating_add(record.timestamp_delta),
                     batch: bi,
+                    index_in_batch: i32::try_from(index_in_batch).unwrap_or(i32::MAX),
                     frames: [None, None],
                     bad: None,
                     record,
@@ -223,13 +228,16 @@ impl Enforcer {
         scanned: &[Scanned<'_>],
         why_whole: Option<&str>,
     ) -> PartitionOutcome {
+        let bad = scanned.iter().filter(|s| s.bad.is_some()).count();
+        // Kafka's batch_index is the record's index within its batch; the message also gives
+        // its index within the partition's records. Capped: the response must stay small.
         let record_errors: Vec<(i32, String)> = scanned
             .iter()
             .enumerate()
             .filter_map(|(i, s)| {
                 s.bad.as_ref().map(|v| {
                     (
-                        i as i32,
+                        s.index_in_batch,
                         format!(
                             "topic {} partition {} record {}: {}: {}",
                             input.topic, input.index, i, v.reason, v.detail
@@ -237,14 +245,14 @@ impl Enforcer {
                     )
                 })
             })
+            .take(MAX_RECORD_ERRORS)
             .collect();
         let first = record_errors
             .first()
             .map(|(_, m)| m.as_str())
             .unwrap_or_default();
         let mut message = format!(
-            "schemagate: {} of {} records break the contract of {}; first: {first}",
-            record_errors.len(),
+            "schemagate: {bad} of {} records break the contract of {}; first: {first}",
             scanned.len(),
             input.topic
         );
