@@ -73,6 +73,16 @@ pub enum IdVerdict {
 /// Answers for every distinct (part, id) in one batch.
 pub type Resolved = HashMap<(Part, SchemaId), IdVerdict>;
 
+/// True when one framed part passes: its id resolved as valid and its body decodes.
+///
+/// The allocation-free check of the common case; [`verdict`] says why when it fails.
+pub fn passes(frame: &WireFrame<'_>, answer: Option<&IdVerdict>) -> bool {
+    match answer {
+        Some(IdVerdict::Valid(schema)) => schema.parsed.validate(frame.body).is_ok(),
+        _ => false,
+    }
+}
+
 /// The final verdict for one framed part, given the batch's resolved ids.
 ///
 /// Returns None when the payload is valid. A (part, id) missing from `resolved` is a caller
