@@ -213,16 +213,20 @@ pub fn put_uvarint(out: &mut BytesMut, mut v: u32) {
 }
 
 /// Appends a string in the flexible (compact) or classic encoding; `None` writes null.
+/// A string longer than the encoding allows (32,767 bytes classic) is cut so that the length
+/// written always matches the bytes written: a frame is never left inconsistent.
 pub fn put_string(out: &mut BytesMut, flexible: bool, s: Option<&[u8]>) {
     match (flexible, s) {
         (true, None) => put_uvarint(out, 0),
         (true, Some(s)) => {
-            put_uvarint(out, s.len().saturating_add(1).min(u32::MAX as usize) as u32);
+            let s = &s[..s.len().min(u32::MAX as usize - 1)];
+            put_uvarint(out, (s.len() + 1) as u32);
             out.put_slice(s);
         }
         (false, None) => out.put_i16(-1),
         (false, Some(s)) => {
-            out.put_i16(s.len().min(i16::MAX as usize) as i16);
+            let s = &s[..s.len().min(i16::MAX as usize)];
+            out.put_i16(s.len() as i16);
             out.put_slice(s);
         }
     }
@@ -241,6 +245,20 @@ pub fn put_array_len(out: &mut BytesMut, flexible: bool, n: usize) {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn an_overlong_classic_string_is_cut_to_match_its_length() {
+        let long = vec![b'x'; 40_000];
+        let mut out = BytesMut::new();
+        put_string(&mut out, false, Some(&long));
+        assert_eq!(out.len(), 2 + i16::MAX as usize);
+        let mut r = WireReader::new(&out);
+        assert_eq!(
+            r.string("s").unwrap().map(<[u8]>::len),
+            Some(i16::MAX as usize)
+        );
+        assert_eq!(r.remaining(), 0);
+    }
 
     #[test]
     fn varint_round_trip_and_limits() {
