@@ -6,71 +6,10 @@ use super::*;
 use crate::compat::{check, CompatibilityMode};
 use crate::schema::ParsedSchema;
 
-pub(crate) const ORDER: &str = r#"
-syntax = "proto3";
-package shop;
-message Order {
-  string order_id = 1;
-  string account_id = 2;
-  Status status = 3;
-  int64 amount_cents = 4;
-  string currency = 5;
-  int64 ts = 6;
-  repeated LineItem items = 7;
-  string note = 8;
-  bool gift = 9;
-  double weight = 10;
-  fixed32 region = 11;
-  repeated int32 tags = 12;
-  message LineItem {
-    string sku = 1;
-    int32 qty = 2;
-    int64 price_cents = 3;
-  }
-  enum Status { NEW = 0; PAID = 1; }
-}
-message Other { sint32 a = 1; }
-"#;
+include!("../../benches/fixtures/protobuf_order.rs");
 
 fn schema(text: &str) -> ProtobufSchema {
     ProtobufSchema::parse(text, &[]).unwrap()
-}
-
-/// Encodes an Order with `n` line items through prost-reflect (tests only).
-pub(crate) fn order_bytes(s: &ProtobufSchema, n: usize) -> Vec<u8> {
-    let desc = s.file().messages().next().unwrap();
-    let item_desc = desc
-        .child_messages()
-        .find(|m| m.name() == "LineItem")
-        .unwrap();
-    let mut m = DynamicMessage::new(desc);
-    m.set_field_by_name("order_id", Value::String("ord-000123456789".into()));
-    m.set_field_by_name("account_id", Value::String("acct-42-abcdef".into()));
-    m.set_field_by_name("status", Value::EnumNumber(1));
-    m.set_field_by_name("amount_cents", Value::I64(1_234_567));
-    m.set_field_by_name("currency", Value::String("EUR".into()));
-    m.set_field_by_name("ts", Value::I64(1_763_000_000_000));
-    m.set_field_by_name(
-        "note",
-        Value::String("leave at the door, ring twice".into()),
-    );
-    m.set_field_by_name("gift", Value::Bool(true));
-    m.set_field_by_name("weight", Value::F64(2.5));
-    m.set_field_by_name("region", Value::U32(7));
-    m.set_field_by_name("tags", Value::List(vec![Value::I32(1), Value::I32(300)]));
-    let items = (0..n)
-        .map(|i| {
-            let mut it = DynamicMessage::new(item_desc.clone());
-            it.set_field_by_name("sku", Value::String(format!("SKU-{i:06}-XL-BLUE")));
-            it.set_field_by_name("qty", Value::I32(i as i32 + 1));
-            it.set_field_by_name("price_cents", Value::I64(1999 + i as i64));
-            Value::Message(it)
-        })
-        .collect();
-    m.set_field_by_name("items", Value::List(items));
-    let mut body = vec![0u8]; // message indexes [0]
-    body.extend(m.encode_to_vec());
-    body
 }
 
 #[test]
