@@ -180,13 +180,7 @@ impl Enforcer {
             .count(input.topic, Outcome::valid, scanned.len() - bad);
         if out.is_empty() {
             // Every record is in quarantine: the write is complete and durable, so succeed.
-            return PartitionOutcome::Local(LocalPartition {
-                topic: input.topic.to_string(),
-                index: input.index,
-                error_code: 0,
-                error_message: None,
-                record_errors: Vec::new(),
-            });
+            return local(input, 0, None, Vec::new());
         }
         PartitionOutcome::Replace(Bytes::from(out))
     }
@@ -232,13 +226,7 @@ impl Enforcer {
         }
         self.metrics
             .count(input.topic, Outcome::rejected, scanned.len());
-        PartitionOutcome::Local(LocalPartition {
-            topic: input.topic.to_string(),
-            index: input.index,
-            error_code: codes::INVALID_RECORD,
-            error_message: Some(message),
-            record_errors,
-        })
+        local(input, codes::INVALID_RECORD, Some(message), record_errors)
     }
 
     /// A batch that cannot be read is refused: it could hide records from inspection.
@@ -248,16 +236,11 @@ impl Enforcer {
             _ => codes::INVALID_RECORD,
         };
         self.metrics.count(input.topic, Outcome::rejected, 1);
-        PartitionOutcome::Local(LocalPartition {
-            topic: input.topic.to_string(),
-            index: input.index,
-            error_code: code,
-            error_message: Some(format!(
-                "schemagate: cannot inspect {} partition {}: {e}",
-                input.topic, input.index
-            )),
-            record_errors: Vec::new(),
-        })
+        let message = format!(
+            "schemagate: cannot inspect {} partition {}: {e}",
+            input.topic, input.index
+        );
+        local(input, code, Some(message), Vec::new())
     }
 
     /// A dependency could not answer: the client retries, nothing is judged.
@@ -275,14 +258,25 @@ impl Enforcer {
             })
             .inc();
         tracing::warn!(topic = input.topic, partition = input.index, cause, %reason, "answering a produce partition with a retriable error");
-        PartitionOutcome::Local(LocalPartition {
-            topic: input.topic.to_string(),
-            index: input.index,
-            error_code: codes::NOT_ENOUGH_REPLICAS,
-            error_message: Some(format!("schemagate: {cause} unavailable, retry: {reason}")),
-            record_errors: Vec::new(),
-        })
+        let message = format!("schemagate: {cause} unavailable, retry: {reason}");
+        local(input, codes::NOT_ENOUGH_REPLICAS, Some(message), Vec::new())
     }
+}
+
+/// The proxy's own answer for the partition.
+fn local(
+    input: &PartitionInput<'_>,
+    error_code: i16,
+    error_message: Option<String>,
+    record_errors: Vec<(i32, String)>,
+) -> PartitionOutcome {
+    PartitionOutcome::Local(LocalPartition {
+        topic: input.topic.to_string(),
+        index: input.index,
+        error_code,
+        error_message,
+        record_errors,
+    })
 }
 
 /// The key or value of `record` with the requirement the policy puts on it.
