@@ -16,6 +16,19 @@ fn template() -> BatchHeader {
     }
 }
 
+/// A record with no key, value "a" and no headers.
+fn value_a() -> Record<'static> {
+    Record {
+        attributes: 0,
+        timestamp_delta: 0,
+        offset_delta: 0,
+        key: None,
+        value: Some(b"a"),
+        header_count: 0,
+        headers_raw: &[],
+    }
+}
+
 fn headers(pairs: &[(&[u8], Option<&[u8]>)]) -> Vec<u8> {
     let mut out = Vec::new();
     for (k, v) in pairs {
@@ -80,15 +93,7 @@ fn round_trip_every_codec_keeps_records_and_duplicate_headers() {
 fn golden_empty_value_batch_bytes() {
     // One record, key null, value "a", no headers, uncompressed: checks the header layout and
     // the CRC against values computed by hand from the v2 format specification.
-    let rec = Record {
-        attributes: 0,
-        timestamp_delta: 0,
-        offset_delta: 0,
-        key: None,
-        value: Some(b"a"),
-        header_count: 0,
-        headers_raw: &[],
-    };
+    let rec = value_a();
     let bytes = encode_batch(&template(), Compression::None, &[rec]).unwrap();
     assert_eq!(bytes.len(), HEADER_LEN + 8);
     assert_eq!(&bytes[8..12], &(HEADER_LEN as i32 - 12 + 8).to_be_bytes());
@@ -104,15 +109,7 @@ fn golden_empty_value_batch_bytes() {
 
 #[test]
 fn record_count_reads_every_batch_header() {
-    let rec = Record {
-        attributes: 0,
-        timestamp_delta: 0,
-        offset_delta: 0,
-        key: None,
-        value: Some(b"a"),
-        header_count: 0,
-        headers_raw: &[],
-    };
+    let rec = value_a();
     let mut two =
         encode_batch(&template(), Compression::None, &[rec.clone(), rec.clone()]).unwrap();
     let three = encode_batch(
@@ -129,15 +126,7 @@ fn record_count_reads_every_batch_header() {
 
 #[test]
 fn corrupt_crc_is_refused() {
-    let rec = Record {
-        attributes: 0,
-        timestamp_delta: 0,
-        offset_delta: 0,
-        key: None,
-        value: Some(b"a"),
-        header_count: 0,
-        headers_raw: &[],
-    };
+    let rec = value_a();
     let mut bytes = encode_batch(&template(), Compression::None, &[rec]).unwrap();
     let last = bytes.len() - 2;
     bytes[last] ^= 0xff;
@@ -159,15 +148,7 @@ fn legacy_magic_is_named() {
 
 #[test]
 fn record_count_over_limit_is_refused() {
-    let rec = Record {
-        attributes: 0,
-        timestamp_delta: 0,
-        offset_delta: 0,
-        key: None,
-        value: Some(b"a"),
-        header_count: 0,
-        headers_raw: &[],
-    };
+    let rec = value_a();
     let bytes = encode_batch(&template(), Compression::None, &[rec.clone(), rec]).unwrap();
     let limits = BatchLimits {
         max_records: 1,
