@@ -10,41 +10,26 @@ fn body(schema: &str) -> Value {
     json!({ "schema": schema })
 }
 
+/// POSTs `{"schema": schema}` to `path` under the registry at `url`.
+async fn post(url: &str, path: &str, schema: &str) -> (u16, Value) {
+    call("POST", &format!("{url}{path}"), Some(body(schema))).await
+}
+
 #[tokio::test]
 async fn ids_are_global_and_one_content_gets_one_id() {
     let r = memory().await;
     let a = avro("A", &[("x", "int", None)]);
     let b = avro("B", &[("y", "string", None)]);
-    let (s, v) = call(
-        "POST",
-        &format!("{}/subjects/s1/versions", r.url),
-        Some(body(&a)),
-    )
-    .await;
+    let (s, v) = post(&r.url, "/subjects/s1/versions", &a).await;
     assert_eq!((s, v["id"].as_i64()), (200, Some(1)));
     // Same schema again: same id, no new version.
-    let (_, v) = call(
-        "POST",
-        &format!("{}/subjects/s1/versions", r.url),
-        Some(body(&a)),
-    )
-    .await;
+    let (_, v) = post(&r.url, "/subjects/s1/versions", &a).await;
     assert_eq!(v["id"], 1);
     // Same schema in another subject: same id.
-    let (_, v) = call(
-        "POST",
-        &format!("{}/subjects/s2/versions", r.url),
-        Some(body(&a)),
-    )
-    .await;
+    let (_, v) = post(&r.url, "/subjects/s2/versions", &a).await;
     assert_eq!(v["id"], 1);
     // Another schema: a new id.
-    let (_, v) = call(
-        "POST",
-        &format!("{}/subjects/s3/versions", r.url),
-        Some(body(&b)),
-    )
-    .await;
+    let (_, v) = post(&r.url, "/subjects/s3/versions", &b).await;
     assert_eq!(v["id"], 2);
     let (_, v) = call("GET", &format!("{}/subjects", r.url), None).await;
     assert_eq!(v, json!(["s1", "s2", "s3"]));
@@ -81,18 +66,8 @@ async fn versions_latest_raw_and_lookup() {
         "Order",
         &[("id", "long", None), ("note", "string", Some(json!("")))],
     );
-    call(
-        "POST",
-        &format!("{}/subjects/orders-value/versions", r.url),
-        Some(body(&v1)),
-    )
-    .await;
-    let (s, v) = call(
-        "POST",
-        &format!("{}/subjects/orders-value/versions", r.url),
-        Some(body(&v2)),
-    )
-    .await;
+    post(&r.url, "/subjects/orders-value/versions", &v1).await;
+    let (s, v) = post(&r.url, "/subjects/orders-value/versions", &v2).await;
     assert_eq!((s, v["id"].as_i64()), (200, Some(2)), "{v}");
     for latest in ["latest", "-1", "2"] {
         let (s, v) = call(
@@ -123,30 +98,15 @@ async fn versions_latest_raw_and_lookup() {
         serde_json::from_str::<Value>(&v1).unwrap(),
         "raw schema text"
     );
-    let (s, v) = call(
-        "POST",
-        &format!("{}/subjects/orders-value", r.url),
-        Some(body(&v1)),
-    )
-    .await;
+    let (s, v) = post(&r.url, "/subjects/orders-value", &v1).await;
     assert_eq!(
         (s, v["version"].as_i64(), v["id"].as_i64()),
         (200, Some(1), Some(1))
     );
     let other = avro("Other", &[("z", "int", None)]);
-    let (s, v) = call(
-        "POST",
-        &format!("{}/subjects/orders-value", r.url),
-        Some(body(&other)),
-    )
-    .await;
+    let (s, v) = post(&r.url, "/subjects/orders-value", &other).await;
     assert_eq!((s, v["error_code"].as_i64()), (404, Some(40403)));
-    let (s, v) = call(
-        "POST",
-        &format!("{}/subjects/nope", r.url),
-        Some(body(&other)),
-    )
-    .await;
+    let (s, v) = post(&r.url, "/subjects/nope", &other).await;
     assert_eq!((s, v["error_code"].as_i64()), (404, Some(40401)));
     let (s, v) = call("GET", &format!("{}/subjects/nope/versions", r.url), None).await;
     assert_eq!((s, v["error_code"].as_i64()), (404, Some(40401)));
@@ -173,18 +133,8 @@ async fn incompatible_is_409_with_the_field_and_compat_endpoint_explains() {
     let r = memory().await;
     let v1 = avro("Order", &[("id", "long", None)]);
     let bad = avro("Order", &[("id", "long", None), ("priority", "int", None)]);
-    call(
-        "POST",
-        &format!("{}/subjects/o/versions", r.url),
-        Some(body(&v1)),
-    )
-    .await;
-    let (s, v) = call(
-        "POST",
-        &format!("{}/subjects/o/versions", r.url),
-        Some(body(&bad)),
-    )
-    .await;
+    post(&r.url, "/subjects/o/versions", &v1).await;
+    let (s, v) = post(&r.url, "/subjects/o/versions", &bad).await;
     assert_eq!((s, v["error_code"].as_i64()), (409, Some(409)), "{v}");
     assert!(v["message"].as_str().unwrap().contains("priority"), "{v}");
     let url = format!(
@@ -201,12 +151,7 @@ async fn incompatible_is_409_with_the_field_and_compat_endpoint_explains() {
             .any(|m| m.as_str().unwrap().contains("priority")),
         "{v}"
     );
-    let (_, v) = call(
-        "POST",
-        &format!("{}/compatibility/subjects/o/versions/latest", r.url),
-        Some(body(&v1)),
-    )
-    .await;
+    let (_, v) = post(&r.url, "/compatibility/subjects/o/versions/latest", &v1).await;
     assert_eq!(v, json!({"is_compatible": true}));
     // NONE lets it through.
     let (s, _) = call(
@@ -216,12 +161,7 @@ async fn incompatible_is_409_with_the_field_and_compat_endpoint_explains() {
     )
     .await;
     assert_eq!(s, 200);
-    let (s, v) = call(
-        "POST",
-        &format!("{}/subjects/o/versions", r.url),
-        Some(body(&bad)),
-    )
-    .await;
+    let (s, v) = post(&r.url, "/subjects/o/versions", &bad).await;
     assert_eq!((s, v["id"].as_i64()), (200, Some(2)));
 }
 
@@ -489,12 +429,7 @@ async fn references_resolve_and_protect_what_they_point_at() {
     let r = memory().await;
     let money = json!({"type":"record","name":"Money","namespace":"shop","fields":[{"name":"cents","type":"long"}]}).to_string();
     let order = json!({"type":"record","name":"Order","namespace":"shop","fields":[{"name":"total","type":"shop.Money"}]}).to_string();
-    let (s, v) = call(
-        "POST",
-        &format!("{}/subjects/money/versions", r.url),
-        Some(body(&money)),
-    )
-    .await;
+    let (s, v) = post(&r.url, "/subjects/money/versions", &money).await;
     assert_eq!(s, 200, "{v}");
     let refs = json!([{"name": "shop.Money", "subject": "money", "version": 1}]);
     let (s, v) = call(
