@@ -33,6 +33,8 @@ pub struct JsonSchema {
     validator: Arc<jsonschema::Validator>,
     model: Arc<model::Model>,
     canonical: String,
+    /// The root `title`, kept from parsing for the record-name subject strategies.
+    title: Option<String>,
 }
 
 impl std::fmt::Debug for JsonSchema {
@@ -173,6 +175,10 @@ impl JsonSchema {
         })?;
         let mut canonical = String::new();
         write_canonical(&root, &mut canonical);
+        let title = root
+            .get("title")
+            .and_then(Value::as_str)
+            .map(str::to_string);
         docs.insert(String::new(), root);
         let ref_siblings = matches!(
             draft,
@@ -190,6 +196,7 @@ impl JsonSchema {
             validator: Arc::new(validator),
             model: Arc::new(model),
             canonical,
+            title,
         })
     }
 
@@ -200,8 +207,7 @@ impl JsonSchema {
 
     /// The root `title`, which Confluent's JSON serializer uses as the record name.
     pub fn record_name(&self) -> Option<String> {
-        let root: serde_json::Value = serde_json::from_str(&self.canonical).ok()?;
-        root.get("title")?.as_str().map(str::to_string)
+        self.title.clone()
     }
 
     /// The body must be JSON and valid; the error names the first failing instance location
