@@ -71,6 +71,12 @@ struct EnforcementArgs {
     /// Milliseconds one registry request may take.
     #[arg(long, default_value_t = 2000)]
     registry_timeout_ms: u64,
+    /// How a schema id's binding to the topic's subject is checked: `subject-param` (one
+    /// request, `GET /schemas/ids/{id}?subject=`, for registries that filter by it: schemagate's,
+    /// recent Confluent), `id-versions` (two requests, any registry) or `auto` (one probe
+    /// request at the first lookup decides).
+    #[arg(long, default_value = "auto", value_name = "MODE")]
+    registry_binding_check: registry_client::BindingCheck,
     /// Seconds a definitive "not found" from the registry is remembered.
     #[arg(long, default_value_t = 5)]
     negative_cache_secs: u64,
@@ -128,6 +134,7 @@ fn enforcer(
     let mut rc = a.registry_auth.config(url)?;
     rc.request_timeout = Duration::from_millis(a.registry_timeout_ms.max(1));
     rc.cache.enabled = !a.no_schema_cache;
+    rc.binding_check = a.registry_binding_check;
     rc.cache.negative_ttl = Duration::from_secs(a.negative_cache_secs);
     let client = RegistryClient::new(rc).context("registry client")?;
     client.register_metrics(metrics);

@@ -9,7 +9,7 @@ use prometheus_client::registry::Registry;
 use sha2::{Digest, Sha256};
 
 use crate::cache::{CachePolicy, LookupCache};
-use crate::config::{CacheConfig, RegistryConfig};
+use crate::config::{BindingCheck, CacheConfig, RegistryConfig};
 use crate::error::{BuildError, Missing, RegistryError};
 use crate::metrics::{CacheKind, Metrics};
 use crate::references::{self, Limits, ReferencedSchema};
@@ -59,6 +59,9 @@ struct Inner {
     limits: Limits,
     schemas: LookupCache<u32, Arc<RegisteredSchema>>,
     bindings: LookupCache<(Subject, u32), i32>,
+    bound: LookupCache<(Subject, u32), Arc<RegisteredSchema>>,
+    /// Whether `?subject=` filters, once known (set at build time unless `Auto`).
+    subject_param: tokio::sync::OnceCell<bool>,
     versions: LookupCache<(Subject, VersionSpec), SubjectVersion>,
     lookups: LookupCache<LookupKey, SubjectVersion>,
 }
@@ -89,6 +92,12 @@ impl RegistryClient {
                 policy(c.max_bindings),
                 metrics.counters(CacheKind::Binding),
             ),
+            bound: LookupCache::new(policy(c.max_bindings), metrics.counters(CacheKind::Binding)),
+            subject_param: match config.binding_check {
+                BindingCheck::Auto => tokio::sync::OnceCell::new(),
+                BindingCheck::SubjectParam => tokio::sync::OnceCell::new_with(Some(true)),
+                BindingCheck::IdVersions => tokio::sync::OnceCell::new_with(Some(false)),
+            },
             versions: LookupCache::new(
                 policy(c.max_bindings),
                 metrics.counters(CacheKind::SubjectVersion),
@@ -154,6 +163,25 @@ impl RegistryClient {
             .await
     }
 
+    /// The parsed schema for `id`, provided `id` is registered under `subject`: what the proxy
+    /// asks for every new (subject, id). One request, `GET /schemas/ids/{id}?subject=`, where
+    /// the registry honours the parameter; else the schema by id plus `/versions`.
+    /// `NotFound { what: SchemaId }`: no such id; `NotFound { what: Binding }`: the id exists
+    /// but not under `subject`; `InvalidSchema`: the schema does not parse.
+    pub async fn bound_schema(
+        &self,
+        subject: &Subject,
+        id: SchemaId,
+    ) -> Result<Arc<RegisteredSchema>, RegistryError> {
+        let inner = &self.inner;
+        inner
+            .bound
+            .get_or_fetch((subject.clone(), id.0), inner.cache.binding_ttl, || {
+                inner.fetch_bound(subject, id)
+            })
+            .await
+    }
+
     /// The id behind `subject` at `version` (reader contracts). `latest` is cached only for
     /// the short latest TTL.
     pub async fn subject_version(
@@ -204,6 +232,95 @@ impl RegistryClient {
 impl Inner {
     async fn fetch_schema(&self, id: SchemaId) -> Result<Arc<RegisteredSchema>, RegistryError> {
         let fetched = rest::schema_by_id(&self.transport, id.0).await?;
+        self.parse_fetched(id, fetched).await
+    }
+
+    /// `bound_schema` on a miss.
+    async fn fetch_bound(
+        &self,
+        subject: &Subject,
+        id: SchemaId,
+    ) -> Result<Arc<RegisteredSchema>, RegistryError> {
+        if self.subject_param.get() == Some(&false) {
+            return self.bound_by_id_versions(subject, id).await;
+        }
+        match rest::schema_by_id_in_subject(&self.transport, id.0, subject.as_str()).await {
+            Ok(fetched) => {
+                // Parsed into the id cache (or taken from it): one parse per id.
+                let schema = self
+                    .schemas
+                    .get_or_fetch(id.0, None, || self.parse_fetched(id, fetched))
+                    .await?;
+                match self.filters_by_subject(id).await {
+                    Some(true) => Ok(schema),
+                    // The parameter may have been ignored: prove the binding the long way.
+                    Some(false) | None => {
+                        self.fetch_binding(subject, id).await?;
+                        Ok(schema)
+                    }
+                }
+            }
+            Err(RegistryError::NotFound { .. }) => {
+                // No such id, or not under this subject: the id alone tells which.
+                self.schemas
+                    .get_or_fetch(id.0, None, || self.fetch_schema(id))
+                    .await?;
+                Err(not_bound(subject, id))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn bound_by_id_versions(
+        &self,
+        subject: &Subject,
+        id: SchemaId,
+    ) -> Result<Arc<RegisteredSchema>, RegistryError> {
+        let schema = self
+            .schemas
+            .get_or_fetch(id.0, None, || self.fetch_schema(id))
+            .await?;
+        self.fetch_binding(subject, id).await?;
+        Ok(schema)
+    }
+
+    /// Does the registry filter `GET /schemas/ids/{id}?subject=` by subject? Probed once,
+    /// with an id known to exist and a subject nobody registers: 404 means it filters.
+    /// `None` when the probe could not get an answer (asked again next time).
+    async fn filters_by_subject(&self, existing: SchemaId) -> Option<bool> {
+        let probe = self
+            .subject_param
+            .get_or_try_init(|| async {
+                match rest::schema_by_id_in_subject(&self.transport, existing.0, PROBE_SUBJECT)
+                    .await
+                {
+                    Err(RegistryError::NotFound { .. }) => Ok(true),
+                    Ok(_) => {
+                        tracing::warn!(
+                            "the schema registry ignores ?subject= on /schemas/ids/{{id}}: \
+                             checking bindings with a second request per new id \
+                             (--registry-binding-check id-versions skips this probe)"
+                        );
+                        Ok(false)
+                    }
+                    Err(e) => Err(e),
+                }
+            })
+            .await;
+        match probe {
+            Ok(filters) => Some(*filters),
+            Err(e) => {
+                tracing::debug!(error = %e, "binding probe got no answer");
+                None
+            }
+        }
+    }
+
+    async fn parse_fetched(
+        &self,
+        id: SchemaId,
+        fetched: rest::SchemaText,
+    ) -> Result<Arc<RegisteredSchema>, RegistryError> {
         let schema_type = fetched.parsed_type()?;
         let resolved = references::resolve(&fetched.references, self.limits, |r| {
             self.fetch_reference(r)
@@ -242,14 +359,21 @@ impl Inner {
             .filter(|p| p.subject == subject.as_str())
             .map(|p| p.version)
             .max()
-            .ok_or_else(|| RegistryError::NotFound {
-                what: Missing::Binding,
-                error_code: 0,
-                message: format!(
-                    "schema id {} is not registered under subject {subject}",
-                    id.0
-                ),
-            })
+            .ok_or_else(|| not_bound(subject, id))
+    }
+}
+
+/// A subject no registry holds: the binding probe asks for an existing id under it.
+pub const PROBE_SUBJECT: &str = "schemagate-binding-probe-not-a-subject";
+
+fn not_bound(subject: &Subject, id: SchemaId) -> RegistryError {
+    RegistryError::NotFound {
+        what: Missing::Binding,
+        error_code: 0,
+        message: format!(
+            "schema id {} is not registered under subject {subject}",
+            id.0
+        ),
     }
 }
 

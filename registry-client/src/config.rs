@@ -82,6 +82,37 @@ impl Default for CacheConfig {
     }
 }
 
+/// How the client proves that a schema id is registered under a subject.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BindingCheck {
+    /// Use `?subject=` once a one-time probe shows the registry honours it, else `IdVersions`.
+    #[default]
+    Auto,
+    /// `GET /schemas/ids/{id}?subject={subject}`: schema and binding in one request. Right for
+    /// registries that look the id up within the subject (schemagate's registry, recent
+    /// Confluent Schema Registry); a registry that ignores the parameter would let ids of
+    /// other subjects through.
+    SubjectParam,
+    /// `GET /schemas/ids/{id}` then `GET /schemas/ids/{id}/versions`: two requests per new id,
+    /// right with any Confluent-compatible registry.
+    IdVersions,
+}
+
+impl std::str::FromStr for BindingCheck {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "auto" => Ok(BindingCheck::Auto),
+            "subject-param" => Ok(BindingCheck::SubjectParam),
+            "id-versions" => Ok(BindingCheck::IdVersions),
+            other => Err(format!(
+                "unknown binding check {other:?}: expected auto, subject-param or id-versions"
+            )),
+        }
+    }
+}
+
 /// Everything needed to build a [`crate::RegistryClient`].
 #[derive(Debug, Clone)]
 pub struct RegistryConfig {
@@ -105,6 +136,8 @@ pub struct RegistryConfig {
     pub max_reference_depth: usize,
     /// Cache sizes and TTLs.
     pub cache: CacheConfig,
+    /// How a (subject, id) binding is checked.
+    pub binding_check: BindingCheck,
 }
 
 impl RegistryConfig {
@@ -121,6 +154,7 @@ impl RegistryConfig {
             max_references: 256,
             max_reference_depth: 32,
             cache: CacheConfig::default(),
+            binding_check: BindingCheck::Auto,
         }
     }
 }
@@ -138,5 +172,17 @@ mod tests {
         let bearer = Auth::Bearer("t0ken".into());
         assert_eq!(format!("{basic:?}"), "Basic(key, ***)");
         assert_eq!(format!("{bearer:?}"), "Bearer(***)");
+    }
+
+    #[test]
+    fn binding_check_parses_its_three_names_only() {
+        assert_eq!("auto".parse(), Ok(BindingCheck::Auto));
+        assert_eq!("subject-param".parse(), Ok(BindingCheck::SubjectParam));
+        assert_eq!("id-versions".parse(), Ok(BindingCheck::IdVersions));
+        let err = "Subject-Param".parse::<BindingCheck>().unwrap_err();
+        assert!(
+            err.contains("expected auto, subject-param or id-versions"),
+            "{err}"
+        );
     }
 }

@@ -55,7 +55,7 @@ pub mod subject;
 mod transport;
 
 pub use client::{RegisteredSchema, RegistryClient, SubjectVersion};
-pub use config::{Auth, CacheConfig, RegistryConfig, RetryPolicy};
+pub use config::{Auth, BindingCheck, CacheConfig, RegistryConfig, RetryPolicy};
 pub use error::{BuildError, CallerAction, Missing, RegistryError};
 pub use metrics::Metrics;
 pub use subject::{Subject, VersionSpec};

@@ -15,6 +15,8 @@ use crate::transport::{Answer, Transport};
 pub(crate) mod endpoint {
     /// `GET /schemas/ids/{id}`.
     pub(crate) const SCHEMA_BY_ID: &str = "/schemas/ids/{id}";
+    /// `GET /schemas/ids/{id}?subject={subject}`.
+    pub(crate) const SCHEMA_BY_ID_IN_SUBJECT: &str = "/schemas/ids/{id}?subject={subject}";
     /// `GET /schemas/ids/{id}/versions`.
     pub(crate) const ID_VERSIONS: &str = "/schemas/ids/{id}/versions";
     /// `GET /subjects/{subject}/versions/{version}`.
@@ -83,6 +85,26 @@ pub(crate) async fn schema_by_id(t: &Transport, id: u32) -> Result<SchemaText, R
     let ep = endpoint::SCHEMA_BY_ID;
     let answer = t
         .send(ep, &["schemas", "ids", &id.to_string()], None)
+        .await?;
+    read(ep, answer, Missing::SchemaId)
+}
+
+/// `GET /schemas/ids/{id}?subject={subject}`: registries that look the id up within the
+/// subject (schemagate's, and Confluent's context-aware cache) answer 404 when the id is not
+/// registered under it; older ones ignore the parameter (see `client::BindingMode`).
+pub(crate) async fn schema_by_id_in_subject(
+    t: &Transport,
+    id: u32,
+    subject: &str,
+) -> Result<SchemaText, RegistryError> {
+    let ep = endpoint::SCHEMA_BY_ID_IN_SUBJECT;
+    let answer = t
+        .send_query(
+            ep,
+            &["schemas", "ids", &id.to_string()],
+            &[("subject", subject)],
+            None,
+        )
         .await?;
     read(ep, answer, Missing::SchemaId)
 }

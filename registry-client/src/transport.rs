@@ -95,12 +95,16 @@ impl Transport {
         })
     }
 
-    /// The URL for path `segments` under the base URL, each segment percent-encoded.
-    pub(crate) fn url(&self, segments: &[&str]) -> Url {
+    /// The URL for path `segments` under the base URL, each segment percent-encoded, with
+    /// `query` pairs (also encoded) appended.
+    pub(crate) fn url(&self, segments: &[&str], query: &[(&str, &str)]) -> Url {
         let mut url = self.base.clone();
         // `parse_base_url` refused cannot-be-a-base URLs, so this branch always runs.
         if let Ok(mut path) = url.path_segments_mut() {
             path.pop_if_empty().extend(segments);
+        }
+        if !query.is_empty() {
+            url.query_pairs_mut().extend_pairs(query);
         }
         url
     }
@@ -113,7 +117,18 @@ impl Transport {
         segments: &[&str],
         body: Option<&serde_json::Value>,
     ) -> Result<Answer, RegistryError> {
-        let url = self.url(segments);
+        self.send_query(endpoint, segments, &[], body).await
+    }
+
+    /// [`Transport::send`] with query parameters.
+    pub(crate) async fn send_query(
+        &self,
+        endpoint: &'static str,
+        segments: &[&str],
+        query: &[(&str, &str)],
+        body: Option<&serde_json::Value>,
+    ) -> Result<Answer, RegistryError> {
+        let url = self.url(segments, query);
         let post =
             body.map(serde_json::to_vec)
                 .transpose()
@@ -284,13 +299,19 @@ mod tests {
     fn paths_are_joined_and_percent_encoded() {
         let t = transport("http://127.0.0.1:8081");
         assert_eq!(
-            t.url(&["subjects", "a/b c", "versions", "latest"]).as_str(),
+            t.url(&["subjects", "a/b c", "versions", "latest"], &[])
+                .as_str(),
             "http://127.0.0.1:8081/subjects/a%2Fb%20c/versions/latest"
         );
         let t = transport("https://host.example/prefix/");
         assert_eq!(
-            t.url(&["schemas", "ids", "7"]).as_str(),
+            t.url(&["schemas", "ids", "7"], &[]).as_str(),
             "https://host.example/prefix/schemas/ids/7"
+        );
+        assert_eq!(
+            t.url(&["schemas", "ids", "7"], &[("subject", "a&b=c d")])
+                .as_str(),
+            "https://host.example/prefix/schemas/ids/7?subject=a%26b%3Dc+d"
         );
     }
 

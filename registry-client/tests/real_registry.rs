@@ -393,3 +393,174 @@ async fn metrics_count_hits_misses_and_requests_by_template() {
     }
     assert!(!text.contains("4242"), "an id leaked into a label");
 }
+
+/// Version 2 of `ORDER` (an optional field added): a second id under the same subject.
+const ORDER_V2: &str = r#"{"type":"record","name":"Order","namespace":"com.acme","fields":[{"name":"id","type":"long"},{"name":"status","type":{"type":"enum","name":"Status","symbols":["NEW","PAID"]}},{"name":"note","type":["null","string"],"default":null}]}"#;
+
+const PAYMENT: &str =
+    r#"{"type":"record","name":"Payment","fields":[{"name":"cents","type":"long"}]}"#;
+
+/// Three ids: two under `orders-value`, one under `payments-value`.
+async fn three_ids(served: &Served) -> (SchemaId, SchemaId, SchemaId) {
+    let v1 = served
+        .register("orders-value", json!({ "schema": ORDER }))
+        .await;
+    let v2 = served
+        .register("orders-value", json!({ "schema": ORDER_V2 }))
+        .await;
+    let pay = served
+        .register("payments-value", json!({ "schema": PAYMENT }))
+        .await;
+    (v1, v2, pay)
+}
+
+fn is_missing(
+    r: &Result<Arc<registry_client::RegisteredSchema>, RegistryError>,
+    what: Missing,
+) -> bool {
+    matches!(r, Err(RegistryError::NotFound { what: w, .. }) if *w == what)
+}
+
+#[tokio::test]
+async fn bound_schema_is_one_request_per_id_after_one_probe() {
+    let served = Served::start(HttpConfig::default()).await;
+    let (v1, v2, pay) = three_ids(&served).await;
+    let client = RegistryClient::new(config(&served.url())).expect("client");
+    let orders = Subject::new("orders-value");
+
+    // First lookup: the schema under the subject, then the one-time probe.
+    let s1 = client.bound_schema(&orders, v1).await.expect("v1 is bound");
+    assert_eq!(s1.id, v1);
+    assert_eq!(client.registry_requests(), 2);
+    // Every later new id: one request.
+    let s2 = client.bound_schema(&orders, v2).await.expect("v2 is bound");
+    assert_eq!(s2.id, v2);
+    assert_eq!(client.registry_requests(), 3);
+    client.bound_schema(&orders, v1).await.expect("cached");
+    assert_eq!(client.registry_requests(), 3);
+    // The schema came into the id cache too.
+    client.schema(v2).await.expect("cached by id");
+    assert_eq!(client.registry_requests(), 3);
+
+    // An id of another subject: 404 under the subject, then the id alone proves it exists.
+    let other = client.bound_schema(&orders, pay).await;
+    assert!(is_missing(&other, Missing::Binding), "{other:?}");
+    assert_eq!(client.registry_requests(), 5);
+    // No such id at all.
+    let none = client.bound_schema(&orders, SchemaId(4242)).await;
+    assert!(is_missing(&none, Missing::SchemaId), "{none:?}");
+    // Both "no" answers are remembered for the negative TTL.
+    let before = client.registry_requests();
+    assert!(is_missing(
+        &client.bound_schema(&orders, pay).await,
+        Missing::Binding
+    ));
+    assert!(is_missing(
+        &client.bound_schema(&orders, SchemaId(4242)).await,
+        Missing::SchemaId
+    ));
+    assert_eq!(client.registry_requests(), before);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_first_bound_lookups_share_requests_and_one_probe() {
+    let served = Served::start(HttpConfig::default()).await;
+    let (v1, v2, _) = three_ids(&served).await;
+    let orders = Subject::new("orders-value");
+    for (mode, expected) in [
+        (registry_client::BindingCheck::Auto, 3),
+        (registry_client::BindingCheck::SubjectParam, 2),
+        (registry_client::BindingCheck::IdVersions, 4),
+    ] {
+        let mut c = config(&served.url());
+        c.binding_check = mode;
+        let client = RegistryClient::new(c).expect("client");
+        let lookups = (0..200).map(|i| {
+            let (client, orders) = (client.clone(), orders.clone());
+            let id = if i % 2 == 0 { v1 } else { v2 };
+            async move { client.bound_schema(&orders, id).await.map(|s| s.id) }
+        });
+        let answers = futures_join_all(lookups).await;
+        assert!(answers.iter().all(Result::is_ok), "{mode:?}: {answers:?}");
+        // Auto: 2 ids + 1 probe; subject-param: 2 ids; id-versions: 2 × (schema + versions).
+        assert_eq!(client.registry_requests(), expected, "{mode:?}");
+    }
+}
+
+/// Runs every future as its own task and collects the answers in order.
+async fn futures_join_all<F>(futs: impl Iterator<Item = F>) -> Vec<F::Output>
+where
+    F: std::future::Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let handles: Vec<_> = futs.map(tokio::spawn).collect();
+    let mut out = Vec::with_capacity(handles.len());
+    for h in handles {
+        out.push(h.await.expect("lookup task"));
+    }
+    out
+}
+
+/// A registry that ignores `?subject=` (as older registries do): a relay in front of the real
+/// one that strips the parameter from every request line.
+async fn ignoring_subject_param(upstream: SocketAddr) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind relay");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        while let Ok((mut client, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                let Ok(server) = tokio::net::TcpStream::connect(upstream).await else {
+                    return;
+                };
+                let (mut sr, mut sw) = server.into_split();
+                let (mut cr, mut cw) = client.split();
+                let up = async {
+                    let mut buf = vec![0u8; 64 * 1024];
+                    loop {
+                        let n = match cr.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => n,
+                        };
+                        let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+                        let stripped = match (text.find("?subject="), text.find(" HTTP/1.1")) {
+                            (Some(q), Some(end)) if q < end => {
+                                format!("{}{}", &text[..q], &text[end..])
+                            }
+                            _ => text,
+                        };
+                        if sw.write_all(stripped.as_bytes()).await.is_err() {
+                            return;
+                        }
+                    }
+                };
+                let down = async {
+                    let _ = tokio::io::copy(&mut sr, &mut cw).await;
+                };
+                tokio::join!(up, down);
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn a_registry_that_ignores_the_subject_parameter_is_detected() {
+    let served = Served::start(HttpConfig::default()).await;
+    let (v1, v2, pay) = three_ids(&served).await;
+    let relay = ignoring_subject_param(served.addr).await;
+    let client = RegistryClient::new(config(&format!("http://{relay}"))).expect("client");
+    let orders = Subject::new("orders-value");
+
+    // Lookup (200, the parameter ignored), probe (200: it ignores it), then /versions.
+    client.bound_schema(&orders, v1).await.expect("v1 is bound");
+    assert_eq!(client.registry_requests(), 3);
+    // From now on: schema by id plus /versions, no more probes.
+    client.bound_schema(&orders, v2).await.expect("v2 is bound");
+    assert_eq!(client.registry_requests(), 5);
+    // The point of the probe: an id of another subject is still caught.
+    let other = client.bound_schema(&orders, pay).await;
+    assert!(is_missing(&other, Missing::Binding), "{other:?}");
+    let none = client.bound_schema(&orders, SchemaId(4242)).await;
+    assert!(is_missing(&none, Missing::SchemaId), "{none:?}");
+}

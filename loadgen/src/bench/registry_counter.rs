@@ -176,8 +176,8 @@ fn endpoint(before: &[u8]) -> String {
         .map_or(0, |i| i + 1);
     let line = String::from_utf8_lossy(before.get(start..).unwrap_or(&[]));
     let line = line.trim_end();
-    let path = line.split('?').next().unwrap_or("");
-    let mut out = String::with_capacity(path.len().min(80));
+    let (path, query) = line.split_once('?').unwrap_or((line, ""));
+    let mut out = String::with_capacity(path.len().min(80) + 24);
     let mut in_digits = false;
     for c in path.chars().take(80) {
         if c.is_ascii_digit() {
@@ -189,6 +189,19 @@ fn endpoint(before: &[u8]) -> String {
             in_digits = false;
             out.push(c);
         }
+    }
+    // Query names only (values may be anything), and the binding probe by name.
+    if query.contains("subject=schemagate-binding-probe") {
+        out.push_str("?subject=(probe)");
+    } else if !query.is_empty() {
+        let names: Vec<&str> = query
+            .split('&')
+            .filter_map(|kv| kv.split('=').next())
+            .filter(|k| k.len() <= 32 && k.bytes().all(|b| b.is_ascii_alphanumeric()))
+            .take(4)
+            .collect();
+        out.push('?');
+        out.push_str(&names.join("&"));
     }
     out
 }
@@ -238,8 +251,13 @@ mod tests {
     fn endpoints_are_method_and_path_with_digits_folded() {
         assert_eq!(
             endpoint(b"x\r\nGET /schemas/ids/17?subject=a "),
-            "GET /schemas/ids/{n}"
+            "GET /schemas/ids/{n}?subject"
         );
+        assert_eq!(
+            endpoint(b"GET /schemas/ids/17?subject=schemagate-binding-probe-x "),
+            "GET /schemas/ids/{n}?subject=(probe)"
+        );
+        assert_eq!(endpoint(b"GET /schemas/ids/9 "), "GET /schemas/ids/{n}");
         assert_eq!(
             endpoint(b"POST /subjects/orders-value/versions "),
             "POST /subjects/orders-value/versions"

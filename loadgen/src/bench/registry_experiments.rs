@@ -57,10 +57,16 @@ pub async fn run(opts: &BenchOptions, pool: &[Vec<u8>]) -> Value {
     let cache = cache_on_vs_off(opts, pool)
         .await
         .unwrap_or_else(|e| json!({ "status": "failed", "error": format!("{e:#}") }));
-    let stampede = stampede(opts)
-        .await
-        .unwrap_or_else(|e| json!({ "status": "failed", "error": format!("{e:#}") }));
-    json!({ "cache_on_vs_off": cache, "cold_fleet_stampede": stampede })
+    let failed = |e: anyhow::Error| json!({ "status": "failed", "error": format!("{e:#}") });
+    // The registry here is schemagate's, which filters `?subject=`: `subject-param` is the
+    // setting for it; `auto` (the default) adds one probe per process.
+    let exact = stampede(opts, "subject-param").await.unwrap_or_else(failed);
+    let auto = stampede(opts, "auto").await.unwrap_or_else(failed);
+    json!({
+        "cache_on_vs_off": cache,
+        "cold_fleet_stampede": exact,
+        "cold_fleet_stampede_auto": auto,
+    })
 }
 
 async fn cache_on_vs_off(opts: &BenchOptions, pool: &[Vec<u8>]) -> anyhow::Result<Value> {
@@ -116,14 +122,15 @@ async fn cache_on_vs_off(opts: &BenchOptions, pool: &[Vec<u8>]) -> anyhow::Resul
     Ok(json!({ "status": "ok", "cache_on": summarize(&on), "cache_off": summarize(&off) }))
 }
 
-/// The stampede: fresh broker and registry, N sidecars, N producer processes at once.
-async fn stampede(opts: &BenchOptions) -> anyhow::Result<Value> {
+/// The stampede: fresh broker and registry, N sidecars (checking bindings as `binding_check`
+/// says), N producer processes at once.
+async fn stampede(opts: &BenchOptions, binding_check: &str) -> anyhow::Result<Value> {
     let bin = opts
         .binaries
         .schemagate
         .clone()
         .context("SCHEMAGATE_BIN is not set")?;
-    let log_dir = opts.log_dir.join("stampede");
+    let log_dir = opts.log_dir.join(format!("stampede-{binding_check}"));
     let broker_port = process::free_port()?;
     let (tansu, dir) = (opts.binaries.tansu.clone(), log_dir.clone());
     let _broker = tokio::task::spawn_blocking(move || {
@@ -137,7 +144,16 @@ async fn stampede(opts: &BenchOptions) -> anyhow::Result<Value> {
     let registry_addr = url.trim_start_matches("http://").parse()?;
     let counter = RegistryCounter::start(process::loopback(0), registry_addr).await?;
     let policy = path::write_policy(&log_dir)?;
-    let sidecars = start_sidecars(&bin, broker_port, &counter.url(), &policy, &log_dir).await?;
+    let extra = if process::schemagate_proxy_supports(&bin, "--registry-binding-check") {
+        vec![
+            "--registry-binding-check".to_string(),
+            binding_check.to_string(),
+        ]
+    } else {
+        Vec::new()
+    };
+    let sidecars =
+        start_sidecars(&bin, broker_port, &counter.url(), &policy, &extra, &log_dir).await?;
     let direct = crate::process::loopback(broker_port).to_string();
     super::create_topic_at(&direct, 1).await?;
     let before_fleet = counter.requests();
@@ -206,6 +222,7 @@ async fn stampede(opts: &BenchOptions) -> anyhow::Result<Value> {
     let expected = u64::from(STAMPEDE_PROCESSES) * STAMPEDE_VERSIONS.len() as u64;
     Ok(json!({
         "status": "ok",
+        "binding_check": if extra.is_empty() { "unsupported by this binary" } else { binding_check },
         "processes": STAMPEDE_PROCESSES,
         "producers_reporting": reports.len(),
         "distinct_schema_ids": STAMPEDE_VERSIONS.len(),
@@ -231,15 +248,17 @@ async fn start_sidecars(
     broker_port: u16,
     registry_url: &str,
     policy: &Path,
+    extra: &[String],
     log_dir: &Path,
 ) -> anyhow::Result<Vec<(u16, ChildProcess)>> {
     let mut sidecars = Vec::new();
     for _ in 0..STAMPEDE_PROCESSES {
         let port = process::free_port()?;
-        let (bin, url, policy, dir) = (
+        let (bin, url, policy, extra, dir) = (
             bin.to_path_buf(),
             registry_url.to_string(),
             policy.to_path_buf(),
+            extra.to_vec(),
             log_dir.to_path_buf(),
         );
         let child = tokio::task::spawn_blocking(move || {
@@ -248,7 +267,7 @@ async fn start_sidecars(
                 port,
                 broker_port,
                 Some((&url, &policy)),
-                &[],
+                &extra,
                 &dir,
             )
         })

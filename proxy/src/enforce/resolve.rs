@@ -1,16 +1,17 @@
 //! Resolving the distinct schema ids of one batch against the registry, once per batch.
 //!
-//! For each (part, id): the schema by id, the subject the topic's strategy names, the binding
-//! of the id to that subject, and each declared reader's verdict (cached per writer/reader
-//! pair, since a compatibility check costs far more than a record). A registry that cannot
-//! answer makes the whole batch retriable; it never makes a record invalid.
+//! For each (part, id): the subject the topic's strategy names, the schema by id provided it is
+//! bound to that subject (one registry request under the topic strategy), and each declared
+//! reader's verdict (cached per writer/reader pair, since a compatibility check costs far more
+//! than a record). A registry that cannot answer makes the whole batch retriable; it never
+//! makes a record invalid.
 
 use std::sync::Arc;
 
 use contract::{compat, SchemaId};
 use futures::future::try_join_all;
 use registry_client::{
-    CallerAction, RegisteredSchema, RegistryClient, RegistryError, Subject, VersionSpec,
+    CallerAction, Missing, RegisteredSchema, RegistryClient, RegistryError, Subject, VersionSpec,
 };
 
 use super::reason::Part;
@@ -45,16 +46,32 @@ impl Resolver<'_> {
     }
 
     async fn one(&self, part: Part, id: SchemaId) -> Result<IdVerdict, RegistryError> {
-        let writer = match definitive(self.client.schema(id).await)? {
-            Some(w) => w,
-            None => return Ok(IdVerdict::Unknown),
+        let subject = match self.policy.strategy {
+            // The subject is known before the schema: one lookup proves both.
+            SubjectStrategy::Topic => Subject::new(&format!("{}-{}", self.topic, part.as_str())),
+            // The subject comes from the writer schema's record name.
+            SubjectStrategy::Record | SubjectStrategy::TopicRecord => {
+                match definitive(self.client.schema(id).await)? {
+                    Some(w) => Subject::new(&self.subject_for(part, &w)),
+                    None => return Ok(IdVerdict::Unknown),
+                }
+            }
         };
-        let subject = Subject::new(&self.subject_for(part, &writer));
-        if definitive(self.client.binding(&subject, id).await)?.is_none() {
-            return Ok(IdVerdict::NotBound {
-                subject: subject.as_str().to_string(),
-            });
-        }
+        let writer = match self.client.bound_schema(&subject, id).await {
+            Ok(w) => w,
+            Err(e) if e.action() == CallerAction::RecordInvalid => {
+                return Ok(match e {
+                    RegistryError::NotFound {
+                        what: Missing::Binding,
+                        ..
+                    } => IdVerdict::NotBound {
+                        subject: subject.as_str().to_string(),
+                    },
+                    _ => IdVerdict::Unknown,
+                });
+            }
+            Err(e) => return Err(e),
+        };
         for reader in &self.policy.readers {
             if let Some(why) = self.reader_problem(&subject, *reader, &writer).await? {
                 return Ok(IdVerdict::ReaderIncompatible(why.to_string()));
