@@ -109,14 +109,20 @@ pub(crate) async fn schema_by_id_in_subject(
     read(ep, answer, Missing::SchemaId)
 }
 
-/// `GET /schemas/ids/{id}/versions`.
+/// `GET /schemas/ids/{id}/versions?deleted=true`.
 pub(crate) async fn id_versions(
     t: &Transport,
     id: u32,
 ) -> Result<Vec<SubjectVersionRef>, RegistryError> {
     let ep = endpoint::ID_VERSIONS;
+    // Soft-deleted versions included, as `?subject=` lookups include them.
     let answer = t
-        .send(ep, &["schemas", "ids", &id.to_string(), "versions"], None)
+        .send_query(
+            ep,
+            &["schemas", "ids", &id.to_string(), "versions"],
+            &[("deleted", "true")],
+            None,
+        )
         .await?;
     read(ep, answer, Missing::SchemaId)
 }

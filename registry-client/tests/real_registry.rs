@@ -564,3 +564,28 @@ async fn a_registry_that_ignores_the_subject_parameter_is_detected() {
     let none = client.bound_schema(&orders, SchemaId(4242)).await;
     assert!(is_missing(&none, Missing::SchemaId), "{none:?}");
 }
+
+#[tokio::test]
+async fn a_soft_deleted_version_still_binds_its_id_in_every_mode() {
+    let served = Served::start(HttpConfig::default()).await;
+    let (v1, _, _) = three_ids(&served).await;
+    let url = format!("{}/subjects/orders-value/versions/1", served.url());
+    let deleted = reqwest::Client::new()
+        .delete(url)
+        .send()
+        .await
+        .expect("delete");
+    assert!(deleted.status().is_success(), "{}", deleted.status());
+    let orders = Subject::new("orders-value");
+    for mode in [
+        registry_client::BindingCheck::Auto,
+        registry_client::BindingCheck::SubjectParam,
+        registry_client::BindingCheck::IdVersions,
+    ] {
+        let mut c = config(&served.url());
+        c.binding_check = mode;
+        let client = RegistryClient::new(c).expect("client");
+        let r = client.bound_schema(&orders, v1).await;
+        assert_eq!(r.map(|s| s.id), Ok(v1), "{mode:?}");
+    }
+}
