@@ -5,8 +5,10 @@
 //! definitive "not found" is remembered for a few seconds.
 //!
 //! A tour of the crate:
-//! - [`client`]: [`RegistryClient`], the entry point: [`RegistryClient::schema`] (id → parsed
-//!   schema), [`RegistryClient::binding`] (is this id registered under this subject),
+//! - [`client`]: [`RegistryClient`], the entry point: [`RegistryClient::bound_schema`] (id →
+//!   parsed schema, provided it is registered under a subject: one request where the registry
+//!   filters `?subject=`), [`RegistryClient::schema`] (id → parsed schema),
+//!   [`RegistryClient::binding`] (is this id registered under this subject, and as which version),
 //!   [`RegistryClient::subject_version`] (reader contracts) and [`RegistryClient::lookup`]
 //!   (schema text → id).
 //! - [`error`]: [`RegistryError`], classified by [`CallerAction`]: a record is invalid only on
@@ -26,17 +28,12 @@
 //! use registry_client::{CallerAction, Missing, RegistryError, Subject};
 //! let subject = Subject::new("orders-value"); // built once per topic, cheap to clone
 //! let id = contract::SchemaId(7); // from the wire frame
-//! match client.schema(id).await {
+//! match client.bound_schema(&subject, id).await {
 //!     Ok(schema) => { let _ = schema.parsed.validate(&[]); }
 //!     Err(e) if e.action() == CallerAction::RetryLater => { /* retriable error, never quarantine */ }
-//!     Err(RegistryError::NotFound { .. }) => { /* reason unknown-schema-id */ }
-//!     Err(_) => { /* InvalidSchema: the writer schema cannot be used; the record is invalid */ }
-//! }
-//! match client.binding(&subject, id).await {
-//!     Ok(_version) => {}
-//!     Err(e) if e.is_transient() => { /* retriable error */ }
 //!     Err(RegistryError::NotFound { what: Missing::Binding, .. }) => { /* subject-mismatch */ }
-//!     Err(_) => { /* unknown-schema-id */ }
+//!     Err(RegistryError::NotFound { .. }) => { /* unknown-schema-id */ }
+//!     Err(_) => { /* InvalidSchema: the writer schema cannot be used; the record is invalid */ }
 //! }
 //! # }
 //! ```
