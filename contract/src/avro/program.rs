@@ -110,11 +110,6 @@ pub(crate) struct Program {
     root: ProgId,
 }
 
-/// The datum does not decode; the walker says where and why.
-struct Invalid;
-
-type Step = Result<(), Invalid>;
-
 impl Program {
     /// Compiles the program of `model`'s root type; `zero` is [`super::validate::zero_size_nodes`].
     /// `None` only if the schema is too big for 32-bit program ids.
@@ -154,12 +149,11 @@ impl Program {
         let Some(root) = self.progs.get(index(self.root)) else {
             return false;
         };
-        let mut runner = Runner {
+        let runner = Runner {
             progs: &self.progs,
             branches: &self.branches,
-            rest: body,
         };
-        runner.run(root, 0).is_ok() && runner.rest.is_empty()
+        runner.run(root, 0, body).is_some_and(<[u8]>::is_empty)
     }
 }
 
@@ -326,209 +320,178 @@ fn raise(out: &mut Draft, rel: usize) {
     out.check = Some(out.check.map_or(rel, |c| c.max(rel)));
 }
 
-struct Runner<'p, 'b> {
+/// Runs programs. The bytes not read yet are passed in and returned (`None`: the datum does not
+/// decode) rather than kept in the runner, so the cursor stays in registers.
+struct Runner<'p> {
     progs: &'p [Prog],
     branches: &'p [ProgId],
-    rest: &'b [u8],
 }
 
-impl<'p> Runner<'p, '_> {
-    fn prog(&self, id: ProgId) -> Result<&'p Prog, Invalid> {
-        let progs = self.progs;
-        progs.get(index(id)).ok_or(Invalid)
+impl<'p> Runner<'p> {
+    fn prog(&self, id: ProgId) -> Option<&'p Prog> {
+        self.progs.get(index(id))
     }
 
     /// `prog` as a value at `depth`.
-    fn run(&mut self, prog: &'p Prog, depth: usize) -> Step {
+    fn run<'b>(&self, prog: &'p Prog, depth: usize, rest: &'b [u8]) -> Option<&'b [u8]> {
         if depth >= prog.limit {
-            return Err(Invalid);
+            return None;
         }
-        self.ops(prog, depth)
+        self.ops(prog, depth, rest)
     }
 
     /// `prog`'s ops, its depth already checked.
-    fn ops(&mut self, prog: &'p Prog, depth: usize) -> Step {
+    fn ops<'b>(&self, prog: &'p Prog, depth: usize, mut rest: &'b [u8]) -> Option<&'b [u8]> {
         for &op in prog.ops.iter() {
-            self.op(op, depth)?;
+            rest = self.op(op, depth, rest)?;
         }
-        Ok(())
+        Some(rest)
     }
 
     #[inline(always)]
-    fn op(&mut self, op: Op, depth: usize) -> Step {
+    fn op<'b>(&self, op: Op, depth: usize, rest: &'b [u8]) -> Option<&'b [u8]> {
         match op {
-            Op::Boolean => match self.rest.split_first() {
-                Some((0 | 1, tail)) => {
-                    self.rest = tail;
-                    Ok(())
-                }
-                _ => Err(Invalid),
+            Op::Boolean => match rest.split_first() {
+                Some((0 | 1, tail)) => Some(tail),
+                _ => None,
             },
-            Op::Int => self.int().map(drop),
-            Op::Long => self.long().map(drop),
-            Op::Skip(n) => self.skip(n),
+            Op::Int => int(rest).map(|(_, rest)| rest),
+            Op::Long => long(rest).map(|(_, rest)| rest),
+            Op::Skip(n) => rest.get(n..),
             Op::Bytes => {
-                let n = self.length()?;
-                self.skip(n)
+                let (n, rest) = length(rest)?;
+                rest.get(n..)
             }
-            Op::String => self.string(),
+            Op::String => string(rest),
             Op::Enum { symbols } => {
-                let i = self.int()?;
-                match u32::try_from(i) {
-                    Ok(i) if i < symbols => Ok(()),
-                    _ => Err(Invalid),
-                }
+                let (i, rest) = int(rest)?;
+                u32::try_from(i).ok().filter(|&i| i < symbols).map(|_| rest)
             }
             Op::Union { first, count, rel } => {
-                let i = self.int()?;
-                let i = match u32::try_from(i) {
-                    Ok(i) if i < count => i,
-                    _ => return Err(Invalid),
-                };
-                let at = index(first).saturating_add(index(i));
-                let branch = *self.branches.get(at).ok_or(Invalid)?;
-                let prog = self.prog(branch)?;
-                self.run(prog, below(depth, rel))
+                let (i, rest) = int(rest)?;
+                let i = u32::try_from(i).ok().filter(|&i| i < count)?;
+                let branch = *self.branches.get(index(first).saturating_add(index(i)))?;
+                self.run(self.prog(branch)?, below(depth, rel), rest)
             }
             Op::Array { items, rel, zero } => {
-                let prog = self.prog(items)?;
-                self.blocks(prog, below(depth, rel), false, zero)
+                self.blocks(self.prog(items)?, below(depth, rel), false, zero, rest)
             }
             Op::Map { values, rel } => {
-                let prog = self.prog(values)?;
-                self.blocks(prog, below(depth, rel), true, false)
+                self.blocks(self.prog(values)?, below(depth, rel), true, false, rest)
             }
-            Op::Call { prog, rel } => {
-                let prog = self.prog(prog)?;
-                self.run(prog, at_depth(depth, rel))
-            }
+            Op::Call { prog, rel } => self.run(self.prog(prog)?, at_depth(depth, rel), rest),
         }
     }
 
     /// Array items or map entries in blocks, each a count (negative: then a byte size), until a
     /// zero count. `depth` is the items' own.
-    fn blocks(&mut self, item: &'p Prog, depth: usize, is_map: bool, zero: bool) -> Step {
+    fn blocks<'b>(
+        &self,
+        item: &'p Prog,
+        depth: usize,
+        is_map: bool,
+        zero: bool,
+        mut rest: &'b [u8],
+    ) -> Option<&'b [u8]> {
         loop {
-            let count = self.long()?;
+            let (count, after) = long(rest)?;
+            rest = after;
             if count == 0 {
-                return Ok(());
+                return Some(rest);
             }
             let (count, sized) = if count < 0 {
-                let count = count.checked_neg().ok_or(Invalid)?;
-                let size = self.long()?;
-                let size = match usize::try_from(size) {
-                    Ok(s) if s <= self.rest.len() => s,
-                    _ => return Err(Invalid),
-                };
-                (count.unsigned_abs(), Some((self.rest.len(), size)))
+                let count = count.checked_neg()?;
+                let (size, after) = long(rest)?;
+                rest = after;
+                let size = usize::try_from(size).ok().filter(|&s| s <= rest.len())?;
+                (count.unsigned_abs(), Some((rest.len(), size)))
             } else {
                 (count.unsigned_abs(), None)
             };
             if zero {
                 if count > MAX_ZERO_SIZE_ITEMS {
-                    return Err(Invalid);
+                    return None;
                 }
             } else {
-                if count > u64::try_from(self.rest.len()).unwrap_or(u64::MAX) {
-                    return Err(Invalid);
+                if count > u64::try_from(rest.len()).unwrap_or(u64::MAX) {
+                    return None;
                 }
                 // count > 0: the items are reached, and all at one depth.
                 if depth >= item.limit {
-                    return Err(Invalid);
+                    return None;
                 }
                 for _ in 0..count {
                     if is_map {
-                        self.string()?;
+                        rest = string(rest)?;
                     }
-                    self.ops(item, depth)?;
+                    rest = self.ops(item, depth, rest)?;
                 }
             }
             if let Some((before, size)) = sized {
-                if before.checked_sub(self.rest.len()) != Some(size) {
-                    return Err(Invalid);
+                if before.checked_sub(rest.len()) != Some(size) {
+                    return None;
                 }
             }
         }
     }
+}
 
-    fn skip(&mut self, n: usize) -> Step {
-        match self.rest.get(n..) {
-            Some(tail) => {
-                self.rest = tail;
-                Ok(())
-            }
-            None => Err(Invalid),
+/// A non-negative length (whether the bytes are there is the caller's check).
+#[inline(always)]
+fn length(rest: &[u8]) -> Option<(usize, &[u8])> {
+    let (n, rest) = long(rest)?;
+    Some((usize::try_from(n).ok()?, rest))
+}
+
+/// A length-prefixed UTF-8 string.
+#[inline(always)]
+fn string(rest: &[u8]) -> Option<&[u8]> {
+    let (n, rest) = length(rest)?;
+    let (bytes, rest) = rest.split_at_checked(n)?;
+    (bytes.is_ascii() || std::str::from_utf8(bytes).is_ok()).then_some(rest)
+}
+
+/// A zigzag varint int: at most 5 bytes, within 32 bits.
+#[inline(always)]
+fn int(rest: &[u8]) -> Option<(i32, &[u8])> {
+    if let Some((&b, tail)) = rest.split_first() {
+        if b < 0x80 {
+            return Some((i32::from(b >> 1) ^ -i32::from(b & 1), tail));
         }
     }
-
-    /// A non-negative length (whether the bytes are there is the caller's check).
-    fn length(&mut self) -> Result<usize, Invalid> {
-        usize::try_from(self.long()?).map_err(|_| Invalid)
-    }
-
-    /// A length-prefixed UTF-8 string.
-    #[inline(always)]
-    fn string(&mut self) -> Step {
-        let n = self.length()?;
-        let Some((bytes, tail)) = self.rest.split_at_checked(n) else {
-            return Err(Invalid);
-        };
-        self.rest = tail;
-        if bytes.is_ascii() || std::str::from_utf8(bytes).is_ok() {
-            Ok(())
-        } else {
-            Err(Invalid)
+    let mut raw: u64 = 0;
+    for (i, &b) in rest.iter().enumerate().take(5) {
+        raw |= u64::from(b & 0x7f) << (7 * i);
+        if b < 0x80 {
+            // Zigzag maps exactly the 32-bit ints to `0..2^32`.
+            let v = (raw >> 1) as i64 ^ -((raw & 1) as i64);
+            return Some((i32::try_from(v).ok()?, rest.get(i + 1..)?));
         }
     }
+    // Ended, or a sixth byte follows: longer than 5 bytes either way.
+    None
+}
 
-    /// A zigzag varint int: at most 5 bytes, within 32 bits.
-    #[inline(always)]
-    fn int(&mut self) -> Result<i32, Invalid> {
-        let rest = self.rest;
-        if let Some((&b, tail)) = rest.split_first() {
-            if b < 0x80 {
-                self.rest = tail;
-                return Ok(i32::from(b >> 1) ^ -i32::from(b & 1));
-            }
+/// A zigzag varint long: at most 10 bytes, within 64 bits.
+#[inline(always)]
+fn long(rest: &[u8]) -> Option<(i64, &[u8])> {
+    if let Some((&b, tail)) = rest.split_first() {
+        if b < 0x80 {
+            return Some((i64::from(b >> 1) ^ -i64::from(b & 1), tail));
         }
-        let mut raw: u64 = 0;
-        for (i, &b) in rest.iter().enumerate().take(5) {
-            raw |= u64::from(b & 0x7f) << (7 * i);
-            if b < 0x80 {
-                self.rest = rest.get(i + 1..).ok_or(Invalid)?;
-                // Zigzag maps exactly the 32-bit ints to `0..2^32`.
-                let v = (raw >> 1) as i64 ^ -((raw & 1) as i64);
-                return i32::try_from(v).map_err(|_| Invalid);
-            }
-        }
-        // Ended, or a sixth byte follows: longer than 5 bytes either way.
-        Err(Invalid)
     }
-
-    /// A zigzag varint long: at most 10 bytes, within 64 bits.
-    #[inline(always)]
-    fn long(&mut self) -> Result<i64, Invalid> {
-        let rest = self.rest;
-        if let Some((&b, tail)) = rest.split_first() {
-            if b < 0x80 {
-                self.rest = tail;
-                return Ok(i64::from(b >> 1) ^ -i64::from(b & 1));
-            }
+    let mut raw: u64 = 0;
+    for (i, &b) in rest.iter().enumerate().take(10) {
+        // The tenth byte holds bit 63 only.
+        if i == 9 && b > 1 {
+            return None;
         }
-        let mut raw: u64 = 0;
-        for (i, &b) in rest.iter().enumerate().take(10) {
-            // The tenth byte holds bit 63 only.
-            if i == 9 && b > 1 {
-                return Err(Invalid);
-            }
-            raw |= u64::from(b & 0x7f) << (7 * i);
-            if b < 0x80 {
-                self.rest = rest.get(i + 1..).ok_or(Invalid)?;
-                return Ok((raw >> 1) as i64 ^ -((raw & 1) as i64));
-            }
+        raw |= u64::from(b & 0x7f) << (7 * i);
+        if b < 0x80 {
+            return Some(((raw >> 1) as i64 ^ -((raw & 1) as i64), rest.get(i + 1..)?));
         }
-        Err(Invalid)
     }
+    None
 }
 
 /// The depth of what an op at `rel` holds (union branch, items, values).
