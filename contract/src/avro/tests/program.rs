@@ -134,6 +134,16 @@ const NESTED: &[Nested] = &[
             .concat()
         },
     ),
+    // A union branch that is an empty record, at every level: it still checks its depth.
+    (
+        r#"{"type":"record","name":"U","fields":[{"name":"e","type":["null",{"type":"record","name":"None","fields":[]}]},{"name":"next","type":["null","U"]}]}"#,
+        |n| [[0x02, 0x02].repeat(n), vec![0x02, 0x00]].concat(),
+    ),
+    // A union branch that is a record of one int, at every level.
+    (
+        r#"{"type":"record","name":"V","fields":[{"name":"e","type":["null",{"type":"record","name":"One","fields":[{"name":"x","type":"int"}]}]},{"name":"next","type":["null","V"]}]}"#,
+        |n| [[0x02, 0x02, 0x02].repeat(n), vec![0x02, 0x02, 0x00]].concat(),
+    ),
     // Sized blocks all the way down (count -1, byte size, item, end).
     (
         r#"{"type":"record","name":"S","fields":[{"name":"kids","type":{"type":"array","items":"S"}}]}"#,
