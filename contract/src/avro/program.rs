@@ -57,6 +57,14 @@ enum Op {
 }
 
 impl Op {
+    /// Reads one value without nesting (see [`leaf`]).
+    fn is_leaf(self) -> bool {
+        !matches!(
+            self,
+            Op::Union { .. } | Op::Array { .. } | Op::Map { .. } | Op::Call { .. }
+        )
+    }
+
     /// The op as part of a program that starts `shift` levels higher.
     fn shifted(self, shift: usize) -> Op {
         let by = |rel: u32| {
@@ -351,27 +359,21 @@ impl<'p> Runner<'p> {
     #[inline(always)]
     fn op<'b>(&self, op: Op, depth: usize, rest: &'b [u8]) -> Option<&'b [u8]> {
         match op {
-            Op::Boolean => match rest.split_first() {
-                Some((0 | 1, tail)) => Some(tail),
-                _ => None,
-            },
-            Op::Int => int(rest).map(|(_, rest)| rest),
-            Op::Long => long(rest).map(|(_, rest)| rest),
-            Op::Skip(n) => rest.get(n..),
-            Op::Bytes => {
-                let (n, rest) = length(rest)?;
-                rest.get(n..)
-            }
-            Op::String => string(rest),
-            Op::Enum { symbols } => {
-                let (i, rest) = int(rest)?;
-                u32::try_from(i).ok().filter(|&i| i < symbols).map(|_| rest)
-            }
             Op::Union { first, count, rel } => {
                 let (i, rest) = int(rest)?;
                 let i = u32::try_from(i).ok().filter(|&i| i < count)?;
                 let branch = *self.branches.get(index(first).saturating_add(index(i)))?;
-                self.run(self.prog(branch)?, below(depth, rel), rest)
+                let prog = self.prog(branch)?;
+                let depth = below(depth, rel);
+                if depth >= prog.limit {
+                    return None;
+                }
+                match *prog.ops {
+                    // `null` and single primitives (the usual branches) without a call.
+                    [] => Some(rest),
+                    [op] if op.is_leaf() => leaf(op, rest),
+                    _ => self.ops(prog, depth, rest),
+                }
             }
             Op::Array { items, rel, zero } => {
                 self.blocks(self.prog(items)?, below(depth, rel), false, zero, rest)
@@ -380,6 +382,7 @@ impl<'p> Runner<'p> {
                 self.blocks(self.prog(values)?, below(depth, rel), true, false, rest)
             }
             Op::Call { prog, rel } => self.run(self.prog(prog)?, at_depth(depth, rel), rest),
+            op => leaf(op, rest),
         }
     }
 
@@ -420,11 +423,23 @@ impl<'p> Runner<'p> {
                 if depth >= item.limit {
                     return None;
                 }
-                for _ in 0..count {
-                    if is_map {
-                        rest = string(rest)?;
+                match *item.ops {
+                    [op] if op.is_leaf() => {
+                        for _ in 0..count {
+                            if is_map {
+                                rest = string(rest)?;
+                            }
+                            rest = leaf(op, rest)?;
+                        }
                     }
-                    rest = self.ops(item, depth, rest)?;
+                    _ => {
+                        for _ in 0..count {
+                            if is_map {
+                                rest = string(rest)?;
+                            }
+                            rest = self.ops(item, depth, rest)?;
+                        }
+                    }
                 }
             }
             if let Some((before, size)) = sized {
@@ -433,6 +448,30 @@ impl<'p> Runner<'p> {
                 }
             }
         }
+    }
+}
+
+/// An op that reads one value of a primitive, fixed or enum type.
+#[inline(always)]
+fn leaf(op: Op, rest: &[u8]) -> Option<&[u8]> {
+    match op {
+        Op::Boolean => match rest.split_first() {
+            Some((0 | 1, tail)) => Some(tail),
+            _ => None,
+        },
+        Op::Int => int(rest).map(|(_, rest)| rest),
+        Op::Long => long(rest).map(|(_, rest)| rest),
+        Op::Skip(n) => rest.get(n..),
+        Op::Bytes => {
+            let (n, rest) = length(rest)?;
+            rest.get(n..)
+        }
+        Op::String => string(rest),
+        Op::Enum { symbols } => {
+            let (i, rest) = int(rest)?;
+            u32::try_from(i).ok().filter(|&i| i < symbols).map(|_| rest)
+        }
+        Op::Union { .. } | Op::Array { .. } | Op::Map { .. } | Op::Call { .. } => None,
     }
 }
 
