@@ -5,7 +5,9 @@
 //! - `parse`: schema JSON to model with Java Avro's rules, references first (`json_text`
 //!   reads the text, `defaults` checks field defaults).
 //! - `canonical`: one JSON spelling per meaning (defaults kept), hence one registry id.
-//! - `validate`: walks a binary datum under the writer schema without building values.
+//! - `validate`: checks a binary datum under the writer schema without building values: a
+//!   `program` compiled at parse time answers whether it is valid, and on failure the detailed
+//!   walker of `validate` says where and why.
 //! - `compat`: Java's `SchemaCompatibility`, reporting every incompatibility with a path.
 //!
 //! The schema model is our own, built from `serde_json`, rather than apache-avro's: Confluent's
@@ -23,6 +25,7 @@ mod defaults;
 mod json_text;
 mod model;
 mod parse;
+mod program;
 mod validate;
 
 #[cfg(test)]
@@ -40,6 +43,8 @@ struct Inner {
     model: model::Model,
     canonical: String,
     zero_size: Vec<bool>,
+    /// The compiled fast path of `validate`; `None` only for schemas too big to compile.
+    program: Option<program::Program>,
 }
 
 impl std::fmt::Debug for AvroSchema {
@@ -86,11 +91,13 @@ impl AvroSchema {
         let model = parser.finish(text, validate_defaults).map_err(invalid)?;
         let canonical = canonical::canonical(&model);
         let zero_size = validate::zero_size_nodes(&model);
+        let program = program::Program::compile(&model, &zero_size);
         Ok(AvroSchema {
             inner: Arc::new(Inner {
                 model,
                 canonical,
                 zero_size,
+                program,
             }),
         })
     }
@@ -113,7 +120,8 @@ impl AvroSchema {
     /// Validates a payload body (after the 5-byte wire header): it must be exactly one datum
     /// of this schema.
     pub fn validate(&self, body: &[u8]) -> Result<(), DecodeError> {
-        validate::validate(&self.inner.model, &self.inner.zero_size, body)
+        let inner = &self.inner;
+        validate::validate(&inner.model, &inner.zero_size, inner.program.as_ref(), body)
     }
 }
 

@@ -6,10 +6,14 @@
 //! enum and union indexes must be in range, ints must fit 32 bits, booleans must be 0 or 1,
 //! and nesting is bounded. On failure the error names the field path where decoding stopped,
 //! e.g. `Order.items[2].qty`; the path is only built on that (cold) path.
+//!
+//! The hot path is not the walker here but the schema's compiled program (`program.rs`), which
+//! accepts exactly the datums the walker accepts; the walker runs only on what it rejects.
 
 use crate::schema::DecodeError;
 
 use super::model::{Kind, Model, NodeId, Primitive};
+use super::program::Program;
 
 /// Deepest nesting of records, arrays, maps and unions a datum may have.
 pub const MAX_NESTING: usize = 128;
@@ -45,8 +49,28 @@ pub(crate) fn zero_size_nodes(model: &Model) -> Vec<bool> {
     }
 }
 
-/// Validates `body` as one datum of `model`'s root type.
-pub(crate) fn validate(model: &Model, zero: &[bool], body: &[u8]) -> Result<(), DecodeError> {
+/// Validates `body` as one datum of `model`'s root type: the compiled `program` decides, and
+/// only when it rejects does the walker run again to say where and why.
+pub(crate) fn validate(
+    model: &Model,
+    zero: &[bool],
+    program: Option<&Program>,
+    body: &[u8],
+) -> Result<(), DecodeError> {
+    if program.is_some_and(|p| p.accepts(body)) {
+        return Ok(());
+    }
+    let walked = walk(model, zero, body);
+    debug_assert!(
+        program.is_none() || walked.is_err(),
+        "the compiled program rejects a datum the walker accepts"
+    );
+    walked
+}
+
+/// The detailed walk: validates `body` as one datum of `model`'s root type and, on failure,
+/// names the path where decoding stopped.
+pub(crate) fn walk(model: &Model, zero: &[bool], body: &[u8]) -> Result<(), DecodeError> {
     let mut walker = Walker {
         model,
         zero,

@@ -3,6 +3,7 @@
 mod canonical;
 mod compat;
 mod parse;
+mod program;
 mod random_schemas;
 mod random_values;
 mod validate;

@@ -129,7 +129,7 @@ impl SchemaGen {
     }
 }
 
-fn random_schema(seed: u64) -> String {
+pub(super) fn random_schema(seed: u64) -> String {
     let mut g = SchemaGen {
         rng: Rng::new(seed),
         named: Vec::new(),
