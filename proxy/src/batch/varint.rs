@@ -39,13 +39,24 @@ impl<'a> Cursor<'a> {
 
     /// Reads an unsigned LEB128 varint of at most 10 bytes.
     fn uvarint(&mut self, what: &'static str) -> Result<u64, BatchError> {
+        let rest = self.buf.get(self.pos..).unwrap_or_default();
+        // Most lengths, deltas and counts take one byte.
+        if let Some(&b) = rest.first() {
+            if b < 0x80 {
+                self.pos += 1;
+                return Ok(u64::from(b));
+            }
+        }
         let mut value = 0u64;
-        for i in 0..10 {
-            let b = self.u8(what)?;
+        for (i, &b) in rest.iter().take(10).enumerate() {
             value |= u64::from(b & 0x7f) << (7 * i);
             if b & 0x80 == 0 {
+                self.pos += i + 1;
                 return Ok(value);
             }
+        }
+        if rest.len() < 10 {
+            return Err(BatchError::Truncated(what));
         }
         Err(BatchError::Malformed(what, "varint longer than 10 bytes"))
     }
@@ -150,6 +161,35 @@ mod tests {
             let mut c = Cursor::new(&out);
             prop_assert_eq!(c.varlong("t").unwrap(), v);
             prop_assert_eq!(c.remaining(), 0);
+        }
+
+        #[test]
+        fn uvarint_agrees_with_the_byte_at_a_time_reading(
+            bytes in proptest::collection::vec(any::<u8>(), 0..14),
+            skip in 0usize..3,
+        ) {
+            // The plain reading: one checked byte at a time, at most 10.
+            let reference = |c: &mut Cursor<'_>| -> Result<u64, BatchError> {
+                let mut value = 0u64;
+                for i in 0..10 {
+                    let b = c.u8("t")?;
+                    value |= u64::from(b & 0x7f) << (7 * i);
+                    if b & 0x80 == 0 {
+                        return Ok(value);
+                    }
+                }
+                Err(BatchError::Malformed("t", "varint longer than 10 bytes"))
+            };
+            let mut fast = Cursor::new(&bytes);
+            let mut plain = Cursor::new(&bytes);
+            let skip = skip.min(bytes.len());
+            fast.take(skip, "t").unwrap();
+            plain.take(skip, "t").unwrap();
+            let (a, b) = (fast.uvarint("t"), reference(&mut plain));
+            prop_assert_eq!(&a, &b);
+            if a.is_ok() {
+                prop_assert_eq!(fast.remaining(), plain.remaining());
+            }
         }
 
         #[test]
