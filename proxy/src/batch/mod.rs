@@ -130,22 +130,55 @@ pub struct RecordBatch<'a> {
     /// The codec the records were compressed with.
     pub compression: Compression,
     records: Cow<'a, [u8]>,
+    /// The CRC-32C the batch claims, and the bytes it covers.
+    crc: u32,
+    crc_covered: &'a [u8],
 }
 
 impl<'a> RecordBatch<'a> {
     /// Parses every batch in a partition's `records` bytes (usually exactly one).
-    pub fn parse_all(mut bytes: &'a [u8], limits: BatchLimits) -> Result<Vec<Self>, BatchError> {
+    pub fn parse_all(bytes: &'a [u8], limits: BatchLimits) -> Result<Vec<Self>, BatchError> {
+        let batches = Self::parse_all_deferring_crc(bytes, limits)?;
+        batches.iter().try_for_each(RecordBatch::verify_crc)?;
+        Ok(batches)
+    }
+
+    /// [`RecordBatch::parse_all`] without checking the CRCs, except where decompression fails
+    /// (a corrupt batch is then named as such). For a reader that forwards the untouched
+    /// bytes to a broker, which checks the CRC itself, and that calls
+    /// [`RecordBatch::verify_crc`] before acting on the content in any other way.
+    pub fn parse_all_deferring_crc(
+        mut bytes: &'a [u8],
+        limits: BatchLimits,
+    ) -> Result<Vec<Self>, BatchError> {
         let mut out = Vec::with_capacity(1);
         while !bytes.is_empty() {
-            let (batch, rest) = Self::parse(bytes, limits)?;
+            let (batch, rest) = Self::parse_deferring_crc(bytes, limits)?;
             out.push(batch);
             bytes = rest;
         }
         Ok(out)
     }
 
+    /// Does the batch's CRC-32C match its bytes?
+    pub fn verify_crc(&self) -> Result<(), BatchError> {
+        if crc32c::crc32c(self.crc_covered) != self.crc {
+            return Err(BatchError::Malformed("crc", "CRC-32C does not match"));
+        }
+        Ok(())
+    }
+
     /// Parses one batch from the front of `bytes`, returning it and the bytes after it.
     pub fn parse(bytes: &'a [u8], limits: BatchLimits) -> Result<(Self, &'a [u8]), BatchError> {
+        let (batch, rest) = Self::parse_deferring_crc(bytes, limits)?;
+        batch.verify_crc()?;
+        Ok((batch, rest))
+    }
+
+    fn parse_deferring_crc(
+        bytes: &'a [u8],
+        limits: BatchLimits,
+    ) -> Result<(Self, &'a [u8]), BatchError> {
         let fixed =
             |r: std::ops::Range<usize>| bytes.get(r).ok_or(BatchError::Truncated("batch header"));
         let be = |r: std::ops::Range<usize>| -> Result<i64, BatchError> {
@@ -170,9 +203,7 @@ impl<'a> RecordBatch<'a> {
             .get(..total)
             .ok_or(BatchError::Truncated("batch body"))?;
         let crc = be(17..21)? as u32;
-        if crc32c::crc32c(&whole[21..]) != crc {
-            return Err(BatchError::Malformed("crc", "CRC-32C does not match"));
-        }
+        let crc_covered = whole.get(21..).unwrap_or_default();
         let header = BatchHeader {
             base_offset: be(0..8)?,
             partition_leader_epoch: be(12..16)? as i32,
@@ -192,17 +223,22 @@ impl<'a> RecordBatch<'a> {
         let raw = &whole[HEADER_LEN..];
         let records = match compression {
             Compression::None => Cow::Borrowed(raw),
-            codec => Cow::Owned(compression::decompress(
-                codec,
-                raw,
-                limits.max_decompressed_bytes,
-            )?),
+            codec => match compression::decompress(codec, raw, limits.max_decompressed_bytes) {
+                Ok(plain) => Cow::Owned(plain),
+                Err(e) if crc32c::crc32c(crc_covered) != crc => {
+                    tracing::debug!(error = %e, "undecompressable batch with a wrong CRC");
+                    return Err(BatchError::Malformed("crc", "CRC-32C does not match"));
+                }
+                Err(e) => return Err(e),
+            },
         };
         Ok((
             Self {
                 header,
                 compression,
                 records,
+                crc,
+                crc_covered,
             },
             &bytes[total..],
         ))

@@ -187,3 +187,40 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn deferred_crc_parses_a_corrupt_batch_and_verify_names_it() {
+    let mut bytes = encode_batch(&template(), Compression::None, &[value_a()]).unwrap();
+    bytes[18] ^= 0x01;
+    let batches = RecordBatch::parse_all_deferring_crc(&bytes, BatchLimits::default()).unwrap();
+    assert_eq!(batches[0].records().count(), 1);
+    assert!(matches!(
+        batches[0].verify_crc(),
+        Err(BatchError::Malformed("crc", _))
+    ));
+    assert!(matches!(
+        RecordBatch::parse_all(&bytes, BatchLimits::default()),
+        Err(BatchError::Malformed("crc", _))
+    ));
+}
+
+#[test]
+fn a_compressed_batch_that_fails_to_decompress_is_named_corrupt_when_its_crc_is_wrong() {
+    let mut bytes = encode_batch(&template(), Compression::Gzip, &[value_a()]).unwrap();
+    // Garble the compressed records (after the 61-byte header) and the stored CRC.
+    for b in &mut bytes[61..] {
+        *b = 0xAA;
+    }
+    let crc_ok = crc32c::crc32c(&bytes[21..]);
+    bytes[17..21].copy_from_slice(&crc_ok.to_be_bytes());
+    let undecodable = RecordBatch::parse_all_deferring_crc(&bytes, BatchLimits::default());
+    assert!(
+        matches!(&undecodable, Err(e) if !matches!(e, BatchError::Malformed("crc", _))),
+        "a right CRC keeps the decompression error: {undecodable:?}"
+    );
+    bytes[17] ^= 0x01;
+    assert!(matches!(
+        RecordBatch::parse_all_deferring_crc(&bytes, BatchLimits::default()),
+        Err(BatchError::Malformed("crc", _))
+    ));
+}

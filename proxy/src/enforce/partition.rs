@@ -63,13 +63,15 @@ impl Enforcer {
     /// records scanned again into [`Scanned`] entries, to say which and why.
     pub async fn check_partition(&self, input: &PartitionInput<'_>) -> PartitionOutcome {
         let (topic, policy) = (input.topic, input.policy);
-        let batches = match RecordBatch::parse_all(input.records, self.limits) {
+        // CRCs are checked only before the proxy acts on the content (quarantine, reject,
+        // rewrite, refuse): a batch forwarded untouched is checked by the broker.
+        let batches = match RecordBatch::parse_all_deferring_crc(input.records, self.limits) {
             Ok(b) => b,
             Err(e) => return self.refuse_unreadable(input, &e),
         };
         let ids = match distinct_ids(&batches, policy) {
             Ok(ids) => ids,
-            Err(e) => return self.refuse_unreadable(input, &e),
+            Err(e) => return self.refuse_unreadable(input, &crc_error(&batches).unwrap_or(e)),
         };
         let resolved = if ids.is_empty() {
             Resolved::new()
@@ -88,6 +90,9 @@ impl Enforcer {
         if let Some(good) = all_pass(&batches, policy, &resolved) {
             self.metrics.count(topic, Outcome::valid, good);
             return PartitionOutcome::Forward;
+        }
+        if let Some(e) = crc_error(&batches) {
+            return self.refuse_unreadable(input, &e);
         }
         let scanned = match scan(&batches, policy, &resolved) {
             Ok(s) => s,
@@ -312,6 +317,11 @@ fn user_records<'r, 'b>(
 
 /// The distinct (part, schema id) pairs the records' frames name, sorted; an error when a
 /// record cannot be read.
+/// The first batch whose CRC does not match, as an error.
+fn crc_error(batches: &[RecordBatch<'_>]) -> Option<BatchError> {
+    batches.iter().find_map(|b| b.verify_crc().err())
+}
+
 fn distinct_ids(
     batches: &[RecordBatch<'_>],
     policy: &TopicPolicy,
@@ -543,5 +553,143 @@ mod tests {
                 (Part::Value, SchemaId(3)),
             ]
         );
+    }
+}
+
+/// The deferred CRC check through a real registry: a corrupt batch whose records all pass is
+/// forwarded untouched (the broker refuses it), one with a failing record is refused as
+/// corrupt before anything is quarantined.
+#[cfg(test)]
+mod deferred_crc {
+    use std::time::Duration;
+
+    use registry_client::{BindingCheck, RegistryClient, RegistryConfig};
+
+    use super::*;
+    use crate::batch::{BatchHeader, BatchLimits, Compression};
+    use crate::enforce::metrics::EnforceMetrics;
+    use crate::enforce::quarantine::{QuarantineConfig, QuarantineWriter};
+    use crate::policy::Policy;
+
+    const POLICY: &str =
+        "[[topic]]\nmatch = \"t\"\nvalue = \"required\"\non_invalid = \"quarantine\"\n";
+
+    /// A registry with `"string"` as id 1 under `t-value`, served on loopback.
+    async fn registry() -> String {
+        let reg = registry::open(&registry::StoreConfig::Memory)
+            .await
+            .expect("memory store");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        tokio::spawn(registry::serve(
+            listener,
+            reg,
+            registry::HttpConfig::default(),
+            std::future::pending::<()>(),
+        ));
+        let answer = reqwest::Client::new()
+            .post(format!("{url}/subjects/t-value/versions"))
+            .header("content-type", "application/vnd.schemaregistry.v1+json")
+            .body(r#"{"schema":"\"string\""}"#)
+            .send()
+            .await
+            .expect("register");
+        assert!(answer.status().is_success(), "{}", answer.status());
+        url
+    }
+
+    fn enforcer(url: &str) -> Enforcer {
+        let mut rc = RegistryConfig::new(url);
+        rc.binding_check = BindingCheck::SubjectParam;
+        // Nothing listens here: a quarantine write would only fail (after a long wait).
+        let quarantine = QuarantineWriter::new(QuarantineConfig {
+            bootstrap: "127.0.0.1:9".into(),
+            partitions: 1,
+            replication: -1,
+            timeout: Duration::from_secs(1),
+        })
+        .expect("quarantine writer");
+        let mut metrics = prometheus_client::registry::Registry::default();
+        Enforcer::new(
+            Policy::parse(POLICY, "test").expect("policy"),
+            RegistryClient::new(rc).expect("client"),
+            quarantine,
+            BatchLimits::default(),
+            EnforceMetrics::register(&mut metrics),
+        )
+    }
+
+    fn batch(values: &[&[u8]], corrupt: bool) -> Vec<u8> {
+        let records: Vec<Record<'_>> = values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| Record {
+                attributes: 0,
+                timestamp_delta: 0,
+                offset_delta: i as i32,
+                key: None,
+                value: Some(v),
+                header_count: 0,
+                headers_raw: &[],
+            })
+            .collect();
+        let header = BatchHeader {
+            base_offset: 0,
+            partition_leader_epoch: -1,
+            attributes: 0,
+            last_offset_delta: 0,
+            base_timestamp: 0,
+            max_timestamp: 0,
+            producer_id: -1,
+            producer_epoch: -1,
+            base_sequence: -1,
+            record_count: 0,
+        };
+        let mut bytes = encode_batch(&header, Compression::None, &records).expect("encode");
+        if corrupt {
+            bytes[17] ^= 0x55; // the stored CRC
+        }
+        bytes
+    }
+
+    async fn outcome(e: &Enforcer, bytes: &[u8]) -> PartitionOutcome {
+        let policy = e.policy.rule_for("t").expect("rule");
+        e.check_partition(&PartitionInput {
+            topic: "t",
+            index: 0,
+            records: bytes,
+            policy,
+            client_id: None,
+        })
+        .await
+    }
+
+    const GOOD: &[u8] = &[0, 0, 0, 0, 1, 0x06, b'a', b'b', b'c'];
+    const BAD: &[u8] = &[0, 0, 0, 0, 1, 0x06, b'a'];
+
+    #[tokio::test]
+    async fn a_corrupt_batch_is_forwarded_when_clean_and_refused_when_not() {
+        let e = enforcer(&registry().await);
+        assert_eq!(
+            outcome(&e, &batch(&[GOOD, GOOD], false)).await,
+            PartitionOutcome::Forward
+        );
+        // All records pass: the bytes go to the broker as they are, and it checks the CRC.
+        assert_eq!(
+            outcome(&e, &batch(&[GOOD, GOOD], true)).await,
+            PartitionOutcome::Forward
+        );
+        // A record fails: the CRC is checked before anything is quarantined (a quarantine
+        // write would have been tried, and failed as retriable, otherwise).
+        match outcome(&e, &batch(&[GOOD, BAD], true)).await {
+            PartitionOutcome::Local(p) => {
+                assert_eq!(p.error_code, codes::CORRUPT_MESSAGE, "{p:?}");
+                let m = p.error_message.unwrap_or_default();
+                assert!(m.contains("CRC-32C does not match"), "{m}");
+            }
+            other => panic!("expected a local CORRUPT_MESSAGE answer, got {other:?}"),
+        }
     }
 }
