@@ -20,6 +20,8 @@ pub enum BenchPath {
     Direct,
     /// Through loadgen's raw TCP relay.
     Relay,
+    /// Through loadgen's relay reading each request whole before forwarding it (opt-in).
+    RelayFrames,
     /// Through schemagate with no policy.
     Proxy,
     /// Through schemagate validating every record as Avro against the registry.
@@ -30,9 +32,10 @@ pub enum BenchPath {
 
 impl BenchPath {
     /// Every path, in the interleaving order.
-    pub const ALL: [BenchPath; 5] = [
+    pub const ALL: [BenchPath; 6] = [
         BenchPath::Direct,
         BenchPath::Relay,
+        BenchPath::RelayFrames,
         BenchPath::Proxy,
         BenchPath::ProxyValidating,
         BenchPath::Peer,
@@ -43,6 +46,7 @@ impl BenchPath {
         match self {
             BenchPath::Direct => "direct",
             BenchPath::Relay => "relay",
+            BenchPath::RelayFrames => "relay_frames",
             BenchPath::Proxy => "proxy",
             BenchPath::ProxyValidating => "proxy_validating",
             BenchPath::Peer => "peer",
@@ -137,7 +141,7 @@ pub async fn start(
     // Relay and peer rewrite nothing, so the broker must advertise the front port itself;
     // schemagate rewrites broker addresses, so behind it the broker advertises its own.
     let advertised = match path {
-        BenchPath::Relay | BenchPath::Peer => front_port,
+        BenchPath::Relay | BenchPath::RelayFrames | BenchPath::Peer => front_port,
         _ => broker_port,
     };
     let tansu = bins.tansu.clone();
@@ -156,6 +160,9 @@ pub async fn start(
         BenchPath::Direct => {}
         BenchPath::Relay => {
             relay = Some(Relay::start(front_addr, process::loopback(broker_port)).await?);
+        }
+        BenchPath::RelayFrames => {
+            relay = Some(Relay::start_framed(front_addr, process::loopback(broker_port)).await?);
         }
         BenchPath::Peer => {
             front.push(process::start_tansu_proxy(

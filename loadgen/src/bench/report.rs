@@ -165,6 +165,8 @@ impl Measurements {
             "relay/direct": self.ratio(Relay, Direct),
             "proxy/direct": self.ratio(Proxy, Direct),
             "proxy/relay": self.ratio(Proxy, Relay),
+            "relay_frames/direct": self.ratio(RelayFrames, Direct),
+            "proxy/relay_frames": self.ratio(Proxy, RelayFrames),
             "proxy_validating/direct": self.ratio(ProxyValidating, Direct),
             "peer/direct": self.ratio(Peer, Direct),
             "proxy_validating/peer": self.ratio(ProxyValidating, Peer),
