@@ -123,6 +123,18 @@ enum Command {
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
+    /// Run loadgen's raw TCP relay as a process of its own (the `relay_process` bench path).
+    Relay {
+        /// Address to listen on.
+        #[arg(long)]
+        listen: std::net::SocketAddr,
+        /// Address to relay to.
+        #[arg(long)]
+        upstream: std::net::SocketAddr,
+        /// Read each request whole before forwarding it.
+        #[arg(long)]
+        framed: bool,
+    },
     /// Benchmark direct, relay, proxy, proxy_validating and peer paths, interleaved.
     Bench {
         /// Small runs that finish in under two minutes.
@@ -231,6 +243,20 @@ async fn main() -> anyhow::Result<()> {
             })
             .await??;
             println!("{report}");
+        }
+        Command::Relay {
+            listen,
+            upstream,
+            framed,
+        } => {
+            let _relay = if framed {
+                loadgen::relay::Relay::start_framed(listen, upstream).await?
+            } else {
+                loadgen::relay::Relay::start(listen, upstream).await?
+            };
+            eprintln!("relaying {listen} -> {upstream}");
+            // Until killed: the bench stops it with the path.
+            std::future::pending::<()>().await;
         }
         Command::Bench {
             quick,

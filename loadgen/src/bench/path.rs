@@ -22,6 +22,8 @@ pub enum BenchPath {
     Relay,
     /// Through loadgen's relay reading each request whole before forwarding it (opt-in).
     RelayFrames,
+    /// Through loadgen's raw relay run as a process of its own, as a sidecar is (opt-in).
+    RelayProcess,
     /// Through schemagate with no policy.
     Proxy,
     /// Through schemagate validating every record as Avro against the registry.
@@ -32,10 +34,11 @@ pub enum BenchPath {
 
 impl BenchPath {
     /// Every path, in the interleaving order.
-    pub const ALL: [BenchPath; 6] = [
+    pub const ALL: [BenchPath; 7] = [
         BenchPath::Direct,
         BenchPath::Relay,
         BenchPath::RelayFrames,
+        BenchPath::RelayProcess,
         BenchPath::Proxy,
         BenchPath::ProxyValidating,
         BenchPath::Peer,
@@ -47,6 +50,7 @@ impl BenchPath {
             BenchPath::Direct => "direct",
             BenchPath::Relay => "relay",
             BenchPath::RelayFrames => "relay_frames",
+            BenchPath::RelayProcess => "relay_process",
             BenchPath::Proxy => "proxy",
             BenchPath::ProxyValidating => "proxy_validating",
             BenchPath::Peer => "peer",
@@ -141,7 +145,9 @@ pub async fn start(
     // Relay and peer rewrite nothing, so the broker must advertise the front port itself;
     // schemagate rewrites broker addresses, so behind it the broker advertises its own.
     let advertised = match path {
-        BenchPath::Relay | BenchPath::RelayFrames | BenchPath::Peer => front_port,
+        BenchPath::Relay | BenchPath::RelayFrames | BenchPath::RelayProcess | BenchPath::Peer => {
+            front_port
+        }
         _ => broker_port,
     };
     let tansu = bins.tansu.clone();
@@ -163,6 +169,22 @@ pub async fn start(
         }
         BenchPath::RelayFrames => {
             relay = Some(Relay::start_framed(front_addr, process::loopback(broker_port)).await?);
+        }
+        BenchPath::RelayProcess => {
+            let exe = std::env::current_exe()?;
+            let args: Vec<String> = [
+                "relay",
+                "--listen",
+                &front_addr.to_string(),
+                "--upstream",
+                &process::loopback(broker_port).to_string(),
+            ]
+            .iter()
+            .map(|a| a.to_string())
+            .collect();
+            let mut child = ChildProcess::spawn("loadgen-relay", &exe, &args, log_dir)?;
+            child.wait_listening(front_addr, std::time::Duration::from_secs(10))?;
+            front.push(child);
         }
         BenchPath::Peer => {
             front.push(process::start_tansu_proxy(

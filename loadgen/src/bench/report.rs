@@ -167,6 +167,8 @@ impl Measurements {
             "proxy/relay": self.ratio(Proxy, Relay),
             "relay_frames/direct": self.ratio(RelayFrames, Direct),
             "proxy/relay_frames": self.ratio(Proxy, RelayFrames),
+            "relay_process/direct": self.ratio(RelayProcess, Direct),
+            "proxy/relay_process": self.ratio(Proxy, RelayProcess),
             "proxy_validating/direct": self.ratio(ProxyValidating, Direct),
             "peer/direct": self.ratio(Peer, Direct),
             "proxy_validating/peer": self.ratio(ProxyValidating, Peer),
