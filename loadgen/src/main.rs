@@ -168,6 +168,9 @@ enum Command {
         /// Directory for broker and proxy logs.
         #[arg(long, default_value = "/tmp/loadgen-bench")]
         log_dir: PathBuf,
+        /// Skip the registry experiments (cache on/off, cold-fleet stampede).
+        #[arg(long)]
+        no_registry_experiments: bool,
     },
 }
 
@@ -268,6 +271,7 @@ async fn main() -> anyhow::Result<()> {
             partitions,
             seed,
             log_dir,
+            no_registry_experiments,
         } => {
             let paths = paths
                 .iter()
@@ -288,6 +292,7 @@ async fn main() -> anyhow::Result<()> {
                 binaries,
                 log_dir,
                 command: std::env::args().collect::<Vec<_>>().join(" "),
+                registry_experiments: !no_registry_experiments,
             };
             let report = bench::run(&opts).await?;
             let text = serde_json::to_string_pretty(&report)?;

@@ -53,6 +53,8 @@ pub struct BenchOptions {
     pub log_dir: PathBuf,
     /// The command line, recorded in the JSON.
     pub command: String,
+    /// Run the registry experiments (cache on/off, stampede) after the paths.
+    pub registry_experiments: bool,
 }
 
 /// Runs the bench and returns the report JSON.
@@ -115,7 +117,12 @@ pub async fn run(opts: &BenchOptions) -> anyhow::Result<serde_json::Value> {
             }
         }
     }
-    let registry = registry_experiments::run(opts, &pool).await;
+    let registry = if opts.registry_experiments {
+        registry_experiments::run(opts, &pool).await
+    } else {
+        let skipped = json!({ "status": "not_run", "reason": "--no-registry-experiments" });
+        json!({ "cache_on_vs_off": skipped, "cold_fleet_stampede": skipped })
+    };
     let context = json!({
         "machine": machine(),
         "workload": {
