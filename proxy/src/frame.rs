@@ -112,9 +112,25 @@ pub async fn write_frame<W: AsyncWrite + Unpin>(
     body: &[u8],
 ) -> std::io::Result<()> {
     let size = i32::try_from(body.len())
-        .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidInput, "frame too large"))?;
-    writer.write_all(&size.to_be_bytes()).await?;
-    writer.write_all(body).await
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidInput, "frame too large"))?
+        .to_be_bytes();
+    // Size and body in one write where the writer takes both (a buffered writer passes a
+    // large frame straight to the socket as one writev); else the size went out alone first.
+    let mut sent = 0usize;
+    while sent < size.len() {
+        let parts = [
+            std::io::IoSlice::new(size.get(sent..).unwrap_or_default()),
+            std::io::IoSlice::new(body),
+        ];
+        let n = writer.write_vectored(&parts).await?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        sent += n;
+    }
+    writer
+        .write_all(body.get(sent - size.len()..).unwrap_or_default())
+        .await
 }
 
 #[cfg(test)]
@@ -146,6 +162,98 @@ mod tests {
         assert_eq!(wire[..4], [0, 0, 0, 5]);
         let frames = read_all(wire, 16).await.unwrap();
         assert_eq!(frames, vec![Bytes::from_static(b"hello"), Bytes::new()]);
+    }
+
+    /// Takes at most `step` bytes per write (vectored or not), like a congested socket.
+    struct Trickle {
+        out: Vec<u8>,
+        step: usize,
+        calls: usize,
+    }
+
+    impl tokio::io::AsyncWrite for Trickle {
+        fn poll_write(
+            mut self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+            buf: &[u8],
+        ) -> std::task::Poll<std::io::Result<usize>> {
+            let n = buf.len().min(self.step);
+            self.out.extend_from_slice(&buf[..n]);
+            self.calls += 1;
+            std::task::Poll::Ready(Ok(n))
+        }
+
+        fn poll_write_vectored(
+            mut self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+            bufs: &[std::io::IoSlice<'_>],
+        ) -> std::task::Poll<std::io::Result<usize>> {
+            let mut n = 0;
+            for b in bufs {
+                let take = b.len().min(self.step - n);
+                self.out.extend_from_slice(&b[..take]);
+                n += take;
+                if n == self.step {
+                    break;
+                }
+            }
+            self.calls += 1;
+            std::task::Poll::Ready(Ok(n))
+        }
+
+        fn is_write_vectored(&self) -> bool {
+            true
+        }
+
+        fn poll_flush(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<std::io::Result<()>> {
+            std::task::Poll::Ready(Ok(()))
+        }
+
+        fn poll_shutdown(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<std::io::Result<()>> {
+            std::task::Poll::Ready(Ok(()))
+        }
+    }
+
+    #[tokio::test]
+    async fn partial_writes_still_give_whole_frames() {
+        for step in [1, 2, 3, 4, 5, 7, 100] {
+            let mut w = Trickle {
+                out: Vec::new(),
+                step,
+                calls: 0,
+            };
+            write_frame(&mut w, b"hello world").await.unwrap();
+            write_frame(&mut w, b"").await.unwrap();
+            let frames = read_all(w.out, 64).await.unwrap();
+            assert_eq!(
+                frames,
+                vec![Bytes::from_static(b"hello world"), Bytes::new()],
+                "step {step}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_buffered_socket_gets_size_and_body_in_one_write() {
+        let mut w = tokio::io::BufWriter::with_capacity(
+            16,
+            Trickle {
+                out: Vec::new(),
+                step: usize::MAX,
+                calls: 0,
+            },
+        );
+        let body = vec![7u8; 100];
+        write_frame(&mut w, &body).await.unwrap();
+        w.flush().await.unwrap();
+        assert_eq!(w.get_ref().calls, 1, "size and body went out separately");
+        assert_eq!(w.get_ref().out.len(), 104);
     }
 
     #[tokio::test]
