@@ -386,7 +386,14 @@ impl ResponseSide<'_> {
                     header,
                     sent_at,
                     action,
-                } => self.upstream_response(header, sent_at, action).await?,
+                } => {
+                    // Answers already written go out before waiting on the broker: held back,
+                    // each would wait for the broker's next answer, a whole request later.
+                    if !self.client.buffer().is_empty() {
+                        self.client.flush().await?;
+                    }
+                    self.upstream_response(header, sent_at, action).await?
+                }
             };
             write_frame(&mut self.client, &response).await?;
             self.shared

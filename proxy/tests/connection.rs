@@ -405,3 +405,60 @@ async fn shutdown_lets_in_flight_requests_finish_then_closes() {
     // No new connections after shutdown.
     assert!(TcpStream::connect(listen).await.is_err());
 }
+
+/// A broker that answers its first request at once and every later one only after `hold`.
+async fn slow_after_first(hold: Duration) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut n = 0;
+                while let Ok(len) = s.read_i32().await {
+                    let mut req = vec![0u8; len as usize];
+                    if s.read_exact(&mut req).await.is_err() {
+                        return;
+                    }
+                    if n > 0 {
+                        tokio::time::sleep(hold).await;
+                    }
+                    n += 1;
+                    let mut resp = BytesMut::new();
+                    resp.put_slice(&req[4..8]);
+                    resp.put_slice(b"upstream");
+                    if s.write_i32(resp.len() as i32).await.is_err()
+                        || s.write_all(&resp).await.is_err()
+                    {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn an_answer_is_relayed_at_once_while_later_requests_are_still_pending() {
+    let hold = Duration::from_secs(2);
+    let (listen, _) = start_with(
+        slow_after_first(hold).await,
+        Arc::new(proxy::PassThrough),
+        1 << 20,
+    )
+    .await;
+    let mut c = TcpStream::connect(listen).await.unwrap();
+    // Pipelined: the broker answers the first at once and holds the second.
+    send(&mut c, &produce(1, "remot", 1)).await;
+    send(&mut c, &produce(2, "remot", 1)).await;
+    let started = std::time::Instant::now();
+    let first = recv(&mut c).await.unwrap();
+    let waited = started.elapsed();
+    assert_eq!(first, [&1i32.to_be_bytes()[..], b"upstream"].concat());
+    assert!(
+        waited < hold / 2,
+        "the first answer waited {waited:?}, as long as the broker held the second"
+    );
+    let second = recv(&mut c).await.unwrap();
+    assert_eq!(second, [&2i32.to_be_bytes()[..], b"upstream"].concat());
+}
