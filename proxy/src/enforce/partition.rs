@@ -488,15 +488,24 @@ mod tests {
 
     fn batch(picks: &[usize]) -> Vec<u8> {
         let all = variants();
-        let records: Vec<Record<'_>> = picks
+        let pairs: Vec<_> = picks
+            .iter()
+            .map(|&p| (all[p].0.as_deref(), all[p].1.as_deref()))
+            .collect();
+        plain_batch(&pairs)
+    }
+
+    /// One uncompressed batch of (key, value) records without headers.
+    pub(super) fn plain_batch(pairs: &[(Option<&[u8]>, Option<&[u8]>)]) -> Vec<u8> {
+        let records: Vec<Record<'_>> = pairs
             .iter()
             .enumerate()
-            .map(|(i, &p)| Record {
+            .map(|(i, &(key, value))| Record {
                 attributes: 0,
                 timestamp_delta: 0,
                 offset_delta: i as i32,
-                key: all[p].0.as_deref(),
-                value: all[p].1.as_deref(),
+                key,
+                value,
                 header_count: 0,
                 headers_raw: &[],
             })
@@ -566,7 +575,7 @@ mod deferred_crc {
     use registry_client::{BindingCheck, RegistryClient, RegistryConfig};
 
     use super::*;
-    use crate::batch::{BatchHeader, BatchLimits, Compression};
+    use crate::batch::BatchLimits;
     use crate::enforce::metrics::EnforceMetrics;
     use crate::enforce::quarantine::{QuarantineConfig, QuarantineWriter};
     use crate::policy::Policy;
@@ -622,32 +631,8 @@ mod deferred_crc {
     }
 
     fn batch(values: &[&[u8]], corrupt: bool) -> Vec<u8> {
-        let records: Vec<Record<'_>> = values
-            .iter()
-            .enumerate()
-            .map(|(i, v)| Record {
-                attributes: 0,
-                timestamp_delta: 0,
-                offset_delta: i as i32,
-                key: None,
-                value: Some(v),
-                header_count: 0,
-                headers_raw: &[],
-            })
-            .collect();
-        let header = BatchHeader {
-            base_offset: 0,
-            partition_leader_epoch: -1,
-            attributes: 0,
-            last_offset_delta: 0,
-            base_timestamp: 0,
-            max_timestamp: 0,
-            producer_id: -1,
-            producer_epoch: -1,
-            base_sequence: -1,
-            record_count: 0,
-        };
-        let mut bytes = encode_batch(&header, Compression::None, &records).expect("encode");
+        let pairs: Vec<_> = values.iter().map(|v| (None, Some(*v))).collect();
+        let mut bytes = super::tests::plain_batch(&pairs);
         if corrupt {
             bytes[17] ^= 0x55; // the stored CRC
         }

@@ -48,7 +48,7 @@ impl Resolver<'_> {
     async fn one(&self, part: Part, id: SchemaId) -> Result<IdVerdict, RegistryError> {
         let subject = match self.policy.strategy {
             // The subject is known before the schema: one lookup proves both.
-            SubjectStrategy::Topic => Subject::new(&format!("{}-{}", self.topic, part.as_str())),
+            SubjectStrategy::Topic => Subject::new(&self.topic_subject(part)),
             // The subject comes from the writer schema's record name.
             SubjectStrategy::Record | SubjectStrategy::TopicRecord => {
                 match definitive(self.client.schema(id).await)? {
@@ -80,11 +80,16 @@ impl Resolver<'_> {
         Ok(IdVerdict::Valid(writer))
     }
 
+    /// `{topic}-key` or `{topic}-value`.
+    fn topic_subject(&self, part: Part) -> String {
+        format!("{}-{}", self.topic, part.as_str())
+    }
+
     /// The subject named by the topic's strategy, as Confluent's serializers name it.
     fn subject_for(&self, part: Part, writer: &RegisteredSchema) -> String {
         let record = || writer.parsed.record_name().unwrap_or_default();
         match self.policy.strategy {
-            SubjectStrategy::Topic => format!("{}-{}", self.topic, part.as_str()),
+            SubjectStrategy::Topic => self.topic_subject(part),
             SubjectStrategy::Record => record(),
             SubjectStrategy::TopicRecord => format!("{}-{}", self.topic, record()),
         }
