@@ -496,10 +496,10 @@ mod tests {
     }
 
     /// A record's key and value, either possibly null.
-    pub(super) type KeyValue<'a> = (Option<&'a [u8]>, Option<&'a [u8]>);
+    pub(super) type KeyValueRef<'a> = (Option<&'a [u8]>, Option<&'a [u8]>);
 
     /// One uncompressed batch of (key, value) records without headers.
-    pub(super) fn plain_batch(pairs: &[KeyValue<'_>]) -> Vec<u8> {
+    pub(super) fn plain_batch(pairs: &[KeyValueRef<'_>]) -> Vec<u8> {
         let records: Vec<Record<'_>> = pairs
             .iter()
             .enumerate()
