@@ -481,29 +481,14 @@ async fn basic_auth_guards_writes_only() {
     let r = start(StoreConfig::Memory, cfg).await;
     let client = reqwest::Client::new();
     let url = format!("{}/subjects/s/versions", r.url);
-    let resp = client
-        .post(&url)
-        .body(r#"{"schema":"\"string\""}"#)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status().as_u16(), 401);
-    let resp = client
-        .post(&url)
-        .basic_auth("ci", Some("wrong"))
-        .body(r#"{"schema":"\"string\""}"#)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status().as_u16(), 401);
-    let resp = client
-        .post(&url)
-        .basic_auth("ci", Some("hunter2"))
-        .body(r#"{"schema":"\"string\""}"#)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status().as_u16(), 200);
+    for (credentials, expected) in [(None, 401), (Some("wrong"), 401), (Some("hunter2"), 200)] {
+        let mut request = client.post(&url).body(r#"{"schema":"\"string\""}"#);
+        if let Some(password) = credentials {
+            request = request.basic_auth("ci", Some(password));
+        }
+        let status = request.send().await.unwrap().status().as_u16();
+        assert_eq!(status, expected, "password {credentials:?}");
+    }
     let resp = client
         .put(format!("{}/config", r.url))
         .body(r#"{"compatibility":"NONE"}"#)
