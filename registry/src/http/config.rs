@@ -64,6 +64,15 @@ pub async fn delete_global(State(st): State<AppState>) -> Result<Response, Regis
     Ok(ok(&json!({ "compatibilityLevel": before.as_str() })))
 }
 
+/// A subject's own setting, else (with `?defaultToGlobal=true`) the global one.
+fn own_or_global<T>(
+    own: Option<T>,
+    q: &HashMap<String, String>,
+    global: impl FnOnce() -> T,
+) -> Option<T> {
+    own.or_else(|| flag(q, "defaultToGlobal").then(global))
+}
+
 /// GET /config/{s} (`?defaultToGlobal=true` falls back to the global level)
 pub async fn get_subject(
     State(st): State<AppState>,
@@ -71,11 +80,8 @@ pub async fn get_subject(
     Query(q): Q,
 ) -> Result<Response, RegistryError> {
     let state = st.registry.read();
-    let level = match state.subject_config(&subject) {
-        Some(l) => l,
-        None if flag(&q, "defaultToGlobal") => state.global_config(),
-        None => return Err(RegistryError::SubjectConfigNotFound(subject)),
-    };
+    let level = own_or_global(state.subject_config(&subject), &q, || state.global_config())
+        .ok_or(RegistryError::SubjectConfigNotFound(subject))?;
     Ok(ok(&json!({ "compatibilityLevel": level.as_str() })))
 }
 
@@ -132,11 +138,8 @@ pub async fn get_mode_subject(
     Query(q): Q,
 ) -> Result<Response, RegistryError> {
     let state = st.registry.read();
-    let mode = match state.subject_mode(&subject) {
-        Some(m) => m,
-        None if flag(&q, "defaultToGlobal") => state.global_mode(),
-        None => return Err(RegistryError::SubjectModeNotFound(subject)),
-    };
+    let mode = own_or_global(state.subject_mode(&subject), &q, || state.global_mode())
+        .ok_or(RegistryError::SubjectModeNotFound(subject))?;
     Ok(ok(&json!({ "mode": mode.as_str() })))
 }
 
