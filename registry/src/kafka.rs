@@ -148,8 +148,13 @@ async fn create_topic(cfg: &KafkaConfig) -> Result<(), RegistryError> {
         .set("bootstrap.servers", &cfg.bootstrap)
         .create()
         .map_err(kafka_err)?;
-    let topic = NewTopic::new(&cfg.topic, 1, TopicReplication::Fixed(cfg.replication))
+    let mut topic = NewTopic::new(&cfg.topic, 1, TopicReplication::Fixed(cfg.replication))
         .set("cleanup.policy", "compact");
+    // With three replicas, an acknowledged schema is on two of them: losing one broker loses
+    // nothing and writes go on (Confluent's recommended shape for `_schemas`).
+    if cfg.replication >= 3 {
+        topic = topic.set("min.insync.replicas", "2");
+    }
     let opts = AdminOptions::new()
         .operation_timeout(Some(KAFKA_TIMEOUT))
         .request_timeout(Some(KAFKA_TIMEOUT));

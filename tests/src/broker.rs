@@ -1,42 +1,58 @@
-//! A tansu broker (one per process, node id 111, in-memory storage) on a free loopback port.
+//! The test run's shared Apache Kafka cluster, which `scripts/test` starts before the tests
+//! (three KRaft nodes) and stops after them. Tests share it and keep to their own topics; a test
+//! that breaks a cluster starts its own [`KafkaCluster`](crate::kafka::KafkaCluster).
 
 use std::net::SocketAddr;
-use std::process::Command;
-use std::time::Duration;
+use std::path::PathBuf;
 
-use crate::process::Server;
-use crate::{env, net, HarnessError};
+use crate::{env, HarnessError};
 
-/// A running tansu broker, killed on drop.
+/// The shared cluster's addresses (and, when `SCHEMAGATE_KAFKA_DIR` names its folder, its logs).
+#[derive(Debug, Clone)]
 pub struct Broker {
-    addr: SocketAddr,
-    server: Server,
+    addrs: Vec<SocketAddr>,
+    dir: Option<PathBuf>,
 }
 
 impl Broker {
-    /// Starts tansu from `TANSU_BIN` and waits until it accepts connections.
-    pub fn start() -> Result<Self, HarnessError> {
-        let bin = env::tansu_bin()?;
-        let port = net::free_port()?;
-        let addr = SocketAddr::from(([127, 0, 0, 1], port));
-        let url = format!("tcp://{addr}");
-        let mut command = Command::new(bin);
-        command
-            .args(["broker", "--listener-url", &url])
-            .args(["--advertised-listener-url", &url])
-            .args(["--storage-engine", "memory://tansu/"]);
-        let mut server = Server::spawn("tansu", command)?;
-        server.wait_for_listener(addr, Duration::from_secs(20))?;
-        Ok(Self { addr, server })
+    /// The cluster named by `SCHEMAGATE_KAFKA_BOOTSTRAP`; fails (never skips) without it.
+    pub fn shared() -> Result<Self, HarnessError> {
+        Ok(Self {
+            addrs: env::shared_kafka()?,
+            dir: std::env::var_os("SCHEMAGATE_KAFKA_DIR").map(PathBuf::from),
+        })
     }
 
-    /// The address the broker listens on and advertises.
+    /// The address of node 1, a bootstrap address for tools that take one.
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.addrs[0]
     }
 
-    /// The broker's log so far (tail).
+    /// Every node's client address.
+    pub fn addrs(&self) -> &[SocketAddr] {
+        &self.addrs
+    }
+
+    /// `host:port,...` of every node.
+    pub fn bootstrap(&self) -> String {
+        let all: Vec<String> = self.addrs.iter().map(ToString::to_string).collect();
+        all.join(",")
+    }
+
+    /// The tails of the nodes' logs, when the cluster's folder is known.
     pub fn log_tail(&self) -> String {
-        self.server.log_tail()
+        let Some(dir) = &self.dir else {
+            return "(SCHEMAGATE_KAFKA_DIR not set: no broker logs)".into();
+        };
+        (1..=self.addrs.len())
+            .map(|id| {
+                let log = dir.join(format!("node-{id}")).join("kafka.log");
+                format!(
+                    "--- kafka node {id} ({}) ---\n{}\n",
+                    log.display(),
+                    crate::process::tail_of_file(&log, 2000)
+                )
+            })
+            .collect()
     }
 }

@@ -11,11 +11,13 @@ use crate::{Broker, HarnessError, Proxy, Registry};
 pub enum RegistryStore {
     /// In memory: a restart forgets everything.
     Memory,
-    /// The `_schemas` topic on the test's broker: a restart replays it, ids survive.
+    /// A `_schemas` topic of the test's own on the shared cluster: a restart replays it, ids
+    /// survive.
     Kafka,
 }
 
-/// Broker, registry and enforcing proxy on free ports; dropping it stops all three.
+/// Registry and enforcing proxy on free ports in front of the shared cluster; dropping it
+/// stops both.
 pub struct EnforcedStack {
     // Field order is drop order: the proxy goes first, the broker last.
     proxy: Proxy,
@@ -27,18 +29,18 @@ pub struct EnforcedStack {
 impl EnforcedStack {
     /// Starts the broker, the registry on `store`, then the proxy with `policy` (TOML text).
     pub fn start(policy: &str, store: RegistryStore) -> Result<Self, HarnessError> {
-        let broker = Broker::start()?;
-        let registry = Registry::start(&match store {
-            RegistryStore::Memory => "memory".to_owned(),
-            RegistryStore::Kafka => format!("kafka://{}", broker.addr()),
-        })?;
+        let broker = Broker::shared()?;
+        let registry = match store {
+            RegistryStore::Memory => Registry::start("memory")?,
+            RegistryStore::Kafka => Registry::start_kafka(&broker)?,
+        };
         let dir = tempfile::Builder::new()
             .prefix("schemagate-policy-")
             .tempdir()
             .map_err(|e| HarnessError::io("creating a policy directory", e))?;
         let path = dir.path().join("policy.toml");
         std::fs::write(&path, policy).map_err(|e| HarnessError::io("writing the policy", e))?;
-        let proxy = Proxy::start_enforcing(broker.addr(), &registry.url(), &path)?;
+        let proxy = Proxy::start_enforcing(broker.addrs(), &registry.url(), &path)?;
         Ok(Self {
             proxy,
             registry,
@@ -90,7 +92,7 @@ impl EnforcedStack {
             false => "EXITED",
         };
         format!(
-            "--- schemagate proxy ({state}) log tail ---\n{}\n--- schemagate registry log tail ---\n{}\n--- tansu log tail ---\n{}\n",
+            "--- schemagate proxy ({state}) log tail ---\n{}\n--- schemagate registry log tail ---\n{}\n--- kafka log tails ---\n{}\n",
             self.proxy.log_tail(),
             self.registry.log_tail(),
             self.broker.log_tail()

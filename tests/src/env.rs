@@ -1,5 +1,6 @@
 //! Where the real parts are: paths from environment variables that `scripts/test` exports.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use crate::HarnessError;
@@ -15,9 +16,50 @@ fn required_path(var: &'static str, what: &'static str) -> Result<PathBuf, Harne
     Ok(path)
 }
 
-/// The tansu broker binary (`TANSU_BIN`).
-pub fn tansu_bin() -> Result<PathBuf, HarnessError> {
-    required_path("TANSU_BIN", "the tansu broker binary")
+/// The folder of Apache Kafka 4.4.0's jars (`SCHEMAGATE_KAFKA_LIBS`).
+pub fn kafka_libs() -> Result<PathBuf, HarnessError> {
+    required_path(
+        "SCHEMAGATE_KAFKA_LIBS",
+        "the folder of Apache Kafka 4.4.0's jars (kafka_2.13 and its runtime dependencies)",
+    )
+}
+
+/// The test run's shared Apache Kafka cluster (`SCHEMAGATE_KAFKA_BOOTSTRAP`): every node's
+/// client address, node 1 first. `scripts/test` starts it before the tests and stops it after.
+pub fn shared_kafka() -> Result<Vec<SocketAddr>, HarnessError> {
+    const VAR: &str = "SCHEMAGATE_KAFKA_BOOTSTRAP";
+    let missing = HarnessError::MissingEnv {
+        var: VAR,
+        what: "the client addresses of the test run's Apache Kafka cluster",
+    };
+    let value = std::env::var(VAR).map_err(|_| missing)?;
+    let addrs: Result<Vec<SocketAddr>, _> = value.split(',').map(str::parse).collect();
+    match addrs {
+        Ok(addrs) if !addrs.is_empty() => Ok(addrs),
+        _ => Err(HarnessError::io(
+            format!("{VAR}={value}"),
+            std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a list of IP:PORT"),
+        )),
+    }
+}
+
+/// The `java` to run Kafka with: `$JAVA_HOME/bin/java` when set, else `java` on PATH.
+pub fn java() -> PathBuf {
+    std::env::var_os("JAVA_HOME")
+        .map(|home| PathBuf::from(home).join("bin").join("java"))
+        .filter(|p| p.exists())
+        .unwrap_or_else(|| PathBuf::from("java"))
+}
+
+/// The cargo target directory (`CARGO_TARGET_DIR`, else `target/` of the workspace).
+pub fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("..")
+                .join("target")
+        })
 }
 
 /// The `schemagate` binary under test (`SCHEMAGATE_BIN`).

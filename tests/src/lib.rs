@@ -1,12 +1,13 @@
 //! Harness for schemagate's integration tests: real parts, started as a user would start them.
 //!
-//! - [`env`]: where the real parts are (`TANSU_BIN`, `SCHEMAGATE_BIN`, `SCHEMAGATE_PYTHON`,
-//!   `SCHEMAGATE_NODE_MODULES`, `SCHEMAGATE_KCAT`). `scripts/test` sets them; a test run without
+//! - [`env`]: where the real parts are (`SCHEMAGATE_KAFKA_LIBS`, `SCHEMAGATE_KAFKA_BOOTSTRAP`,
+//!   `SCHEMAGATE_BIN`, `SCHEMAGATE_PYTHON`, `SCHEMAGATE_NODE_MODULES`, `SCHEMAGATE_KCAT`). `scripts/test` sets them; a test run without
 //!   them fails with a message that says so, it never skips.
 //! - [`net`]: free loopback ports and waiting for a listener.
 //! - [`process`]: a child process that logs to a file, is killed on drop, and reports its log
 //!   when it dies early.
-//! - [`broker`]: a tansu broker on a free port.
+//! - [`kafka`]: Apache Kafka 4.4 KRaft nodes run from their jars; a cluster a test may break.
+//! - [`broker`]: the test run's shared three-node cluster (started by `scripts/test`).
 //! - [`proxy`]: the real `schemagate proxy` binary in front of a broker.
 //! - [`stack`]: broker + proxy, the address clients bootstrap from, and the addresses metadata
 //!   may show them.
@@ -22,6 +23,7 @@ pub mod client;
 pub mod enforced;
 pub mod env;
 pub mod error;
+pub mod kafka;
 pub mod metrics;
 pub mod net;
 pub mod process;
@@ -33,6 +35,7 @@ pub use broker::Broker;
 pub use client::{ClientOutput, ClientRun};
 pub use enforced::{EnforcedStack, RegistryStore};
 pub use error::HarnessError;
+pub use kafka::{KafkaCluster, KafkaConfig};
 pub use metrics::Metrics;
 pub use proxy::Proxy;
 pub use registry::Registry;

@@ -16,18 +16,33 @@ pub struct Server {
     name: String,
     child: Child,
     log: PathBuf,
-    _dir: tempfile::TempDir,
+    _dir: Option<tempfile::TempDir>,
 }
 
 impl Server {
     /// Spawns `command` with stdout and stderr going to a fresh log file.
-    pub fn spawn(name: &str, mut command: Command) -> Result<Self, HarnessError> {
+    pub fn spawn(name: &str, command: Command) -> Result<Self, HarnessError> {
         let dir = tempfile::Builder::new()
             .prefix(&format!("schemagate-{name}-"))
             .tempdir()
             .map_err(|e| HarnessError::io("creating a log directory", e))?;
         let log = dir.path().join(format!("{name}.log"));
-        let out = File::create(&log).map_err(|e| HarnessError::io("creating a log file", e))?;
+        let mut server = Self::spawn_logging_to(name, command, log)?;
+        server._dir = Some(dir);
+        Ok(server)
+    }
+
+    /// Spawns `command` with stdout and stderr appended to `log` (kept after the process).
+    pub fn spawn_logging_to(
+        name: &str,
+        mut command: Command,
+        log: PathBuf,
+    ) -> Result<Self, HarnessError> {
+        let out = File::options()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .map_err(|e| HarnessError::io(format!("opening the log file {}", log.display()), e))?;
         let err = out
             .try_clone()
             .map_err(|e| HarnessError::io("cloning a log file handle", e))?;
@@ -42,8 +57,38 @@ impl Server {
             name: name.to_owned(),
             child,
             log,
-            _dir: dir,
+            _dir: None,
         })
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Asks the process to stop (SIGTERM) and waits up to `grace` for it to exit; kills it
+    /// (SIGKILL) after that. Returns whether it exited by itself within the grace period.
+    pub fn terminate(&mut self, grace: Duration) -> bool {
+        if !self.is_running() {
+            return true;
+        }
+        // std has no SIGTERM; kill(1) is in every base system this runs on.
+        let sent = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .is_ok_and(|s| s.success());
+        let exited = sent && net::wait_until(grace, || !self.is_running());
+        if !exited {
+            let _ = self.child.kill();
+        }
+        let _ = self.child.wait();
+        exited
+    }
+
+    /// Kills the process at once (SIGKILL) and reaps it.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     /// Waits until the server accepts connections on `addr`; fails early if it exits.
@@ -70,6 +115,11 @@ impl Server {
             reason,
             log: self.log_tail(),
         })
+    }
+
+    /// Whether the process has exited with status 0.
+    pub fn exit_success(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(Some(status)) if status.success())
     }
 
     /// Whether the process is still running.

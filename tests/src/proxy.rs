@@ -19,16 +19,16 @@ pub struct Proxy {
 }
 
 impl Proxy {
-    /// Starts `SCHEMAGATE_BIN proxy --upstream <upstream> --listen 127.0.0.1:<free>
+    /// Starts `SCHEMAGATE_BIN proxy --upstream <each upstream> --listen 127.0.0.1:<free>
     /// --advertised-host 127.0.0.1 --admin 127.0.0.1:<free>` and waits for its listener.
-    pub fn start(upstream: SocketAddr) -> Result<Self, HarnessError> {
+    pub fn start(upstream: &[SocketAddr]) -> Result<Self, HarnessError> {
         Self::start_with(upstream, &[])
     }
 
     /// Starts an enforcing proxy: as [`start`](Proxy::start), plus `--registry <registry>
     /// --policy <policy>`.
     pub fn start_enforcing(
-        upstream: SocketAddr,
+        upstream: &[SocketAddr],
         registry: &str,
         policy: &std::path::Path,
     ) -> Result<Self, HarnessError> {
@@ -38,14 +38,16 @@ impl Proxy {
     }
 
     /// As [`start`](Proxy::start), with `extra` flags appended to the command line.
-    pub fn start_with(upstream: SocketAddr, extra: &[String]) -> Result<Self, HarnessError> {
+    pub fn start_with(upstream: &[SocketAddr], extra: &[String]) -> Result<Self, HarnessError> {
         let bin = env::schemagate_bin()?;
         let listen = SocketAddr::from(([127, 0, 0, 1], net::free_port_range(BROKER_PORTS)?));
         let admin = SocketAddr::from(([127, 0, 0, 1], net::free_port()?));
         let mut command = Command::new(bin);
+        command.arg("proxy");
+        for addr in upstream {
+            command.args(["--upstream", &addr.to_string()]);
+        }
         command
-            .arg("proxy")
-            .args(["--upstream", &upstream.to_string()])
             .args(["--listen", &listen.to_string()])
             .args(["--advertised-host", "127.0.0.1"])
             .args(["--admin", &admin.to_string()])

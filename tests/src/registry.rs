@@ -12,6 +12,8 @@ use crate::{env, net, HarnessError};
 pub struct Registry {
     addr: SocketAddr,
     store: String,
+    /// Flags after `--store` (the Kafka store's own topic and replication).
+    extra: Vec<String>,
     server: Option<Server>,
     /// Log tails of earlier runs, kept across restarts for diagnostics.
     history: String,
@@ -21,9 +23,30 @@ impl Registry {
     /// Starts `SCHEMAGATE_BIN registry --listen 127.0.0.1:<free> --store <store>`, where
     /// `store` is `memory` or `kafka://HOST:PORT`, and waits for its listener.
     pub fn start(store: &str) -> Result<Self, HarnessError> {
+        Self::start_with(store, Vec::new())
+    }
+
+    /// Starts a registry whose store is a `_schemas` topic of its own on `cluster` (a unique
+    /// name, so tests sharing the cluster never share schemas), replicated as widely as the
+    /// cluster allows (three copies, `min.insync.replicas=2`, on the three-node cluster).
+    pub fn start_kafka(cluster: &crate::Broker) -> Result<Self, HarnessError> {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let topic = format!(
+            "_schemas-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        let replication = cluster.addrs().len().min(3).to_string();
+        let extra = ["--topic", &topic, "--topic-replication", &replication].map(String::from);
+        Self::start_with(&format!("kafka://{}", cluster.bootstrap()), extra.to_vec())
+    }
+
+    fn start_with(store: &str, extra: Vec<String>) -> Result<Self, HarnessError> {
         let addr = SocketAddr::from(([127, 0, 0, 1], net::free_port()?));
         let mut registry = Self {
             addr,
+            extra,
             store: store.to_owned(),
             server: None,
             history: String::new(),
@@ -63,6 +86,7 @@ impl Registry {
             .arg("registry")
             .args(["--listen", &self.addr.to_string()])
             .args(["--store", &self.store])
+            .args(&self.extra)
             .env("RUST_LOG", "info");
         let mut server = Server::spawn("schemagate-registry", command)?;
         server.wait_for_listener(self.addr, Duration::from_secs(30))?;

@@ -4,8 +4,8 @@ use std::net::SocketAddr;
 
 use crate::{env, Broker, HarnessError, Proxy};
 
-/// A tansu broker and, unless `SCHEMAGATE_TEST_DIRECT=1`, a `schemagate proxy` in front of it.
-/// Each test starts its own stack on free ports; dropping it stops both.
+/// The shared Apache Kafka cluster and, unless `SCHEMAGATE_TEST_DIRECT=1`, a `schemagate proxy`
+/// of the test's own in front of it. Dropping the stack stops the proxy; the cluster stays.
 pub struct Stack {
     // Declared first so that it is dropped (killed) before the broker.
     proxy: Option<Proxy>,
@@ -13,16 +13,16 @@ pub struct Stack {
 }
 
 impl Stack {
-    /// Starts the broker, then the proxy pointing at it.
+    /// Starts a proxy in front of the shared cluster.
     pub fn start() -> Result<Self, HarnessError> {
-        let broker = Broker::start()?;
+        let broker = Broker::shared()?;
         let proxy = if env::direct_to_broker() {
             eprintln!(
-                "SCHEMAGATE_TEST_DIRECT=1: clients talk to tansu directly, NOT through the proxy"
+                "SCHEMAGATE_TEST_DIRECT=1: clients talk to Kafka directly, NOT through the proxy"
             );
             None
         } else {
-            Some(Proxy::start(broker.addr())?)
+            Some(Proxy::start(broker.addrs())?)
         };
         Ok(Self { proxy, broker })
     }
@@ -47,17 +47,19 @@ impl Stack {
     /// Checks one broker address that a client learned from metadata: through the proxy it
     /// must be the proxy's host and one of its ports, never the upstream broker's address.
     pub fn check_advertised(&self, host: &str, port: u16) -> Result<(), String> {
+        let upstream = self.broker.addrs();
         let Some(proxy) = &self.proxy else {
-            let broker = self.broker.addr();
-            return match host == broker.ip().to_string() && port == broker.port() {
+            return match upstream
+                .iter()
+                .any(|b| host == b.ip().to_string() && port == b.port())
+            {
                 true => Ok(()),
-                false => Err(format!("{host}:{port} is not the broker {broker}")),
+                false => Err(format!("{host}:{port} is not a broker of {upstream:?}")),
             };
         };
-        let upstream = self.broker.addr();
-        if port == upstream.port() {
+        if let Some(leaked) = upstream.iter().find(|b| b.port() == port) {
             return Err(format!(
-                "{host}:{port} leaks the upstream broker's port {upstream}"
+                "{host}:{port} leaks the upstream broker's port {leaked}"
             ));
         }
         if host != proxy.listen().ip().to_string() || !proxy.ports().contains(&port) {
@@ -86,7 +88,7 @@ impl Stack {
             ));
         }
         out.push_str(&format!(
-            "--- tansu log tail ---\n{}\n",
+            "--- kafka log tails ---\n{}\n",
             self.broker.log_tail()
         ));
         out

@@ -37,7 +37,7 @@ async function main() {
 
   const admin = kafka.admin();
   await admin.connect();
-  await admin.createTopics({ topics: [{ topic, numPartitions: PARTITIONS, replicationFactor: 1 }], waitForLeaders: true });
+  await admin.createTopics({ topics: [{ topic, numPartitions: PARTITIONS, replicationFactor: 3 }], waitForLeaders: true });
   const cluster = await admin.describeCluster();
   const brokers = cluster.brokers.map((b) => `${b.host}:${b.port}`).sort();
   await admin.disconnect();

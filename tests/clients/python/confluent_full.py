@@ -25,7 +25,7 @@ GROUP_TIMEOUTS = {"session.timeout.ms": 6000, "heartbeat.interval.ms": 1000}
 def create_topics(bootstrap, prefix):
     admin = AdminClient({"bootstrap.servers": bootstrap})
     topics = [f"{prefix}-{c}" for c in CODECS]
-    futures = admin.create_topics([NewTopic(t, num_partitions=PARTITIONS, replication_factor=1) for t in topics])
+    futures = admin.create_topics([NewTopic(t, num_partitions=PARTITIONS, replication_factor=3) for t in topics])
     for topic, fut in futures.items():
         fut.result(timeout=30)
     deadline = time.time() + 30

@@ -129,7 +129,7 @@ def registry(url):
 
 def create_topics(bootstrap, names, partitions):
     admin = AdminClient({"bootstrap.servers": bootstrap})
-    for topic, fut in admin.create_topics([NewTopic(t, num_partitions=partitions, replication_factor=1)
+    for topic, fut in admin.create_topics([NewTopic(t, num_partitions=partitions, replication_factor=3)
                                            for t in names]).items():
         fut.result(timeout=30)
     deadline = time.time() + 30

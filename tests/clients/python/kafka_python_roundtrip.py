@@ -22,7 +22,7 @@ def main():
     t0 = time.time()
 
     admin = KafkaAdminClient(bootstrap_servers=a.bootstrap, client_id="sg-kafka-python-admin")
-    admin.create_topics([NewTopic(a.topic, num_partitions=PARTITIONS, replication_factor=1)])
+    admin.create_topics([NewTopic(a.topic, num_partitions=PARTITIONS, replication_factor=3)])
     cluster = admin.describe_cluster()
     admin_brokers = sorted(f"{b['host']}:{b['port']}" for b in cluster["brokers"])
     admin.close()

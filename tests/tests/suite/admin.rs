@@ -3,7 +3,7 @@
 
 use schemagate_tests::ClientRun;
 
-use crate::support::{run_client, start_stack, PROXY_METRICS};
+use crate::support::{run_client, start_stack, unique, PROXY_METRICS};
 
 /// The value of the first sample line starting with `prefix` (name plus labels).
 fn sample(metrics: &str, prefix: &str) -> Option<f64> {
@@ -20,7 +20,8 @@ fn admin_serves_health_readiness_and_the_dashboards_metrics_after_traffic() {
     let run = ClientRun::python("kafka_python_roundtrip.py")
         .unwrap_or_else(|e| panic!("{e}"))
         .args(["--bootstrap", &stack.bootstrap().to_string()])
-        .args(["--records", "50"]);
+        .args(["--records", "50"])
+        .args(["--topic", &unique("admin-traffic")]);
     run_client(&mut stack, "kafka_python_roundtrip.py", run);
 
     let Some(proxy) = stack.proxy() else {
@@ -32,7 +33,7 @@ fn admin_serves_health_readiness_and_the_dashboards_metrics_after_traffic() {
             .unwrap_or_else(|e| panic!("{e}\n{}", proxy.log_tail()))
     };
     assert_eq!(get("/healthz").0, 200, "/healthz");
-    assert_eq!(get("/readyz").0, 200, "/readyz with tansu up");
+    assert_eq!(get("/readyz").0, 200, "/readyz with the cluster up");
     let (status, metrics) = get("/metrics");
     assert_eq!(status, 200, "/metrics");
     for name in PROXY_METRICS {

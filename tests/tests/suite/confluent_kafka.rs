@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use schemagate_tests::ClientRun;
 
-use crate::support::{assert_proxy_addresses, number, run_client, start_stack};
+use crate::support::{assert_proxy_addresses, number, run_client, start_stack, unique};
 
 /// Records per codec and phase, as the issue asks.
 const RECORDS: u64 = 10_000;
@@ -18,6 +18,7 @@ fn every_codec_groups_resume_and_idempotence_arrive_exactly_once() {
         .unwrap_or_else(|e| panic!("{e}"))
         .args(["--bootstrap", &stack.bootstrap().to_string()])
         .args(["--records", &RECORDS.to_string()])
+        .args(["--prefix", &unique("confluent")])
         .timeout(Duration::from_secs(600));
     let summary = run_client(&mut stack, "confluent_full.py", run);
     // Two phases (plain, then idempotent acks=all) of RECORDS per codec, each verified by the

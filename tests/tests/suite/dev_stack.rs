@@ -1,5 +1,5 @@
 //! The README's main-job command, `scripts/up`, exercised end to end: `--smoke` installs (or
-//! finds in the cache) tansu and the Python client, starts tansu, the registry and the
+//! finds in the cache) Apache Kafka and the Python client, starts a one-node Kafka, the registry and the
 //! enforcing proxy under test, runs the demo (one valid Order flows, one bad record is
 //! quarantined), sends one more record through the proxy and back, and stops everything.
 
@@ -38,5 +38,5 @@ fn scripts_up_smoke_sends_a_record_through_the_proxy_and_stops_cleanly() {
         out.stderr
     );
     assert!(out.stderr.contains("stopping proxy"), "{}", out.stderr);
-    assert!(out.stderr.contains("stopping tansu"), "{}", out.stderr);
+    assert!(out.stderr.contains("stopping kafka"), "{}", out.stderr);
 }

@@ -2,7 +2,7 @@
 
 use schemagate_tests::ClientRun;
 
-use crate::support::{assert_proxy_addresses, number, run_client, start_stack};
+use crate::support::{assert_proxy_addresses, number, run_client, start_stack, unique};
 
 #[test]
 fn kafkajs_produces_and_consumes_in_a_group() {
@@ -11,7 +11,8 @@ fn kafkajs_produces_and_consumes_in_a_group() {
     let run = ClientRun::node("kafkajs_roundtrip.js")
         .unwrap_or_else(|e| panic!("{e}"))
         .args(["--bootstrap", &stack.bootstrap().to_string()])
-        .args(["--records", &per_codec.to_string()]);
+        .args(["--records", &per_codec.to_string()])
+        .args(["--topic", &unique("kafkajs")]);
     let summary = run_client(&mut stack, "kafkajs_roundtrip.js", run);
     // none, gzip and snappy.
     assert_eq!(number(&summary, "records"), 3 * per_codec, "{summary}");

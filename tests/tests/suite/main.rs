@@ -1,8 +1,11 @@
-//! schemagate's integration suite: each test starts its own tansu broker and the real
-//! `schemagate proxy` on free ports, then drives a real client through the proxy.
+//! schemagate's integration suite: each test starts the real `schemagate proxy` (and registry)
+//! on free ports in front of the run's shared three-node Apache Kafka cluster, keeps to topics
+//! of its own, and drives a real client through the proxy. Tests that break a cluster (kill,
+//! restart) start their own.
 //!
-//! Nothing here skips: without `scripts/test`'s environment (`TANSU_BIN`, `SCHEMAGATE_BIN`,
-//! `SCHEMAGATE_PYTHON`, `SCHEMAGATE_NODE_MODULES`, `SCHEMAGATE_KCAT`) every test fails and says so.
+//! Nothing here skips: without `scripts/test`'s environment (`SCHEMAGATE_KAFKA_LIBS`,
+//! `SCHEMAGATE_KAFKA_BOOTSTRAP`, `SCHEMAGATE_BIN`, `SCHEMAGATE_PYTHON`, `SCHEMAGATE_NODE_MODULES`,
+//! `SCHEMAGATE_KCAT`) every test fails and says so.
 #![forbid(unsafe_code)]
 
 mod admin;

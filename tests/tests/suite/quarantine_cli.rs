@@ -1,4 +1,4 @@
-//! `schemagate quarantine list|show|replay` against real parts: tansu, `schemagate registry
+//! `schemagate quarantine list|show|replay` against real parts: Apache Kafka, `schemagate registry
 //! --store memory`, the enforcing `schemagate proxy`, and rdkafka producing bad records
 //! through it. The quarantine records are the proxy's own, never written by the test.
 
@@ -96,12 +96,14 @@ fn start_registry() -> (Server, SocketAddr) {
     (server, addr)
 }
 
-fn start_proxy(broker: SocketAddr, registry: SocketAddr, policy: &str) -> (Server, SocketAddr) {
+fn start_proxy(broker: &Broker, registry: SocketAddr, policy: &str) -> (Server, SocketAddr) {
     let listen = SocketAddr::from(([127, 0, 0, 1], free(net::free_port_range(4))));
     let mut cmd = Command::new(bin());
-    cmd.arg("proxy")
-        .args(["--upstream", &broker.to_string()])
-        .args(["--listen", &listen.to_string()])
+    cmd.arg("proxy");
+    for addr in broker.addrs() {
+        cmd.args(["--upstream", &addr.to_string()]);
+    }
+    cmd.args(["--listen", &listen.to_string()])
         .args(["--advertised-host", "127.0.0.1"])
         .args(["--registry", &format!("http://{registry}")])
         .args(["--policy", policy]);
@@ -221,7 +223,7 @@ fn consume_all(
 
 #[test]
 fn list_show_and_replay_the_proxys_quarantine() {
-    let broker = free(Broker::start());
+    let broker = free(Broker::shared());
     let b = broker.addr().to_string();
     let (registry, reg) = start_registry();
     let order_id = register(reg, "orders-value", "AVRO", ORDER);
@@ -232,7 +234,7 @@ fn list_show_and_replay_the_proxys_quarantine() {
         format!("[[topic]]\nmatch = \"{TOPIC}\"\nvalue = \"required\"\non_invalid = \"quarantine\"\nquarantine = \"{QUARANTINE}\"\n"),
     ));
     let policy_path = policy.path().to_string_lossy().into_owned();
-    let (_proxy, proxy_addr) = start_proxy(broker.addr(), reg, &policy_path);
+    let (_proxy, proxy_addr) = start_proxy(&broker, reg, &policy_path);
     create_topic(broker.addr(), TOPIC);
 
     let good = framed(order_id, &[0x54, 0x06, b'a', b'b', b'c']);
@@ -511,7 +513,7 @@ fn list_show_and_replay_the_proxys_quarantine() {
 
 #[test]
 fn list_reports_empty_and_missing_topics() {
-    let broker = free(Broker::start());
+    let broker = free(Broker::shared());
     let b = broker.addr().to_string();
     create_topic(broker.addr(), "empty.quarantine");
     let stdout = ok_stdout(&["list", "--bootstrap", &b, "--topic", "empty.quarantine"]);
@@ -529,8 +531,9 @@ fn list_reports_empty_and_missing_topics() {
         (json!(0), json!([]))
     );
 
-    // Records that share one batch are all read, on every partition (tansu reports a high
-    // watermark of the last batch's base offset + 1, so the reader must not stop there).
+    // Records that share one batch are all read, on every partition (tansu, the light broker,
+    // reports a high watermark of the last batch's base offset + 1, so the reader must not stop
+    // there).
     create_topic_with(broker.addr(), "batched.quarantine", 2);
     let producer: FutureProducer = ClientConfig::new()
         .set("bootstrap.servers", b.as_str())

@@ -29,9 +29,8 @@ fn confluent_python_client_and_serializers_work_against_the_memory_store() {
 
 #[test]
 fn confluent_python_client_works_against_the_kafka_store() {
-    let broker = Broker::start().unwrap_or_else(|e| panic!("{e}"));
-    let store = format!("kafka://{}", broker.addr());
-    let registry = Registry::start(&store).unwrap_or_else(|e| panic!("{e}"));
+    let broker = Broker::shared().unwrap_or_else(|e| panic!("{e}"));
+    let registry = Registry::start_kafka(&broker).unwrap_or_else(|e| panic!("{e}"));
     let run = ClientRun::python("registry_client_check.py").unwrap_or_else(|e| panic!("{e}"));
     check(run, &registry, "all python client checks passed");
 }

@@ -63,3 +63,12 @@ pub fn number(summary: &Value, field: &str) -> u64 {
         .as_u64()
         .unwrap_or_else(|| panic!("summary has no number {field}: {summary}"))
 }
+
+/// A topic name of this test's own: `name`, the process id and a clock reading, so that a
+/// rerun against the same cluster never meets an earlier run's records or committed offsets.
+pub fn unique(name: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    format!("{name}-{}-{nanos}", std::process::id())
+}

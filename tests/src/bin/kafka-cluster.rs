@@ -1,0 +1,96 @@
+//! `kafka-cluster`: starts Apache Kafka 4.4 KRaft nodes from `SCHEMAGATE_KAFKA_LIBS` and keeps
+//! them running until its standard input closes, so a shell script that holds the other end of
+//! the pipe (scripts/test, scripts/up) stops the cluster when it exits, however it exits.
+//!
+//! ```text
+//! kafka-cluster --nodes 3 --dir target/kafka/test-run --ready-file F [--first-port P]
+//! ```
+//!
+//! When every node lists every node, it writes `F` (atomically): one line,
+//! `host:port,host:port,...`, and reports the start time on stderr.
+#![forbid(unsafe_code)]
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use schemagate_tests::{KafkaCluster, KafkaConfig};
+
+struct Args {
+    config: KafkaConfig,
+    ready_file: PathBuf,
+}
+
+fn parse(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
+    let mut config = KafkaConfig::nodes(1);
+    config.remove_on_drop = false;
+    let mut ready_file = None;
+    while let Some(flag) = args.next() {
+        let mut value = || args.next().ok_or(format!("{flag} needs a value"));
+        match flag.as_str() {
+            "--nodes" => config.nodes = value()?.parse().map_err(|e| format!("--nodes: {e}"))?,
+            "--dir" => config.dir = Some(PathBuf::from(value()?)),
+            "--ready-file" => ready_file = Some(PathBuf::from(value()?)),
+            "--first-port" => {
+                config.first_port =
+                    Some(value()?.parse().map_err(|e| format!("--first-port: {e}"))?)
+            }
+            "--set" => {
+                let kv = value()?;
+                let (k, v) = kv.split_once('=').ok_or("--set takes KEY=VALUE")?;
+                config.extra.push((k.to_owned(), v.to_owned()));
+            }
+            other => return Err(format!("unknown argument {other}")),
+        }
+    }
+    if !(1..=9).contains(&config.nodes) {
+        return Err("--nodes must be 1..=9".into());
+    }
+    let dir = config.dir.as_ref().ok_or("--dir is required")?;
+    // A fresh cluster every time: an old folder holds another cluster id.
+    let _ = std::fs::remove_dir_all(dir);
+    std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+    Ok(Args {
+        config,
+        ready_file: ready_file.ok_or("--ready-file is required")?,
+    })
+}
+
+fn main() -> ExitCode {
+    let args = match parse(std::env::args().skip(1)) {
+        Ok(args) => args,
+        Err(e) => {
+            eprintln!("kafka-cluster: {e}\nusage: kafka-cluster --nodes N --dir DIR --ready-file FILE [--first-port P] [--set KEY=VALUE]...");
+            return ExitCode::from(2);
+        }
+    };
+    let nodes = args.config.nodes;
+    let started = Instant::now();
+    let cluster = match KafkaCluster::start(args.config) {
+        Ok(cluster) => cluster,
+        Err(e) => {
+            eprintln!("kafka-cluster: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let took = started.elapsed();
+    let tmp = args.ready_file.with_extension("tmp");
+    let written = std::fs::write(&tmp, format!("{}\n", cluster.bootstrap()))
+        .and_then(|()| std::fs::rename(&tmp, &args.ready_file));
+    if let Err(e) = written {
+        eprintln!("kafka-cluster: writing {}: {e}", args.ready_file.display());
+        return ExitCode::FAILURE;
+    }
+    eprintln!(
+        "kafka-cluster: {nodes} node(s) ready in {:.1} s at {} (folder {})",
+        took.as_secs_f64(),
+        cluster.bootstrap(),
+        cluster.dir().display()
+    );
+    // Block until the holder of our stdin goes away; then dropping the cluster stops the nodes.
+    let mut sink = Vec::new();
+    let _ = std::io::stdin().read_to_end(&mut sink);
+    drop(cluster);
+    ExitCode::SUCCESS
+}
