@@ -18,6 +18,9 @@ SG_KAFKA_POM="$SG_ROOT/scripts/kafka/pom.xml"
 # Real clients: pinned in files under tests/clients so that the cache key follows them.
 SG_PY_REQUIREMENTS="$SG_ROOT/tests/clients/python/requirements.txt"
 SG_NODE_DIR="$SG_ROOT/tests/clients/node"
+SG_JAVA_DIR="$SG_ROOT/tests/clients/java"
+# The Kafka client library version tests/clients/java/pom.xml pins (checked after the build).
+SG_JAVA_KAFKA_CLIENTS="4.4.0"
 
 log() { printf '\033[1m[schemagate]\033[0m %s\n' "$*" >&2; }
 die() { printf '\033[1;31m[schemagate] error:\033[0m %s\n' "$*" >&2; exit 1; }

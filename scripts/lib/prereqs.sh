@@ -3,7 +3,7 @@
 # Each is idempotent: it installs into "$SG_CACHE" under a directory keyed by the pinned
 # versions, writes a `.complete` stamp last, and returns at once when the stamp is there.
 # Each sets one variable (SCHEMAGATE_KAFKA_LIBS, TANSU_BIN, SCHEMAGATE_PYTHON,
-# SCHEMAGATE_NODE_MODULES, SCHEMAGATE_KCAT) or dies with the reason. Nothing is ever skipped
+# SCHEMAGATE_NODE_MODULES, SCHEMAGATE_KCAT, SCHEMAGATE_JAVA_CLASSPATH) or dies with the reason. Nothing is ever skipped
 # silently.
 
 # need_java17: a `java` (JAVA_HOME's, else PATH's) of version 17 or newer, as Kafka 4 requires.
@@ -128,4 +128,50 @@ install_kcat() {
       || die "apt-get install kcat failed"
   fi
   SCHEMAGATE_KCAT="$(command -v kcat)"
+}
+
+# install_java_clients: build tests/clients/java (kafka-clients as pinned in its pom.xml) with
+# Maven into the cache and set SCHEMAGATE_JAVA_CLASSPATH to the jar and its dependencies. The
+# sources are copied there first, so the build never writes into the repository.
+install_java_clients() {
+  [ -f "$SG_JAVA_DIR/pom.xml" ] || die "missing $SG_JAVA_DIR/pom.xml"
+  need java "to run the Java (kafka-clients) tests"
+  local version major
+  version=$(java -version 2>&1 | sed -n 's/.* version "\([^"]*\)".*/\1/p' | head -n 1)
+  major=${version%%.*}
+  [ "$major" = 1 ] && major=$(echo "$version" | cut -d. -f2)  # "1.8.0_x" is Java 8
+  [[ "$major" =~ ^[0-9]+$ ]] || die "cannot read the Java version from 'java -version' ($(java -version 2>&1 | head -n 1))"
+  [ "$major" -ge 17 ] \
+    || die "the Java test clients need Java 17 or newer, but 'java' on PATH is $version (on Debian: apt-get install openjdk-17-jdk-headless)"
+  local sources=()
+  mapfile -t sources < <(cd "$SG_JAVA_DIR" && find pom.xml src -type f | LC_ALL=C sort)
+  local dir
+  dir="$SG_CACHE/java-clients-$(cd "$SG_JAVA_DIR" && sha256_of "${sources[@]}")"
+  if [ -f "$dir/.complete" ] && [ -f "$dir/classpath" ]; then
+    SCHEMAGATE_JAVA_CLASSPATH="$(cat "$dir/classpath")"
+    return 0
+  fi
+  need mvn "to build the Java test clients against kafka-clients $SG_JAVA_KAFKA_CLIENTS"
+  log "building the Java clients (kafka-clients $SG_JAVA_KAFKA_CLIENTS, Maven) in $dir"
+  rm -rf "$dir" && mkdir -p "$dir/build" "$dir/lib" || die "cannot create $dir"
+  (cd "$SG_JAVA_DIR" && cp --parents "${sources[@]}" "$dir/build/") || die "cannot copy the Java sources to $dir"
+  mvn -q -B -Dstyle.color=never -f "$dir/build/pom.xml" package dependency:copy-dependencies \
+    -DincludeScope=runtime -DoutputDirectory="$dir/lib" >&2 \
+    || die "mvn package failed for $SG_JAVA_DIR (see above)"
+  local jar
+  jar=$(find "$dir/build/target" -maxdepth 1 -name '*.jar' | head -n 1)
+  [ -n "$jar" ] || die "mvn package produced no jar in $dir/build/target"
+  mv "$jar" "$dir/schemagate-java-clients.jar" || die "cannot move $jar"
+  rm -rf "$dir/build"
+  # An explicit list, not lib/*, so each entry can be checked and nothing else slips in.
+  local cp="$dir/schemagate-java-clients.jar" dep
+  for dep in "$dir"/lib/*.jar; do cp="$cp:$dep"; done
+  local got
+  got=$(java -cp "$cp" dev.schemagate.tests.Main version) \
+    || die "the built Java clients do not start: $got"
+  [ "$got" = "$SG_JAVA_KAFKA_CLIENTS" ] \
+    || die "expected kafka-clients $SG_JAVA_KAFKA_CLIENTS on the classpath, got '$got'"
+  printf '%s\n' "$cp" >"$dir/classpath"
+  SCHEMAGATE_JAVA_CLASSPATH="$cp"
+  touch "$dir/.complete"
 }

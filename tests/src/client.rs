@@ -1,5 +1,5 @@
-//! Real Kafka clients as child processes: Python and Node scripts under `tests/clients`, and
-//! kcat. A non-zero exit or a timeout is an error carrying the client's stderr.
+//! Real Kafka clients as child processes: Python and Node scripts and the Java clients under
+//! `tests/clients`, and kcat. A non-zero exit or a timeout is an error carrying the client's stderr.
 
 use std::ffi::OsString;
 use std::fs::File;
@@ -47,6 +47,18 @@ impl ClientRun {
         Ok(Self::program(script, PathBuf::from("node"))
             .arg(path)
             .env("NODE_PATH", modules))
+    }
+
+    /// One scenario of the Java clients (`tests/clients/java`, Apache Kafka's own client library):
+    /// `java -cp SCHEMAGATE_JAVA_CLASSPATH dev.schemagate.tests.Main SCENARIO`.
+    pub fn java(scenario: &str) -> Result<Self, HarnessError> {
+        let classpath = env::java_classpath()?;
+        Ok(
+            Self::program(&format!("java {scenario}"), PathBuf::from("java"))
+                .arg("-cp")
+                .arg(classpath)
+                .args(["dev.schemagate.tests.Main", scenario]),
+        )
     }
 
     /// Debian's kcat from `SCHEMAGATE_KCAT`.

@@ -85,6 +85,29 @@ pub fn kcat() -> Result<PathBuf, HarnessError> {
     required_path("SCHEMAGATE_KCAT", "Debian's kcat binary")
 }
 
+/// The classpath of the Java clients built from `tests/clients/java`: their jar, kafka-clients
+/// and its dependencies (`SCHEMAGATE_JAVA_CLASSPATH`). Every entry must exist, so a stale cache
+/// fails here instead of as a `ClassNotFoundException` inside a test.
+pub fn java_classpath() -> Result<std::ffi::OsString, HarnessError> {
+    const VAR: &str = "SCHEMAGATE_JAVA_CLASSPATH";
+    let value =
+        std::env::var_os(VAR)
+            .filter(|v| !v.is_empty())
+            .ok_or(HarnessError::MissingEnv {
+                var: VAR,
+                what: "the Java test clients' classpath (kafka-clients 4.4.0)",
+            })?;
+    for entry in std::env::split_paths(&value) {
+        if !entry.exists() {
+            return Err(HarnessError::MissingPath {
+                var: VAR,
+                path: entry,
+            });
+        }
+    }
+    Ok(value)
+}
+
 /// True when `SCHEMAGATE_TEST_DIRECT=1`: clients talk to the broker without the proxy. A
 /// diagnostic for telling a proxy bug from a test bug; `scripts/test` always unsets it.
 pub fn direct_to_broker() -> bool {
