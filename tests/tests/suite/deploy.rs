@@ -119,6 +119,13 @@ fn compose_wires_kraft_registry_schemagate_prometheus_and_grafana() {
         let addr = listener.trim_start_matches("PLAINTEXT://").to_owned();
         assert_eq!(addr, format!("{k}:9092"), "{k} advertises {listener}");
         advertised.push(addr);
+        // The same Apache Kafka the tests and scripts/up run (pinned in scripts/kafka/pom.xml).
+        let image = services[k]["image"].as_str().unwrap_or_default();
+        assert_eq!(
+            image,
+            format!("apache/kafka:{}", pinned_kafka_version()),
+            "{k}"
+        );
     }
 
     // Schema Registry stores its log in that cluster.
@@ -285,4 +292,21 @@ fn kubernetes_sidecar_serves_the_app_on_localhost_and_probes_admin() {
         annotations["prometheus.io/port"].as_str(),
         Some(admin.to_string().as_str())
     );
+}
+
+/// The `kafka_2.13` version pinned by `scripts/kafka/pom.xml`.
+fn pinned_kafka_version() -> String {
+    let pom = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/kafka/pom.xml");
+    let text = std::fs::read_to_string(&pom).unwrap_or_else(|e| panic!("{}: {e}", pom.display()));
+    let after = text
+        .split("<artifactId>kafka_2.13</artifactId>")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no kafka_2.13 in {}", pom.display()));
+    after
+        .split("<version>")
+        .nth(1)
+        .and_then(|v| v.split("</version>").next())
+        .unwrap_or_else(|| panic!("no version after kafka_2.13 in {}", pom.display()))
+        .trim()
+        .to_owned()
 }

@@ -9,6 +9,8 @@
 #![forbid(unsafe_code)]
 
 mod admin;
+mod cluster;
+mod cluster_workload;
 mod confluent_kafka;
 mod deploy;
 mod dev_stack;
