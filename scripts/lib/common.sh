@@ -14,6 +14,7 @@ TANSU_VERSION="0.6.0"
 # Real clients: pinned in files under tests/clients so that the cache key follows them.
 SG_PY_REQUIREMENTS="$SG_ROOT/tests/clients/python/requirements.txt"
 SG_NODE_DIR="$SG_ROOT/tests/clients/node"
+SG_GO_DIR="$SG_ROOT/tests/clients/go"
 
 log() { printf '\033[1m[schemagate]\033[0m %s\n' "$*" >&2; }
 die() { printf '\033[1;31m[schemagate] error:\033[0m %s\n' "$*" >&2; exit 1; }
