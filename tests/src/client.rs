@@ -1,5 +1,6 @@
-//! Real Kafka clients as child processes: Python and Node scripts under `tests/clients`, and
-//! kcat. A non-zero exit or a timeout is an error carrying the client's stderr.
+//! Real Kafka clients as child processes: Python and Node scripts under `tests/clients`, the Go
+//! clients built from `tests/clients/go`, and kcat. A non-zero exit or a timeout is an error
+//! carrying the client's stderr.
 
 use std::ffi::OsString;
 use std::fs::File;
@@ -47,6 +48,11 @@ impl ClientRun {
         Ok(Self::program(script, PathBuf::from("node"))
             .arg(path)
             .env("NODE_PATH", modules))
+    }
+
+    /// A subcommand (`franz`, `sarama`) of the Go clients binary from `SCHEMAGATE_GO_CLIENTS`.
+    pub fn go(subcommand: &str) -> Result<Self, HarnessError> {
+        Ok(Self::program(&format!("sgclients {subcommand}"), env::go_clients()?).arg(subcommand))
     }
 
     /// Debian's kcat from `SCHEMAGATE_KCAT`.

@@ -43,6 +43,15 @@ pub fn kcat() -> Result<PathBuf, HarnessError> {
     required_path("SCHEMAGATE_KCAT", "Debian's kcat binary")
 }
 
+/// The Go test clients binary, `sgclients` (franz-go and sarama), built from `tests/clients/go`
+/// (`SCHEMAGATE_GO_CLIENTS`).
+pub fn go_clients() -> Result<PathBuf, HarnessError> {
+    required_path(
+        "SCHEMAGATE_GO_CLIENTS",
+        "the sgclients binary built from tests/clients/go",
+    )
+}
+
 /// True when `SCHEMAGATE_TEST_DIRECT=1`: clients talk to the broker without the proxy. A
 /// diagnostic for telling a proxy bug from a test bug; `scripts/test` always unsets it.
 pub fn direct_to_broker() -> bool {

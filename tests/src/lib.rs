@@ -1,8 +1,8 @@
 //! Harness for schemagate's integration tests: real parts, started as a user would start them.
 //!
 //! - [`env`]: where the real parts are (`TANSU_BIN`, `SCHEMAGATE_BIN`, `SCHEMAGATE_PYTHON`,
-//!   `SCHEMAGATE_NODE_MODULES`, `SCHEMAGATE_KCAT`). `scripts/test` sets them; a test run without
-//!   them fails with a message that says so, it never skips.
+//!   `SCHEMAGATE_NODE_MODULES`, `SCHEMAGATE_KCAT`, `SCHEMAGATE_GO_CLIENTS`). `scripts/test` sets
+//!   them; a test run without them fails with a message that says so, it never skips.
 //! - [`net`]: free loopback ports and waiting for a listener.
 //! - [`process`]: a child process that logs to a file, is killed on drop, and reports its log
 //!   when it dies early.
@@ -13,7 +13,8 @@
 //! - [`registry`]: the real `schemagate registry` binary, which a test can stop and restart.
 //! - [`enforced`]: broker + registry + an enforcing proxy with a policy file.
 //! - [`metrics`]: the proxy's admin `/metrics`, parsed for assertions.
-//! - [`client`]: runs a Python or Node client script, or kcat, and fails with its stderr.
+//! - [`client`]: runs a Python or Node client script, a Go client or kcat, and fails with its
+//!   stderr.
 //! - [`error`]: [`HarnessError`], the one error type of the harness.
 #![forbid(unsafe_code)]
 
