@@ -2,7 +2,8 @@
 //! `schemagate proxy` on free ports, then drives a real client through the proxy.
 //!
 //! Nothing here skips: without `scripts/test`'s environment (`TANSU_BIN`, `SCHEMAGATE_BIN`,
-//! `SCHEMAGATE_PYTHON`, `SCHEMAGATE_NODE_MODULES`, `SCHEMAGATE_KCAT`) every test fails and says so.
+//! `SCHEMAGATE_PYTHON`, `SCHEMAGATE_NODE_MODULES`, `SCHEMAGATE_KCAT`, `SCHEMAGATE_GO_CLIENTS`)
+//! every test fails and says so.
 #![forbid(unsafe_code)]
 
 mod admin;
@@ -15,6 +16,7 @@ mod enforce_outage;
 mod enforce_policies;
 mod enforce_roundtrip;
 mod enforce_support;
+mod go_clients;
 mod kafka_python;
 mod kafkajs;
 mod kcat;
