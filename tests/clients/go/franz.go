@@ -88,18 +88,35 @@ func runFranz(o options, s *summary) error {
 	if _, err := franzCheckCommitted(ctx, adm, o, s, "after the second session"); err != nil {
 		return err
 	}
-	groups, err := adm.DescribeGroups(tctx, o.group)
-	if err != nil {
-		return fmt.Errorf("describing group %s: %w", o.group, err)
+	// FindCoordinator names the coordinator for either group protocol; the describe call
+	// differs: classic DescribeGroups answers GROUP_ID_NOT_FOUND for a KIP-848 group (the
+	// broker does so directly too), which ConsumerGroupDescribe describes.
+	coordinator, ok := adm.FindGroupCoordinators(tctx, o.group)[o.group]
+	if !ok || coordinator.Err != nil {
+		return fmt.Errorf("finding the coordinator of %s: %v", o.group, coordinator.Err)
 	}
-	if g, ok := groups[o.group]; ok && g.Err == nil {
-		addr := fmt.Sprintf("%s:%d", g.Coordinator.Host, g.Coordinator.Port)
-		s.Coordinators = append(s.Coordinators, addr)
-		s.sawBrokerAddr(addr)
-		progress("group %s: state %s, coordinator %s", o.group, g.State, addr)
+	addr := fmt.Sprintf("%s:%d", coordinator.Host, coordinator.Port)
+	s.Coordinators = append(s.Coordinators, addr)
+	s.sawBrokerAddr(addr)
+	var state string
+	var describedBy string
+	if o.groupProtocol == "consumer" {
+		groups, err := adm.DescribeConsumerGroups(tctx, o.group)
+		g, found := groups[o.group]
+		if err != nil || !found || g.Err != nil {
+			return fmt.Errorf("describing consumer group %s: %v %v", o.group, err, g.Err)
+		}
+		state, describedBy = g.State, fmt.Sprintf("%s:%d", g.Coordinator.Host, g.Coordinator.Port)
 	} else {
-		s.fail("group %s not described: %v", o.group, g.Err)
+		groups, err := adm.DescribeGroups(tctx, o.group)
+		g, found := groups[o.group]
+		if err != nil || !found || g.Err != nil {
+			return fmt.Errorf("describing group %s: %v %v", o.group, err, g.Err)
+		}
+		state, describedBy = g.State, fmt.Sprintf("%s:%d", g.Coordinator.Host, g.Coordinator.Port)
 	}
+	s.sawBrokerAddr(describedBy)
+	progress("group %s (%s protocol): state %s, coordinator %s (described by %s)", o.group, o.groupProtocol, state, addr, describedBy)
 	return nil
 }
 
@@ -173,13 +190,18 @@ func franzProduce(ctx context.Context, base []kgo.Opt, o options, s *summary, ph
 // franzConsume runs one group session until every acknowledged record of phase `session`
 // has been delivered, commits what it polled, and leaves the group.
 func franzConsume(ctx context.Context, base []kgo.Opt, o options, s *summary, session int) error {
-	cl, err := kgo.NewClient(append(base,
+	opts := append(base,
 		kgo.ConsumerGroup(o.group),
 		kgo.ConsumeTopics(o.topic),
 		// Commits are explicit so that "committed" means exactly what this session polled.
 		kgo.DisableAutoCommit(),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-	)...)
+	)
+	if o.groupProtocol == "consumer" {
+		// KIP-848 needs a balancer the broker implements (range or uniform/sticky).
+		opts = append(opts, kgo.Balancers(kgo.RangeBalancer()), kgo.ServerSideBalancer())
+	}
+	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return err
 	}

@@ -7,6 +7,7 @@
 // the summary shows a failure (and still prints the summary), 2 on bad usage.
 //
 //	sgclients franz  --bootstrap HOST:PORT --topic T [--group G] [--records N] [--more M]
+//	                 [--group-protocol classic|consumer]
 //	sgclients sarama --bootstrap HOST:PORT --topic T [--group G] [--records N] [--more M]
 package main
 
@@ -31,6 +32,9 @@ type options struct {
 	replication int
 	timeout     time.Duration
 	debug       bool
+	// franz only: "classic" (JoinGroup/SyncGroup, the client assigns) or "consumer" (KIP-848:
+	// ConsumerGroupHeartbeat, the broker assigns).
+	groupProtocol string
 	// sarama only: the protocol version sarama assumes the brokers speak.
 	saramaVersion string
 	// sarama only: the idempotent producer (Producer.Idempotent, one request in flight).
@@ -53,6 +57,7 @@ func main() {
 	fs.IntVar(&o.replication, "replication-factor", 3, "replication factor of the topic")
 	fs.DurationVar(&o.timeout, "timeout", 60*time.Second, "limit for each produce or consume phase")
 	fs.BoolVar(&o.debug, "debug", false, "client library logs on stderr")
+	fs.StringVar(&o.groupProtocol, "group-protocol", "classic", "franz: classic or consumer (KIP-848)")
 	fs.StringVar(&o.saramaVersion, "sarama-version", "4.0.0", "sarama: Config.Version")
 	fs.BoolVar(&o.idempotent, "idempotent", true, "sarama: idempotent producer")
 	if err := fs.Parse(os.Args[2:]); err != nil {
@@ -60,6 +65,10 @@ func main() {
 	}
 	if o.bootstrap == "" || o.topic == "" || o.records < 1 || o.more < 1 {
 		fmt.Fprintln(os.Stderr, "--bootstrap and --topic are required; --records and --more must be positive")
+		os.Exit(2)
+	}
+	if o.groupProtocol != "classic" && o.groupProtocol != "consumer" {
+		fmt.Fprintln(os.Stderr, "--group-protocol is classic or consumer")
 		os.Exit(2)
 	}
 	if o.group == "" {
@@ -99,10 +108,11 @@ func progress(format string, args ...any) {
 
 // summary is the JSON object printed last. Counts are over both phases.
 type summary struct {
-	Client     string `json:"client"`
-	Topic      string `json:"topic"`
-	Group      string `json:"group"`
-	Idempotent bool   `json:"idempotent"`
+	Client        string `json:"client"`
+	GroupProtocol string `json:"group_protocol"`
+	Topic         string `json:"topic"`
+	Group         string `json:"group"`
+	Idempotent    bool   `json:"idempotent"`
 	// Produced: records handed to the producer; Acked: those the broker acknowledged.
 	Produced      int `json:"produced"`
 	Acked         int `json:"acked"`
@@ -149,17 +159,18 @@ type resumed struct {
 
 func newSummary(client string, o options) *summary {
 	return &summary{
-		Client:       client,
-		Topic:        o.topic,
-		Group:        o.group,
-		Brokers:      []string{},
-		Leaders:      []string{},
-		LeaderIDs:    []int32{},
-		Coordinators: []string{},
-		Resumed:      []resumed{},
-		Failures:     []string{},
-		brokerSet:    map[string]bool{},
-		ledger:       newLedger(),
+		Client:        client,
+		GroupProtocol: o.groupProtocol,
+		Topic:         o.topic,
+		Group:         o.group,
+		Brokers:       []string{},
+		Leaders:       []string{},
+		LeaderIDs:     []int32{},
+		Coordinators:  []string{},
+		Resumed:       []resumed{},
+		Failures:      []string{},
+		brokerSet:     map[string]bool{},
+		ledger:        newLedger(),
 	}
 }
 

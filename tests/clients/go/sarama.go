@@ -45,6 +45,9 @@ func runSarama(o options, s *summary) error {
 	if o.debug {
 		sarama.Logger = log.New(os.Stderr, "[sarama] ", log.Lmicroseconds)
 	}
+	if o.groupProtocol != "classic" {
+		return fmt.Errorf("sarama has no KIP-848 consumer groups (--group-protocol %s)", o.groupProtocol)
+	}
 	cfg, err := saramaConfig(o)
 	if err != nil {
 		return fmt.Errorf("sarama config: %w", err)
