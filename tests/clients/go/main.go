@@ -102,8 +102,12 @@ func usage() {
 	os.Exit(2)
 }
 
+// begun is when the process started: progress lines carry the time since, so that a slow step
+// shows in the log of a failed test.
+var begun = time.Now()
+
 func progress(format string, args ...any) {
-	fmt.Fprintf(os.Stderr, "[sgclients] "+format+"\n", args...)
+	fmt.Fprintf(os.Stderr, "[sgclients %6.3fs] "+format+"\n", append([]any{time.Since(begun).Seconds()}, args...)...)
 }
 
 // summary is the JSON object printed last. Counts are over both phases.
