@@ -30,8 +30,8 @@ fn unique_topic(test: &str) -> String {
     format!("{test}-{}-{nanos}", std::process::id())
 }
 
-/// Runs `sgclients SUBCOMMAND` through the stack on a topic and group of its own.
-fn run_go(stack: &mut Stack, subcommand: &str, test: &str) -> Value {
+/// Runs `sgclients SUBCOMMAND [EXTRA...]` through the stack on a topic and group of its own.
+fn run_go(stack: &mut Stack, subcommand: &str, test: &str, extra: &[&str]) -> Value {
     let topic = unique_topic(test);
     let run = ClientRun::go(subcommand)
         .unwrap_or_else(|e| panic!("{e}"))
@@ -42,6 +42,7 @@ fn run_go(stack: &mut Stack, subcommand: &str, test: &str) -> Value {
         .args(["--more", &MORE.to_string()])
         .args(["--partitions", &PARTITIONS.to_string()])
         .args(["--replication-factor", "3"])
+        .args(extra)
         // Each phase has 60 s inside the binary; this only catches a hang of the whole run.
         .timeout(Duration::from_secs(300));
     run_client(stack, &format!("sgclients {subcommand}"), run)
@@ -103,7 +104,8 @@ fn assert_only_proxy_addresses(stack: &Stack, client: &str, summary: &Value) {
 #[test]
 fn franz_go_produces_idempotently_and_a_group_resumes_at_its_commits() {
     let mut stack = start_stack();
-    let summary = run_go(&mut stack, "franz", "go-franz");
+    let summary = run_go(&mut stack, "franz", "go-franz", &[]);
+    assert_eq!(summary["group_protocol"], "classic", "{summary}");
     assert_exactly_once(&summary);
     assert_only_proxy_addresses(
         &stack,
@@ -115,11 +117,28 @@ fn franz_go_produces_idempotently_and_a_group_resumes_at_its_commits() {
 #[test]
 fn sarama_produces_idempotently_and_a_group_resumes_at_its_commits() {
     let mut stack = start_stack();
-    let summary = run_go(&mut stack, "sarama", "go-sarama");
+    let summary = run_go(&mut stack, "sarama", "go-sarama", &[]);
     assert_exactly_once(&summary);
     assert_only_proxy_addresses(
         &stack,
         "sarama (DescribeCluster, client.Brokers())",
         &summary,
     );
+}
+
+/// The same with KIP-848 groups (Kafka 4's "consumer" protocol): the broker assigns partitions
+/// over ConsumerGroupHeartbeat, which must reach the coordinator through the proxy, and the
+/// group is described with ConsumerGroupDescribe.
+#[test]
+fn franz_go_kip848_group_resumes_at_its_commits() {
+    let mut stack = start_stack();
+    let summary = run_go(
+        &mut stack,
+        "franz",
+        "go-franz-kip848",
+        &["--group-protocol", "consumer"],
+    );
+    assert_eq!(summary["group_protocol"], "consumer", "{summary}");
+    assert_exactly_once(&summary);
+    assert_only_proxy_addresses(&stack, "franz-go KIP-848 group", &summary);
 }
