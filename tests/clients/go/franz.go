@@ -43,7 +43,11 @@ func runFranz(o options, s *summary) error {
 		kgo.WithLogger(kgo.BasicLogger(os.Stderr, level, nil)),
 		kgo.WithHooks(&connSeen{s: s}),
 	}
-	admClient, err := kgo.NewClient(base...)
+	// kadm answers Metadata from kgo's cache for MetadataMinAge (5 s by default), errors
+	// included: a broker that has not yet applied the new topic (KRaft propagates it within
+	// milliseconds) answers UNKNOWN_TOPIC_OR_PARTITION, and the wait for leaders below would
+	// see that answer for 5 s. Seen here in about 1 run in 20.
+	admClient, err := kgo.NewClient(append(base, kgo.MetadataMinAge(100*time.Millisecond))...)
 	if err != nil {
 		return err
 	}
@@ -122,8 +126,13 @@ func runFranz(o options, s *summary) error {
 
 // franzLeaders waits until every partition has a leader, then records them.
 func franzLeaders(ctx context.Context, adm *kadm.Client, o options, s *summary) error {
-	for {
+	for attempt := 0; ; attempt++ {
 		md, err := adm.Metadata(ctx, o.topic)
+		if attempt%5 == 1 {
+			// Once a second while waiting: what the metadata said, for a slow run's log.
+			td := md.Topics[o.topic]
+			progress("waiting for leaders of %s: error %v, topic error %v, %d partitions", o.topic, err, td.Err, len(td.Partitions))
+		}
 		if err == nil {
 			td := md.Topics[o.topic]
 			ready := td.Err == nil && len(td.Partitions) == o.partitions
