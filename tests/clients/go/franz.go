@@ -164,10 +164,18 @@ func franzLeaders(ctx context.Context, adm *kadm.Client, o options, s *summary) 
 func franzProduce(ctx context.Context, base []kgo.Opt, o options, s *summary, phase, n int) error {
 	// acks=all and idempotence are kgo's defaults; acks is spelled out because the test
 	// depends on it.
-	cl, err := kgo.NewClient(append(base,
+	opts := append(base,
 		kgo.DefaultProduceTopic(o.topic),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
-	)...)
+	)
+	codecs := map[string]kgo.CompressionCodec{
+		"none": kgo.NoCompression(), "gzip": kgo.GzipCompression(), "snappy": kgo.SnappyCompression(),
+		"lz4": kgo.Lz4Compression(), "zstd": kgo.ZstdCompression(),
+	}
+	if codec, ok := codecs[o.compression]; ok {
+		opts = append(opts, kgo.ProducerBatchCompression(codec))
+	}
+	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return err
 	}
@@ -191,6 +199,9 @@ func franzProduce(ctx context.Context, base []kgo.Opt, o options, s *summary, ph
 	}
 	// kgo only sends a producer id when it is idempotent; -1 would mean it fell back.
 	s.Idempotent = id >= 0
+	if o.compression == "" {
+		s.Compression = "snappy (kgo default)"
+	}
 	progress("phase %d: %d records acknowledged of %d in %s (producer id %d epoch %d)",
 		phase, s.ledger.ackedCount(phase), n, time.Since(started).Round(time.Millisecond), id, epoch)
 	return nil

@@ -32,6 +32,9 @@ type options struct {
 	replication int
 	timeout     time.Duration
 	debug       bool
+	// the producer's batch compression: "" keeps the library's default (kgo: snappy,
+	// sarama: none); none, gzip, snappy, lz4 or zstd set it.
+	compression string
 	// franz only: "classic" (JoinGroup/SyncGroup, the client assigns) or "consumer" (KIP-848:
 	// ConsumerGroupHeartbeat, the broker assigns).
 	groupProtocol string
@@ -57,6 +60,7 @@ func main() {
 	fs.IntVar(&o.replication, "replication-factor", 3, "replication factor of the topic")
 	fs.DurationVar(&o.timeout, "timeout", 60*time.Second, "limit for each produce or consume phase")
 	fs.BoolVar(&o.debug, "debug", false, "client library logs on stderr")
+	fs.StringVar(&o.compression, "compression", "", "none, gzip, snappy, lz4 or zstd (default: the library's)")
 	fs.StringVar(&o.groupProtocol, "group-protocol", "classic", "franz: classic or consumer (KIP-848)")
 	fs.StringVar(&o.saramaVersion, "sarama-version", "4.0.0", "sarama: Config.Version")
 	fs.BoolVar(&o.idempotent, "idempotent", true, "sarama: idempotent producer")
@@ -69,6 +73,12 @@ func main() {
 	}
 	if o.groupProtocol != "classic" && o.groupProtocol != "consumer" {
 		fmt.Fprintln(os.Stderr, "--group-protocol is classic or consumer")
+		os.Exit(2)
+	}
+	switch o.compression {
+	case "", "none", "gzip", "snappy", "lz4", "zstd":
+	default:
+		fmt.Fprintln(os.Stderr, "--compression is none, gzip, snappy, lz4 or zstd")
 		os.Exit(2)
 	}
 	if o.group == "" {
@@ -114,6 +124,7 @@ func progress(format string, args ...any) {
 type summary struct {
 	Client        string `json:"client"`
 	GroupProtocol string `json:"group_protocol"`
+	Compression   string `json:"compression"`
 	Topic         string `json:"topic"`
 	Group         string `json:"group"`
 	Idempotent    bool   `json:"idempotent"`
@@ -165,6 +176,7 @@ func newSummary(client string, o options) *summary {
 	return &summary{
 		Client:        client,
 		GroupProtocol: o.groupProtocol,
+		Compression:   o.compression,
 		Topic:         o.topic,
 		Group:         o.group,
 		Brokers:       []string{},

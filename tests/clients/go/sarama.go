@@ -29,6 +29,11 @@ func saramaConfig(o options) (*sarama.Config, error) {
 	cfg.Producer.Return.Errors = true
 	cfg.Producer.Retry.Max = 10
 	cfg.Producer.Idempotent = o.idempotent
+	if o.compression != "" {
+		if err := cfg.Producer.Compression.UnmarshalText([]byte(o.compression)); err != nil {
+			return nil, err
+		}
+	}
 	if o.idempotent {
 		cfg.Net.MaxOpenRequests = 1
 	}
@@ -53,6 +58,7 @@ func runSarama(o options, s *summary) error {
 		return fmt.Errorf("sarama config: %w", err)
 	}
 	s.Idempotent = cfg.Producer.Idempotent
+	s.Compression = cfg.Producer.Compression.String()
 	progress("sarama version %s, idempotent %v", cfg.Version, cfg.Producer.Idempotent)
 	addrs := []string{o.bootstrap}
 	adminClient, err := sarama.NewClient(addrs, cfg)
