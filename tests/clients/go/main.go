@@ -49,6 +49,9 @@ func main() {
 		usage()
 	}
 	sub := os.Args[1]
+	if sub != "franz" && sub != "sarama" {
+		usage()
+	}
 	fs := flag.NewFlagSet(sub, flag.ExitOnError)
 	var o options
 	fs.StringVar(&o.bootstrap, "bootstrap", "", "HOST:PORT to bootstrap from (required)")
