@@ -3,8 +3,8 @@
 # Each is idempotent: it installs into "$SG_CACHE" under a directory keyed by the pinned
 # versions, writes a `.complete` stamp last, and returns at once when the stamp is there.
 # Each sets one variable (SCHEMAGATE_KAFKA_LIBS, TANSU_BIN, SCHEMAGATE_PYTHON,
-# SCHEMAGATE_NODE_MODULES, SCHEMAGATE_KCAT, SCHEMAGATE_JAVA_CLASSPATH) or dies with the reason. Nothing is ever skipped
-# silently.
+# SCHEMAGATE_NODE_MODULES, SCHEMAGATE_KCAT, SCHEMAGATE_JAVA_CLASSPATH,
+# SCHEMAGATE_GO_CLIENTS) or dies with the reason. Nothing is ever skipped silently.
 
 # need_java17: a `java` (JAVA_HOME's, else PATH's) of version 17 or newer, as Kafka 4 requires.
 need_java17() {
@@ -173,5 +173,28 @@ install_java_clients() {
     || die "expected kafka-clients $SG_JAVA_KAFKA_CLIENTS on the classpath, got '$got'"
   printf '%s\n' "$cp" >"$dir/classpath"
   SCHEMAGATE_JAVA_CLASSPATH="$cp"
+  touch "$dir/.complete"
+}
+
+# install_go_clients: build tests/clients/go (franz-go and sarama, pinned by its go.mod and
+# go.sum) into the cache as one binary, sgclients. Modules come from the Go module proxy into
+# Go's own module cache; -mod=readonly fails instead of editing go.mod or go.sum.
+install_go_clients() {
+  [ -f "$SG_GO_DIR/go.sum" ] || die "missing $SG_GO_DIR/go.sum"
+  local dir
+  dir="$SG_CACHE/go-clients-$(sha256_of "$SG_GO_DIR/go.mod" "$SG_GO_DIR/go.sum" "$SG_GO_DIR"/*.go)"
+  SCHEMAGATE_GO_CLIENTS="$dir/sgclients"
+  export SCHEMAGATE_GO_CLIENTS
+  if [ -f "$dir/.complete" ] && [ -x "$SCHEMAGATE_GO_CLIENTS" ]; then return 0; fi
+  need go "to build the franz-go and sarama test clients"
+  log "building the Go clients (franz-go, sarama) into $dir"
+  rm -rf "$dir" && mkdir -p "$dir" || die "cannot create $dir"
+  # -buildvcs=false: the binary does not depend on the state of the git checkout.
+  (cd "$SG_GO_DIR" && GOFLAGS="-mod=readonly -buildvcs=false" \
+    go build -o "$SCHEMAGATE_GO_CLIENTS" . >&2) || die "go build in $SG_GO_DIR failed"
+  # Without arguments it prints its usage and exits 2: proof that it runs here.
+  local rc=0
+  "$SCHEMAGATE_GO_CLIENTS" >/dev/null 2>&1 || rc=$?
+  [ "$rc" -eq 2 ] || die "$SCHEMAGATE_GO_CLIENTS does not run (exit $rc, expected its usage error, 2)"
   touch "$dir/.complete"
 }

@@ -1,5 +1,6 @@
 //! Real Kafka clients as child processes: Python and Node scripts and the Java clients under
-//! `tests/clients`, and kcat. A non-zero exit or a timeout is an error carrying the client's stderr.
+//! `tests/clients`, the Go clients built from `tests/clients/go`, and kcat. A non-zero exit or
+//! a timeout is an error carrying the client's stderr.
 
 use std::ffi::OsString;
 use std::fs::File;
@@ -59,6 +60,11 @@ impl ClientRun {
                 .arg(classpath)
                 .args(["dev.schemagate.tests.Main", scenario]),
         )
+    }
+
+    /// A subcommand (`franz`, `sarama`) of the Go clients binary from `SCHEMAGATE_GO_CLIENTS`.
+    pub fn go(subcommand: &str) -> Result<Self, HarnessError> {
+        Ok(Self::program(&format!("sgclients {subcommand}"), env::go_clients()?).arg(subcommand))
     }
 
     /// Debian's kcat from `SCHEMAGATE_KCAT`.

@@ -108,6 +108,15 @@ pub fn java_classpath() -> Result<std::ffi::OsString, HarnessError> {
     Ok(value)
 }
 
+/// The Go test clients binary, `sgclients` (franz-go and sarama), built from `tests/clients/go`
+/// (`SCHEMAGATE_GO_CLIENTS`).
+pub fn go_clients() -> Result<PathBuf, HarnessError> {
+    required_path(
+        "SCHEMAGATE_GO_CLIENTS",
+        "the sgclients binary built from tests/clients/go",
+    )
+}
+
 /// True when `SCHEMAGATE_TEST_DIRECT=1`: clients talk to the broker without the proxy. A
 /// diagnostic for telling a proxy bug from a test bug; `scripts/test` always unsets it.
 pub fn direct_to_broker() -> bool {

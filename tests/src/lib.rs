@@ -2,8 +2,8 @@
 //!
 //! - [`env`]: where the real parts are (`SCHEMAGATE_KAFKA_LIBS`, `SCHEMAGATE_KAFKA_BOOTSTRAP`,
 //!   `SCHEMAGATE_BIN`, `SCHEMAGATE_PYTHON`, `SCHEMAGATE_NODE_MODULES`, `SCHEMAGATE_KCAT`,
-//!   `SCHEMAGATE_JAVA_CLASSPATH`). `scripts/test` sets them; a test run without them fails with
-//!   a message that says so, it never skips.
+//!   `SCHEMAGATE_JAVA_CLASSPATH`, `SCHEMAGATE_GO_CLIENTS`). `scripts/test` sets them; a test run
+//!   without them fails with a message that says so, it never skips.
 //! - [`net`]: free loopback ports and waiting for a listener.
 //! - [`process`]: a child process that logs to a file, is killed on drop, and reports its log
 //!   when it dies early.
@@ -15,8 +15,8 @@
 //! - [`registry`]: the real `schemagate registry` binary, which a test can stop and restart.
 //! - [`enforced`]: broker + registry + an enforcing proxy with a policy file.
 //! - [`metrics`]: the proxy's admin `/metrics`, parsed for assertions.
-//! - [`client`]: runs a Python or Node client script, a Java client scenario, or kcat, and
-//!   fails with its stderr.
+//! - [`client`]: runs a Python or Node client script, a Java client scenario, a Go client, or
+//!   kcat, and fails with its stderr.
 //! - [`error`]: [`HarnessError`], the one error type of the harness.
 #![forbid(unsafe_code)]
 

@@ -5,7 +5,8 @@
 //!
 //! Nothing here skips: without `scripts/test`'s environment (`SCHEMAGATE_KAFKA_LIBS`,
 //! `SCHEMAGATE_KAFKA_BOOTSTRAP`, `SCHEMAGATE_BIN`, `SCHEMAGATE_PYTHON`, `SCHEMAGATE_NODE_MODULES`,
-//! `SCHEMAGATE_KCAT`, `SCHEMAGATE_JAVA_CLASSPATH`) every test fails and says so.
+//! `SCHEMAGATE_KCAT`, `SCHEMAGATE_JAVA_CLASSPATH`, `SCHEMAGATE_GO_CLIENTS`) every test fails and
+//! says so.
 #![forbid(unsafe_code)]
 
 mod admin;
@@ -20,6 +21,7 @@ mod enforce_outage;
 mod enforce_policies;
 mod enforce_roundtrip;
 mod enforce_support;
+mod go_clients;
 mod java_clients;
 mod kafka_python;
 mod kafkajs;
