@@ -26,6 +26,7 @@ mod java_clients;
 mod kafka_python;
 mod kafkajs;
 mod kcat;
+mod kip951;
 mod quarantine_cli;
 mod rdkafka_client;
 mod registry_clients;
