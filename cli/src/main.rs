@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod check;
+mod kafka_config;
 mod proxy;
 mod quarantine;
 mod registry;

@@ -92,6 +92,10 @@ struct EnforcementArgs {
     /// Seconds a quarantine write may take before the client gets a retriable error.
     #[arg(long, default_value_t = 10)]
     quarantine_timeout_secs: u64,
+    /// librdkafka setting for the quarantine producer, KEY=VALUE (e.g.
+    /// security.protocol=SASL_SSL, sasl.username=...): its own identity; repeatable.
+    #[arg(short = 'X', long = "kafka-config", value_name = "KEY=VALUE")]
+    kafka_config: Vec<String>,
     /// Largest decompressed size of one record batch on an enforced topic.
     #[arg(long, default_value_t = 64 << 20)]
     max_decompressed_bytes: usize,
@@ -143,6 +147,7 @@ fn enforcer(
         partitions: a.quarantine_partitions.max(1),
         replication: a.quarantine_replication,
         timeout: Duration::from_secs(a.quarantine_timeout_secs.max(1)),
+        overrides: crate::kafka_config::parse(&a.kafka_config)?,
     })?;
     let limits = BatchLimits {
         max_decompressed_bytes: a.max_decompressed_bytes,

@@ -167,15 +167,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
 }
 
 fn read_config(source: &Source) -> anyhow::Result<ReadConfig> {
-    let overrides = source
-        .kafka_config
-        .iter()
-        .map(|kv| {
-            kv.split_once('=')
-                .map(|(k, v)| (k.trim().to_string(), v.to_string()))
-                .with_context(|| format!("--kafka-config {kv:?} is not KEY=VALUE"))
-        })
-        .collect::<anyhow::Result<_>>()?;
+    let overrides = crate::kafka_config::parse(&source.kafka_config)?;
     Ok(ReadConfig {
         bootstrap: source.bootstrap.clone(),
         overrides,

@@ -24,6 +24,10 @@ pub struct Args {
     /// Replication factor used when the topic has to be created.
     #[arg(long, default_value_t = 1)]
     topic_replication: i32,
+    /// librdkafka setting for the Kafka store's clients, KEY=VALUE (e.g.
+    /// security.protocol=SASL_SSL): the registry's own identity; repeatable.
+    #[arg(short = 'X', long = "kafka-config", value_name = "KEY=VALUE")]
+    kafka_config: Vec<String>,
     /// Require HTTP basic auth on write endpoints: `user:password`, or `@FILE` holding it.
     #[arg(
         long,
@@ -77,6 +81,7 @@ fn parse_store(args: &Args) -> anyhow::Result<StoreConfig> {
         bootstrap: bootstrap.trim_end_matches('/').to_string(),
         topic: args.topic.clone(),
         replication: args.topic_replication,
+        overrides: crate::kafka_config::parse(&args.kafka_config)?,
     }))
 }
 

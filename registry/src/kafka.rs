@@ -33,6 +33,20 @@ pub struct KafkaConfig {
     pub topic: String,
     /// Replication factor used when the topic has to be created.
     pub replication: i32,
+    /// Extra librdkafka settings (`security.protocol`, `ssl.*`, `sasl.*`) for every client.
+    pub overrides: Vec<(String, String)>,
+}
+
+impl KafkaConfig {
+    /// A client configuration for this store: bootstrap servers plus the overrides.
+    fn client(&self) -> ClientConfig {
+        let mut c = ClientConfig::new();
+        c.set("bootstrap.servers", &self.bootstrap);
+        for (key, value) in &self.overrides {
+            c.set(key, value);
+        }
+        c
+    }
 }
 
 /// A Kafka-backed log: a producer for writes and a reader task that applies records.
@@ -57,8 +71,8 @@ impl KafkaLog {
     /// Creates the topic if missing, replays it into `state`, and keeps following it.
     pub async fn open(cfg: &KafkaConfig, state: SharedState) -> Result<Self, RegistryError> {
         create_topic(cfg).await?;
-        let producer: FutureProducer = ClientConfig::new()
-            .set("bootstrap.servers", &cfg.bootstrap)
+        let producer: FutureProducer = cfg
+            .client()
             .set("acks", "all")
             .set("enable.idempotence", "false")
             .set("max.in.flight.requests.per.connection", "1")
@@ -67,8 +81,8 @@ impl KafkaLog {
             .create()
             .map_err(kafka_err)?;
         let high = high_watermark(cfg).await?;
-        let consumer: StreamConsumer = ClientConfig::new()
-            .set("bootstrap.servers", &cfg.bootstrap)
+        let consumer: StreamConsumer = cfg
+            .client()
             .set("group.id", "schemagate-registry-reader")
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
@@ -144,10 +158,7 @@ async fn follow(consumer: StreamConsumer, state: SharedState, applied: watch::Se
 }
 
 async fn create_topic(cfg: &KafkaConfig) -> Result<(), RegistryError> {
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", &cfg.bootstrap)
-        .create()
-        .map_err(kafka_err)?;
+    let admin: AdminClient<DefaultClientContext> = cfg.client().create().map_err(kafka_err)?;
     let mut topic = NewTopic::new(&cfg.topic, 1, TopicReplication::Fixed(cfg.replication))
         .set("cleanup.policy", "compact");
     // With three replicas, an acknowledged schema is on two of them: losing one broker loses
@@ -180,10 +191,7 @@ async fn create_topic(cfg: &KafkaConfig) -> Result<(), RegistryError> {
 async fn high_watermark(cfg: &KafkaConfig) -> Result<i64, RegistryError> {
     let cfg = cfg.clone();
     tokio::task::spawn_blocking(move || {
-        let consumer: BaseConsumer = ClientConfig::new()
-            .set("bootstrap.servers", &cfg.bootstrap)
-            .create()
-            .map_err(kafka_err)?;
+        let consumer: BaseConsumer = cfg.client().create().map_err(kafka_err)?;
         // Metadata for a just-created topic can lag for a moment: retry briefly.
         let mut last = None;
         for _ in 0..50 {

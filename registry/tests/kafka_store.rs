@@ -38,6 +38,7 @@ async fn registry_on(broker: &Cluster, topic: &str) -> Running {
         bootstrap: broker.bootstrap.clone(),
         topic: topic.to_string(),
         replication: broker.replication,
+        overrides: Vec::new(),
     });
     start(store, HttpConfig::default()).await
 }

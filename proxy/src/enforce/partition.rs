@@ -621,6 +621,7 @@ mod deferred_crc {
             partitions: 1,
             replication: -1,
             timeout: Duration::from_secs(1),
+            overrides: Vec::new(),
         })
         .expect("quarantine writer");
         let mut metrics = prometheus_client::registry::Registry::default();

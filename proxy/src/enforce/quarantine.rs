@@ -30,6 +30,9 @@ pub struct QuarantineConfig {
     pub replication: i32,
     /// How long one write may take before the batch is answered with a retriable error.
     pub timeout: Duration,
+    /// Extra librdkafka settings (`security.protocol`, `ssl.*`, `sasl.*`): the quarantine
+    /// producer's own connection and identity.
+    pub overrides: Vec<(String, String)>,
 }
 
 /// Why quarantine writes failed; the caller answers the client with a retriable error.
@@ -88,6 +91,9 @@ impl QuarantineWriter {
         let mut base = ClientConfig::new();
         base.set("bootstrap.servers", &config.bootstrap)
             .set("client.id", "schemagate-quarantine");
+        for (key, value) in &config.overrides {
+            base.set(key, value);
+        }
         let producer = base
             .clone()
             .set("acks", "all")
