@@ -5,16 +5,16 @@
 //! straight to the brokers, never back through the proxy, so they cannot loop.
 
 use std::collections::HashSet;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use futures::future::join_all;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
-use rdkafka::error::RDKafkaErrorCode;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header as KHeader, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 
 use super::reason::Violation;
 use crate::batch::Record;
@@ -79,7 +79,10 @@ pub struct QuarantineRecord<'a> {
 
 /// Writes quarantine records durably.
 pub struct QuarantineWriter {
-    producer: FutureProducer,
+    /// Replaced after a fatal error (an idempotent producer is unusable after one, e.g. when
+    /// its principal lacked IdempotentWrite until an operator granted it).
+    producer: RwLock<Arc<FutureProducer>>,
+    base: ClientConfig,
     admin: AdminClient<DefaultClientContext>,
     config: QuarantineConfig,
     created: Mutex<HashSet<String>>,
@@ -94,23 +97,58 @@ impl QuarantineWriter {
         for (key, value) in &config.overrides {
             base.set(key, value);
         }
-        let producer = base
-            .clone()
+        let producer = Self::producer(&base, &config)?;
+        let admin = base
+            .create()
+            .map_err(|e| QuarantineError::Setup(e.to_string()))?;
+        Ok(Self {
+            producer: RwLock::new(Arc::new(producer)),
+            base,
+            admin,
+            config,
+            created: Mutex::new(HashSet::new()),
+        })
+    }
+
+    fn producer(
+        base: &ClientConfig,
+        config: &QuarantineConfig,
+    ) -> Result<FutureProducer, QuarantineError> {
+        base.clone()
             .set("acks", "all")
             .set("enable.idempotence", "true")
             .set("linger.ms", "0")
             .set("message.timeout.ms", config.timeout.as_millis().to_string())
             .create()
-            .map_err(|e| QuarantineError::Setup(e.to_string()))?;
-        let admin = base
-            .create()
-            .map_err(|e| QuarantineError::Setup(e.to_string()))?;
-        Ok(Self {
-            producer,
-            admin,
-            config,
-            created: Mutex::new(HashSet::new()),
-        })
+            .map_err(|e| QuarantineError::Setup(e.to_string()))
+    }
+
+    /// The current producer (cloned out, so no lock is held across an await).
+    fn current(&self) -> Result<Arc<FutureProducer>, QuarantineError> {
+        self.producer
+            .read()
+            .map(|p| Arc::clone(&p))
+            .map_err(|_| QuarantineError::Setup("producer lock poisoned".into()))
+    }
+
+    /// After a fatal error: the reason librdkafka gives, and a fresh producer in its place.
+    fn replace_fatal(&self, failed: &FutureProducer) -> String {
+        let reason = match failed.client().fatal_error() {
+            Some((code, text)) => format!("{text} ({code:?}){}", hint(code)),
+            None => "fatal producer error".to_owned(),
+        };
+        match Self::producer(&self.base, &self.config) {
+            Ok(fresh) => {
+                if let Ok(mut slot) = self.producer.write() {
+                    if std::ptr::eq(Arc::as_ptr(&slot), failed) {
+                        *slot = Arc::new(fresh);
+                        tracing::warn!(%reason, "quarantine producer hit a fatal error; replaced it");
+                    }
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "cannot replace the quarantine producer"),
+        }
+        reason
     }
 
     /// Writes every record and waits until the brokers acknowledged all of them.
@@ -118,6 +156,7 @@ impl QuarantineWriter {
         for r in records {
             self.ensure_topic(r.topic).await?;
         }
+        let producer = self.current()?;
         let sends = records.iter().map(|r| {
             let record = FutureRecord::<[u8], [u8]>::to(r.topic)
                 .timestamp(r.timestamp)
@@ -130,13 +169,22 @@ impl QuarantineWriter {
                 Some(v) => record.payload(v),
                 None => record,
             };
-            self.producer.send(record, self.config.timeout)
+            producer.send(record, self.config.timeout)
         });
         for (result, r) in join_all(sends).await.into_iter().zip(records) {
             if let Err((e, _)) = result {
+                let reason = match e {
+                    KafkaError::MessageProduction(RDKafkaErrorCode::Fatal) => {
+                        self.replace_fatal(&producer)
+                    }
+                    other => match other.rdkafka_error_code() {
+                        Some(code) => format!("{other}{}", hint(code)),
+                        None => other.to_string(),
+                    },
+                };
                 return Err(QuarantineError::Write {
                     topic: r.topic.to_string(),
-                    reason: e.to_string(),
+                    reason,
                 });
             }
         }
@@ -170,7 +218,7 @@ impl QuarantineWriter {
                 Err((_, code)) => {
                     return Err(QuarantineError::CreateTopic {
                         topic: topic.to_string(),
-                        reason: code.to_string(),
+                        reason: format!("{code}{}", hint(code)),
                     })
                 }
             }
@@ -179,6 +227,22 @@ impl QuarantineWriter {
             s.insert(topic.to_string());
         }
         Ok(())
+    }
+}
+
+/// What an operator should grant when the broker refused the proxy's own principal.
+fn hint(code: RDKafkaErrorCode) -> &'static str {
+    match code {
+        RDKafkaErrorCode::TopicAuthorizationFailed => {
+            ": the proxy's principal needs WRITE, CREATE and DESCRIBE on the quarantine topic"
+        }
+        RDKafkaErrorCode::ClusterAuthorizationFailed => {
+            ": the proxy's principal needs IdempotentWrite on the cluster (an idempotent producer)"
+        }
+        RDKafkaErrorCode::SaslAuthenticationFailed => {
+            ": check the proxy's -X sasl.* settings (its own credentials)"
+        }
+        _ => "",
     }
 }
 
