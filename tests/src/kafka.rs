@@ -5,6 +5,7 @@
 //! A node is ready when a Metadata answer from it lists every running node; nothing waits for a
 //! fixed time. A node that does not come up fails with the tail of its log.
 
+pub mod acl;
 pub mod election;
 pub mod metadata;
 mod wire;
@@ -57,6 +58,22 @@ pub struct KafkaConfig {
     pub dir: Option<PathBuf>,
     /// Remove the directory when the cluster is dropped.
     pub remove_on_drop: bool,
+    /// SASL on the clients' listener (and ACLs), or `None` for plaintext without auth.
+    pub sasl: Option<Sasl>,
+}
+
+/// SASL on the clients' listener: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 and OAUTHBEARER (Kafka's
+/// unsecured JWTs, for tests), and optionally KRaft's `StandardAuthorizer`. The brokers talk to
+/// each other and to the harness on a second, plaintext loopback listener whose principal
+/// (`User:ANONYMOUS`) is a super user; clients never learn its address.
+#[derive(Debug, Clone, Default)]
+pub struct Sasl {
+    /// (user, password) pairs accepted with PLAIN and both SCRAMs.
+    pub users: Vec<(String, String)>,
+    /// Deny whatever no ACL allows (`StandardAuthorizer`, `allow.everyone.if.no.acl.found=false`).
+    pub acls: bool,
+    /// Principals allowed everything besides `User:ANONYMOUS`, e.g. `User:admin`.
+    pub super_users: Vec<String>,
 }
 
 impl KafkaConfig {
@@ -68,6 +85,7 @@ impl KafkaConfig {
             extra: Vec::new(),
             dir: None,
             remove_on_drop: true,
+            sasl: None,
         }
     }
 }
@@ -76,6 +94,8 @@ impl KafkaConfig {
 struct Node {
     id: i32,
     addr: SocketAddr,
+    /// The plaintext listener the harness probes (the client listener without SASL).
+    probe: SocketAddr,
     dir: PathBuf,
     server: Option<Server>,
 }
@@ -108,30 +128,41 @@ impl KafkaCluster {
             Some(dir) => dir.clone(),
             None => fresh_dir(&format!("cluster{n}"))?,
         };
-        let ports: Vec<(u16, u16)> = match config.first_port {
-            Some(first) => (0..n as u16)
-                .map(|i| Ok((first + i, net::free_port()?)))
-                .collect::<Result<_, HarnessError>>()?,
-            None => (0..n)
-                .map(|_| Ok((net::free_port()?, net::free_port()?)))
-                .collect::<Result<_, HarnessError>>()?,
-        };
+        let ports: Vec<(u16, u16, u16)> = (0..n as u16)
+            .map(|i| {
+                let client = match config.first_port {
+                    Some(first) => first + i,
+                    None => net::free_port()?,
+                };
+                let internal = match config.sasl {
+                    Some(_) => net::free_port()?,
+                    None => client,
+                };
+                Ok((client, net::free_port()?, internal))
+            })
+            .collect::<Result<_, HarnessError>>()?;
         let voters = ports
             .iter()
             .enumerate()
-            .map(|(i, (_, c))| format!("{}@127.0.0.1:{c}", i + 1))
+            .map(|(i, (_, c, _))| format!("{}@127.0.0.1:{c}", i + 1))
             .collect::<Vec<_>>()
             .join(",");
         let mut nodes = Vec::with_capacity(n);
-        for (i, (port, controller)) in ports.iter().enumerate() {
+        for (i, (port, controller, internal)) in ports.iter().enumerate() {
             let id = i as i32 + 1;
             let node_dir = dir.join(format!("node-{id}"));
             std::fs::create_dir_all(node_dir.join("data"))
                 .map_err(|e| HarnessError::io(format!("creating {}", node_dir.display()), e))?;
-            let props = server_properties(id, *port, *controller, &voters, &node_dir, &config);
+            let listeners = Listeners {
+                client: *port,
+                controller: *controller,
+                internal: *internal,
+            };
+            let props = server_properties(id, listeners, &voters, &node_dir, &config);
             let node = Node {
                 id,
                 addr: SocketAddr::from(([127, 0, 0, 1], *port)),
+                probe: SocketAddr::from(([127, 0, 0, 1], *internal)),
                 dir: node_dir,
                 server: None,
             };
@@ -147,7 +178,7 @@ impl KafkaCluster {
             libs,
             remove_on_drop: config.remove_on_drop,
         };
-        cluster.format(&cluster_id())?;
+        cluster.format(&cluster_id(), config.sasl.as_ref())?;
         for i in 0..cluster.nodes.len() {
             cluster.spawn(i)?;
         }
@@ -164,6 +195,18 @@ impl KafkaCluster {
     pub fn bootstrap(&self) -> String {
         let addrs: Vec<String> = self.addrs().iter().map(ToString::to_string).collect();
         addrs.join(",")
+    }
+
+    /// `host:port,...` of every node's internal plaintext listener, whose principal is a super
+    /// user, when the cluster has SASL (for reading what a test must check, bypassing ACLs).
+    pub fn internal_bootstrap(&self) -> Option<String> {
+        let internal: Vec<String> = self
+            .nodes
+            .iter()
+            .filter(|n| n.probe != n.addr)
+            .map(|n| n.probe.to_string())
+            .collect();
+        (!internal.is_empty()).then(|| internal.join(","))
     }
 
     /// The folder holding every node's config, data and log.
@@ -191,7 +234,7 @@ impl KafkaCluster {
     pub fn view(&mut self) -> Result<ClusterView, HarnessError> {
         let mut last = None;
         for id in self.running() {
-            let Some(addr) = self.addr_of(id) else {
+            let Some(addr) = self.probe_of(id) else {
                 continue;
             };
             match metadata::fetch(addr, Duration::from_secs(5)) {
@@ -242,7 +285,7 @@ impl KafkaCluster {
         let running = self.running();
         let addr = running
             .first()
-            .and_then(|id| self.addr_of(*id))
+            .and_then(|id| self.probe_of(*id))
             .ok_or_else(|| {
                 HarnessError::io("electing leaders", std::io::Error::other("no node runs"))
             })?;
@@ -280,6 +323,25 @@ impl KafkaCluster {
         out
     }
 
+    /// The plaintext address the harness talks to node `id` on (its client address unless the
+    /// cluster has SASL).
+    fn probe_of(&self, id: i32) -> Option<SocketAddr> {
+        self.node(id).map(|n| n.probe)
+    }
+
+    /// Creates ACLs (through a node's internal listener, as a super user).
+    pub fn create_acls(&mut self, acls: &[acl::Acl]) -> Result<(), HarnessError> {
+        let addr = self
+            .running()
+            .first()
+            .and_then(|id| self.probe_of(*id))
+            .ok_or_else(|| {
+                HarnessError::io("creating ACLs", std::io::Error::other("no node runs"))
+            })?;
+        acl::create(addr, acls, Duration::from_secs(30))
+            .map_err(|e| HarnessError::io("creating ACLs", e))
+    }
+
     fn node(&self, id: i32) -> Option<&Node> {
         self.nodes.iter().find(|n| n.id == id)
     }
@@ -315,8 +377,9 @@ impl KafkaCluster {
         command
     }
 
-    /// Formats every node's storage with one cluster id, all nodes at once.
-    fn format(&mut self, cluster_id: &str) -> Result<(), HarnessError> {
+    /// Formats every node's storage with one cluster id, all nodes at once; SCRAM users are
+    /// written into the metadata log here, as KRaft allows before the first start.
+    fn format(&mut self, cluster_id: &str, sasl: Option<&Sasl>) -> Result<(), HarnessError> {
         let mut children = Vec::new();
         for node in &self.nodes {
             let mut command = self.java();
@@ -324,6 +387,13 @@ impl KafkaCluster {
                 .arg("kafka.tools.StorageTool")
                 .args(["format", "--ignore-formatted", "-t", cluster_id, "-c"])
                 .arg(node.config_path());
+            for (user, password) in sasl.map(|s| s.users.as_slice()).unwrap_or_default() {
+                for mechanism in ["SCRAM-SHA-256", "SCRAM-SHA-512"] {
+                    command
+                        .arg("--add-scram")
+                        .arg(format!("{mechanism}=[name={user},password={password}]"));
+                }
+            }
             let server = Server::spawn_logging_to(
                 &format!("kafka-format-{}", node.id),
                 command,
@@ -376,7 +446,7 @@ impl KafkaCluster {
                 });
             }
             for id in &want {
-                let Some(addr) = self.addr_of(*id) else {
+                let Some(addr) = self.probe_of(*id) else {
                     continue;
                 };
                 match metadata::fetch(addr, Duration::from_secs(2)) {
@@ -420,27 +490,36 @@ impl Drop for KafkaCluster {
     }
 }
 
+/// The ports of one node: clients', controller's, and the internal (inter-broker and harness)
+/// one, which equals the clients' when there is no SASL.
+#[derive(Debug, Clone, Copy)]
+struct Listeners {
+    client: u16,
+    controller: u16,
+    internal: u16,
+}
+
 /// The `server.properties` of node `id`. Internal topics and defaults are production-shaped
 /// (RF 3, `min.insync.replicas=2` when there are three nodes) but small, so a cluster starts in
 /// seconds on two cores.
 fn server_properties(
     id: i32,
-    port: u16,
-    controller: u16,
+    ports: Listeners,
     voters: &str,
     dir: &Path,
     config: &KafkaConfig,
 ) -> String {
+    let Listeners {
+        client: port,
+        controller,
+        internal,
+    } = ports;
     let rf = config.nodes.clamp(1, 3);
     let min_isr = rf.min(2);
     let mut p = format!(
         "process.roles=broker,controller\n\
          node.id={id}\n\
-         listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller}\n\
-         advertised.listeners=PLAINTEXT://127.0.0.1:{port}\n\
          controller.listener.names=CONTROLLER\n\
-         listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT\n\
-         inter.broker.listener.name=PLAINTEXT\n\
          controller.quorum.voters={voters}\n\
          log.dirs={data}\n\
          num.partitions=1\n\
@@ -460,8 +539,54 @@ fn server_properties(
          log.flush.interval.messages=9223372036854775807\n",
         data = dir.join("data").display(),
     );
+    match &config.sasl {
+        None => {
+            let _ = write!(
+                p,
+                "listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller}\n\
+                 advertised.listeners=PLAINTEXT://127.0.0.1:{port}\n\
+                 listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT\n\
+                 inter.broker.listener.name=PLAINTEXT\n"
+            );
+        }
+        Some(sasl) => p.push_str(&sasl_properties(port, controller, internal, sasl)),
+    }
     for (key, value) in &config.extra {
         let _ = writeln!(p, "{key}={value}");
+    }
+    p
+}
+
+/// The listener and authorizer lines of a SASL node: `CLIENT` (SASL_PLAINTEXT, what clients
+/// and the proxy see) and `INTERNAL` (plaintext, brokers and the harness).
+fn sasl_properties(port: u16, controller: u16, internal: u16, sasl: &Sasl) -> String {
+    let plain_users: String = sasl
+        .users
+        .iter()
+        .map(|(u, pw)| format!(" user_{u}=\"{pw}\""))
+        .collect();
+    let mut p = format!(
+        "listeners=CLIENT://127.0.0.1:{port},INTERNAL://127.0.0.1:{internal},CONTROLLER://127.0.0.1:{controller}\n\
+         advertised.listeners=CLIENT://127.0.0.1:{port},INTERNAL://127.0.0.1:{internal}\n\
+         listener.security.protocol.map=CLIENT:SASL_PLAINTEXT,INTERNAL:PLAINTEXT,CONTROLLER:PLAINTEXT\n\
+         inter.broker.listener.name=INTERNAL\n\
+         sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512,OAUTHBEARER\n\
+         listener.name.client.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required{plain_users};\n\
+         listener.name.client.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;\n\
+         listener.name.client.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;\n\
+         listener.name.client.oauthbearer.sasl.jaas.config=org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required unsecuredLoginStringClaim_sub=\"broker\";\n"
+    );
+    if sasl.acls {
+        let supers: Vec<String> = std::iter::once("User:ANONYMOUS".to_owned())
+            .chain(sasl.super_users.iter().cloned())
+            .collect();
+        let _ = write!(
+            p,
+            "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer\n\
+             allow.everyone.if.no.acl.found=false\n\
+             super.users={}\n",
+            supers.join(";")
+        );
     }
     p
 }
@@ -543,7 +668,12 @@ mod tests {
         config
             .extra
             .push(("connections.max.reauth.ms".into(), "5000".into()));
-        let p = server_properties(2, 9092, 9093, "1@a:1", Path::new("/x"), &config);
+        let ports = Listeners {
+            client: 9092,
+            controller: 9093,
+            internal: 9092,
+        };
+        let p = server_properties(2, ports, "1@a:1", Path::new("/x"), &config);
         for line in [
             "node.id=2",
             "default.replication.factor=3",
@@ -554,7 +684,12 @@ mod tests {
         ] {
             assert!(p.lines().any(|l| l == line), "missing {line} in\n{p}");
         }
-        let one = server_properties(1, 1, 2, "1@a:2", Path::new("/x"), &KafkaConfig::nodes(1));
+        let ports = Listeners {
+            client: 1,
+            controller: 2,
+            internal: 1,
+        };
+        let one = server_properties(1, ports, "1@a:2", Path::new("/x"), &KafkaConfig::nodes(1));
         assert!(one.lines().any(|l| l == "min.insync.replicas=1"));
     }
 }

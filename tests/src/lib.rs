@@ -17,6 +17,7 @@
 //! - [`metrics`]: the proxy's admin `/metrics`, parsed for assertions.
 //! - [`client`]: runs a Python or Node client script, a Java client scenario, a Go client, or
 //!   kcat, and fails with its stderr.
+//! - [`http`]: one HTTP/1.0 request (admin endpoints, the registry's REST API).
 //! - [`error`]: [`HarnessError`], the one error type of the harness.
 #![forbid(unsafe_code)]
 
@@ -25,6 +26,7 @@ pub mod client;
 pub mod enforced;
 pub mod env;
 pub mod error;
+pub mod http;
 pub mod kafka;
 pub mod metrics;
 pub mod net;

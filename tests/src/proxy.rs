@@ -1,7 +1,6 @@
 //! The real `schemagate proxy` binary in front of a broker, started as a user would start it.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::process::Command;
 use std::time::Duration;
 
@@ -74,40 +73,7 @@ impl Proxy {
 
     /// `GET path` on the admin port: the status code and the body.
     pub fn admin_get(&self, path: &str) -> Result<(u16, String), HarnessError> {
-        let what = || format!("GET http://{}{path}", self.admin);
-        let mut stream = TcpStream::connect_timeout(&self.admin, Duration::from_secs(5))
-            .map_err(|e| HarnessError::io(what(), e))?;
-        stream
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .map_err(|e| HarnessError::io(what(), e))?;
-        // HTTP/1.0: the server answers with a plain body and closes, no chunking to undo.
-        write!(
-            stream,
-            "GET {path} HTTP/1.0\r\nHost: {}\r\n\r\n",
-            self.admin
-        )
-        .map_err(|e| HarnessError::io(what(), e))?;
-        let mut raw = Vec::new();
-        stream
-            .take(16 << 20)
-            .read_to_end(&mut raw)
-            .map_err(|e| HarnessError::io(what(), e))?;
-        let text = String::from_utf8_lossy(&raw);
-        let bad = |detail: &str| {
-            HarnessError::io(
-                what(),
-                std::io::Error::new(std::io::ErrorKind::InvalidData, detail.to_owned()),
-            )
-        };
-        let (head, body) = text
-            .split_once("\r\n\r\n")
-            .ok_or_else(|| bad("no end of headers"))?;
-        let status = head
-            .split_whitespace()
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .ok_or_else(|| bad("no status code"))?;
-        Ok((status, body.to_owned()))
+        crate::http::request(self.admin, "GET", path, None)
     }
 
     /// The ports this proxy may hand out to clients: `listen .. listen + BROKER_PORTS`.

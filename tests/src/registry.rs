@@ -42,6 +42,21 @@ impl Registry {
         Self::start_with(&format!("kafka://{}", cluster.bootstrap()), extra.to_vec())
     }
 
+    /// As [`start`](Registry::start), with `extra` flags after `--store` (e.g. `-X` settings).
+    pub fn start_with_flags(store: &str, extra: Vec<String>) -> Result<Self, HarnessError> {
+        Self::start_with(store, extra)
+    }
+
+    /// `GET path` on the REST API: the status and the body.
+    pub fn get(&self, path: &str) -> Result<(u16, String), HarnessError> {
+        crate::http::request(self.addr, "GET", path, None)
+    }
+
+    /// `POST path` with a JSON body on the REST API: the status and the body.
+    pub fn post(&self, path: &str, body: &str) -> Result<(u16, String), HarnessError> {
+        crate::http::request(self.addr, "POST", path, Some(body))
+    }
+
     fn start_with(store: &str, extra: Vec<String>) -> Result<Self, HarnessError> {
         let addr = SocketAddr::from(([127, 0, 0, 1], net::free_port()?));
         let mut registry = Self {

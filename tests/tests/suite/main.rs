@@ -30,5 +30,6 @@ mod kip951;
 mod quarantine_cli;
 mod rdkafka_client;
 mod registry_clients;
+mod sasl_acl;
 mod schema_gate;
 mod support;
