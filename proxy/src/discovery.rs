@@ -3,8 +3,12 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
+use bytes::{BufMut, BytesMut};
+use tokio::io::AsyncWriteExt;
 use tokio::sync::watch;
 
+use crate::codec::put_string;
+use crate::frame::{read_frame, write_frame};
 use crate::upstream;
 use crate::Shared;
 
@@ -27,10 +31,44 @@ pub async fn refresh(shared: &Shared) -> bool {
             Err(e) => tracing::debug!(error = %e, "metadata fetch failed"),
         }
     }
+    // A SASL listener refuses Metadata before authentication, and the proxy never
+    // authenticates as anyone; ApiVersions is answered before authentication, so it still
+    // proves the broker is there (brokers are then learned from the clients' own metadata).
+    for addr in &candidates {
+        if answers_api_versions(addr, shared).await {
+            if !shared.ready.swap(true, Ordering::SeqCst) {
+                tracing::info!(
+                    %addr,
+                    "upstream reachable; its metadata needs authentication, so brokers are \
+                     learned from the clients' metadata"
+                );
+            }
+            return true;
+        }
+    }
     if shared.ready.swap(false, Ordering::SeqCst) {
         tracing::warn!("no upstream broker reachable");
     }
     false
+}
+
+/// Whether the broker at `addr` answers an ApiVersions v0 request.
+async fn answers_api_versions(addr: &str, shared: &Shared) -> bool {
+    let timeout = shared.config.connect_timeout;
+    let exchange = async {
+        let mut stream = upstream::connect(addr, timeout).await.ok()?;
+        let mut req = BytesMut::new();
+        req.put_i16(18); // ApiVersions
+        req.put_i16(0);
+        req.put_i32(1); // correlation id
+        put_string(&mut req, false, Some(b"schemagate-proxy"));
+        write_frame(&mut stream, &req).await.ok()?;
+        stream.flush().await.ok()?;
+        let frame = read_frame(&mut stream, shared.limits).await.ok()??;
+        let correlation: [u8; 4] = frame.get(..4)?.try_into().ok()?;
+        (i32::from_be_bytes(correlation) == 1).then_some(())
+    };
+    matches!(tokio::time::timeout(timeout, exchange).await, Ok(Some(())))
 }
 
 /// Refreshes the broker list every `metadata_refresh` until shutdown.

@@ -115,6 +115,15 @@ fn acls_apply_through_the_proxy_exactly_as_direct() {
     let proxy = Proxy::start(&cluster.addrs()).unwrap_or_else(|e| panic!("{e}"));
     let via = proxy.listen().to_string();
     let direct = cluster.bootstrap();
+    // The proxy cannot read metadata from a SASL listener (it authenticates as no one), but
+    // the broker answers its ApiVersions: ready.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut ready = None;
+    while Instant::now() < deadline && ready != Some(200) {
+        ready = proxy.admin_get("/readyz").ok().map(|(status, _)| status);
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(ready, Some(200), "{}", proxy.log_tail());
 
     for (path, bootstrap) in [("proxy", via.as_str()), ("direct", direct.as_str())] {
         let ok = produce_as(bootstrap, "alice", "alice-t", b"hello", 30_000);
