@@ -60,6 +60,17 @@ pub struct KafkaConfig {
     pub remove_on_drop: bool,
     /// SASL on the clients' listener (and ACLs), or `None` for plaintext without auth.
     pub sasl: Option<Sasl>,
+    /// TLS on the clients' listener (`SSL`, or `SASL_SSL` with [`sasl`](KafkaConfig::sasl)).
+    pub tls: Option<BrokerTls>,
+}
+
+/// TLS on the clients' listener, from PEM files (see [`crate::certs`]).
+#[derive(Debug, Clone)]
+pub struct BrokerTls {
+    /// Private key then certificate chain in one PEM file (`ssl.keystore.type=PEM`).
+    pub keystore: PathBuf,
+    /// When set, clients must present a certificate this CA signed (mTLS).
+    pub client_ca: Option<PathBuf>,
 }
 
 /// SASL on the clients' listener: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 and OAUTHBEARER (Kafka's
@@ -86,6 +97,7 @@ impl KafkaConfig {
             dir: None,
             remove_on_drop: true,
             sasl: None,
+            tls: None,
         }
     }
 }
@@ -134,9 +146,9 @@ impl KafkaCluster {
                     Some(first) => first + i,
                     None => net::free_port()?,
                 };
-                let internal = match config.sasl {
-                    Some(_) => net::free_port()?,
-                    None => client,
+                let internal = match config.sasl.is_some() || config.tls.is_some() {
+                    true => net::free_port()?,
+                    false => client,
                 };
                 Ok((client, net::free_port()?, internal))
             })
@@ -539,8 +551,8 @@ fn server_properties(
          log.flush.interval.messages=9223372036854775807\n",
         data = dir.join("data").display(),
     );
-    match &config.sasl {
-        None => {
+    match (&config.sasl, &config.tls) {
+        (None, None) => {
             let _ = write!(
                 p,
                 "listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller}\n\
@@ -549,7 +561,15 @@ fn server_properties(
                  inter.broker.listener.name=PLAINTEXT\n"
             );
         }
-        Some(sasl) => p.push_str(&sasl_properties(port, controller, internal, sasl)),
+        (sasl, tls) => p.push_str(&secured_properties(
+            Listeners {
+                client: port,
+                controller,
+                internal,
+            },
+            sasl.as_ref(),
+            tls.as_ref(),
+        )),
     }
     for (key, value) in &config.extra {
         let _ = writeln!(p, "{key}={value}");
@@ -557,20 +577,58 @@ fn server_properties(
     p
 }
 
-/// The listener and authorizer lines of a SASL node: `CLIENT` (SASL_PLAINTEXT, what clients
-/// and the proxy see) and `INTERNAL` (plaintext, brokers and the harness).
-fn sasl_properties(port: u16, controller: u16, internal: u16, sasl: &Sasl) -> String {
+/// The listener lines of a secured node: `CLIENT` (SASL_PLAINTEXT, SSL or SASL_SSL: what
+/// clients and the proxy see) and `INTERNAL` (plaintext, brokers and the harness), plus the
+/// SASL, TLS and authorizer settings.
+fn secured_properties(ports: Listeners, sasl: Option<&Sasl>, tls: Option<&BrokerTls>) -> String {
+    let Listeners {
+        client: port,
+        controller,
+        internal,
+    } = ports;
+    let protocol = match (sasl.is_some(), tls.is_some()) {
+        (true, true) => "SASL_SSL",
+        (true, false) => "SASL_PLAINTEXT",
+        _ => "SSL",
+    };
+    let mut p = format!(
+        "listeners=CLIENT://127.0.0.1:{port},INTERNAL://127.0.0.1:{internal},CONTROLLER://127.0.0.1:{controller}\n\
+         advertised.listeners=CLIENT://127.0.0.1:{port},INTERNAL://127.0.0.1:{internal}\n\
+         listener.security.protocol.map=CLIENT:{protocol},INTERNAL:PLAINTEXT,CONTROLLER:PLAINTEXT\n\
+         inter.broker.listener.name=INTERNAL\n"
+    );
+    if let Some(tls) = tls {
+        let _ = writeln!(
+            p,
+            "listener.name.client.ssl.keystore.type=PEM\n\
+             listener.name.client.ssl.keystore.location={}",
+            tls.keystore.display()
+        );
+        if let Some(ca) = &tls.client_ca {
+            let _ = writeln!(
+                p,
+                "listener.name.client.ssl.truststore.type=PEM\n\
+                 listener.name.client.ssl.truststore.location={}\n\
+                 listener.name.client.ssl.client.auth=required",
+                ca.display()
+            );
+        }
+    }
+    if let Some(sasl) = sasl {
+        p.push_str(&sasl_properties(sasl));
+    }
+    p
+}
+
+/// The SASL mechanisms and authorizer lines of the `CLIENT` listener.
+fn sasl_properties(sasl: &Sasl) -> String {
     let plain_users: String = sasl
         .users
         .iter()
         .map(|(u, pw)| format!(" user_{u}=\"{pw}\""))
         .collect();
     let mut p = format!(
-        "listeners=CLIENT://127.0.0.1:{port},INTERNAL://127.0.0.1:{internal},CONTROLLER://127.0.0.1:{controller}\n\
-         advertised.listeners=CLIENT://127.0.0.1:{port},INTERNAL://127.0.0.1:{internal}\n\
-         listener.security.protocol.map=CLIENT:SASL_PLAINTEXT,INTERNAL:PLAINTEXT,CONTROLLER:PLAINTEXT\n\
-         inter.broker.listener.name=INTERNAL\n\
-         sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512,OAUTHBEARER\n\
+        "sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512,OAUTHBEARER\n\
          listener.name.client.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required{plain_users};\n\
          listener.name.client.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;\n\
          listener.name.client.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;\n\

@@ -7,6 +7,7 @@
 //! - [`net`]: free loopback ports and waiting for a listener.
 //! - [`process`]: a child process that logs to a file, is killed on drop, and reports its log
 //!   when it dies early.
+//! - [`certs`]: a test CA and certificates it signs (rcgen), as PEM files.
 //! - [`kafka`]: Apache Kafka 4.4 KRaft nodes run from their jars; a cluster a test may break.
 //! - [`broker`]: the test run's shared three-node cluster (started by `scripts/test`).
 //! - [`proxy`]: the real `schemagate proxy` binary in front of a broker.
@@ -22,6 +23,7 @@
 #![forbid(unsafe_code)]
 
 pub mod broker;
+pub mod certs;
 pub mod client;
 pub mod enforced;
 pub mod env;
