@@ -66,8 +66,8 @@ type saslSummary struct {
 	// phase: a handshake on an already open connection is a KIP-368 re-authentication.
 	ProducerConnects       int     `json:"producer_connects"`
 	ProducerHandshakes     int     `json:"producer_handshakes"`
-	TimedConnects          int     `json:"timed_connects"`
-	TimedHandshakes        int     `json:"timed_handshakes"`
+	TimedConnects          *int    `json:"timed_connects"`
+	TimedHandshakes        *int    `json:"timed_handshakes"`
 	Reauthentications      int     `json:"reauthentications"`
 	ReauthenticationsKnown bool    `json:"reauthentications_known"`
 	Ok                     bool    `json:"ok"`
@@ -334,9 +334,10 @@ func runSasl(o saslOptions, mech sasl.Mechanism, s *saslSummary) error {
 			time.Sleep(500 * time.Millisecond)
 		}
 		c1, h1 := counter.read()
-		s.TimedConnects, s.TimedHandshakes = c1-c0, h1-h0
+		connects, handshakes := c1-c0, h1-h0
+		s.TimedConnects, s.TimedHandshakes = &connects, &handshakes
 		progress("timed phase: %d of %d records acknowledged, %d new connections, %d SASL handshakes",
-			s.TimedAcked, s.TimedProduced, s.TimedConnects, s.TimedHandshakes)
+			s.TimedAcked, s.TimedProduced, connects, handshakes)
 	}
 	s.ProducerConnects, s.ProducerHandshakes = counter.read()
 	s.Reauthentications = s.ProducerHandshakes - s.ProducerConnects

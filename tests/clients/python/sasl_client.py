@@ -58,11 +58,14 @@ def kind_of(err):
 
 
 class Errors:
-    """error_cb target: remembers the first authentication/authorization error librdkafka
-    reports (it keeps retrying, so the caller must stop waiting when one is there)."""
+    """error_cb target. librdkafka retries a failed authentication (and a failed TLS
+    handshake) forever, so the caller stops waiting once one is reported: the first
+    authentication/authorization error, or a TLS error (_SSL, kind "other"). Other errors are
+    kept so that a timeout can say what was going on."""
 
     def __init__(self):
         self.first = None
+        self.last_other = None
         self.lock = threading.Lock()
 
     def __call__(self, err):
@@ -73,13 +76,20 @@ class Errors:
         if "Broker transport failure" in err.str():
             return
         with self.lock:
-            if self.first is None and kind_of(err) != "other":
+            if self.first is None and (kind_of(err) != "other" or err.code() == KafkaError._SSL):
                 self.first = err
+            else:
+                self.last_other = err
 
     def check(self):
         with self.lock:
             if self.first is not None:
                 raise Denied(kind_of(self.first), self.first.str())
+
+    def context(self):
+        """The last unclassified error, for a timeout's message."""
+        with self.lock:
+            return f" (last error: {self.last_other.str()})" if self.last_other is not None else ""
 
 
 class Stats:
@@ -158,7 +168,7 @@ def wait_future(client, fut, errors, what):
         client.poll(0.05)
         errors.check()
         if time.monotonic() > deadline:
-            raise Denied("other", f"{what}: no answer in {WAIT:.0f}s")
+            raise Denied("other", f"{what}: no answer in {WAIT:.0f}s{errors.context()}")
     try:
         return fut.result()
     except KafkaException as e:
@@ -212,7 +222,8 @@ def run(a, out):
             if failed:
                 raise Denied(kind_of(failed[0]), f"{what}: {failed[0].str()}")
             if time.monotonic() > deadline:
-                raise Denied("other", f"{what}: {len(producer)} records unacknowledged after {WAIT:.0f}s")
+                raise Denied("other", f"{what}: {len(producer)} records unacknowledged after {WAIT:.0f}s"
+                                      f"{errors.context()}")
         if failed:
             raise Denied(kind_of(failed[0]), f"{what}: {failed[0].str()}")
 
@@ -260,7 +271,8 @@ def run(a, out):
         while len(seen) < len(acked):
             errors.check()
             if time.monotonic() > deadline:
-                raise Denied("other", f"consuming: {len(seen)} of {len(acked)} records read back in {WAIT:.0f}s")
+                raise Denied("other", f"consuming: {len(seen)} of {len(acked)} records read back in "
+                                      f"{WAIT:.0f}s{errors.context()}")
             msg = consumer.poll(0.5)
             if msg is None:
                 continue

@@ -28,6 +28,7 @@ import org.apache.kafka.common.config.SaslConfigs;
 import org.apache.kafka.common.config.SslConfigs;
 import org.apache.kafka.common.errors.AuthenticationException;
 import org.apache.kafka.common.errors.AuthorizationException;
+import org.apache.kafka.common.errors.SslAuthenticationException;
 import org.apache.kafka.common.errors.TopicExistsException;
 import org.apache.kafka.common.serialization.StringDeserializer;
 import org.apache.kafka.common.serialization.StringSerializer;
@@ -146,6 +147,8 @@ final class Sasl {
     /** The error_kind of a failure: the first authentication or authorization error in its causes. */
     static String kindOf(Throwable e) {
         for (Throwable t = e; t != null; t = t.getCause()) {
+            // A failed TLS handshake is an AuthenticationException too, but no SASL verdict.
+            if (t instanceof SslAuthenticationException) return "other";
             if (t instanceof AuthenticationException) return "authentication";
             if (t instanceof AuthorizationException) return "authorization";
         }
