@@ -66,6 +66,7 @@ final class Sasl {
     }
 
     static Map<String, Object> run(Args args) throws Exception {
+        long t0 = System.nanoTime();
         String bootstrap = args.required("bootstrap");
         String topic = args.required("topic");
         String mechanism = args.required("mechanism");
@@ -122,6 +123,7 @@ final class Sasl {
             Common.log("FAIL (" + e.kind + "): " + e.getMessage());
             if (e.kind.equals("other") && e.getCause() != null) e.getCause().printStackTrace();
         }
+        out.put("seconds", Math.round((System.nanoTime() - t0) / 1e8) / 10.0);
         Common.log(mechanism + ": ok " + out.get("ok") + ", produced " + out.get("produced")
                 + ", acked " + out.get("acked") + ", consumed " + out.get("consumed")
                 + ", reauthentications " + out.get("reauthentications"));
