@@ -9,6 +9,8 @@
 //	sgclients franz  --bootstrap HOST:PORT --topic T [--group G] [--records N] [--more M]
 //	                 [--group-protocol classic|consumer]
 //	sgclients sarama --bootstrap HOST:PORT --topic T [--group G] [--records N] [--more M]
+//	sgclients sasl   --bootstrap HOST:PORT --topic T --mechanism M --user U --password P ...
+//	                 (franz-go with SASL; see sasl.go)
 package main
 
 import (
@@ -49,6 +51,10 @@ func main() {
 		usage()
 	}
 	sub := os.Args[1]
+	if sub == "sasl" {
+		runSaslMain(os.Args[2:])
+		return
+	}
 	if sub != "franz" && sub != "sarama" {
 		usage()
 	}
@@ -111,7 +117,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: sgclients franz|sarama --bootstrap HOST:PORT --topic T [--group G] [--records N] [--more M]")
+	fmt.Fprintln(os.Stderr, "usage: sgclients franz|sarama|sasl --bootstrap HOST:PORT --topic T [--group G] [--records N] [--more M]")
 	os.Exit(2)
 }
 
