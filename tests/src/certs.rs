@@ -123,7 +123,8 @@ pub const LOOPBACK: &[&str] = &["127.0.0.1", "localhost"];
 pub const OTHER_HOST: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 9, 8, 7));
 
 fn write(path: &Path, text: &str) -> Result<(), HarnessError> {
-    std::fs::write(path, text).map_err(|e| HarnessError::io(format!("writing {}", path.display()), e))
+    std::fs::write(path, text)
+        .map_err(|e| HarnessError::io(format!("writing {}", path.display()), e))
 }
 
 #[cfg(test)]
@@ -133,7 +134,10 @@ mod tests {
     #[test]
     fn a_ca_issues_pem_files_kafka_and_rustls_can_read() {
         let dir = tempfile::tempdir().map_err(|e| e.to_string());
-        let dir = dir.as_ref().map(|d| d.path().to_owned()).unwrap_or_default();
+        let dir = dir
+            .as_ref()
+            .map(|d| d.path().to_owned())
+            .unwrap_or_default();
         let ca = TestCa::new(&dir, "test CA").map_err(|e| e.to_string());
         let ca = ca.as_ref().expect("CA");
         let issued = ca
@@ -141,7 +145,10 @@ mod tests {
             .map_err(|e| e.to_string());
         let issued = issued.as_ref().expect("issued");
         let keystore = std::fs::read_to_string(&issued.key_and_cert).unwrap_or_default();
-        assert!(keystore.starts_with("-----BEGIN PRIVATE KEY-----"), "{keystore}");
+        assert!(
+            keystore.starts_with("-----BEGIN PRIVATE KEY-----"),
+            "{keystore}"
+        );
         assert!(keystore.contains("-----BEGIN CERTIFICATE-----"));
         let ca_pem = std::fs::read_to_string(ca.ca_path()).unwrap_or_default();
         assert!(ca_pem.starts_with("-----BEGIN CERTIFICATE-----"));

@@ -31,5 +31,6 @@ mod quarantine_cli;
 mod rdkafka_client;
 mod registry_clients;
 mod sasl_acl;
+mod sasl_clients;
 mod schema_gate;
 mod support;
