@@ -260,6 +260,18 @@ impl RequestSide<'_> {
                 let response = api_versions::unsupported_version_response(header.correlation_id);
                 return self.enqueue(Pending::Local { header, response }).await;
             }
+            if header.api_key == ApiKey::SaslHandshake && version == 0 {
+                // v0 is followed by raw SASL tokens without Kafka framing, which a proxy that
+                // reads every request's header cannot relay. Refuse it in the protocol, so the
+                // client reports the reason instead of a dropped connection.
+                tracing::warn!(
+                    peer = %self.peer,
+                    "SaslHandshake v0 (headerless SASL tokens) is not supported; clients since \
+                     Kafka 1.0 use v1 with SaslAuthenticate"
+                );
+                let response = api_versions::sasl_handshake_v0_refusal(header.correlation_id);
+                return self.enqueue(Pending::Local { header, response }).await;
+            }
             if version < min || version > max {
                 return Err(ConnectionError::UnsupportedVersion { api, version });
             }

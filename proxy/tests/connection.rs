@@ -319,6 +319,23 @@ async fn api_versions_above_the_proxy_range_get_kafkas_v0_error() {
     assert_eq!(resp, [0, 0, 0, 33, 0, 35, 0, 0, 0, 1, 0, 18, 0, 0, 0, 4]);
 }
 
+#[tokio::test]
+async fn sasl_handshake_v0_is_refused_in_the_protocol_not_by_a_dropped_connection() {
+    let (listen, _admin) = start(Arc::new(proxy::PassThrough), 1024).await;
+    let mut c = TcpStream::connect(listen).await.unwrap();
+    let mut req = BytesMut::new();
+    req.put_i16(17); // SaslHandshake
+    req.put_i16(0);
+    req.put_i32(41);
+    req.put_i16(-1);
+    req.put_i16(5);
+    req.put_slice(b"PLAIN");
+    send(&mut c, &req).await;
+    let resp = recv(&mut c).await.unwrap();
+    // correlation id 41, UNSUPPORTED_VERSION (35), no mechanisms.
+    assert_eq!(resp, [0, 0, 0, 41, 0, 35, 0, 0, 0, 0]);
+}
+
 /// Two consecutive free ports, for a proxy serving two brokers.
 fn free_port_pair() -> u16 {
     loop {

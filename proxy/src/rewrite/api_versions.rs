@@ -152,6 +152,16 @@ pub fn unsupported_version_response(correlation_id: i32) -> Bytes {
     out.freeze()
 }
 
+/// The answer to a SaslHandshake v0 request: UNSUPPORTED_VERSION with no mechanisms (v0's
+/// body: error code, mechanism array). The proxy offers SaslHandshake v1 only.
+pub fn sasl_handshake_v0_refusal(correlation_id: i32) -> Bytes {
+    let mut out = BytesMut::with_capacity(10);
+    out.put_i32(correlation_id);
+    out.put_i16(UNSUPPORTED_VERSION);
+    out.put_i32(0);
+    out.freeze()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
