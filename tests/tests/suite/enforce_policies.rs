@@ -91,3 +91,61 @@ fn acks_zero_still_sorts_good_from_bad() {
     assert_eq!(records(&m, &topic, "valid"), 20, "{}", m.text());
     assert_eq!(records(&m, &topic, "quarantined"), 3, "{}", m.text());
 }
+
+/// Java's default producer is idempotent. After the proxy refuses one of its batches with
+/// INVALID_RECORD (the bad record quarantined), do its later batches still succeed? On Apache
+/// Kafka they do: the client resets its sequence for the partition and goes on.
+#[test]
+fn java_idempotent_producer_goes_on_after_a_refused_batch() {
+    let topic = unique("e2e-java-idem");
+    let mut stack = start_enforced(&policy(&topic, "quarantine"), RegistryStore::Memory);
+    let (status, body) = stack
+        .registry_mut()
+        .post(
+            &format!("/subjects/{topic}-value/versions"),
+            r#"{"schema": "\"string\""}"#,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(status, 200, "{body}");
+    let id: u32 = serde_json::from_str::<Value>(&body)
+        .ok()
+        .and_then(|v| v["id"].as_u64())
+        .and_then(|id| u32::try_from(id).ok())
+        .unwrap_or_else(|| panic!("no id in {body}"));
+    // Avro "hello": zigzag length 10, then the bytes, behind the Confluent header.
+    let good = format!("00{id:08x}0a68656c6c6f");
+    let bad = "68656c6c6f"; // the bare string: no magic byte
+    let values = [good.as_str(), &good, bad, &good, &good].join("\n");
+    let run = schemagate_tests::ClientRun::java("idempotent-reject")
+        .unwrap_or_else(|e| panic!("{e}"))
+        .args(["--bootstrap", &stack.bootstrap().to_string()])
+        .args([
+            "--topic",
+            &topic,
+            "--values-file",
+            "-",
+            "--flush-after",
+            "all",
+        ])
+        .args(["--create-partitions", "1"])
+        .stdin(values.into_bytes())
+        .timeout(std::time::Duration::from_secs(180));
+    let summary = run
+        .run()
+        .and_then(|out| out.summary("java idempotent-reject"))
+        .unwrap_or_else(|e| panic!("{e}\n{}", stack.diagnostics()));
+    eprintln!("java idempotent-reject: {summary}");
+    assert_eq!(number(&summary, "sent"), 5, "{summary}");
+    assert_eq!(number(&summary, "failed"), 1, "{summary}");
+    assert_eq!(number(&summary, "ok"), 4, "{summary}");
+    assert_eq!(number(&summary, "ok_after_first_failure"), 2, "{summary}");
+    assert!(
+        summary["first_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("InvalidRecord")),
+        "{summary}"
+    );
+    let m = metrics(&mut stack);
+    assert_eq!(records(&m, &topic, "valid"), 4, "{}", m.text());
+    assert_eq!(records(&m, &topic, "rejected"), 1, "{}", m.text());
+}
