@@ -14,7 +14,7 @@ pub async fn refresh(shared: &Shared) -> bool {
     let mut candidates = shared.config.upstreams.clone();
     candidates.extend(shared.brokers.slots().into_iter().map(|s| s.upstream));
     for addr in &candidates {
-        match upstream::fetch_brokers(addr, shared.config.connect_timeout, shared.limits).await {
+        match upstream::fetch_brokers(&shared.connector, addr, shared.limits).await {
             Ok(brokers) => {
                 if let Err(e) = shared.brokers.observe_all(&brokers) {
                     tracing::warn!(error = %e, "cannot map every broker");
