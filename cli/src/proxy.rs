@@ -1,6 +1,7 @@
 //! `schemagate proxy`: flags and wiring of the transparent Kafka proxy.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,6 +9,7 @@ use std::time::Duration;
 use anyhow::Context;
 use prometheus_client::registry::Registry;
 use proxy::batch::BatchLimits;
+use proxy::config::{ListenerTlsConfig, UpstreamTlsConfig};
 use proxy::enforce::metrics::EnforceMetrics;
 use proxy::enforce::quarantine::{QuarantineConfig, QuarantineWriter};
 use proxy::enforce::Enforcer;
@@ -54,7 +56,66 @@ pub struct Args {
     #[arg(long, default_value_t = 30)]
     shutdown_grace_secs: u64,
     #[command(flatten)]
+    tls: TlsArgs,
+    #[command(flatten)]
     enforcement: EnforcementArgs,
+}
+
+/// Flags of TLS towards brokers and on the client listeners (all off by default).
+#[derive(clap::Args)]
+struct TlsArgs {
+    /// Connect to brokers over TLS; each broker's certificate must be valid for the host it
+    /// advertises (bootstrap: the --upstream host).
+    #[arg(long)]
+    upstream_tls: bool,
+    /// PEM file of CA certificates trusted for brokers (repeatable; a bundle is fine).
+    #[arg(
+        long = "upstream-ca-file",
+        value_name = "PEM",
+        requires = "upstream_tls"
+    )]
+    upstream_ca_files: Vec<PathBuf>,
+    /// Trust only --upstream-ca-file, not the built-in web roots.
+    #[arg(long, requires = "upstream_tls")]
+    upstream_no_system_roots: bool,
+    /// Client certificate chain (PEM) presented to brokers (mTLS).
+    #[arg(long, value_name = "PEM", requires_all = ["upstream_tls", "upstream_key"])]
+    upstream_cert: Option<PathBuf>,
+    /// Private key (PEM) of --upstream-cert.
+    #[arg(long, value_name = "PEM", requires = "upstream_cert")]
+    upstream_key: Option<PathBuf>,
+    /// Serve clients over TLS with this certificate chain (PEM); reloaded when it changes.
+    #[arg(long, value_name = "PEM", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// Private key (PEM) of --tls-cert.
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Require client certificates issued by a CA in this PEM file.
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    tls_client_ca: Option<PathBuf>,
+    /// Seconds between checks of the listener's certificate files for changes.
+    #[arg(long, default_value_t = 10)]
+    tls_reload_secs: u64,
+}
+
+impl TlsArgs {
+    fn upstream(&self) -> Option<UpstreamTlsConfig> {
+        self.upstream_tls.then(|| UpstreamTlsConfig {
+            ca_files: self.upstream_ca_files.clone(),
+            system_roots: !self.upstream_no_system_roots,
+            client_identity: self.upstream_cert.clone().zip(self.upstream_key.clone()),
+        })
+    }
+
+    fn listener(&self) -> Option<ListenerTlsConfig> {
+        let (cert, key) = self.tls_cert.clone().zip(self.tls_key.clone())?;
+        Some(ListenerTlsConfig {
+            cert,
+            key,
+            client_ca: self.tls_client_ca.clone(),
+            reload_interval: Duration::from_secs(self.tls_reload_secs.max(1)),
+        })
+    }
 }
 
 /// Flags of schema enforcement (all optional: without `--policy` the proxy only forwards).
@@ -114,6 +175,8 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     config.connect_timeout = Duration::from_secs(args.connect_timeout_secs);
     config.metadata_refresh = Duration::from_secs(args.metadata_refresh_secs.max(1));
     config.shutdown_grace = Duration::from_secs(args.shutdown_grace_secs);
+    config.upstream_tls = args.tls.upstream();
+    config.listener_tls = args.tls.listener();
     let mut metrics = Registry::default();
     let inspector = enforcer(&args.enforcement, &config, &mut metrics)?;
     let proxy = Proxy::with_metrics(config, inspector, metrics)?;
@@ -130,6 +193,14 @@ fn enforcer(
     let (Some(url), Some(policy_file)) = (&a.registry, &a.policy) else {
         return Ok(Arc::new(PassThrough));
     };
+    if proxy.upstream_tls.is_some() {
+        // librdkafka is built without SSL here, so quarantine writes would never reach a TLS
+        // broker and every record needing quarantine would be refused as retriable forever.
+        anyhow::bail!(
+            "--policy with --upstream-tls is not supported yet: the quarantine producer \
+             (librdkafka, built without SSL) cannot reach TLS brokers"
+        );
+    }
     let policy = Policy::load(policy_file)?;
     let mut rc = a.registry_auth.config(url)?;
     rc.request_timeout = Duration::from_millis(a.registry_timeout_ms.max(1));
