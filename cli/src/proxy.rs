@@ -1,6 +1,7 @@
 //! `schemagate proxy`: flags and wiring of the transparent Kafka proxy.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,6 +9,7 @@ use std::time::Duration;
 use anyhow::Context;
 use prometheus_client::registry::Registry;
 use proxy::batch::BatchLimits;
+use proxy::config::{ListenerTlsConfig, UpstreamTlsConfig};
 use proxy::enforce::metrics::EnforceMetrics;
 use proxy::enforce::quarantine::{QuarantineConfig, QuarantineWriter};
 use proxy::enforce::Enforcer;
@@ -54,7 +56,66 @@ pub struct Args {
     #[arg(long, default_value_t = 30)]
     shutdown_grace_secs: u64,
     #[command(flatten)]
+    tls: TlsArgs,
+    #[command(flatten)]
     enforcement: EnforcementArgs,
+}
+
+/// Flags of TLS towards brokers and on the client listeners (all off by default).
+#[derive(clap::Args)]
+struct TlsArgs {
+    /// Connect to brokers over TLS; each broker's certificate must be valid for the host it
+    /// advertises (bootstrap: the --upstream host).
+    #[arg(long)]
+    upstream_tls: bool,
+    /// PEM file of CA certificates trusted for brokers (repeatable; a bundle is fine).
+    #[arg(
+        long = "upstream-ca-file",
+        value_name = "PEM",
+        requires = "upstream_tls"
+    )]
+    upstream_ca_files: Vec<PathBuf>,
+    /// Trust only --upstream-ca-file, not the built-in web roots.
+    #[arg(long, requires = "upstream_tls")]
+    upstream_no_system_roots: bool,
+    /// Client certificate chain (PEM) presented to brokers (mTLS).
+    #[arg(long, value_name = "PEM", requires_all = ["upstream_tls", "upstream_key"])]
+    upstream_cert: Option<PathBuf>,
+    /// Private key (PEM) of --upstream-cert.
+    #[arg(long, value_name = "PEM", requires = "upstream_cert")]
+    upstream_key: Option<PathBuf>,
+    /// Serve clients over TLS with this certificate chain (PEM); reloaded when it changes.
+    #[arg(long, value_name = "PEM", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// Private key (PEM) of --tls-cert.
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Require client certificates issued by a CA in this PEM file.
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    tls_client_ca: Option<PathBuf>,
+    /// Seconds between checks of the listener's certificate files for changes.
+    #[arg(long, default_value_t = 10)]
+    tls_reload_secs: u64,
+}
+
+impl TlsArgs {
+    fn upstream(&self) -> Option<UpstreamTlsConfig> {
+        self.upstream_tls.then(|| UpstreamTlsConfig {
+            ca_files: self.upstream_ca_files.clone(),
+            system_roots: !self.upstream_no_system_roots,
+            client_identity: self.upstream_cert.clone().zip(self.upstream_key.clone()),
+        })
+    }
+
+    fn listener(&self) -> Option<ListenerTlsConfig> {
+        let (cert, key) = self.tls_cert.clone().zip(self.tls_key.clone())?;
+        Some(ListenerTlsConfig {
+            cert,
+            key,
+            client_ca: self.tls_client_ca.clone(),
+            reload_interval: Duration::from_secs(self.tls_reload_secs.max(1)),
+        })
+    }
 }
 
 /// Flags of schema enforcement (all optional: without `--policy` the proxy only forwards).
@@ -118,6 +179,8 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     config.connect_timeout = Duration::from_secs(args.connect_timeout_secs);
     config.metadata_refresh = Duration::from_secs(args.metadata_refresh_secs.max(1));
     config.shutdown_grace = Duration::from_secs(args.shutdown_grace_secs);
+    config.upstream_tls = args.tls.upstream();
+    config.listener_tls = args.tls.listener();
     let mut metrics = Registry::default();
     let inspector = enforcer(&args.enforcement, &config, &mut metrics)?;
     let proxy = Proxy::with_metrics(config, inspector, metrics)?;
@@ -147,7 +210,7 @@ fn enforcer(
         partitions: a.quarantine_partitions.max(1),
         replication: a.quarantine_replication,
         timeout: Duration::from_secs(a.quarantine_timeout_secs.max(1)),
-        overrides: crate::kafka_config::parse(&a.kafka_config)?,
+        overrides: quarantine_overrides(proxy, &a.kafka_config)?,
     })?;
     let limits = BatchLimits {
         max_decompressed_bytes: a.max_decompressed_bytes,
@@ -162,4 +225,32 @@ fn enforcer(
         limits,
         enforce_metrics,
     )))
+}
+
+/// The quarantine producer's librdkafka settings: the proxy's upstream TLS, translated (it talks
+/// to the same brokers), then every `-X KEY=VALUE`, which wins.
+fn quarantine_overrides(
+    proxy: &ProxyConfig,
+    settings: &[String],
+) -> anyhow::Result<Vec<(String, String)>> {
+    let mut out = Vec::new();
+    if let Some(tls) = &proxy.upstream_tls {
+        out.push(("security.protocol".to_owned(), "SSL".to_owned()));
+        // librdkafka takes one CA file; with none it uses the system's store.
+        if let Some(ca) = tls.ca_files.first() {
+            out.push(("ssl.ca.location".to_owned(), ca.display().to_string()));
+            if tls.ca_files.len() > 1 {
+                tracing::warn!("the quarantine producer trusts only the first --upstream-ca-file");
+            }
+        }
+        if let Some((cert, key)) = &tls.client_identity {
+            out.push((
+                "ssl.certificate.location".to_owned(),
+                cert.display().to_string(),
+            ));
+            out.push(("ssl.key.location".to_owned(), key.display().to_string()));
+        }
+    }
+    out.extend(crate::kafka_config::parse(settings)?);
+    Ok(out)
 }

@@ -1,6 +1,7 @@
 //! Proxy configuration, validated once into its runtime form.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// Default cap on a single frame: 100 MiB.
@@ -31,6 +32,34 @@ pub struct ProxyConfig {
     pub metadata_refresh: Duration,
     /// How long in-flight requests may take to finish after a shutdown signal.
     pub shutdown_grace: Duration,
+    /// TLS towards the brokers, if on.
+    pub upstream_tls: Option<UpstreamTlsConfig>,
+    /// TLS on the client listeners, if on.
+    pub listener_tls: Option<ListenerTlsConfig>,
+}
+
+/// Where the proxy's trust and identity for broker connections come from (files, read once).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpstreamTlsConfig {
+    /// PEM files of CA certificates trusted for brokers (each may hold a bundle).
+    pub ca_files: Vec<PathBuf>,
+    /// Whether the built-in web roots (Mozilla's, from `webpki-roots`) are trusted too.
+    pub system_roots: bool,
+    /// Client certificate chain and private key (PEM) presented to brokers that ask (mTLS).
+    pub client_identity: Option<(PathBuf, PathBuf)>,
+}
+
+/// The listeners' certificate, optional client-certificate CA, and how often they are reloaded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListenerTlsConfig {
+    /// Certificate chain (PEM), leaf first.
+    pub cert: PathBuf,
+    /// Private key (PEM).
+    pub key: PathBuf,
+    /// When set, clients must present a certificate issued by a CA in this PEM file.
+    pub client_ca: Option<PathBuf>,
+    /// How often the files are checked for changes.
+    pub reload_interval: Duration,
 }
 
 /// A configuration that cannot run.
@@ -51,6 +80,9 @@ pub enum ConfigError {
     /// A limit is zero.
     #[error("{0} must be greater than zero")]
     Zero(&'static str),
+    /// Upstream TLS with neither the web roots nor a CA file would trust no broker.
+    #[error("upstream TLS without system roots needs at least one --upstream-ca-file")]
+    NoTrustRoots,
 }
 
 impl ProxyConfig {
@@ -69,6 +101,8 @@ impl ProxyConfig {
             connect_timeout: Duration::from_secs(10),
             metadata_refresh: Duration::from_secs(30),
             shutdown_grace: Duration::from_secs(30),
+            upstream_tls: None,
+            listener_tls: None,
         }
     }
 
@@ -105,6 +139,18 @@ impl ProxyConfig {
                 return Err(ConfigError::Zero(name));
             }
         }
+        if let Some(tls) = &self.upstream_tls {
+            if !tls.system_roots && tls.ca_files.is_empty() {
+                return Err(ConfigError::NoTrustRoots);
+            }
+        }
+        if self
+            .listener_tls
+            .as_ref()
+            .is_some_and(|t| t.reload_interval.is_zero())
+        {
+            return Err(ConfigError::Zero("tls reload interval"));
+        }
         Ok(())
     }
 }
@@ -137,5 +183,12 @@ mod tests {
             ProxyConfig::new(vec!["b:1".into()], zero).validate(),
             Err(ConfigError::ZeroListenPort)
         );
+        let mut c = ProxyConfig::new(vec!["b:1".into()], listen);
+        c.upstream_tls = Some(UpstreamTlsConfig {
+            ca_files: vec![],
+            system_roots: false,
+            client_identity: None,
+        });
+        assert_eq!(c.validate(), Err(ConfigError::NoTrustRoots));
     }
 }

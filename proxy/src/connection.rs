@@ -6,6 +6,11 @@
 //! response (or takes the local one), rewrites it if needed and writes it to the client.
 //! Both run in the same task; when the request side ends (client EOF or shutdown) the response
 //! side drains what is in flight and the connection closes.
+//!
+//! Both sides are generic over the halves of the client and broker streams, so a plaintext
+//! connection keeps `TcpStream`'s owned halves (no lock) and only TLS pays for
+//! `tokio::io::split`. The first client bytes are peeked before anything is read, so a TLS
+//! client on a plaintext listener (and the reverse) is told apart from a malformed frame.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -14,10 +19,11 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use kafka_protocol::messages::ApiKey;
-use tokio::io::{AsyncWriteExt, BufWriter};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufWriter};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
+use tokio_rustls::server::TlsStream;
+use tokio_rustls::TlsAcceptor;
 
 use crate::codec::WireError;
 use crate::frame::{read_frame, write_frame, FrameError};
@@ -26,7 +32,8 @@ use crate::inflight::{Pending, ResponseAction};
 use crate::inspect::{MergeError, ProduceDecision, ProduceRequestFrame};
 use crate::metrics::{ApiLabels, CloseReason};
 use crate::rewrite::{self, api_versions, RewriteError};
-use crate::upstream::{self, UpstreamError};
+use crate::tls::HANDSHAKE_RECORD;
+use crate::upstream::{BrokerStream, UpstreamError};
 use crate::Shared;
 
 /// Requests that may wait for their responses on one connection.
@@ -81,6 +88,15 @@ pub enum ConnectionError {
     /// The inspector asked to close.
     #[error("produce inspector closed the connection: {0}")]
     Inspector(String),
+    /// A client sent a TLS ClientHello to a plaintext listener.
+    #[error("client sent a TLS ClientHello to a plaintext listener: set security.protocol=PLAINTEXT (or SASL_PLAINTEXT) in the client, or start the proxy with --tls-cert/--tls-key")]
+    TlsOnPlaintext,
+    /// A client sent something other than a TLS handshake to a TLS listener.
+    #[error("client sent plaintext (first byte {0:#04x}) to a TLS listener: set security.protocol=SSL (or SASL_SSL) in the client, or start the proxy without --tls-cert")]
+    PlaintextOnTls(u8),
+    /// The TLS handshake with the client failed.
+    #[error("TLS handshake with the client failed: {0}")]
+    ClientTls(std::io::Error),
     /// A socket failed.
     #[error("i/o error: {0}")]
     Io(#[from] std::io::Error),
@@ -119,6 +135,9 @@ impl ConnectionError {
             | Self::CorrelationMismatch { .. }
             | Self::Rewrite(_) => CloseReason::upstream,
             Self::Merge(_) | Self::Inspector(_) => CloseReason::inspector,
+            Self::TlsOnPlaintext => CloseReason::tls_on_plaintext,
+            Self::PlaintextOnTls(_) => CloseReason::plaintext_on_tls,
+            Self::ClientTls(_) => CloseReason::tls_handshake,
         }
     }
 }
@@ -155,9 +174,96 @@ async fn serve(
 ) -> Result<(), ConnectionError> {
     // Latency matters more than packet count for request/response traffic.
     client.set_nodelay(true)?;
-    let upstream = connect_upstream(shared, index).await?;
-    let (client_read, client_write) = client.into_split();
-    let (upstream_read, upstream_write) = upstream.into_split();
+    // The broker is dialled while the client's first bytes arrive (and, with TLS, while its
+    // handshake runs), as before TLS existed: no added round trip on connect.
+    let Some(tls) = &shared.listener_tls else {
+        let (first, upstream) = tokio::try_join!(
+            first_byte(&client, shutdown.clone()),
+            connect_upstream(shared, index)
+        )?;
+        if first == Some(HANDSHAKE_RECORD) {
+            return Err(ConnectionError::TlsOnPlaintext);
+        }
+        return with_upstream(shared, peer, index, client.into_split(), upstream, shutdown).await;
+    };
+    let acceptor = tls.acceptor();
+    let (client, upstream) = tokio::try_join!(
+        accept_tls(shared, acceptor, client, shutdown.clone()),
+        connect_upstream(shared, index)
+    )?;
+    let Some(client) = client else {
+        return Ok(()); // shutdown before the client said anything
+    };
+    let halves = tokio::io::split(client);
+    with_upstream(shared, peer, index, halves, upstream, shutdown).await
+}
+
+/// The client's first byte, without consuming it; `None` on EOF or shutdown.
+async fn first_byte(
+    client: &TcpStream,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<Option<u8>, ConnectionError> {
+    let mut byte = [0u8; 1];
+    tokio::select! {
+        n = client.peek(&mut byte) => Ok((n? == 1).then_some(byte[0])),
+        _ = shutdown.wait_for(|stop| *stop) => Ok(None),
+    }
+}
+
+/// The TLS handshake with the client, after checking that it starts one at all.
+async fn accept_tls(
+    shared: &Shared,
+    acceptor: TlsAcceptor,
+    client: TcpStream,
+    shutdown: watch::Receiver<bool>,
+) -> Result<Option<TlsStream<TcpStream>>, ConnectionError> {
+    match first_byte(&client, shutdown).await? {
+        None => return Ok(None),
+        Some(HANDSHAKE_RECORD) => {}
+        Some(other) => return Err(ConnectionError::PlaintextOnTls(other)),
+    }
+    // A client that stops mid-handshake is treated like one that stalls mid-frame.
+    let stall = shared.limits.stall_timeout;
+    match tokio::time::timeout(stall, acceptor.accept(client)).await {
+        Ok(Ok(s)) => Ok(Some(s)),
+        Ok(Err(e)) => Err(ConnectionError::ClientTls(e)),
+        Err(_) => Err(ConnectionError::ClientFrame(FrameError::Stalled(stall))),
+    }
+}
+
+/// Splits the broker stream and runs both sides over the client halves.
+async fn with_upstream<CR, CW>(
+    shared: &Arc<Shared>,
+    peer: SocketAddr,
+    index: usize,
+    client: (CR, CW),
+    upstream: BrokerStream,
+    shutdown: watch::Receiver<bool>,
+) -> Result<(), ConnectionError>
+where
+    CR: AsyncRead + Unpin,
+    CW: AsyncWrite + Unpin,
+{
+    let at = (shared, peer, index);
+    match upstream {
+        BrokerStream::Plain(s) => relay(at, client, s.into_split(), shutdown).await,
+        BrokerStream::Tls(s) => relay(at, client, tokio::io::split(*s), shutdown).await,
+    }
+}
+
+/// Runs the request and response sides until the client is done and nothing is owed.
+async fn relay<CR, CW, UR, UW>(
+    (shared, peer, index): (&Arc<Shared>, SocketAddr, usize),
+    (client_read, client_write): (CR, CW),
+    (upstream_read, upstream_write): (UR, UW),
+    shutdown: watch::Receiver<bool>,
+) -> Result<(), ConnectionError>
+where
+    CR: AsyncRead + Unpin,
+    CW: AsyncWrite + Unpin,
+    UR: AsyncRead + Unpin,
+    UW: AsyncWrite + Unpin,
+{
     let (tx, rx) = mpsc::channel(MAX_IN_FLIGHT);
     let requests = RequestSide {
         shared,
@@ -188,42 +294,43 @@ async fn serve(
     }
 }
 
-async fn connect_upstream(shared: &Shared, index: usize) -> Result<TcpStream, UpstreamError> {
-    let timeout = shared.config.connect_timeout;
+async fn connect_upstream(shared: &Shared, index: usize) -> Result<BrokerStream, ConnectionError> {
     if let Some(slot) = shared.brokers.slot(index) {
-        return upstream::connect(&slot.upstream, timeout).await;
+        return Ok(shared.connector.connect(&slot.upstream).await?);
     }
     // Before the first metadata fetch only the bootstrap listener exists; it goes to the
     // first bootstrap broker that answers.
     let mut last = None;
     for addr in &shared.config.upstreams {
-        match upstream::connect(addr, timeout).await {
+        match shared.connector.connect(addr).await {
             Ok(s) => return Ok(s),
             Err(e) => last = Some(e),
         }
     }
-    Err(last.unwrap_or(UpstreamError::Connect {
-        addr: format!("broker index {index}"),
-        detail: "no known upstream".into(),
-    }))
+    Err(last
+        .unwrap_or(UpstreamError::Connect {
+            addr: format!("broker index {index}"),
+            detail: "no known upstream".into(),
+        })
+        .into())
 }
 
-struct RequestSide<'a> {
+struct RequestSide<'a, CR, UW> {
     shared: &'a Shared,
     peer: SocketAddr,
     index: usize,
-    client: OwnedReadHalf,
-    upstream: BufWriter<OwnedWriteHalf>,
+    client: CR,
+    upstream: BufWriter<UW>,
     queue: mpsc::Sender<Pending>,
 }
 
-impl RequestSide<'_> {
+impl<CR: AsyncRead + Unpin, UW: AsyncWrite + Unpin> RequestSide<'_, CR, UW> {
     /// Reads requests until client EOF or shutdown; returns the upstream writer, which must
     /// stay open while responses are owed.
     async fn run(
         mut self,
         mut shutdown: watch::Receiver<bool>,
-    ) -> Result<BufWriter<OwnedWriteHalf>, ConnectionError> {
+    ) -> Result<BufWriter<UW>, ConnectionError> {
         let limits = self.shared.limits;
         loop {
             let frame = tokio::select! {
@@ -370,10 +477,10 @@ impl RequestSide<'_> {
     }
 }
 
-struct ResponseSide<'a> {
+struct ResponseSide<'a, UR, CW> {
     shared: &'a Shared,
-    upstream: OwnedReadHalf,
-    client: BufWriter<OwnedWriteHalf>,
+    upstream: UR,
+    client: BufWriter<CW>,
     queue: mpsc::Receiver<Pending>,
     /// Correlation ids of recent `acks=0` Produce requests (bounded), whose answers are dropped.
     unanswered: VecDeque<i32>,
@@ -382,7 +489,7 @@ struct ResponseSide<'a> {
 /// Most `acks=0` correlation ids remembered; a broker answers them before the next response.
 const MAX_UNANSWERED: usize = 256;
 
-impl ResponseSide<'_> {
+impl<UR: AsyncRead + Unpin, CW: AsyncWrite + Unpin> ResponseSide<'_, UR, CW> {
     async fn run(mut self) -> Result<(), ConnectionError> {
         while let Some(pending) = self.queue.recv().await {
             let response = match pending {

@@ -4,11 +4,9 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use bytes::{BufMut, BytesMut};
-use tokio::io::AsyncWriteExt;
 use tokio::sync::watch;
 
 use crate::codec::put_string;
-use crate::frame::{read_frame, write_frame};
 use crate::upstream;
 use crate::Shared;
 
@@ -18,7 +16,7 @@ pub async fn refresh(shared: &Shared) -> bool {
     let mut candidates = shared.config.upstreams.clone();
     candidates.extend(shared.brokers.slots().into_iter().map(|s| s.upstream));
     for addr in &candidates {
-        match upstream::fetch_brokers(addr, shared.config.connect_timeout, shared.limits).await {
+        match upstream::fetch_brokers(&shared.connector, addr, shared.limits).await {
             Ok(brokers) => {
                 if let Err(e) = shared.brokers.observe_all(&brokers) {
                     tracing::warn!(error = %e, "cannot map every broker");
@@ -55,16 +53,16 @@ pub async fn refresh(shared: &Shared) -> bool {
 /// Whether the broker at `addr` answers an ApiVersions v0 request.
 async fn answers_api_versions(addr: &str, shared: &Shared) -> bool {
     let timeout = shared.config.connect_timeout;
+    let mut req = BytesMut::new();
+    req.put_i16(18); // ApiVersions
+    req.put_i16(0);
+    req.put_i32(1); // correlation id
+    put_string(&mut req, false, Some(b"schemagate-proxy"));
     let exchange = async {
-        let mut stream = upstream::connect(addr, timeout).await.ok()?;
-        let mut req = BytesMut::new();
-        req.put_i16(18); // ApiVersions
-        req.put_i16(0);
-        req.put_i32(1); // correlation id
-        put_string(&mut req, false, Some(b"schemagate-proxy"));
-        write_frame(&mut stream, &req).await.ok()?;
-        stream.flush().await.ok()?;
-        let frame = read_frame(&mut stream, shared.limits).await.ok()??;
+        let frame = upstream::one_exchange(&shared.connector, addr, &req, shared.limits)
+            .await
+            .ok()?
+            .ok()??;
         let correlation: [u8; 4] = frame.get(..4)?.try_into().ok()?;
         (i32::from_be_bytes(correlation) == 1).then_some(())
     };

@@ -20,6 +20,8 @@
 //! - [`admin`], [`metrics`]: `/metrics`, `/healthz`, `/readyz`.
 //! - [`enforce`]: schema enforcement plugged into the seam: [`policy`] per topic, [`batch`]
 //!   record batches, registry resolution, verdicts, quarantine.
+//! - [`tls`]: TLS towards brokers ([`upstream::Connector`]) and on the client listeners
+//!   (certificate reloaded when its files change).
 //! - [`shutdown`]: SIGTERM / Ctrl-C; [`Proxy::run`] stops accepting and drains.
 #![forbid(unsafe_code)]
 
@@ -41,6 +43,7 @@ pub mod policy;
 pub mod produce_view;
 pub mod rewrite;
 pub mod shutdown;
+pub mod tls;
 pub mod upstream;
 
 use std::future::Future;
@@ -57,6 +60,8 @@ pub use inspect::{PassThrough, ProduceDecision, ProduceInspector, ProduceRequest
 use broker_map::BrokerMap;
 use frame::FrameLimits;
 use metrics::Metrics;
+use tls::{ListenerTls, TlsError, UpstreamTls};
+use upstream::Connector;
 
 /// State shared by every listener and connection.
 pub struct Shared {
@@ -74,6 +79,10 @@ pub struct Shared {
     pub ready: AtomicBool,
     /// One permit per open client connection.
     pub connection_permits: Arc<Semaphore>,
+    /// Makes broker connections (TLS when configured).
+    pub connector: Connector,
+    /// TLS of the client listeners, if on.
+    pub listener_tls: Option<Arc<ListenerTls>>,
 }
 
 /// Why the proxy could not run.
@@ -82,6 +91,9 @@ pub enum ProxyError {
     /// The configuration is invalid.
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// A TLS file is missing or unusable.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
     /// A listener could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -116,7 +128,23 @@ impl Proxy {
         mut registry: Registry,
     ) -> Result<Self, ProxyError> {
         config.validate()?;
+        let upstream_tls = config
+            .upstream_tls
+            .as_ref()
+            .map(UpstreamTls::load)
+            .transpose()?;
+        let listener_tls = config
+            .listener_tls
+            .clone()
+            .map(ListenerTls::load)
+            .transpose()?
+            .map(Arc::new);
         let metrics = Metrics::register(&mut registry);
+        let connector = Connector::new(
+            config.connect_timeout,
+            upstream_tls,
+            metrics.upstream_tls_failures.clone(),
+        );
         let (brokers, new_index) = BrokerMap::new(
             config.listen.port(),
             config.advertised_host.clone(),
@@ -132,6 +160,8 @@ impl Proxy {
             inspector,
             ready: AtomicBool::new(false),
             connection_permits: Arc::new(Semaphore::new(config.max_connections)),
+            connector,
+            listener_tls,
             config,
         };
         Ok(Self {
@@ -156,6 +186,13 @@ impl Proxy {
             self.start_admin(addr, stop_rx.clone()).await?;
         }
         let mut tasks = tokio::task::JoinSet::new();
+        if let Some(tls) = &shared.listener_tls {
+            tasks.spawn(tls::listener::run_reload(
+                tls.clone(),
+                shared.metrics.tls_reloads.clone(),
+                stop_rx.clone(),
+            ));
+        }
         tasks.spawn(listener::serve(shared.clone(), 0, base, stop_rx.clone()));
         discovery::refresh(&shared).await;
         tasks.spawn(discovery::run(shared.clone(), stop_rx.clone()));

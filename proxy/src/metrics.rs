@@ -12,6 +12,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
+use crate::tls::TlsFailure;
+
 /// Label set carrying the API name.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ApiLabels {
@@ -39,6 +41,12 @@ pub enum CloseReason {
     inspector,
     /// Other socket errors.
     io,
+    /// A TLS ClientHello arrived on a plaintext listener.
+    tls_on_plaintext,
+    /// Plaintext arrived on a TLS listener.
+    plaintext_on_tls,
+    /// The TLS handshake with the client failed (e.g. no or an untrusted client certificate).
+    tls_handshake,
 }
 
 /// Label set carrying a close reason.
@@ -46,6 +54,30 @@ pub enum CloseReason {
 pub struct ReasonLabels {
     /// Why the connection was closed.
     pub reason: CloseReason,
+}
+
+/// Label set carrying the reason a TLS handshake with a broker failed.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TlsFailureLabels {
+    /// Why the handshake failed.
+    pub reason: TlsFailure,
+}
+
+/// Outcome of a listener certificate reload.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[allow(non_camel_case_types)]
+pub enum ReloadResult {
+    /// New connections get the new certificate.
+    ok,
+    /// The new files are unusable; the previous certificate stays.
+    error,
+}
+
+/// Label set carrying a reload outcome.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReloadLabels {
+    /// The outcome.
+    pub result: ReloadResult,
 }
 
 /// Every metric the proxy publishes.
@@ -65,6 +97,10 @@ pub struct Metrics {
     pub closed: Family<ReasonLabels, Counter>,
     /// Connections refused because the connection cap was reached.
     pub refused: Counter,
+    /// Failed TLS handshakes with brokers, by reason.
+    pub upstream_tls_failures: Family<TlsFailureLabels, Counter>,
+    /// Listener certificate reloads, by outcome.
+    pub tls_reloads: Family<ReloadLabels, Counter>,
 }
 
 fn latency_histogram() -> Histogram {
@@ -82,6 +118,8 @@ impl Metrics {
             upstream_seconds: Family::new_with_constructor(latency_histogram),
             closed: Family::default(),
             refused: Counter::default(),
+            upstream_tls_failures: Family::default(),
+            tls_reloads: Family::default(),
         };
         registry.register(
             "schemagate_connections",
@@ -117,6 +155,16 @@ impl Metrics {
             "schemagate_connections_refused",
             "Client connections refused at the connection cap",
             m.refused.clone(),
+        );
+        registry.register(
+            "schemagate_upstream_tls_failures",
+            "Failed TLS handshakes with brokers, by reason",
+            m.upstream_tls_failures.clone(),
+        );
+        registry.register(
+            "schemagate_tls_reloads",
+            "Listener TLS certificate reloads, by result",
+            m.tls_reloads.clone(),
         );
         m
     }
