@@ -34,3 +34,4 @@ mod sasl_acl;
 mod sasl_clients;
 mod schema_gate;
 mod support;
+mod tls;

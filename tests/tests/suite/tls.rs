@@ -1,0 +1,279 @@
+//! TLS against real Apache Kafka listeners, with certificates made in the test:
+//!
+//! - upstream TLS: clients speak plaintext to the proxy, the proxy speaks TLS to an `SSL`
+//!   listener, verifying each broker's advertised address; the quarantine producer follows the
+//!   same settings, so a bad record is quarantined over TLS;
+//! - SASL over TLS (`SASL_SSL`), the Confluent Cloud shape (PLAIN) and the MSK shape (SCRAM);
+//! - a broker certificate from an unknown CA: nothing flows, `/readyz` stays 503, and the
+//!   failure is counted by reason and logged with the broker's address;
+//! - downstream TLS: a client speaks TLS to the proxy.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use futures::executor::block_on;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{Message, Offset, TopicPartitionList};
+use schemagate_tests::certs::{TestCa, Validity, LOOPBACK};
+use schemagate_tests::kafka::{BrokerTls, Sasl};
+use schemagate_tests::{ClientRun, KafkaCluster, KafkaConfig, Proxy, Registry};
+
+/// A one-node cluster whose client listener is TLS (SASL_SSL when `sasl`), its certificate
+/// signed by a CA made for this test.
+fn tls_cluster(dir: &Path, sasl: bool) -> (KafkaCluster, TestCa) {
+    let ca =
+        TestCa::new(&dir.join("ca"), "schemagate test broker CA").unwrap_or_else(|e| panic!("{e}"));
+    let broker = ca
+        .issue("broker", LOOPBACK, Validity::Current)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut config = KafkaConfig::nodes(1);
+    config.tls = Some(BrokerTls {
+        keystore: broker.key_and_cert,
+        client_ca: None,
+    });
+    if sasl {
+        config.sasl = Some(Sasl {
+            users: vec![("alice".into(), "alice-secret".into())],
+            acls: false,
+            super_users: Vec::new(),
+        });
+    }
+    let cluster = KafkaCluster::start(config).unwrap_or_else(|e| panic!("{e}"));
+    (cluster, ca)
+}
+
+fn upstream_tls_flags(ca: &Path) -> Vec<String> {
+    [
+        "--upstream-tls",
+        "--upstream-no-system-roots",
+        "--upstream-ca-file",
+        &ca.display().to_string(),
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
+fn produce(config: &ClientConfig, topic: &str, value: &[u8]) -> Result<(), String> {
+    let producer: FutureProducer = config
+        .clone()
+        .set("message.timeout.ms", "20000")
+        .create()
+        .map_err(|e| e.to_string())?;
+    block_on(producer.send(
+        FutureRecord::to(topic).key("k").payload(value),
+        Duration::from_secs(0),
+    ))
+    .map(|_| ())
+    .map_err(|(e, _)| e.to_string())
+}
+
+/// Every value of partition 0 of `topic`, read with `config` until the partition's end.
+fn read_all(config: &ClientConfig, topic: &str) -> Vec<Vec<u8>> {
+    let consumer: BaseConsumer = config
+        .clone()
+        .set("group.id", "tls-reader")
+        .set("enable.partition.eof", "true")
+        .create()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(topic, 0, Offset::Beginning)
+        .unwrap_or_else(|e| panic!("{e}"));
+    consumer.assign(&tpl).unwrap_or_else(|e| panic!("{e}"));
+    let mut out = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        match consumer.poll(Duration::from_millis(200)) {
+            Some(Ok(m)) => out.push(m.payload().unwrap_or_default().to_vec()),
+            Some(Err(rdkafka::error::KafkaError::PartitionEOF(_))) => break,
+            _ => {}
+        }
+    }
+    out
+}
+
+fn plaintext(bootstrap: &str) -> ClientConfig {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", bootstrap);
+    c
+}
+
+fn wait_ready(proxy: &Proxy, want: u16, within: Duration) -> Option<u16> {
+    let deadline = Instant::now() + within;
+    let mut last = None;
+    while Instant::now() < deadline {
+        last = proxy.admin_get("/readyz").ok().map(|(s, _)| s);
+        if last == Some(want) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    last
+}
+
+#[test]
+fn upstream_tls_carries_records_and_quarantine_over_tls() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let (cluster, ca) = tls_cluster(dir.path(), false);
+    let registry = Registry::start("memory").unwrap_or_else(|e| panic!("{e}"));
+    let policy = dir.path().join("policy.toml");
+    std::fs::write(
+        &policy,
+        "[[topic]]\nmatch = \"tls-orders\"\nvalue = \"required\"\non_invalid = \"quarantine\"\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let mut flags = upstream_tls_flags(&ca.ca_path());
+    flags.extend([
+        "--registry".to_owned(),
+        registry.url(),
+        "--policy".to_owned(),
+        policy.display().to_string(),
+    ]);
+    let proxy = Proxy::start_with(&cluster.addrs(), &flags).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        wait_ready(&proxy, 200, Duration::from_secs(30)),
+        Some(200),
+        "{}",
+        proxy.log_tail()
+    );
+    let via = plaintext(&proxy.listen().to_string());
+    // An unenforced topic: the record goes through, over TLS upstream, and back.
+    produce(&via, "tls-plain", b"hello over tls")
+        .unwrap_or_else(|e| panic!("{e}\n{}", proxy.log_tail()));
+    assert_eq!(
+        read_all(&via, "tls-plain"),
+        vec![b"hello over tls".to_vec()]
+    );
+    // An enforced topic: the bad record is quarantined by the quarantine producer, which
+    // follows --upstream-tls (librdkafka with SSL, trusting the same CA).
+    produce(&via, "tls-orders", b"not framed")
+        .unwrap_or_else(|e| panic!("{e}\n{}", proxy.log_tail()));
+    assert_eq!(
+        read_all(&via, "tls-orders.quarantine"),
+        vec![b"not framed".to_vec()]
+    );
+    assert!(read_all(&via, "tls-orders").is_empty());
+}
+
+#[test]
+fn a_broker_certificate_from_an_unknown_ca_is_refused_counted_and_logged() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let (cluster, _ca) = tls_cluster(dir.path(), false);
+    let other =
+        TestCa::new(&dir.path().join("other"), "some other CA").unwrap_or_else(|e| panic!("{e}"));
+    let proxy = Proxy::start_with(&cluster.addrs(), &upstream_tls_flags(&other.ca_path()))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let via = plaintext(&proxy.listen().to_string());
+    let sent = produce(
+        via.clone().set("message.timeout.ms", "5000"),
+        "tls-never",
+        b"x",
+    );
+    assert!(sent.is_err(), "a record went through an untrusted broker");
+    assert_eq!(
+        wait_ready(&proxy, 200, Duration::from_secs(3)),
+        Some(503),
+        "/readyz must stay 503 while no upstream answers"
+    );
+    let (_, metrics) = proxy
+        .admin_get("/metrics")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let failures = metrics
+        .lines()
+        .find(|l| {
+            l.starts_with("schemagate_upstream_tls_failures_total{reason=\"unknown_issuer\"}")
+        })
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse::<f64>().ok())
+        .unwrap_or_default();
+    assert!(
+        failures >= 1.0,
+        "no unknown_issuer failure counted:\n{metrics}"
+    );
+    let log = proxy.log_tail();
+    let broker = cluster.addrs()[0].to_string();
+    assert!(
+        log.contains(&broker) && log.contains("UnknownIssuer"),
+        "the log does not name the broker and the reason:\n{log}"
+    );
+}
+
+/// `sasl_client` runs of every client shape that matter for managed Kafka, through the proxy
+/// (SASL_PLAINTEXT to it, TLS from it to a SASL_SSL listener).
+#[test]
+fn sasl_over_tls_upstream_confluent_cloud_and_msk_shapes() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let (cluster, ca) = tls_cluster(dir.path(), true);
+    let proxy = Proxy::start_with(&cluster.addrs(), &upstream_tls_flags(&ca.ca_path()))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let clients: [(&str, fn() -> ClientRun); 2] = [
+        ("confluent-kafka", || {
+            ClientRun::python("sasl_client.py").unwrap_or_else(|e| panic!("{e}"))
+        }),
+        ("java", || {
+            ClientRun::java("sasl").unwrap_or_else(|e| panic!("{e}"))
+        }),
+    ];
+    for (name, client) in clients {
+        // Confluent Cloud: SASL_SSL + PLAIN; MSK: TLS + SCRAM-SHA-512.
+        for mechanism in ["PLAIN", "SCRAM-SHA-512"] {
+            let summary = client()
+                .args(["--bootstrap", &proxy.listen().to_string()])
+                .args(["--topic", &format!("tls-sasl-{name}-{mechanism}")])
+                .args(["--mechanism", mechanism, "--user", "alice"])
+                .args(["--password", "alice-secret"])
+                .timeout(Duration::from_secs(120))
+                .run()
+                .and_then(|out| out.summary(name))
+                .unwrap_or_else(|e| panic!("{e}\n{}", proxy.log_tail()));
+            assert_eq!(summary["ok"], true, "{name} {mechanism}: {summary}");
+            assert_eq!(summary["consumed"], 100, "{name} {mechanism}: {summary}");
+        }
+    }
+}
+
+#[test]
+fn a_client_speaks_tls_to_the_proxy() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let ca = TestCa::new(&dir.path().join("ca"), "schemagate test proxy CA")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let server = ca
+        .issue("proxy", LOOPBACK, Validity::Current)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let cluster = KafkaCluster::start(KafkaConfig::nodes(1)).unwrap_or_else(|e| panic!("{e}"));
+    let flags: Vec<String> = [
+        "--tls-cert".to_owned(),
+        path(&server.cert),
+        "--tls-key".to_owned(),
+        path(&server.key),
+    ]
+    .to_vec();
+    let proxy = Proxy::start_with(&cluster.addrs(), &flags).unwrap_or_else(|e| panic!("{e}"));
+    let mut tls = plaintext(&proxy.listen().to_string());
+    tls.set("security.protocol", "SSL")
+        .set("ssl.ca.location", path(&ca.ca_path()));
+    produce(&tls, "tls-down", b"hello").unwrap_or_else(|e| panic!("{e}\n{}", proxy.log_tail()));
+    assert_eq!(read_all(&tls, "tls-down"), vec![b"hello".to_vec()]);
+    // A plaintext client on the TLS listener is closed with its own counted reason.
+    let sent = produce(
+        plaintext(&proxy.listen().to_string()).set("message.timeout.ms", "3000"),
+        "tls-down",
+        b"plain",
+    );
+    assert!(sent.is_err());
+    let (_, metrics) = proxy
+        .admin_get("/metrics")
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l
+                .starts_with("schemagate_connections_closed_total{reason=\"plaintext_on_tls\"}")),
+        "{metrics}"
+    );
+}
+
+fn path(p: &PathBuf) -> String {
+    p.display().to_string()
+}
