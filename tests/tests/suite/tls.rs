@@ -8,7 +8,7 @@
 //!   failure is counted by reason and logged with the broker's address;
 //! - downstream TLS: a client speaks TLS to the proxy.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use futures::executor::block_on;
@@ -199,6 +199,9 @@ fn a_broker_certificate_from_an_unknown_ca_is_refused_counted_and_logged() {
     );
 }
 
+/// Makes one run of a client program.
+type MakeClient = fn() -> ClientRun;
+
 /// `sasl_client` runs of every client shape that matter for managed Kafka, through the proxy
 /// (SASL_PLAINTEXT to it, TLS from it to a SASL_SSL listener).
 #[test]
@@ -207,7 +210,7 @@ fn sasl_over_tls_upstream_confluent_cloud_and_msk_shapes() {
     let (cluster, ca) = tls_cluster(dir.path(), true);
     let proxy = Proxy::start_with(&cluster.addrs(), &upstream_tls_flags(&ca.ca_path()))
         .unwrap_or_else(|e| panic!("{e}"));
-    let clients: [(&str, fn() -> ClientRun); 2] = [
+    let clients: [(&str, MakeClient); 2] = [
         ("confluent-kafka", || {
             ClientRun::python("sasl_client.py").unwrap_or_else(|e| panic!("{e}"))
         }),
@@ -274,6 +277,6 @@ fn a_client_speaks_tls_to_the_proxy() {
     );
 }
 
-fn path(p: &PathBuf) -> String {
+fn path(p: &Path) -> String {
     p.display().to_string()
 }
