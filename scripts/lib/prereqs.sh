@@ -116,6 +116,19 @@ install_node() {
   touch "$dir/.complete"
 }
 
+# ensure_openssl_dev: OpenSSL's headers and pkg-config, which rdkafka's bundled librdkafka
+# (built with SSL: SASL_SSL and SCRAM for the quarantine producer and the registry store) needs.
+ensure_openssl_dev() {
+  if command -v pkg-config >/dev/null 2>&1 && pkg-config --exists openssl; then return 0; fi
+  need apt-get "to install OpenSSL's headers (libssl-dev) and pkg-config for librdkafka"
+  local sudo=""
+  [ "$(id -u)" = 0 ] || sudo="sudo"
+  log "installing libssl-dev and pkg-config with apt-get"
+  $sudo apt-get update -qq >/dev/null || die "apt-get update failed"
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq libssl-dev pkg-config >/dev/null \
+    || die "apt-get install libssl-dev pkg-config failed"
+}
+
 # install_kcat: Debian's kcat (links librdkafka 2.0.2, an old client worth testing).
 install_kcat() {
   if ! command -v kcat >/dev/null 2>&1; then
