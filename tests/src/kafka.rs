@@ -663,8 +663,19 @@ fn fresh_dir(label: &str) -> Result<PathBuf, HarnessError> {
     Ok(dir)
 }
 
-/// A random cluster id as Kafka writes it: 16 bytes, URL-safe base64 without padding.
+/// A random cluster id as Kafka writes it: 16 bytes, URL-safe base64 without padding, never
+/// starting with `-` (the storage tool would read it as an option; Kafka's own
+/// `Uuid.randomUuid` draws again in that case too).
 fn cluster_id() -> String {
+    loop {
+        let id = random_id();
+        if !id.starts_with('-') {
+            return id;
+        }
+    }
+}
+
+fn random_id() -> String {
     let state = std::collections::hash_map::RandomState::new();
     let mut bytes = Vec::with_capacity(16);
     for salt in 0..2u64 {
@@ -710,6 +721,7 @@ mod tests {
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
         assert_ne!(a, b);
+        assert!((0..2000).all(|_| !cluster_id().starts_with('-')));
     }
 
     #[test]

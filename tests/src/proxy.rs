@@ -76,6 +76,20 @@ impl Proxy {
         crate::http::request(self.admin, "GET", path, None)
     }
 
+    /// Polls `/readyz` until it answers `want` or `within` passes; the last status seen.
+    pub fn wait_for_readyz(&self, want: u16, within: Duration) -> Option<u16> {
+        let deadline = std::time::Instant::now() + within;
+        let mut last = None;
+        while std::time::Instant::now() < deadline {
+            last = self.admin_get("/readyz").ok().map(|(status, _)| status);
+            if last == Some(want) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        last
+    }
+
     /// The ports this proxy may hand out to clients: `listen .. listen + BROKER_PORTS`.
     pub fn ports(&self) -> std::ops::Range<u16> {
         self.listen.port()..self.listen.port().saturating_add(BROKER_PORTS)

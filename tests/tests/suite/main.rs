@@ -29,6 +29,7 @@ mod kcat;
 mod kip951;
 mod quarantine_cli;
 mod rdkafka_client;
+mod read_back;
 mod registry_clients;
 mod sasl_acl;
 mod sasl_clients;

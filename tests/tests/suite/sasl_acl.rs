@@ -8,14 +8,12 @@
 //!   client's retry lands the bad record in quarantine.
 //! - The registry's Kafka store runs as its own principal.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures::executor::block_on;
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use rdkafka::{Message, Offset, TopicPartitionList};
 use schemagate_tests::kafka::acl::{Acl, Operation, Resource};
 use schemagate_tests::kafka::Sasl;
 use schemagate_tests::{KafkaCluster, KafkaConfig, Proxy, Registry};
@@ -117,12 +115,7 @@ fn acls_apply_through_the_proxy_exactly_as_direct() {
     let direct = cluster.bootstrap();
     // The proxy cannot read metadata from a SASL listener (it authenticates as no one), but
     // the broker answers its ApiVersions: ready.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let mut ready = None;
-    while Instant::now() < deadline && ready != Some(200) {
-        ready = proxy.admin_get("/readyz").ok().map(|(status, _)| status);
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    let ready = proxy.wait_for_readyz(200, Duration::from_secs(30));
     assert_eq!(ready, Some(200), "{}", proxy.log_tail());
 
     for (path, bootstrap) in [("proxy", via.as_str()), ("direct", direct.as_str())] {
@@ -155,27 +148,9 @@ fn read_all(cluster: &mut KafkaCluster, topic: &str) -> Vec<Vec<u8>> {
     let internal = cluster
         .internal_bootstrap()
         .unwrap_or_else(|| panic!("no internal listener"));
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", internal)
-        .set("group.id", "sasl-acl-reader")
-        .set("enable.auto.commit", "false")
-        .set("enable.partition.eof", "true")
-        .create()
-        .unwrap_or_else(|e| panic!("{e}"));
-    let mut tpl = TopicPartitionList::new();
-    tpl.add_partition_offset(topic, 0, Offset::Beginning)
-        .unwrap_or_else(|e| panic!("{e}"));
-    consumer.assign(&tpl).unwrap_or_else(|e| panic!("{e}"));
-    let mut out = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        match consumer.poll(Duration::from_millis(200)) {
-            Some(Ok(m)) => out.push(m.payload().unwrap_or_default().to_vec()),
-            Some(Err(KafkaError::PartitionEOF(_))) => break,
-            _ => {}
-        }
-    }
-    out
+    let mut config = ClientConfig::new();
+    config.set("bootstrap.servers", internal);
+    crate::read_back::partition_zero(&config, topic)
 }
 
 #[test]

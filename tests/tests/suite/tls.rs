@@ -9,13 +9,11 @@
 //! - downstream TLS: a client speaks TLS to the proxy.
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures::executor::block_on;
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use rdkafka::{Message, Offset, TopicPartitionList};
 use schemagate_tests::certs::{TestCa, Validity, LOOPBACK};
 use schemagate_tests::kafka::{BrokerTls, Sasl};
 use schemagate_tests::{ClientRun, KafkaCluster, KafkaConfig, Proxy, Registry};
@@ -69,47 +67,14 @@ fn produce(config: &ClientConfig, topic: &str, value: &[u8]) -> Result<(), Strin
     .map_err(|(e, _)| e.to_string())
 }
 
-/// Every value of partition 0 of `topic`, read with `config` until the partition's end.
 fn read_all(config: &ClientConfig, topic: &str) -> Vec<Vec<u8>> {
-    let consumer: BaseConsumer = config
-        .clone()
-        .set("group.id", "tls-reader")
-        .set("enable.partition.eof", "true")
-        .create()
-        .unwrap_or_else(|e| panic!("{e}"));
-    let mut tpl = TopicPartitionList::new();
-    tpl.add_partition_offset(topic, 0, Offset::Beginning)
-        .unwrap_or_else(|e| panic!("{e}"));
-    consumer.assign(&tpl).unwrap_or_else(|e| panic!("{e}"));
-    let mut out = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        match consumer.poll(Duration::from_millis(200)) {
-            Some(Ok(m)) => out.push(m.payload().unwrap_or_default().to_vec()),
-            Some(Err(rdkafka::error::KafkaError::PartitionEOF(_))) => break,
-            _ => {}
-        }
-    }
-    out
+    crate::read_back::partition_zero(config, topic)
 }
 
 fn plaintext(bootstrap: &str) -> ClientConfig {
     let mut c = ClientConfig::new();
     c.set("bootstrap.servers", bootstrap);
     c
-}
-
-fn wait_ready(proxy: &Proxy, want: u16, within: Duration) -> Option<u16> {
-    let deadline = Instant::now() + within;
-    let mut last = None;
-    while Instant::now() < deadline {
-        last = proxy.admin_get("/readyz").ok().map(|(s, _)| s);
-        if last == Some(want) {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    last
 }
 
 #[test]
@@ -132,7 +97,7 @@ fn upstream_tls_carries_records_and_quarantine_over_tls() {
     ]);
     let proxy = Proxy::start_with(&cluster.addrs(), &flags).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(
-        wait_ready(&proxy, 200, Duration::from_secs(30)),
+        proxy.wait_for_readyz(200, Duration::from_secs(30)),
         Some(200),
         "{}",
         proxy.log_tail()
@@ -172,7 +137,7 @@ fn a_broker_certificate_from_an_unknown_ca_is_refused_counted_and_logged() {
     );
     assert!(sent.is_err(), "a record went through an untrusted broker");
     assert_eq!(
-        wait_ready(&proxy, 200, Duration::from_secs(3)),
+        proxy.wait_for_readyz(200, Duration::from_secs(3)),
         Some(503),
         "/readyz must stay 503 while no upstream answers"
     );
