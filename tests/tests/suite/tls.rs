@@ -21,10 +21,20 @@ use schemagate_tests::{ClientRun, KafkaCluster, KafkaConfig, Proxy, Registry};
 /// A one-node cluster whose client listener is TLS (SASL_SSL when `sasl`), its certificate
 /// signed by a CA made for this test.
 fn tls_cluster(dir: &Path, sasl: bool) -> (KafkaCluster, TestCa) {
+    tls_cluster_with(dir, sasl, LOOPBACK, Validity::Current)
+}
+
+/// As [`tls_cluster`], with a broker certificate for `hosts`, valid or expired.
+fn tls_cluster_with(
+    dir: &Path,
+    sasl: bool,
+    hosts: &[&str],
+    validity: Validity,
+) -> (KafkaCluster, TestCa) {
     let ca =
         TestCa::new(&dir.join("ca"), "schemagate test broker CA").unwrap_or_else(|e| panic!("{e}"));
     let broker = ca
-        .issue("broker", LOOPBACK, Validity::Current)
+        .issue("broker", hosts, validity)
         .unwrap_or_else(|e| panic!("{e}"));
     let mut config = KafkaConfig::nodes(1);
     config.tls = Some(BrokerTls {
@@ -141,20 +151,11 @@ fn a_broker_certificate_from_an_unknown_ca_is_refused_counted_and_logged() {
         Some(503),
         "/readyz must stay 503 while no upstream answers"
     );
-    let (_, metrics) = proxy
-        .admin_get("/metrics")
-        .unwrap_or_else(|e| panic!("{e}"));
-    let failures = metrics
-        .lines()
-        .find(|l| {
-            l.starts_with("schemagate_upstream_tls_failures_total{reason=\"unknown_issuer\"}")
-        })
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse::<f64>().ok())
-        .unwrap_or_default();
+    let failures = tls_failures(&proxy, "unknown_issuer");
     assert!(
         failures >= 1.0,
-        "no unknown_issuer failure counted:\n{metrics}"
+        "no unknown_issuer failure counted\n{}",
+        proxy.log_tail()
     );
     let log = proxy.log_tail();
     let broker = cluster.addrs()[0].to_string();
@@ -162,6 +163,57 @@ fn a_broker_certificate_from_an_unknown_ca_is_refused_counted_and_logged() {
         log.contains(&broker) && log.contains("UnknownIssuer"),
         "the log does not name the broker and the reason:\n{log}"
     );
+}
+
+/// The `schemagate_upstream_tls_failures_total` sample for `reason`, or 0.
+fn tls_failures(proxy: &Proxy, reason: &str) -> f64 {
+    let (_, metrics) = proxy
+        .admin_get("/metrics")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let prefix = format!("schemagate_upstream_tls_failures_total{{reason=\"{reason}\"}}");
+    metrics
+        .lines()
+        .find(|l| l.starts_with(&prefix))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse::<f64>().ok())
+        .unwrap_or_default()
+}
+
+/// A broker whose certificate names another host, or has expired, is refused by the proxy
+/// with that reason counted, and nothing flows.
+#[test]
+fn a_misnamed_or_expired_broker_certificate_is_refused_with_its_reason() {
+    for (case, hosts, validity, reason) in [
+        (
+            "misnamed",
+            &["10.9.8.7"][..],
+            Validity::Current,
+            "name_mismatch",
+        ),
+        ("expired", LOOPBACK, Validity::Expired, "expired"),
+    ] {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let (cluster, ca) = tls_cluster_with(dir.path(), false, hosts, validity);
+        let proxy = Proxy::start_with(&cluster.addrs(), &upstream_tls_flags(&ca.ca_path()))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let via = plaintext(&proxy.listen().to_string());
+        let sent = produce(
+            via.clone().set("message.timeout.ms", "5000"),
+            "tls-never",
+            b"x",
+        );
+        assert!(sent.is_err(), "{case}: a record went through");
+        assert_eq!(
+            proxy.wait_for_readyz(200, Duration::from_secs(2)),
+            Some(503),
+            "{case}"
+        );
+        assert!(
+            tls_failures(&proxy, reason) >= 1.0,
+            "{case}: no {reason} counted\n{}",
+            proxy.log_tail()
+        );
+    }
 }
 
 /// Makes one run of a client program.
