@@ -225,30 +225,66 @@ type MakeClient = fn() -> ClientRun;
 fn sasl_over_tls_upstream_confluent_cloud_and_msk_shapes() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let (cluster, ca) = tls_cluster(dir.path(), true);
-    let proxy = Proxy::start_with(&cluster.addrs(), &upstream_tls_flags(&ca.ca_path()))
+    // Proxy A: clients speak SASL_PLAINTEXT to it, it speaks TLS to the brokers.
+    let plain_side = Proxy::start_with(&cluster.addrs(), &upstream_tls_flags(&ca.ca_path()))
         .unwrap_or_else(|e| panic!("{e}"));
-    let clients: [(&str, MakeClient); 2] = [
+    // Proxy B: TLS on both sides, so clients speak SASL_SSL to it (its own certificate).
+    let proxy_ca = TestCa::new(&dir.path().join("proxy-ca"), "schemagate test proxy CA")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let proxy_cert = proxy_ca
+        .issue("proxy", LOOPBACK, Validity::Current)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut flags = upstream_tls_flags(&ca.ca_path());
+    flags.extend([
+        "--tls-cert".to_owned(),
+        path(&proxy_cert.cert),
+        "--tls-key".to_owned(),
+        path(&proxy_cert.key),
+    ]);
+    let tls_side = Proxy::start_with(&cluster.addrs(), &flags).unwrap_or_else(|e| panic!("{e}"));
+    let proxy_ca_file = path(&proxy_ca.ca_path());
+    let clients: [(&str, MakeClient); 4] = [
         ("confluent-kafka", || {
             ClientRun::python("sasl_client.py").unwrap_or_else(|e| panic!("{e}"))
         }),
         ("java", || {
             ClientRun::java("sasl").unwrap_or_else(|e| panic!("{e}"))
         }),
+        ("kafkajs", || {
+            ClientRun::node("sasl_client.js").unwrap_or_else(|e| panic!("{e}"))
+        }),
+        ("franz-go", || {
+            ClientRun::go("sasl").unwrap_or_else(|e| panic!("{e}"))
+        }),
     ];
     for (name, client) in clients {
         // Confluent Cloud: SASL_SSL + PLAIN; MSK: TLS + SCRAM-SHA-512.
-        for mechanism in ["PLAIN", "SCRAM-SHA-512"] {
-            let summary = client()
+        for (mechanism, proxy, client_tls) in [
+            ("PLAIN", &plain_side, false),
+            ("SCRAM-SHA-512", &plain_side, false),
+            ("SCRAM-SHA-512", &tls_side, true),
+        ] {
+            let mut run = client()
                 .args(["--bootstrap", &proxy.listen().to_string()])
-                .args(["--topic", &format!("tls-sasl-{name}-{mechanism}")])
+                .args([
+                    "--topic",
+                    &format!("tls-sasl-{name}-{mechanism}-{client_tls}"),
+                ])
                 .args(["--mechanism", mechanism, "--user", "alice"])
                 .args(["--password", "alice-secret"])
-                .timeout(Duration::from_secs(120))
+                .timeout(Duration::from_secs(120));
+            if client_tls {
+                run = run
+                    .args(["--security-protocol", "SASL_SSL"])
+                    .args(["--ca-file", &proxy_ca_file]);
+            }
+            let summary = run
                 .run()
                 .and_then(|out| out.summary(name))
                 .unwrap_or_else(|e| panic!("{e}\n{}", proxy.log_tail()));
-            assert_eq!(summary["ok"], true, "{name} {mechanism}: {summary}");
-            assert_eq!(summary["consumed"], 100, "{name} {mechanism}: {summary}");
+            let what = format!("{name} {mechanism} (client TLS: {client_tls})");
+            assert_eq!(summary["ok"], true, "{what}: {summary}");
+            assert_eq!(summary["consumed"], 100, "{what}: {summary}");
         }
     }
 }
