@@ -148,14 +148,7 @@ install_kcat() {
 # sources are copied there first, so the build never writes into the repository.
 install_java_clients() {
   [ -f "$SG_JAVA_DIR/pom.xml" ] || die "missing $SG_JAVA_DIR/pom.xml"
-  need java "to run the Java (kafka-clients) tests"
-  local version major
-  version=$(java -version 2>&1 | sed -n 's/.* version "\([^"]*\)".*/\1/p' | head -n 1)
-  major=${version%%.*}
-  [ "$major" = 1 ] && major=$(echo "$version" | cut -d. -f2)  # "1.8.0_x" is Java 8
-  [[ "$major" =~ ^[0-9]+$ ]] || die "cannot read the Java version from 'java -version' ($(java -version 2>&1 | head -n 1))"
-  [ "$major" -ge 17 ] \
-    || die "the Java test clients need Java 17 or newer, but 'java' on PATH is $version (on Debian: apt-get install openjdk-17-jdk-headless)"
+  need_java17
   local sources=()
   mapfile -t sources < <(cd "$SG_JAVA_DIR" && find pom.xml src -type f | LC_ALL=C sort)
   local dir
