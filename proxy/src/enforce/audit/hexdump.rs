@@ -51,7 +51,8 @@ pub fn fields(bytes: &[u8], protobuf: bool) -> Vec<Field> {
     let mut at = HEADER_LEN;
     if protobuf {
         match MessageIndexes::decode(frame.body) {
-            Ok((indexes, message)) => {
+            // A field is never zero bytes wide: an empty body has no index bytes to label.
+            Ok((indexes, message)) if frame.body.len() > message.len() => {
                 let len = frame.body.len() - message.len();
                 out.push(field(
                     at,
@@ -60,8 +61,11 @@ pub fn fields(bytes: &[u8], protobuf: bool) -> Vec<Field> {
                 ));
                 at += len;
             }
+            Ok(_) => {}
             Err(e) => {
-                out.push(field(at, bytes.len(), format!("payload ({e})")));
+                if at < bytes.len() {
+                    out.push(field(at, bytes.len(), format!("payload ({e})")));
+                }
                 return out;
             }
         }
@@ -143,6 +147,14 @@ mod tests {
             same_bytes_as_avro.contains("0005  04 02 04 41"),
             "{same_bytes_as_avro}"
         );
+    }
+
+    #[test]
+    fn a_protobuf_frame_with_an_empty_body_has_no_zero_width_field() {
+        // Found by the property test below: the header alone, read as Protobuf.
+        let fs = fields(&[0, 0, 0, 0, 0], true);
+        assert_eq!(fs.len(), 2, "{fs:?}");
+        assert!(fs.iter().all(|f| f.end > f.start), "{fs:?}");
     }
 
     #[test]
