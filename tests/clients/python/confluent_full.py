@@ -69,12 +69,24 @@ def produce(bootstrap, topic, codec, tag, count, idempotent):
     check(remaining == 0, f"{topic}: {remaining} records still queued after flush")
     check(not errors, f"{topic} ({codec}): delivery errors: {errors[:5]}")
     check(len(delivered) == count, f"{topic}: {len(delivered)} delivery reports for {count} records")
+    # Order within a partition is guaranteed only to an idempotent producer: a plain one with
+    # several requests in flight reorders when a batch is retried (on a three-node cluster a
+    # just-created partition can answer NOT_LEADER or NOT_ENOUGH_REPLICAS for a moment). So
+    # order is asserted for the idempotent run and only counted for the plain one.
     last_seq = {}
     for (p, o) in sorted(delivered):
         seq = int(dict((k, v) for k, v in delivered[(p, o)][2] if k == "seq")["seq"])
-        check(seq > last_seq.get(p, -1), f"{topic}[{p}]@{o}: record {seq} stored after record {last_seq.get(p)}")
-        last_seq[p] = seq
+        in_order = seq > last_seq.get(p, -1)
+        if idempotent:
+            check(in_order, f"{topic}[{p}]@{o}: record {seq} stored after record {last_seq.get(p)}")
+        elif not in_order:
+            REORDERED_PLAIN.append((topic, p, o))
+        last_seq[p] = max(seq, last_seq.get(p, -1))
     return delivered
+
+
+# (topic, partition, offset) of plain-producer records stored after a later one (retries).
+REORDERED_PLAIN = []
 
 
 def consumer(bootstrap, group):
@@ -183,7 +195,7 @@ def main():
                           f"sent {expected[mismatches[0]] if mismatches else None}, got {received[mismatches[0]] if mismatches else None}")
     dup_headers = sum(1 for (_, _, h) in received.values() if [k for k, _ in h].count("dup") == 3)
     check(dup_headers == len(expected), f"only {dup_headers} records kept all three 'dup' headers")
-    summary(records=len(received), topics=topics, codecs=CODECS, brokers=brokers,
+    summary(reordered_plain=len(REORDERED_PLAIN), records=len(received), topics=topics, codecs=CODECS, brokers=brokers,
             resumed_partitions=len(resumed_at), seconds=round(time.time() - t0, 1))
 
 

@@ -29,5 +29,11 @@ fn every_codec_groups_resume_and_idempotence_arrive_exactly_once() {
         "{summary}"
     );
     assert!(number(&summary, "resumed_partitions") > 0, "{summary}");
+    // Reordering by a plain (non-idempotent) producer's retries is Kafka's behaviour, not the
+    // proxy's: counted and shown, not failed (the idempotent run asserts order).
+    eprintln!(
+        "plain-producer records stored out of order: {}",
+        number(&summary, "reordered_plain")
+    );
     assert_proxy_addresses(&stack, "confluent-kafka list_topics()", &summary["brokers"]);
 }
