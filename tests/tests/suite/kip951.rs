@@ -408,6 +408,49 @@ impl Setup {
     }
 }
 
+/// One kind of request sent to one broker, through the proxy and (when `direct` is set)
+/// straight to it: what [`Setup::compare`] needs.
+struct Probe<'a, Req> {
+    key: ApiKey,
+    version: i16,
+    request: &'a Req,
+    via_proxy: SocketAddr,
+    direct: Option<SocketAddr>,
+    /// `Produce v10 acks=-1 to follower 1`, completed with how it was sent.
+    label: String,
+}
+
+impl Setup {
+    /// Sends the probe's request through the proxy (the hint must name the proxy's port for
+    /// `leader`) and, if asked, straight to the broker (the hint must name its real address).
+    fn compare<Req: Encodable, Resp: Decodable>(
+        &self,
+        stack: &Stack,
+        probe: &Probe<'_, Req>,
+        leader: i32,
+        hint_of: fn(&Resp, &str) -> Hint,
+    ) {
+        let what = format!("{} through the proxy", probe.label);
+        let response: Resp = call(
+            probe.via_proxy,
+            probe.key,
+            probe.version,
+            probe.request,
+            &what,
+        );
+        let hint = hint_of(&response, &what);
+        eprintln!("kip951: {what}: {hint:?}");
+        self.assert_through_proxy(stack, leader, &hint, &what);
+        if let Some(direct) = probe.direct {
+            let what = format!("{} straight", probe.label);
+            let response: Resp = call(direct, probe.key, probe.version, probe.request, &what);
+            let hint = hint_of(&response, &what);
+            eprintln!("kip951: {what}: {hint:?}");
+            self.assert_direct(leader, &hint, &what);
+        }
+    }
+}
+
 /// NOT_LEADER_OR_FOLLOWER, naming `leader` (with its epoch) and giving its endpoint.
 fn assert_not_leader(leader: i32, hint: &Hint, what: &str) {
     assert_eq!(
@@ -484,18 +527,15 @@ fn not_leader_answers_carry_proxy_addresses_in_their_kip951_leader_hints() {
         "Produce v10+ not offered: max {produce_max}"
     );
     for version in 10..=produce_max {
-        let request = produce_request(&meta, version);
-        let what = format!("Produce v{version} acks=-1 to follower {follower} through the proxy");
-        let response: ProduceResponse = call(via_proxy, ApiKey::Produce, version, &request, &what);
-        let hint = produce_hint(&response, &what);
-        eprintln!("kip951: {what}: {hint:?}");
-        setup.assert_through_proxy(&stack, a.leader, &hint, &what);
-
-        let what = format!("Produce v{version} acks=-1 straight to follower {follower}");
-        let response: ProduceResponse = call(direct, ApiKey::Produce, version, &request, &what);
-        let hint = produce_hint(&response, &what);
-        eprintln!("kip951: {what}: {hint:?}");
-        setup.assert_direct(a.leader, &hint, &what);
+        let probe = Probe {
+            key: ApiKey::Produce,
+            version,
+            request: &produce_request(&meta, version),
+            via_proxy,
+            direct: Some(direct),
+            label: format!("Produce v{version} acks=-1 to follower {follower}"),
+        };
+        setup.compare(&stack, &probe, a.leader, produce_hint);
     }
 
     // A consumer Fetch v11+ to a follower is served by that follower (KIP-392 fetch from
@@ -535,27 +575,26 @@ fn not_leader_answers_carry_proxy_addresses_in_their_kip951_leader_hints() {
     let fetch_max = common_version(via_proxy, direct, ApiKey::Fetch, FETCH_MAX);
     assert!(fetch_max >= 16, "Fetch v16+ not offered: max {fetch_max}");
     for version in 16..=fetch_max {
-        let request = fetch_request(&meta, version);
-        let what = format!("Fetch v{version} to non-replica {outsider} through the proxy");
-        let response: FetchResponse = call(via_proxy, ApiKey::Fetch, version, &request, &what);
-        let hint = fetch_hint(&response, &what);
-        eprintln!("kip951: {what}: {hint:?}");
-        setup.assert_through_proxy(&stack, b.leader, &hint, &what);
-
-        let what = format!("Fetch v{version} straight to non-replica {outsider}");
-        let response: FetchResponse = call(direct, ApiKey::Fetch, version, &request, &what);
-        let hint = fetch_hint(&response, &what);
-        eprintln!("kip951: {what}: {hint:?}");
-        setup.assert_direct(b.leader, &hint, &what);
+        let probe = Probe {
+            key: ApiKey::Fetch,
+            version,
+            request: &fetch_request(&meta, version),
+            via_proxy,
+            direct: Some(direct),
+            label: format!("Fetch v{version} to non-replica {outsider}"),
+        };
+        setup.compare(&stack, &probe, b.leader, fetch_hint);
     }
     let produce_max = common_version(via_proxy, direct, ApiKey::Produce, PRODUCE_MAX);
     for version in 10..=produce_max {
-        let request = produce_request(&meta, version);
-        let what =
-            format!("Produce v{version} acks=-1 to non-replica {outsider} through the proxy");
-        let response: ProduceResponse = call(via_proxy, ApiKey::Produce, version, &request, &what);
-        let hint = produce_hint(&response, &what);
-        eprintln!("kip951: {what}: {hint:?}");
-        setup.assert_through_proxy(&stack, b.leader, &hint, &what);
+        let probe = Probe {
+            key: ApiKey::Produce,
+            version,
+            request: &produce_request(&meta, version),
+            via_proxy,
+            direct: None,
+            label: format!("Produce v{version} acks=-1 to non-replica {outsider}"),
+        };
+        setup.compare(&stack, &probe, b.leader, produce_hint);
     }
 }
