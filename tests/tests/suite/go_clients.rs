@@ -7,12 +7,12 @@
 //! delivered record by its unique value against the partition and offset the producer's
 //! acknowledgement named; the test checks its counts exactly.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use schemagate_tests::{ClientRun, Stack};
 use serde_json::Value;
 
-use crate::support::{assert_proxy_addresses, number, run_client, start_stack};
+use crate::support::{assert_proxy_addresses, number, run_client, start_stack, unique};
 
 /// Records before the first group session.
 const RECORDS: u64 = 3000;
@@ -21,13 +21,9 @@ const MORE: u64 = 1000;
 /// Partitions of each test's topic.
 const PARTITIONS: usize = 3;
 
-/// A topic no other test or earlier run shares: all tests of a run use one Kafka cluster, and
-/// a rerun must find neither the old records nor the old group's committed offsets.
+/// A topic name of this test's own (see [`unique`]).
 fn unique_topic(test: &str) -> String {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    format!("{test}-{}-{nanos}", std::process::id())
+    unique(test)
 }
 
 /// Runs `sgclients SUBCOMMAND [EXTRA...]` through the stack on a topic and group of its own.

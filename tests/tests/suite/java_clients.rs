@@ -4,23 +4,19 @@
 //!
 //! All tests of a run may share one cluster, so each uses topics and group ids of its own.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use schemagate_tests::{ClientRun, Stack};
 use serde_json::Value;
 
-use crate::support::{assert_proxy_addresses, number, run_client, start_stack};
+use crate::support::{assert_proxy_addresses, number, run_client, start_stack, unique};
 
 /// The JVM starts in about a second; the slowest scenario takes about ten through the proxy.
 const TIMEOUT: Duration = Duration::from_secs(180);
 
-/// A topic name no other test or earlier run uses: the test's name, the process id and the
-/// time in nanoseconds.
+/// A topic name of this test's own (see [`unique`]).
 fn unique_topic(test: &str) -> String {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    format!("java-{test}-{}-{nanos}", std::process::id())
+    unique(&format!("java-{test}"))
 }
 
 /// Runs one Java scenario against the stack with `--bootstrap` and `--topic` set.
