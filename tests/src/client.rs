@@ -170,6 +170,8 @@ impl ClientRun {
                 }),
                 stderr: tail_of_file(&err_path, OUTPUT_TAIL_BYTES),
                 stdout: tail_of_file(&out_path, OUTPUT_TAIL_BYTES),
+                // The whole output stays on disk for the post-mortem.
+                kept: dir.keep().display().to_string(),
             }),
         }
     }

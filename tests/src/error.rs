@@ -41,7 +41,7 @@ pub enum HarnessError {
         log: String,
     },
     /// A client script exited non-zero or timed out.
-    #[error("{name} failed ({status})\n--- stderr (tail) ---\n{stderr}\n--- stdout (tail) ---\n{stdout}")]
+    #[error("{name} failed ({status})\n--- stderr (tail) ---\n{stderr}\n--- stdout (tail) ---\n{stdout}\n(whole output kept in {kept})")]
     ClientFailed {
         /// The client's name (script or program).
         name: String,
@@ -51,6 +51,8 @@ pub enum HarnessError {
         stderr: String,
         /// The end of its stdout.
         stdout: String,
+        /// The folder where its whole stdout and stderr are kept.
+        kept: String,
     },
     /// A client's output could not be understood.
     #[error("{name} printed no JSON summary on its last stdout line: {reason}\n{stdout}")]
