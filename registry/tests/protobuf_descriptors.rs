@@ -66,19 +66,20 @@ async fn registered_id(url: &str, subject: &str, schema: &str, references: Value
     v["id"].as_i64().unwrap()
 }
 
+/// Registers a file without imports under the subject named after it, as Confluent's Python
+/// serializer does; returns its id.
+async fn register_file(url: &str, name: &str, schema: &str) -> i64 {
+    registered_id(url, name, schema, json!([])).await
+}
+
 #[tokio::test]
 async fn references_registered_as_descriptors_resolve_and_keep_their_ids() {
     let r = memory().await;
     let url = r.url.as_str();
     // The imported files as Confluent's Python serializer sends them.
-    let address_id = registered_id(
-        url,
-        "shop/common/address.proto",
-        &descriptor(ADDRESS, &[]),
-        json!([]),
-    )
-    .await;
-    let contact_id = registered_id(url, "shop/common/contact.proto", CONTACT, json!([])).await;
+    let address_id =
+        register_file(url, "shop/common/address.proto", &descriptor(ADDRESS, &[])).await;
+    let contact_id = register_file(url, "shop/common/contact.proto", CONTACT).await;
     let refs = json!([
         reference("shop/common/address.proto", 1),
         reference("shop/common/contact.proto", 1)
@@ -99,15 +100,9 @@ async fn references_registered_as_descriptors_resolve_and_keep_their_ids() {
     );
     // Identity of the imported files across forms, in both orders: address was registered as
     // a descriptor (now sent as text), contact as text (now sent as a descriptor).
-    let again = registered_id(url, "shop/common/address.proto", ADDRESS, json!([])).await;
+    let again = register_file(url, "shop/common/address.proto", ADDRESS).await;
     assert_eq!(again, address_id);
-    let again = registered_id(
-        url,
-        "shop/common/contact.proto",
-        &descriptor(CONTACT, &[]),
-        json!([]),
-    )
-    .await;
+    let again = register_file(url, "shop/common/contact.proto", &descriptor(CONTACT, &[])).await;
     assert_eq!(again, contact_id);
     for subject in [
         "shop/common/address.proto",
@@ -146,14 +141,8 @@ async fn serialized_format_resolves_references_in_either_form() {
     let url = r.url.as_str();
     // money.proto as text (it imports a well-known file), address.proto as a descriptor,
     // line.proto as a descriptor that references both, the root as text.
-    registered_id(url, "shop/common/money.proto", MONEY, json!([])).await;
-    registered_id(
-        url,
-        "shop/common/address.proto",
-        &descriptor(ADDRESS, &[]),
-        json!([]),
-    )
-    .await;
+    register_file(url, "shop/common/money.proto", MONEY).await;
+    register_file(url, "shop/common/address.proto", &descriptor(ADDRESS, &[])).await;
     let line_refs = json!([
         reference("shop/common/money.proto", 1),
         reference("shop/common/address.proto", 1)
@@ -227,20 +216,8 @@ async fn serialized_format_resolves_references_in_either_form() {
 async fn compatibility_checks_resolve_descriptor_references_transitively() {
     let r = memory().await;
     let url = r.url.as_str();
-    registered_id(
-        url,
-        "shop/common/address.proto",
-        &descriptor(ADDRESS, &[]),
-        json!([]),
-    )
-    .await;
-    registered_id(
-        url,
-        "shop/common/contact.proto",
-        &descriptor(CONTACT, &[]),
-        json!([]),
-    )
-    .await;
+    register_file(url, "shop/common/address.proto", &descriptor(ADDRESS, &[])).await;
+    register_file(url, "shop/common/contact.proto", &descriptor(CONTACT, &[])).await;
     let deps = [
         ("shop/common/address.proto", ADDRESS),
         ("shop/common/contact.proto", CONTACT),

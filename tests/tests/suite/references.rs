@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use schemagate_tests::{env, ClientRun, RegistryStore};
+use schemagate_tests::{env, ClientRun, EnforcedStack, RegistryStore};
 use serde_json::Value;
 
 use crate::enforce_support::{
@@ -21,8 +21,14 @@ const RECORDS: u64 = 40;
 /// Runs one case through a fresh stack and checks the proxy counted what the script saw;
 /// returns the case's topic and the script's summary.
 fn round_trip(case: &str) -> (String, Value) {
+    let (_, topic, summary) = round_trip_on(case, RegistryStore::Memory);
+    (topic, summary)
+}
+
+/// [`round_trip`] with the registry on `store`; the stack is returned still running.
+fn round_trip_on(case: &str, store: RegistryStore) -> (EnforcedStack, String, Value) {
     let topic = unique(&format!("refs-{case}"));
-    let mut stack = start_enforced(&policy("refs-*", "quarantine"), RegistryStore::Memory);
+    let mut stack = start_enforced(&policy("refs-*", "quarantine"), store);
     let client = python(&stack, "references_roundtrip.py")
         .args(["--case", case, "--topic", &topic])
         .args(["--records", &RECORDS.to_string()]);
@@ -51,7 +57,7 @@ fn round_trip(case: &str) -> (String, Value) {
         assert_eq!(records(&m, t, "quarantined"), 1, "{t}\n{}", m.text());
         assert_eq!(quarantined(&m, t, "decode-failed"), 1, "{t}\n{}", m.text());
     }
-    (topic, summary)
+    (stack, topic, summary)
 }
 
 fn references(summary: &Value, topic: &str) -> Vec<String> {
@@ -81,7 +87,9 @@ fn protobuf_importing_one_file_and_its_nested_message_round_trip() {
 
 #[test]
 fn protobuf_importing_two_files_round_trips_and_text_and_descriptor_share_an_id() {
-    let (topic, summary) = round_trip("proto-two");
+    // On the Kafka store, so that a restart replays descriptors whose references are
+    // descriptors and text.
+    let (mut stack, topic, summary) = round_trip_on("proto-two", RegistryStore::Kafka);
     assert_eq!(
         references(&summary, &topic),
         ["shop/common/address.proto", "shop/common/contact.proto"]
@@ -90,6 +98,28 @@ fn protobuf_importing_two_files_round_trips_and_text_and_descriptor_share_an_id(
         summary["identity"]["versions"],
         serde_json::json!([1]),
         "{summary}"
+    );
+    let id = summary["schema_ids"][0].as_i64().unwrap_or(0);
+    let serialized = format!("/schemas/ids/{id}?format=serialized");
+    let before = stack.registry_mut().get(&serialized);
+    stack
+        .registry_mut()
+        .restart()
+        .unwrap_or_else(|e| panic!("registry restart: {e}"));
+    let after = stack.registry_mut().get(&serialized);
+    match (before, after) {
+        (Ok((200, before)), Ok((200, after))) => {
+            assert_eq!(before, after);
+            assert!(after.contains("shop/common/contact.proto"), "{after}");
+        }
+        other => panic!("GET {serialized} around a restart: {other:?}"),
+    }
+    let versions = stack
+        .registry_mut()
+        .get("/subjects/shop%2Fcommon%2Fcontact.proto/versions");
+    assert!(
+        matches!(&versions, Ok((200, v)) if v.trim() == "[1]"),
+        "{versions:?}"
     );
 }
 
