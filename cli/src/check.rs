@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use contract::{compat, CompatibilityMode, ParsedSchema, SchemaType};
+use contract::{compat, CompatibilityMode, ParsedSchema, ResolvedReference, SchemaType};
 
 mod online;
 
@@ -24,6 +24,11 @@ pub struct Args {
     /// The proposed schema file.
     #[arg(long, value_name = "FILE")]
     proposed: PathBuf,
+    /// A referenced schema (offline), dependencies first: NAME is the Protobuf import path,
+    /// the Avro full name or the JSON Schema `$ref`; a Protobuf FILE may be `.proto` text or a
+    /// base64 `FileDescriptorProto`. Every file is compiled with all of them.
+    #[arg(long = "reference", value_name = "NAME=FILE")]
+    references: Vec<String>,
     /// Registry URL (online mode).
     #[arg(long, value_name = "URL")]
     registry: Option<String>,
@@ -47,20 +52,43 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         .context("--type is required offline")?
         .parse()?;
     let mode: CompatibilityMode = args.mode.parse().map_err(anyhow::Error::msg)?;
+    let refs = args
+        .references
+        .iter()
+        .map(|r| reference(r))
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let existing = args
         .existing
         .iter()
-        .map(|p| load(schema_type, p))
+        .map(|p| load(schema_type, p, &refs))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let proposed = load(schema_type, &args.proposed)?;
+    let proposed = load(schema_type, &args.proposed, &refs)?;
     let problems = compat::check(mode, &existing, &proposed);
     Ok(report(mode, &problems))
 }
 
-fn load(schema_type: SchemaType, path: &PathBuf) -> anyhow::Result<ParsedSchema> {
+fn load(
+    schema_type: SchemaType,
+    path: &PathBuf,
+    refs: &[ResolvedReference],
+) -> anyhow::Result<ParsedSchema> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    ParsedSchema::parse(schema_type, &text, &[]).with_context(|| format!("{}", path.display()))
+    ParsedSchema::parse(schema_type, &text, refs).with_context(|| format!("{}", path.display()))
+}
+
+/// One `--reference NAME=FILE`: the name and the file's text.
+fn reference(arg: &str) -> anyhow::Result<ResolvedReference> {
+    let (name, path) = arg
+        .split_once('=')
+        .filter(|(n, p)| !n.is_empty() && !p.is_empty())
+        .with_context(|| format!("--reference {arg:?}: expected NAME=FILE"))?;
+    let schema = std::fs::read_to_string(path)
+        .with_context(|| format!("reading --reference {name}={path}"))?;
+    Ok(ResolvedReference {
+        name: name.to_string(),
+        schema,
+    })
 }
 
 /// Prints the verdict and returns the exit code (0 compatible, 1 incompatible).

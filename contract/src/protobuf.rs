@@ -19,6 +19,10 @@ use crate::schema::{DecodeError, ResolvedReference, SchemaError};
 
 pub use payload::UnknownFieldPolicy;
 
+/// The file name Confluent's registry gives the descriptor it serves as `?format=serialized`
+/// (clients rename it to the reference name or their own anyway).
+const SERIALIZED_NAME: &str = "default";
+
 /// A compiled Protobuf schema: its descriptor pool, canonical text and validation plan.
 #[derive(Debug, Clone)]
 pub struct ProtobufSchema {
@@ -29,7 +33,8 @@ pub struct ProtobufSchema {
 }
 
 impl ProtobufSchema {
-    /// Compiles `.proto` text; `refs` supply its imports (name = import path).
+    /// Compiles `.proto` text or a base64 `FileDescriptorProto`; `refs` supply its imports
+    /// (name = import path), each in either form.
     pub fn parse(text: &str, refs: &[ResolvedReference]) -> Result<Self, SchemaError> {
         let (pool, file) = compile::compile(text, refs)?;
         let canonical = canonical::print(&file);
@@ -64,6 +69,13 @@ impl ProtobufSchema {
     /// Checks a payload body: message-index list, then the selected message's wire format.
     pub fn validate(&self, body: &[u8]) -> Result<(), DecodeError> {
         self.plan.validate(body, self.unknown_fields)
+    }
+
+    /// The schema as an encoded `FileDescriptorProto` named `default`, extension options
+    /// included: Confluent's `?format=serialized` before base64. Its `dependency` entries are
+    /// the import paths, i.e. the reference names.
+    pub fn serialized(&self) -> Vec<u8> {
+        compile::renamed(self.file.encode_to_vec(), SERIALIZED_NAME)
     }
 
     /// The compiled schema file (its imports live in the same descriptor pool), e.g. for

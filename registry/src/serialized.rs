@@ -1,67 +1,62 @@
 //! `?format=serialized` for Protobuf: the schema as a base64 `FileDescriptorProto`, which is
 //! what Confluent's Python and Go deserializers ask for and decode.
 
-use std::collections::HashMap;
-
 use base64::Engine;
-use contract::ResolvedReference;
-use prost::Message;
-use protox::file::{ChainFileResolver, File, FileResolver, GoogleFileResolver};
+use contract::ParsedSchema;
 
-/// Name the schema is compiled under; clients rename the file they decode anyway.
-const ROOT_FILE: &str = "schema.proto";
-
-struct MemoryFiles(HashMap<String, String>);
-
-impl FileResolver for MemoryFiles {
-    fn open_file(&self, name: &str) -> Result<File, protox::Error> {
-        match self.0.get(name) {
-            Some(source) => File::from_source(name, source),
-            None => Err(protox::Error::file_not_found(name)),
+/// The base64 `FileDescriptorProto` of a parsed Protobuf schema (registered as `.proto` text
+/// or as a descriptor, with references in either form); `None` for other formats.
+pub fn protobuf_descriptor(parsed: &ParsedSchema) -> Option<String> {
+    match parsed {
+        ParsedSchema::Protobuf(p) => {
+            Some(base64::engine::general_purpose::STANDARD.encode(p.serialized()))
         }
+        _ => None,
     }
-}
-
-/// The base64 `FileDescriptorProto` of `.proto` text whose imports are `refs`; `None` when
-/// the text does not compile (e.g. it already is a serialized descriptor).
-pub fn protobuf_descriptor(text: &str, refs: &[ResolvedReference]) -> Option<String> {
-    let mut files: HashMap<String, String> = refs
-        .iter()
-        .map(|r| (r.name.clone(), r.schema.clone()))
-        .collect();
-    files.insert(ROOT_FILE.to_string(), text.to_string());
-    let mut chain = ChainFileResolver::new();
-    chain.add(MemoryFiles(files));
-    chain.add(GoogleFileResolver::new());
-    let mut compiler = protox::Compiler::with_file_resolver(chain);
-    compiler.include_imports(true).include_source_info(false);
-    compiler.open_file(ROOT_FILE).ok()?;
-    let file = compiler.descriptor_pool().get_file_by_name(ROOT_FILE)?;
-    let bytes = file.file_descriptor_proto().encode_to_vec();
-    Some(base64::engine::general_purpose::STANDARD.encode(bytes))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use contract::{ResolvedReference, SchemaType};
+    use prost::Message;
     use prost_reflect::prost_types::FileDescriptorProto;
 
-    #[test]
-    fn encodes_a_decodable_descriptor_with_imports() {
-        let dep = ResolvedReference {
-            name: "money.proto".into(),
-            schema: "syntax = \"proto3\"; package shop; message Money { int64 cents = 1; }".into(),
-        };
-        let text = "syntax = \"proto3\"; package shop; import \"money.proto\";\n\
-                    message Order { Money total = 1; }";
-        let b64 = protobuf_descriptor(text, &[dep]).unwrap();
+    fn decode(b64: &str) -> FileDescriptorProto {
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(b64)
             .unwrap();
-        let fdp = FileDescriptorProto::decode(bytes.as_slice()).unwrap();
-        assert_eq!(fdp.package.as_deref(), Some("shop"));
+        FileDescriptorProto::decode(bytes.as_slice()).unwrap()
+    }
+
+    #[test]
+    fn encodes_a_decodable_descriptor_with_imports_in_either_form() {
+        let dep_text = "syntax = \"proto3\"; package shop; message Money { int64 cents = 1; }";
+        let text = "syntax = \"proto3\"; package shop; import \"money.proto\";\n\
+                    message Order { Money total = 1; }";
+        let as_text = ResolvedReference {
+            name: "money.proto".into(),
+            schema: dep_text.into(),
+        };
+        let parsed = ParsedSchema::parse(SchemaType::Protobuf, text, &[as_text]).unwrap();
+        let fdp = decode(&protobuf_descriptor(&parsed).unwrap());
+        assert_eq!(fdp.name(), "default");
+        assert_eq!(fdp.package(), "shop");
         assert_eq!(fdp.dependency, vec!["money.proto".to_string()]);
-        assert_eq!(fdp.message_type[0].name.as_deref(), Some("Order"));
-        assert!(protobuf_descriptor("not a proto", &[]).is_none());
+        assert_eq!(fdp.message_type[0].name(), "Order");
+
+        // The dependency served as a descriptor under another name, and the root as one too.
+        let dep = ParsedSchema::parse(SchemaType::Protobuf, dep_text, &[]).unwrap();
+        let as_descriptor = ResolvedReference {
+            name: "money.proto".into(),
+            schema: protobuf_descriptor(&dep).unwrap(),
+        };
+        let root_b64 = protobuf_descriptor(&parsed).unwrap();
+        let again = ParsedSchema::parse(SchemaType::Protobuf, &root_b64, &[as_descriptor]).unwrap();
+        assert_eq!(again.canonical(), parsed.canonical());
+        assert_eq!(decode(&protobuf_descriptor(&again).unwrap()), fdp);
+
+        let avro = ParsedSchema::parse(SchemaType::Avro, "\"string\"", &[]).unwrap();
+        assert!(protobuf_descriptor(&avro).is_none());
     }
 }

@@ -73,7 +73,8 @@ PY
 }
 
 # install_python: a venv with confluent-kafka (+ Schema Registry extras), kafka-python and the
-# codecs kafka-python needs, exactly as pinned in tests/clients/python/requirements.txt.
+# codecs kafka-python needs, and grpcio-tools, exactly as pinned in
+# tests/clients/python/requirements.txt.
 install_python() {
   [ -f "$SG_PY_REQUIREMENTS" ] || die "missing $SG_PY_REQUIREMENTS"
   local dir
@@ -90,6 +91,7 @@ install_python() {
   "$SCHEMAGATE_PYTHON" - <<'PY' || die "the Python client venv is incomplete"
 import sys, confluent_kafka, kafka, kafka.codec as c
 from confluent_kafka.schema_registry.avro import AvroSerializer  # noqa: F401  (extras present)
+from grpc_tools import protoc  # noqa: F401  (generates the _pb2 modules of the references tests)
 missing = [n for n, ok in [("snappy", c.has_snappy()), ("lz4", c.has_lz4()), ("zstd", c.has_zstd()), ("gzip", c.has_gzip())] if not ok]
 if missing:
     raise SystemExit(f"kafka-python lacks codecs: {missing}")

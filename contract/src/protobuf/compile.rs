@@ -1,5 +1,6 @@
-//! Compiling `.proto` text at run time: protox parses, prost-reflect checks, and imports
-//! come from the schema's resolved references plus the well-known and Confluent files.
+//! Compiling a Protobuf schema at run time: protox parses, prost-reflect checks, and imports
+//! come from the schema's resolved references plus the well-known and Confluent files. The
+//! schema and every reference may be `.proto` text or a base64 `FileDescriptorProto`.
 
 use std::collections::HashMap;
 
@@ -48,15 +49,54 @@ message Decimal {
 }
 "#;
 
-/// Serves the root text, the references and Confluent's files from memory.
+/// One importable file as a client sent it: `.proto` source, or an encoded
+/// `FileDescriptorProto` (decoded from base64, already renamed to the name it is imported by).
+enum Source {
+    Text(String),
+    Descriptor(Vec<u8>),
+}
+
+impl Source {
+    /// Reads `text` in either form Confluent accepts, as the file `name`; `what` names it in
+    /// errors ("schema", "reference \"a.proto\"").
+    fn read(what: &str, name: &str, text: &str) -> Result<Self, SchemaError> {
+        if let Some((bytes, descriptor)) = decode_descriptor(text) {
+            if descriptor.syntax.as_deref() == Some("editions") {
+                return Err(invalid(format!(
+                    "{what}: protobuf editions are not supported"
+                )));
+            }
+            return Ok(Source::Descriptor(renamed(bytes, name)));
+        }
+        if text.len() > MAX_SOURCE_LEN {
+            return Err(invalid(format!("{what} exceeds {MAX_SOURCE_LEN} bytes")));
+        }
+        reject_editions(text)?;
+        check_nesting(what, text)?;
+        Ok(Source::Text(text.to_string()))
+    }
+
+    fn open(&self, name: &str) -> Result<File, protox::Error> {
+        match self {
+            Source::Text(source) => File::from_source(name, source),
+            // Decoding the bytes (not a prost_types copy) keeps extension options such as
+            // Confluent's `(confluent.field_meta)`, which the canonical text prints.
+            Source::Descriptor(bytes) => {
+                File::decode_file_descriptor_proto(bytes.as_slice()).map_err(protox::Error::new)
+            }
+        }
+    }
+}
+
+/// Serves the root, the references and Confluent's files from memory.
 struct MemoryFiles {
-    files: HashMap<String, String>,
+    files: HashMap<String, Source>,
 }
 
 impl FileResolver for MemoryFiles {
     fn open_file(&self, name: &str) -> Result<File, protox::Error> {
         match self.files.get(name) {
-            Some(source) => File::from_source(name, source),
+            Some(source) => source.open(name),
             None => Err(protox::Error::file_not_found(name)),
         }
     }
@@ -70,23 +110,17 @@ fn invalid(reason: String) -> SchemaError {
 }
 
 /// Compiles `text` with its references into a pool; returns the pool and the root file.
-/// `text` is `.proto` source, or a base64 `FileDescriptorProto` as Confluent's serializers
-/// send when they auto-register (both forms of one schema get the same canonical text).
+///
+/// The schema and each reference may be `.proto` source or a base64 `FileDescriptorProto`
+/// (what Confluent's serializers send when they auto-register), mixed freely along the
+/// reference graph: a reference is imported under its reference name whatever name its
+/// descriptor carries. Both forms of one file get the same canonical text.
 pub(crate) fn compile(
     text: &str,
     refs: &[ResolvedReference],
 ) -> Result<(DescriptorPool, FileDescriptor), SchemaError> {
-    if let Some(descriptor) = decode_descriptor(text) {
-        return compile_descriptor(descriptor, refs);
-    }
-    reject_editions(text)?;
-    if text.len() > MAX_SOURCE_LEN {
-        return Err(invalid(format!(
-            "schema text exceeds {MAX_SOURCE_LEN} bytes"
-        )));
-    }
-    check_nesting("schema", text)?;
-    let mut compiler = compiler_for(refs, Some(text))?;
+    let root = Source::read("schema", ROOT_FILE, text)?;
+    let mut compiler = compiler_for(refs, root)?;
     compiler
         .open_file(ROOT_FILE)
         .map_err(|e| describe_error(&e, text))?;
@@ -97,35 +131,21 @@ pub(crate) fn compile(
     Ok((pool, file))
 }
 
-/// A compiler that resolves imports from `refs`, Confluent's files, the well-known Google
-/// files and, when given, the root text under [`ROOT_FILE`].
-fn compiler_for(
-    refs: &[ResolvedReference],
-    root: Option<&str>,
-) -> Result<protox::Compiler, SchemaError> {
+/// A compiler that resolves imports from `refs`, Confluent's files and the well-known Google
+/// files, with `root` under [`ROOT_FILE`].
+fn compiler_for(refs: &[ResolvedReference], root: Source) -> Result<protox::Compiler, SchemaError> {
     let mut files = HashMap::new();
-    files.insert(
-        "confluent/meta.proto".to_string(),
-        CONFLUENT_META.to_string(),
-    );
-    files.insert(
-        "confluent/type/decimal.proto".to_string(),
-        CONFLUENT_DECIMAL.to_string(),
-    );
+    for (name, text) in [
+        ("confluent/meta.proto", CONFLUENT_META),
+        ("confluent/type/decimal.proto", CONFLUENT_DECIMAL),
+    ] {
+        files.insert(name.to_string(), Source::Text(text.to_string()));
+    }
     for r in refs {
-        if r.schema.len() > MAX_SOURCE_LEN {
-            return Err(invalid(format!(
-                "reference {:?} exceeds {MAX_SOURCE_LEN} bytes",
-                r.name
-            )));
-        }
-        reject_editions(&r.schema)?;
-        check_nesting(&format!("reference {:?}", r.name), &r.schema)?;
-        files.insert(r.name.clone(), r.schema.clone());
+        let what = format!("reference {:?}", r.name);
+        files.insert(r.name.clone(), Source::read(&what, &r.name, &r.schema)?);
     }
-    if let Some(text) = root {
-        files.insert(ROOT_FILE.to_string(), text.to_string());
-    }
+    files.insert(ROOT_FILE.to_string(), root);
     let mut chain = ChainFileResolver::new();
     chain.add(MemoryFiles { files });
     chain.add(GoogleFileResolver::new());
@@ -134,9 +154,9 @@ fn compiler_for(
     Ok(compiler)
 }
 
-/// The `FileDescriptorProto` in `text` when it is base64 (never true of `.proto` source,
-/// which always has spaces or semicolons).
-fn decode_descriptor(text: &str) -> Option<FileDescriptorProto> {
+/// The encoded `FileDescriptorProto` in `text` when it is base64 (never true of `.proto`
+/// source, which always has spaces or semicolons) and decodes as one.
+fn decode_descriptor(text: &str) -> Option<(Vec<u8>, FileDescriptorProto)> {
     use base64::Engine;
     let t = text.trim();
     if t.is_empty()
@@ -148,32 +168,17 @@ fn decode_descriptor(text: &str) -> Option<FileDescriptorProto> {
         return None;
     }
     let bytes = base64::engine::general_purpose::STANDARD.decode(t).ok()?;
-    FileDescriptorProto::decode(bytes.as_slice()).ok()
+    let descriptor = FileDescriptorProto::decode(bytes.as_slice()).ok()?;
+    Some((bytes, descriptor))
 }
 
-/// Builds the pool from a decoded descriptor: its imports are compiled from the references
-/// and built-in files, then the descriptor itself is added under [`ROOT_FILE`].
-fn compile_descriptor(
-    mut descriptor: FileDescriptorProto,
-    refs: &[ResolvedReference],
-) -> Result<(DescriptorPool, FileDescriptor), SchemaError> {
-    if descriptor.syntax.as_deref() == Some("editions") {
-        return Err(invalid("protobuf editions are not supported".into()));
-    }
-    let mut compiler = compiler_for(refs, None)?;
-    if !descriptor.dependency.is_empty() {
-        compiler
-            .open_files(descriptor.dependency.iter().map(String::as_str))
-            .map_err(|e| invalid(format!("descriptor import: {e}")))?;
-    }
-    let mut pool = compiler.descriptor_pool();
-    descriptor.name = Some(ROOT_FILE.to_string());
-    pool.add_file_descriptor_proto(descriptor)
-        .map_err(|e| invalid(format!("invalid file descriptor: {e}")))?;
-    let file = pool
-        .get_file_by_name(ROOT_FILE)
-        .ok_or_else(|| invalid("descriptor pool lacks the schema file".into()))?;
-    Ok((pool, file))
+/// `descriptor` (an encoded `FileDescriptorProto`) with its `name` set to `name`.
+///
+/// Appends the field instead of re-encoding: a later occurrence of a singular field wins when
+/// protobuf decodes, and re-encoding through `prost_types` would drop extension options.
+pub(crate) fn renamed(mut descriptor: Vec<u8>, name: &str) -> Vec<u8> {
+    prost::encoding::string::encode(1, &name.to_string(), &mut descriptor);
+    descriptor
 }
 
 /// Rejects text whose bracket nesting (outside strings and comments) exceeds [`MAX_NESTING`].
@@ -268,80 +273,4 @@ fn describe_error(err: &protox::Error, text: &str) -> SchemaError {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn syntax_error_names_the_line() {
-        let err =
-            compile("syntax = \"proto3\";\nmessage A {\n  int32 x = ;\n}\n", &[]).unwrap_err();
-        let SchemaError::Invalid { reason, .. } = err else {
-            panic!("expected Invalid, got {err:?}");
-        };
-        assert!(reason.contains("line 3"), "{reason}");
-    }
-
-    #[test]
-    fn editions_get_a_clear_error() {
-        let err = compile("edition = \"2023\";\nmessage A {}\n", &[]).unwrap_err();
-        assert!(err.to_string().contains("editions"), "{err}");
-    }
-
-    #[test]
-    fn imports_resolve_from_references_and_builtins() {
-        let dep = ResolvedReference {
-            name: "common/money.proto".into(),
-            schema: "syntax = \"proto3\"; package common; message Money { int64 cents = 1; }"
-                .into(),
-        };
-        let text = "syntax = \"proto3\";\nimport \"common/money.proto\";\nimport \"google/protobuf/timestamp.proto\";\nimport \"confluent/meta.proto\";\nimport \"confluent/type/decimal.proto\";\nmessage Order { common.Money total = 1; google.protobuf.Timestamp ts = 2; confluent.type.Decimal d = 3; }\n";
-        let (_, file) = compile(text, &[dep]).unwrap();
-        assert_eq!(file.messages().count(), 1);
-    }
-
-    #[test]
-    fn an_enum_value_named_edition_is_not_an_edition() {
-        compile("syntax = \"proto3\";\nenum E {\n  edition = 0;\n}\n", &[]).unwrap();
-    }
-
-    #[test]
-    fn hostile_nesting_is_rejected_before_parsing() {
-        let text = format!(
-            "syntax = \"proto3\";{}{}",
-            "message A { ".repeat(20_000),
-            "}".repeat(20_000)
-        );
-        let err = compile(&text, &[]).unwrap_err();
-        assert!(err.to_string().contains("nests deeper"), "{err}");
-        // Brackets inside strings and comments do not count.
-        let ok = format!(
-            "syntax = \"proto3\";\n// {}\nmessage A {{ string s = 1 [json_name = \"{}\"]; }}",
-            "{".repeat(100),
-            "(".repeat(100)
-        );
-        compile(&ok, &[]).unwrap();
-    }
-
-    #[test]
-    fn a_base64_descriptor_compiles_to_the_same_canonical_text() {
-        use base64::Engine;
-        let text = "syntax = \"proto3\";\npackage shop;\nimport \"google/protobuf/timestamp.proto\";\nmessage Order { string id = 1; google.protobuf.Timestamp at = 2; }\n";
-        let (pool, file) = compile(text, &[]).unwrap();
-        let bytes = file.file_descriptor_proto().encode_to_vec();
-        drop(pool);
-        let b64 = base64::engine::general_purpose::STANDARD.encode(bytes);
-        let from_text = crate::protobuf::ProtobufSchema::parse(text, &[]).unwrap();
-        let from_b64 = crate::protobuf::ProtobufSchema::parse(&b64, &[]).unwrap();
-        assert_eq!(from_text.canonical(), from_b64.canonical());
-        assert!(
-            compile("bm90IGEgZGVzY3JpcHRvcg==", &[]).is_err(),
-            "base64 of garbage"
-        );
-    }
-
-    #[test]
-    fn missing_import_is_invalid() {
-        let err = compile("syntax = \"proto3\";\nimport \"nope.proto\";\n", &[]).unwrap_err();
-        assert!(err.to_string().contains("nope.proto"), "{err}");
-    }
-}
+mod tests;

@@ -295,30 +295,59 @@ fn conformance_cases_with_references() {
     };
     let cases = cases.as_array().unwrap();
     assert_eq!(cases.len(), 7);
-    for case in cases {
-        let existing_refs = deps(case, "existing_dependencies");
-        let existing: Vec<ParsedSchema> = case["existing"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|s| {
-                ParsedSchema::Protobuf(
-                    ProtobufSchema::parse(s.as_str().unwrap(), &existing_refs).unwrap(),
-                )
-            })
-            .collect();
-        let proposed = ProtobufSchema::parse(
-            case["proposed"].as_str().unwrap(),
-            &deps(case, "proposed_dependencies"),
-        )
-        .unwrap();
-        let mode: CompatibilityMode = case["mode"].as_str().unwrap().parse().unwrap();
-        let out = check(mode, &existing, &ParsedSchema::Protobuf(proposed));
-        assert_eq!(
-            out.is_empty(),
-            case["expected_compatible"].as_bool().unwrap(),
-            "{}: {out:?}",
-            case["id"]
-        );
+    // Each case twice: as written (text), then with every schema and dependency in the
+    // descriptor form Confluent's serializers register.
+    for as_descriptors in [false, true] {
+        for case in cases {
+            let form = |text: &str, refs: &[ResolvedReference]| {
+                if as_descriptors {
+                    descriptor_form(text, refs)
+                } else {
+                    text.to_string()
+                }
+            };
+            let form_refs = |refs: Vec<ResolvedReference>| -> Vec<ResolvedReference> {
+                // Each case's dependencies import only well-known files.
+                refs.into_iter()
+                    .map(|r| ResolvedReference {
+                        schema: form(&r.schema, &[]),
+                        name: r.name,
+                    })
+                    .collect()
+            };
+            let existing_text_refs = deps(case, "existing_dependencies");
+            let existing_refs = form_refs(existing_text_refs.clone());
+            let existing: Vec<ParsedSchema> = case["existing"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| {
+                    let text = form(s.as_str().unwrap(), &existing_text_refs);
+                    ParsedSchema::Protobuf(ProtobufSchema::parse(&text, &existing_refs).unwrap())
+                })
+                .collect();
+            let proposed_text_refs = deps(case, "proposed_dependencies");
+            let proposed = ProtobufSchema::parse(
+                &form(case["proposed"].as_str().unwrap(), &proposed_text_refs),
+                &form_refs(proposed_text_refs.clone()),
+            )
+            .unwrap();
+            let mode: CompatibilityMode = case["mode"].as_str().unwrap().parse().unwrap();
+            let out = check(mode, &existing, &ParsedSchema::Protobuf(proposed));
+            assert_eq!(
+                out.is_empty(),
+                case["expected_compatible"].as_bool().unwrap(),
+                "{} (descriptors: {as_descriptors}): {out:?}",
+                case["id"]
+            );
+        }
     }
+}
+
+/// `text` compiled with `refs`, in the form Confluent's serializers send: a base64
+/// `FileDescriptorProto` (named `default`, not after the file it will be imported as).
+pub(crate) fn descriptor_form(text: &str, refs: &[ResolvedReference]) -> String {
+    use base64::Engine;
+    let schema = ProtobufSchema::parse(text, refs).unwrap();
+    base64::engine::general_purpose::STANDARD.encode(schema.serialized())
 }

@@ -49,7 +49,7 @@ pub async fn by_id(
     Query(q): Q,
 ) -> Result<Response, RegistryError> {
     let schema = lookup(&st, &id, &q)?;
-    let text = super::subjects::schema_text(&st.registry.read(), &schema, &q);
+    let text = super::subjects::schema_text(&schema, &q);
     let mut v = json!({ "schema": text });
     if schema.schema_type != SchemaType::Avro {
         v["schemaType"] = json!(schema.schema_type.as_str());

@@ -12,7 +12,7 @@ use serde_json::json;
 use super::{flag, ok, AppState, JsonBody};
 use crate::error::RegistryError;
 use crate::service::Submitted;
-use crate::state::{self as registry_state, FoundVersion, StoredSchema, VersionSpec};
+use crate::state::{FoundVersion, StoredSchema, VersionSpec};
 
 /// The body of a registration, lookup or compatibility request.
 #[derive(Debug, Deserialize)]
@@ -49,17 +49,15 @@ impl SchemaRequest {
 
 /// The schema text in the requested `?format=`: for Protobuf, `serialized` is the base64
 /// `FileDescriptorProto` (Confluent's Python and Go deserializers ask for it).
-pub fn schema_text(
-    state: &registry_state::State,
-    schema: &StoredSchema,
-    q: &HashMap<String, String>,
-) -> String {
+pub fn schema_text(schema: &StoredSchema, q: &HashMap<String, String>) -> String {
     let serialized = q.get("format").is_some_and(|f| f == "serialized");
-    if serialized && schema.schema_type == SchemaType::Protobuf {
-        if let Ok(refs) = state.resolve(&schema.references) {
-            if let Some(b64) = crate::serialized::protobuf_descriptor(&schema.schema, &refs) {
-                return b64;
-            }
+    if serialized {
+        if let Some(b64) = schema
+            .parsed
+            .as_deref()
+            .and_then(crate::serialized::protobuf_descriptor)
+        {
+            return b64;
         }
     }
     schema.schema.clone()
@@ -143,7 +141,7 @@ pub async fn lookup(
     let found = st
         .registry
         .lookup(&subject, &body.submitted()?, flag(&q, "deleted"))?;
-    let text = schema_text(&st.registry.read(), &found.schema, &q);
+    let text = schema_text(&found.schema, &q);
     Ok(ok(&version_json(&found, &text)))
 }
 
@@ -156,10 +154,7 @@ pub async fn get_version(
     let spec = VersionSpec::parse(&version)?;
     let state = st.registry.read();
     let found = state.version(&subject, spec, flag(&q, "deleted"))?;
-    Ok(ok(&version_json(
-        &found,
-        &schema_text(&state, &found.schema, &q),
-    )))
+    Ok(ok(&version_json(&found, &schema_text(&found.schema, &q))))
 }
 
 /// GET /subjects/{s}/versions/{v}/schema — the schema text alone.

@@ -31,6 +31,7 @@ mod kip951;
 mod quarantine_cli;
 mod rdkafka_client;
 mod read_back;
+mod references;
 mod registry_clients;
 mod sasl_acl;
 mod sasl_clients;
