@@ -153,6 +153,18 @@ impl Proxy {
         self.server.is_running()
     }
 
+    /// The warnings and errors of the proxy's current run (its whole log, not a tail), at
+    /// most `max` lines.
+    pub fn warnings(&self, max: usize) -> Vec<String> {
+        std::fs::read_to_string(self.server.log_path())
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.contains("WARN") || l.contains("ERROR"))
+            .take(max)
+            .map(str::to_owned)
+            .collect()
+    }
+
     /// The proxy's log so far (tail), with the tails of runs before a restart.
     pub fn log_tail(&self) -> String {
         format!("{}{}", self.earlier_logs, self.server.log_tail())

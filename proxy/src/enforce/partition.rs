@@ -10,6 +10,8 @@ use super::quarantine::{ProducerStamp, QuarantineRecord};
 use super::reason::{Part, Violation};
 use super::record_check::{frame_of, passes, verdict, FrameCheck, IdVerdict, Resolved};
 use super::resolve::Resolver;
+use super::sequence::ProducerPartition;
+use super::sequence_store::producer_of;
 use super::Enforcer;
 use crate::batch::{encode_batch, BatchError, BatchHeader, Record, RecordBatch};
 use crate::policy::{OnInvalid, Requirement, TopicPolicy};
@@ -63,7 +65,34 @@ impl Enforcer {
     /// case: read every record and collect the distinct schema ids, resolve them (one await),
     /// then check every record against the answers. Only when some record fails are the
     /// records scanned again into [`Scanned`] entries, to say which and why.
+    ///
+    /// For an idempotent producer, a batch the proxy answers with a retriable error of its
+    /// own holds the producer's later batches on the partition back (the same answer) until
+    /// it comes back: see [`super::sequence_store::SequenceStore::behind_gap`].
     pub async fn check_partition(&self, input: &PartitionInput<'_>) -> PartitionOutcome {
+        let Some((id, epoch, sequence)) = producer_of(input.records) else {
+            return self.judge_partition(input).await;
+        };
+        let key = ProducerPartition {
+            topic: input.topic.to_owned(),
+            partition: input.index,
+            producer_id: id,
+        };
+        if self.sequences.behind_gap(&key, epoch, sequence) {
+            return self.retriable(
+                input,
+                "order",
+                format!("an earlier batch of producer {id} (sequence before {sequence}) is still to be retried"),
+            );
+        }
+        let outcome = self.judge_partition(input).await;
+        let retriable = matches!(&outcome, PartitionOutcome::Local(l) if l.error_code == codes::NOT_ENOUGH_REPLICAS);
+        self.sequences
+            .note_outcome(&key, epoch, sequence, retriable);
+        outcome
+    }
+
+    async fn judge_partition(&self, input: &PartitionInput<'_>) -> PartitionOutcome {
         let (topic, policy) = (input.topic, input.policy);
         // CRCs are checked only before the proxy acts on the content (quarantine, reject,
         // rewrite, refuse): a batch forwarded untouched is checked by the broker.

@@ -122,8 +122,40 @@ pub type ShiftSlot = Arc<Mutex<Shift>>;
 pub struct SequenceStore {
     config: SequenceConfig,
     shifts: RwLock<HashMap<ProducerPartition, ShiftSlot>>,
+    gaps: std::sync::Mutex<HashMap<ProducerPartition, Gap>>,
+    gap_count: std::sync::atomic::AtomicUsize,
     restored: AtomicBool,
     metrics: SequenceMetrics,
+}
+
+/// A batch of an idempotent producer that the proxy answered with a retriable error itself
+/// (registry or quarantine unavailable, shifts still loading). Until it comes back, the
+/// producer's later batches on that partition are answered the same way: forwarding them
+/// would let the broker store them first (it takes any first sequence from a producer it does
+/// not know yet) and the retried batch would then land out of order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Gap {
+    epoch: i16,
+    sequence: i32,
+    opened: Instant,
+}
+
+/// The first batch header's producer fields of a partition's records, read at fixed offsets:
+/// producer id, epoch and base sequence, when the batch has a producer id.
+pub fn producer_of(records: &[u8]) -> Option<(i64, i16, i32)> {
+    let id = i64::from_be_bytes(records.get(43..51)?.try_into().ok()?);
+    let epoch = i16::from_be_bytes(records.get(51..53)?.try_into().ok()?);
+    let sequence = i32::from_be_bytes(records.get(53..57)?.try_into().ok()?);
+    (id >= 0 && sequence >= 0).then_some((id, epoch, sequence))
+}
+
+/// Gaps older than this are dropped: the client gave up on the batch long ago.
+const GAP_EXPIRY: Duration = Duration::from_secs(300);
+
+/// True when `sequence` comes after `gap` (within half the sequence space, past a wrap).
+fn is_after(sequence: i32, gap: i32) -> bool {
+    let d = (i64::from(sequence) - i64::from(gap)).rem_euclid(1 << 31);
+    d > 0 && d < (1 << 30)
 }
 
 /// Milliseconds since the Unix epoch.
@@ -141,9 +173,69 @@ impl SequenceStore {
         Self {
             config,
             shifts: RwLock::new(HashMap::new()),
+            gaps: std::sync::Mutex::new(HashMap::new()),
+            gap_count: std::sync::atomic::AtomicUsize::new(0),
             restored,
             metrics,
         }
+    }
+
+    /// True when an earlier batch of this producer partition was answered with a retriable
+    /// error by the proxy and has not come back: this later one must wait for it.
+    pub fn behind_gap(&self, key: &ProducerPartition, epoch: i16, sequence: i32) -> bool {
+        if self.gap_count.load(Ordering::Relaxed) == 0 {
+            return false;
+        }
+        let Ok(mut gaps) = self.gaps.lock() else {
+            return false;
+        };
+        let Some(gap) = gaps.get(key).copied() else {
+            return false;
+        };
+        if epoch > gap.epoch || gap.opened.elapsed() > GAP_EXPIRY {
+            gaps.remove(key);
+            self.gap_count.store(gaps.len(), Ordering::Relaxed);
+            return false;
+        }
+        epoch == gap.epoch && is_after(sequence, gap.sequence)
+    }
+
+    /// Notes the outcome of a batch starting at `sequence`: a retriable answer of the proxy's
+    /// own opens a gap there (the earliest one stays); any other answer closes the gap the
+    /// batch was holding open.
+    pub fn note_outcome(
+        &self,
+        key: &ProducerPartition,
+        epoch: i16,
+        sequence: i32,
+        retriable_locally: bool,
+    ) {
+        if !retriable_locally && self.gap_count.load(Ordering::Relaxed) == 0 {
+            return;
+        }
+        let Ok(mut gaps) = self.gaps.lock() else {
+            return;
+        };
+        match (gaps.get(key).copied(), retriable_locally) {
+            (Some(gap), true) if gap.epoch == epoch && is_after(sequence, gap.sequence) => {}
+            (_, true) => {
+                if gaps.len() < self.config.max_producers {
+                    gaps.insert(
+                        key.clone(),
+                        Gap {
+                            epoch,
+                            sequence,
+                            opened: Instant::now(),
+                        },
+                    );
+                }
+            }
+            (Some(gap), false) if gap.epoch != epoch || gap.sequence == sequence => {
+                gaps.remove(key);
+            }
+            _ => {}
+        }
+        self.gap_count.store(gaps.len(), Ordering::Relaxed);
     }
 
     /// The settings.
@@ -424,6 +516,50 @@ mod tests {
         store.expire();
         assert!(store.get(&key(1)).is_none());
         assert_eq!(store.metrics.producers.get(), 2);
+    }
+
+    #[test]
+    fn a_gap_holds_later_batches_until_its_batch_comes_back() {
+        let store = SequenceStore::new(SequenceConfig::default(), SequenceMetrics::default());
+        let k = key(1);
+        assert!(!store.behind_gap(&k, 0, 10));
+        store.note_outcome(&k, 0, 10, true);
+        assert!(store.behind_gap(&k, 0, 15), "a later batch waits");
+        assert!(
+            !store.behind_gap(&k, 0, 10),
+            "the batch itself goes through"
+        );
+        assert!(
+            !store.behind_gap(&k, 0, 5),
+            "an earlier one (a retry) goes through"
+        );
+        assert!(
+            !store.behind_gap(&key(2), 0, 15),
+            "other producers are not held"
+        );
+        // A later batch refused too does not move the gap forward.
+        store.note_outcome(&k, 0, 15, true);
+        assert!(store.behind_gap(&k, 0, 12));
+        // The batch forwarded: the gap closes.
+        store.note_outcome(&k, 0, 10, false);
+        assert!(!store.behind_gap(&k, 0, 15));
+        // Past a wrap, and a new epoch clears it.
+        store.note_outcome(&k, 0, i32::MAX - 1, true);
+        assert!(store.behind_gap(&k, 0, 3));
+        assert!(!store.behind_gap(&k, 1, 3));
+        assert!(!store.behind_gap(&k, 0, 3), "cleared by the new epoch");
+    }
+
+    #[test]
+    fn producer_fields_are_read_from_the_first_header() {
+        let mut b = vec![0u8; 61];
+        b[43..51].copy_from_slice(&7i64.to_be_bytes());
+        b[51..53].copy_from_slice(&2i16.to_be_bytes());
+        b[53..57].copy_from_slice(&40i32.to_be_bytes());
+        assert_eq!(producer_of(&b), Some((7, 2, 40)));
+        b[43..51].copy_from_slice(&(-1i64).to_be_bytes());
+        assert_eq!(producer_of(&b), None);
+        assert_eq!(producer_of(&b[..50]), None);
     }
 
     #[test]

@@ -71,15 +71,22 @@ pub fn all_partitions(config: &ClientConfig, topic: &str, within: Duration) -> V
     let deadline = Instant::now() + within;
     while !ends.is_empty() && Instant::now() < deadline {
         if let Some(Ok(m)) = consumer.poll(Duration::from_millis(200)) {
-            let (p, offset) = (m.partition(), m.offset());
             out.push((
-                p,
-                offset,
+                m.partition(),
+                m.offset(),
                 m.key().map(<[u8]>::to_vec),
                 m.payload().map(<[u8]>::to_vec),
             ));
-            if ends.get(&p).is_some_and(|end| offset + 1 >= *end) {
-                ends.remove(&p);
+        }
+        // By position, not by the last record seen: under read_committed the log ends with
+        // transaction markers, which are never returned.
+        if let Ok(positions) = consumer.position() {
+            for e in positions.elements_for_topic(topic) {
+                if let (Offset::Offset(at), Some(end)) = (e.offset(), ends.get(&e.partition())) {
+                    if at >= *end {
+                        ends.remove(&e.partition());
+                    }
+                }
             }
         }
     }

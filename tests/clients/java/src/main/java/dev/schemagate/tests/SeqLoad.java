@@ -25,6 +25,10 @@ import org.apache.kafka.common.serialization.ByteArraySerializer;
  * ("bad-i"). The summary reports acknowledged and failed records with the failed indexes and
  * errors by kind. The client's own log (slf4j-simple, on stderr) is where the test looks for
  * OUT_OF_ORDER_SEQUENCE_NUMBER, fencing and fatal errors.
+ *
+ * <p>With `--transactional N` the producer is transactional: records go in transactions of N,
+ * each flushed before it ends (so its records reach the log), and every third transaction
+ * (t % 3 == 2) is aborted, the others committed.
  */
 final class SeqLoad {
     private SeqLoad() {}
@@ -36,17 +40,23 @@ final class SeqLoad {
         int schemaId = args.getInt("schema-id", 1);
         int rate = args.getInt("rate", 2000);
         Set<Integer> bad = readBad(args.required("bad-file"));
+        int txnSize = args.getInt("transactional", 0);
         args.checkAllUsed();
 
         Properties p = Common.props(bootstrap, topic + "-seq-load");
         p.put(ProducerConfig.KEY_SERIALIZER_CLASS_CONFIG, ByteArraySerializer.class.getName());
         p.put(ProducerConfig.VALUE_SERIALIZER_CLASS_CONFIG, ByteArraySerializer.class.getName());
+        if (txnSize > 0) p.put(ProducerConfig.TRANSACTIONAL_ID_CONFIG, topic + "-txn");
+        int committedTxns = 0;
+        int abortedTxns = 0;
         AtomicInteger acked = new AtomicInteger();
         ConcurrentLinkedQueue<Integer> failed = new ConcurrentLinkedQueue<>();
         Map<String, Integer> errors = new TreeMap<>();
         long start = System.nanoTime();
         try (KafkaProducer<byte[], byte[]> producer = new KafkaProducer<>(p)) {
+            if (txnSize > 0) producer.initTransactions();
             for (int i = 0; i < count; i++) {
+                if (txnSize > 0 && i % txnSize == 0) producer.beginTransaction();
                 pace(start, i, rate);
                 final int index = i;
                 byte[] key = Integer.toString(i).getBytes(StandardCharsets.UTF_8);
@@ -61,6 +71,16 @@ final class SeqLoad {
                                 }
                             }
                         });
+                if (txnSize > 0 && (i % txnSize == txnSize - 1 || i == count - 1)) {
+                    producer.flush();
+                    if ((i / txnSize) % 3 == 2) {
+                        producer.abortTransaction();
+                        abortedTxns++;
+                    } else {
+                        producer.commitTransaction();
+                        committedTxns++;
+                    }
+                }
             }
             producer.flush();
         }
@@ -73,6 +93,11 @@ final class SeqLoad {
         s.put("failed", failedList.size());
         s.put("failed_indexes", failedList.subList(0, Math.min(1000, failedList.size())));
         s.put("errors", errors);
+        if (txnSize > 0) {
+            s.put("transaction_size", txnSize);
+            s.put("transactions_committed", committedTxns);
+            s.put("transactions_aborted", abortedTxns);
+        }
         return s;
     }
 
