@@ -7,7 +7,9 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod check;
+mod hash_password;
 mod kafka_config;
+mod listener_tls;
 mod proxy;
 mod quarantine;
 mod registry;
@@ -31,6 +33,8 @@ enum Command {
     Check(check::Args),
     /// Audit and replay quarantined records.
     Quarantine(quarantine::Args),
+    /// Print a `user:hash` line for `schemagate registry --credentials` (password on stdin).
+    HashPassword(hash_password::Args),
 }
 
 fn main() -> ExitCode {
@@ -58,6 +62,7 @@ fn main() -> ExitCode {
             Command::Registry(a) => registry::run(a).await,
             Command::Check(a) => check::run(a).await,
             Command::Quarantine(a) => quarantine::run(a).await,
+            Command::HashPassword(a) => hash_password::run(&a),
         }
     });
     match result {
