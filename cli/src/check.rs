@@ -9,6 +9,8 @@ use contract::{compat, CompatibilityMode, ParsedSchema, SchemaType};
 
 mod online;
 
+use crate::registry_auth::RegistryAuth;
+
 /// Flags of `schemagate check`.
 #[derive(clap::Args)]
 pub struct Args {
@@ -30,6 +32,8 @@ pub struct Args {
     /// Subject to check against (online mode).
     #[arg(long)]
     subject: Option<String>,
+    #[command(flatten)]
+    registry_auth: RegistryAuth,
 }
 
 /// Runs `schemagate check`.
@@ -39,7 +43,14 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             .subject
             .as_deref()
             .context("--subject is required with --registry")?;
-        return online::run(url, subject, &args.proposed, args.schema_type.as_deref()).await;
+        let config = args.registry_auth.config(url)?;
+        return online::run(
+            &config,
+            subject,
+            &args.proposed,
+            args.schema_type.as_deref(),
+        )
+        .await;
     }
     let schema_type: SchemaType = args
         .schema_type

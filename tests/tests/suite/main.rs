@@ -31,6 +31,7 @@ mod quarantine_cli;
 mod rdkafka_client;
 mod read_back;
 mod registry_clients;
+mod registry_security;
 mod sasl_acl;
 mod sasl_clients;
 mod schema_gate;
