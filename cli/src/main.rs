@@ -28,7 +28,7 @@ enum Command {
     /// Run the Kafka proxy in front of one or more brokers.
     Proxy(Box<proxy::Args>),
     /// Run a Confluent-compatible schema registry.
-    Registry(registry::Args),
+    Registry(Box<registry::Args>),
     /// Check a proposed schema for compatibility (CI gate). Exit 0 compatible, 1 incompatible, 2 error.
     Check(check::Args),
     /// Audit and replay quarantined records.
@@ -61,7 +61,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async move {
         match cli.command {
             Command::Proxy(a) => proxy::run(*a).await,
-            Command::Registry(a) => registry::run(a).await,
+            Command::Registry(a) => registry::run(*a).await,
             Command::Check(a) => check::run(a).await,
             Command::Quarantine(a) => quarantine::run(a).await,
             Command::HashPassword(a) => hash_password::run(&a),

@@ -188,12 +188,20 @@ impl Proxy {
         let mut tasks = tokio::task::JoinSet::new();
         if let Some(tls) = &shared.listener_tls {
             let reloads = shared.metrics.tls_reloads.clone();
+            let cert = tls.config().cert.clone();
             let mut stop = stop_rx.clone();
             tasks.spawn(serving::watch::run(
                 tls.watched(),
                 tls.config().reload_interval,
-                "listener TLS",
-                move |result| {
+                move |outcome| {
+                    match &outcome {
+                        serving::Reload::Failed(e) => tracing::error!(
+                            error = %e,
+                            "listener TLS reload failed, keeping the previous certificate"
+                        ),
+                        _ => tracing::info!(cert = %cert.display(), "listener TLS certificate reloaded"),
+                    }
+                    let result = outcome.result();
                     reloads.get_or_create(&ReloadLabels { result }).inc();
                 },
                 async move {

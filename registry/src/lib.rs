@@ -83,7 +83,6 @@ pub async fn serve(
         reloads.spawn(serving::watch::run(
             tls.watched(),
             tls.config().reload_interval,
-            "registry TLS",
             move |r| metrics.reloaded(metrics::WatchedFile::tls, r),
             async move {
                 let _ = stop.wait_for(|s| *s).await;

@@ -5,7 +5,7 @@ use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::registry::Registry;
-use serving::ReloadResult;
+use serving::{Reload, ReloadResult};
 
 use crate::security::audit::AccessLabels;
 
@@ -72,8 +72,15 @@ impl RegistryMetrics {
         m
     }
 
-    /// Counts one reload of `file`.
-    pub fn reloaded(&self, file: WatchedFile, result: ReloadResult) {
+    /// Logs and counts one reload of `file` that did something.
+    pub fn reloaded<E: std::fmt::Display>(&self, file: WatchedFile, outcome: Reload<E>) {
+        match &outcome {
+            Reload::Failed(e) => {
+                tracing::error!(?file, error = %e, "reload failed, keeping the previous version")
+            }
+            _ => tracing::info!(?file, "reloaded"),
+        }
+        let result = outcome.result();
         self.reloads
             .get_or_create(&ReloadLabels { file, result })
             .inc();

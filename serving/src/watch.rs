@@ -165,13 +165,13 @@ impl<S: Source> Watched<S> {
     }
 }
 
-/// Checks `watched` every `interval` until `shutdown` completes, logging each reload as
-/// `what` and handing its outcome to `count` (for a metric).
+/// Checks `watched` every `interval` until `shutdown` completes, handing every reload that did
+/// something ([`Reload::Reloaded`] or [`Reload::Failed`]) to `report`, which logs it under the
+/// caller's own target and counts it.
 pub async fn run<S: Source>(
     watched: Arc<Watched<S>>,
     interval: Duration,
-    what: &'static str,
-    count: impl Fn(ReloadResult) + Send,
+    report: impl Fn(Reload<S::Error>) + Send,
     shutdown: impl Future<Output = ()> + Send,
 ) {
     tokio::pin!(shutdown);
@@ -187,18 +187,19 @@ pub async fn run<S: Source>(
         else {
             continue;
         };
-        let result = match outcome {
-            Reload::Unchanged => continue,
-            Reload::Reloaded => {
-                tracing::info!("{what} reloaded");
-                ReloadResult::ok
-            }
-            Reload::Failed(e) => {
-                tracing::error!(error = %e, "{what} reload failed, keeping the previous version");
-                ReloadResult::error
-            }
-        };
-        count(result);
+        if !matches!(outcome, Reload::Unchanged) {
+            report(outcome);
+        }
+    }
+}
+
+impl<E> Reload<E> {
+    /// The metric label of a reload that did something (`Unchanged` counts as `ok`).
+    pub fn result(&self) -> ReloadResult {
+        match self {
+            Reload::Failed(_) => ReloadResult::error,
+            _ => ReloadResult::ok,
+        }
     }
 }
 
@@ -274,8 +275,7 @@ mod tests {
         let task = tokio::spawn(run(
             w.clone(),
             Duration::from_millis(20),
-            "number file",
-            move |r| sink.lock().unwrap().push(r),
+            move |r: Reload<Bad>| sink.lock().unwrap().push(r.result()),
             async move {
                 let _ = stop_rx.await;
             },

@@ -224,7 +224,6 @@ impl Security {
             tasks.spawn(serving::watch::run(
                 file.clone(),
                 interval,
-                "credentials file",
                 move |r| m.reloaded(WatchedFile::credentials, r),
                 stopped(stop.clone()),
             ));
@@ -234,7 +233,6 @@ impl Security {
             tasks.spawn(serving::watch::run(
                 file.clone(),
                 interval,
-                "permissions file",
                 move |r| m.reloaded(WatchedFile::permissions, r),
                 stopped(stop.clone()),
             ));
@@ -245,7 +243,6 @@ impl Security {
                 tasks.spawn(serving::watch::run(
                     file.clone(),
                     interval,
-                    "JWKS file",
                     move |r| m.reloaded(WatchedFile::jwks, r),
                     stopped(stop.clone()),
                 ));

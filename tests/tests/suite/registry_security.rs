@@ -31,6 +31,8 @@ struct Secured {
     dir: tempfile::TempDir,
     ca: PathBuf,
     other_ca: PathBuf,
+    /// A client certificate from the registry's CA, for `--tls-client-ca`.
+    client: schemagate_tests::certs::Issued,
     signer: rcgen::KeyPair,
 }
 
@@ -60,6 +62,11 @@ fn examples() -> PathBuf {
 
 impl Secured {
     fn start() -> Self {
+        Self::start_with(|_| Vec::new())
+    }
+
+    /// As [`Secured::start`], with flags chosen from the registry CA's path.
+    fn start_with(extra: impl FnOnce(&Path) -> Vec<String>) -> Self {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let ca =
             TestCa::new(&dir.path().join("ca"), "registry CA").unwrap_or_else(|e| panic!("{e}"));
@@ -67,6 +74,9 @@ impl Secured {
             TestCa::new(&dir.path().join("other"), "another CA").unwrap_or_else(|e| panic!("{e}"));
         let server = ca
             .issue("registry", LOOPBACK, Validity::Current)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let client = ca
+            .issue("ci-client", &["ci.example"], Validity::Current)
             .unwrap_or_else(|e| panic!("{e}"));
         let credentials = dir.path().join("users.txt");
         let lines: Vec<String> = USERS.iter().map(|(u, p)| credentials_line(u, p)).collect();
@@ -108,13 +118,16 @@ impl Secured {
             &admin.to_string(),
         ]
         .map(String::from)
-        .to_vec();
+        .into_iter()
+        .chain(extra(&ca.ca_path()))
+        .collect();
         let registry = Registry::start_https("memory", flags).unwrap_or_else(|e| panic!("{e}"));
         Self {
             registry,
             admin,
             ca: ca.ca_path(),
             other_ca: other.ca_path(),
+            client,
             signer,
             dir,
         }
@@ -244,6 +257,37 @@ fn confluent_python_client_ci_writes_services_read_teams_are_apart_and_tokens_ex
         "{}",
         m.text()
     );
+}
+
+#[test]
+fn client_certificates_are_required_when_a_client_ca_is_set() {
+    let secured =
+        Secured::start_with(|ca| vec!["--tls-client-ca".into(), ca.display().to_string()]);
+    let out = ClientRun::python("registry_client_cert_check.py")
+        .unwrap_or_else(|e| panic!("{e}"))
+        .arg(secured.registry.url())
+        .arg(&secured.ca)
+        .arg(&secured.client.cert)
+        .arg(&secured.client.key)
+        .env("SG_CI_USER_INFO", Secured::user_info("ci-pipeline"))
+        .run()
+        .unwrap_or_else(|e| panic!("{e}\nregistry log:\n{}", secured.registry.log_tail()));
+    assert!(
+        out.stdout.contains("all client certificate checks passed"),
+        "{}",
+        out.stdout
+    );
+    // schemagate's own clients present no certificate: refused at the handshake, exit 2.
+    let (code, text) = secured.check(
+        "orders-value",
+        &[
+            "--registry-basic-auth",
+            &Secured::user_info("ci-pipeline"),
+            "--registry-ca-file",
+            &secured.ca.display().to_string(),
+        ],
+    );
+    assert_eq!(code, 2, "{text}");
 }
 
 #[test]
