@@ -78,16 +78,11 @@ pub async fn serve(
     let mut reloads = tokio::task::JoinSet::new();
     reloads.spawn(security.clone().run_reloads(stop_rx.clone()));
     if let Some(tls) = &cfg.tls {
-        let metrics = security.metrics().clone();
-        let mut stop = stop_rx.clone();
-        reloads.spawn(serving::watch::run(
-            tls.watched(),
-            tls.config().reload_interval,
-            move |r| metrics.reloaded(metrics::WatchedFile::tls, r),
-            async move {
-                let _ = stop.wait_for(|s| *s).await;
-            },
-        ));
+        let (interval, file) = (tls.config().reload_interval, metrics::WatchedFile::tls);
+        let watch = security
+            .metrics()
+            .watch(tls.watched(), interval, file, stop_rx.clone());
+        reloads.spawn(watch);
     }
     let served =
         http::server::serve(listener, router(registry, &cfg), cfg.tls.clone(), shutdown).await;

@@ -5,7 +5,12 @@ use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::registry::Registry;
-use serving::{Reload, ReloadResult};
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serving::{Reload, ReloadResult, Source, Watched};
+use tokio::sync::watch;
 
 use crate::security::audit::AccessLabels;
 
@@ -70,6 +75,26 @@ impl RegistryMetrics {
             m.jwks_fetches.clone(),
         );
         m
+    }
+
+    /// Checks `watched` (which is `file`) every `interval` until `stop` is set, logging and
+    /// counting each reload that did something.
+    pub fn watch<S: Source>(
+        &self,
+        watched: Arc<Watched<S>>,
+        interval: Duration,
+        file: WatchedFile,
+        mut stop: watch::Receiver<bool>,
+    ) -> impl Future<Output = ()> + Send + 'static {
+        let metrics = self.clone();
+        serving::watch::run(
+            watched,
+            interval,
+            move |outcome| metrics.reloaded(file, outcome),
+            async move {
+                let _ = stop.wait_for(|s| *s).await;
+            },
+        )
     }
 
     /// Logs and counts one reload of `file` that did something.

@@ -15,4 +15,4 @@ pub mod tls;
 pub mod watch;
 
 pub use tls::{ServerTls, ServerTlsConfig, TlsError};
-pub use watch::{FileSource, FromFile, Reload, ReloadLabels, ReloadResult, Source, Watched};
+pub use watch::{FileSource, FromText, Reload, ReloadLabels, ReloadResult, Source, Watched};

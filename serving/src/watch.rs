@@ -30,16 +30,16 @@ pub trait Source: Send + Sync + 'static {
     fn build(&self, files: &Self::Files) -> Result<Self::Value, Self::Error>;
 }
 
-/// A value parsed from one small file.
-pub trait FromFile: Sized + Send + Sync + 'static {
+/// A value parsed from one small UTF-8 text file.
+pub trait FromText: Sized + Send + Sync + 'static {
     /// Why the file cannot be read or used; it names the file.
     type Error: std::error::Error + Send + 'static;
 
-    /// Parses the file's bytes.
-    fn from_file(path: &Path, bytes: &[u8]) -> Result<Self, Self::Error>;
+    /// Parses the file's text; `origin` names the file in errors.
+    fn from_text(text: &str, origin: &str) -> Result<Self, Self::Error>;
 
-    /// The error for a file that cannot be read.
-    fn unreadable(path: &Path, e: std::io::Error) -> Self::Error;
+    /// The error for a file that cannot be read (`Some` I/O error) or is not UTF-8 (`None`).
+    fn unusable(path: &Path, e: Option<std::io::Error>) -> Self::Error;
 }
 
 /// One file whose contents parse into a `T`.
@@ -63,17 +63,18 @@ impl<T> FileSource<T> {
     }
 }
 
-impl<T: FromFile> Source for FileSource<T> {
+impl<T: FromText> Source for FileSource<T> {
     type Files = Vec<u8>;
     type Value = T;
     type Error = T::Error;
 
     fn read(&self) -> Result<Vec<u8>, T::Error> {
-        std::fs::read(&self.path).map_err(|e| T::unreadable(&self.path, e))
+        std::fs::read(&self.path).map_err(|e| T::unusable(&self.path, Some(e)))
     }
 
     fn build(&self, files: &Vec<u8>) -> Result<T, T::Error> {
-        T::from_file(&self.path, files)
+        let text = std::str::from_utf8(files).map_err(|_| T::unusable(&self.path, None))?;
+        T::from_text(text, &self.path.display().to_string())
     }
 }
 

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
-use serving::FromFile;
+use serving::FromText;
 
 /// A stored password hash, checked to parse when the file is read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -144,23 +144,22 @@ impl Credentials {
     }
 }
 
-impl FromFile for Credentials {
+impl FromText for Credentials {
     type Error = CredentialsError;
 
-    fn from_file(path: &Path, bytes: &[u8]) -> Result<Self, CredentialsError> {
-        let origin = path.display().to_string();
-        let text = std::str::from_utf8(bytes).map_err(|_| CredentialsError::Invalid {
-            path: origin.clone(),
-            line: 1,
-            reason: "not UTF-8".into(),
-        })?;
-        Self::parse(text, &origin)
+    fn from_text(text: &str, origin: &str) -> Result<Self, CredentialsError> {
+        Self::parse(text, origin)
     }
 
-    fn unreadable(path: &Path, source: std::io::Error) -> CredentialsError {
-        CredentialsError::Read {
-            path: path.display().to_string(),
-            source,
+    fn unusable(path: &Path, source: Option<std::io::Error>) -> CredentialsError {
+        let path = path.display().to_string();
+        match source {
+            Some(source) => CredentialsError::Read { path, source },
+            None => CredentialsError::Invalid {
+                path,
+                line: 1,
+                reason: "not UTF-8".into(),
+            },
         }
     }
 }

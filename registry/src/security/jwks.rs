@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 use jsonwebtoken::jwk::{AlgorithmParameters, Jwk, PublicKeyUse};
 use jsonwebtoken::{Algorithm, DecodingKey};
-use serving::{FileSource, FromFile, Watched};
+use serving::{FileSource, FromText, Watched};
 
 /// Largest JWKS accepted, from a file or a URL.
 pub const MAX_JWKS_BYTES: usize = 1024 * 1024;
@@ -155,17 +155,21 @@ fn usable(value: serde_json::Value) -> Option<VerifyingKey> {
     })
 }
 
-impl FromFile for KeySet {
+impl FromText for KeySet {
     type Error = JwksError;
 
-    fn from_file(path: &Path, bytes: &[u8]) -> Result<Self, JwksError> {
-        KeySet::parse(bytes, &path.display().to_string())
+    fn from_text(text: &str, origin: &str) -> Result<Self, JwksError> {
+        KeySet::parse(text.as_bytes(), origin)
     }
 
-    fn unreadable(path: &Path, source: std::io::Error) -> JwksError {
-        JwksError::Read {
-            path: path.display().to_string(),
-            source,
+    fn unusable(path: &Path, source: Option<std::io::Error>) -> JwksError {
+        let path = path.display().to_string();
+        match source {
+            Some(source) => JwksError::Read { path, source },
+            None => JwksError::Invalid {
+                origin: path,
+                reason: "not UTF-8".into(),
+            },
         }
     }
 }

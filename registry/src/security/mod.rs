@@ -27,7 +27,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use serving::{FileSource, FromFile, ReloadResult, Watched};
+use serving::{FileSource, FromText, ReloadResult, Watched};
 
 use crate::metrics::{FetchLabels, RegistryMetrics, WatchedFile};
 pub use access::Mode;
@@ -41,23 +41,22 @@ pub use single_user::BasicAuth;
 /// A permissions file, reloaded when it changes.
 pub type PermissionsFile = Arc<Watched<FileSource<Permissions>>>;
 
-impl FromFile for Permissions {
+impl FromText for Permissions {
     type Error = PermissionsError;
 
-    fn from_file(path: &Path, bytes: &[u8]) -> Result<Self, PermissionsError> {
-        let origin = path.display().to_string();
-        let text = std::str::from_utf8(bytes).map_err(|_| PermissionsError::Invalid {
-            path: origin.clone(),
-            line: 1,
-            reason: "not UTF-8".into(),
-        })?;
-        Permissions::parse(text, &origin)
+    fn from_text(text: &str, origin: &str) -> Result<Self, PermissionsError> {
+        Permissions::parse(text, origin)
     }
 
-    fn unreadable(path: &Path, source: std::io::Error) -> PermissionsError {
-        PermissionsError::Read {
-            path: path.display().to_string(),
-            source,
+    fn unusable(path: &Path, source: Option<std::io::Error>) -> PermissionsError {
+        let path = path.display().to_string();
+        match source {
+            Some(source) => PermissionsError::Read { path, source },
+            None => PermissionsError::Invalid {
+                path,
+                line: 1,
+                reason: "not UTF-8".into(),
+            },
         }
     }
 }
@@ -216,46 +215,39 @@ impl Security {
     pub async fn run_reloads(self: Arc<Self>, stop: tokio::sync::watch::Receiver<bool>) {
         let mut tasks = tokio::task::JoinSet::new();
         let interval = self.reload_interval;
-        let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
-            let _ = rx.wait_for(|s| *s).await;
-        };
+        let m = &self.metrics;
         if let Some(file) = self.authenticator.credentials() {
-            let m = self.metrics.clone();
-            tasks.spawn(serving::watch::run(
+            tasks.spawn(m.watch(
                 file.clone(),
                 interval,
-                move |r| m.reloaded(WatchedFile::credentials, r),
-                stopped(stop.clone()),
+                WatchedFile::credentials,
+                stop.clone(),
             ));
         }
         if let Some(file) = &self.permissions {
-            let m = self.metrics.clone();
-            tasks.spawn(serving::watch::run(
+            tasks.spawn(m.watch(
                 file.clone(),
                 interval,
-                move |r| m.reloaded(WatchedFile::permissions, r),
-                stopped(stop.clone()),
+                WatchedFile::permissions,
+                stop.clone(),
             ));
         }
         match self.authenticator.jwt().map(JwtVerifier::keys) {
             Some(Jwks::File(file)) => {
-                let m = self.metrics.clone();
-                tasks.spawn(serving::watch::run(
-                    file.clone(),
-                    interval,
-                    move |r| m.reloaded(WatchedFile::jwks, r),
-                    stopped(stop.clone()),
-                ));
+                tasks.spawn(m.watch(file.clone(), interval, WatchedFile::jwks, stop.clone()));
             }
             Some(Jwks::Url(remote)) => {
-                let (remote, m, every) = (remote.clone(), self.metrics.clone(), self.jwks_refresh);
-                let stop = stopped(stop.clone());
+                let (remote, m, every) = (remote.clone(), m.clone(), self.jwks_refresh);
+                let mut stop = stop.clone();
                 tasks.spawn(async move {
-                    tokio::pin!(stop);
+                    let stopped = async move {
+                        let _ = stop.wait_for(|s| *s).await;
+                    };
+                    tokio::pin!(stopped);
                     loop {
                         tokio::select! {
                             _ = tokio::time::sleep(every) => fetch_logged(&remote, &m).await,
-                            _ = &mut stop => return,
+                            _ = &mut stopped => return,
                         }
                     }
                 });

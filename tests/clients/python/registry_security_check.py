@@ -19,12 +19,8 @@ from confluent_kafka.schema_registry.error import SchemaRegistryError
 from confluent_kafka.serialization import MessageField, SerializationContext
 
 from common import check, summary
+from registry_client_check import ORDER_V1, ORDER_V2_OK as ORDER_V2
 
-ORDER_V1 = json.dumps({"type": "record", "name": "Order", "namespace": "shop", "fields": [
-    {"name": "id", "type": "long"}, {"name": "item", "type": "string"}]})
-ORDER_V2 = json.dumps({"type": "record", "name": "Order", "namespace": "shop", "fields": [
-    {"name": "id", "type": "long"}, {"name": "item", "type": "string"},
-    {"name": "qty", "type": "int", "default": 1}]})
 PAYMENT = json.dumps({"type": "record", "name": "Payment", "namespace": "shop", "fields": [
     {"name": "id", "type": "long"}]})
 

@@ -359,30 +359,23 @@ fn schemagate_check_authenticates_trusts_its_ca_and_sees_reloaded_credentials() 
         .lines()
         .filter(|l| !l.starts_with("schemagate-proxy:"))
         .collect();
-    let basic = |password: &str| format!("schemagate-proxy:{password}");
-    let (code, out) = secured.check(
-        &subject,
-        &[
+    let check_as = |password: &str| {
+        let user_info = format!("schemagate-proxy:{password}");
+        let auth = [
             "--registry-basic-auth",
-            &basic("proxy-secret"),
+            &user_info,
             "--registry-ca-file",
             &ca,
-        ],
-    );
+        ];
+        secured.check(&subject, &auth)
+    };
+    let (code, out) = check_as("proxy-secret");
     assert_eq!(code, 0, "the old password works before the rotation: {out}");
     write(&users, &format!("{}\n{rotated}\n", kept.join("\n")));
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut last = String::new();
     while Instant::now() < deadline {
-        let (code, out) = secured.check(
-            &subject,
-            &[
-                "--registry-basic-auth",
-                &basic("rotated-secret"),
-                "--registry-ca-file",
-                &ca,
-            ],
-        );
+        let (code, out) = check_as("rotated-secret");
         if code == 0 {
             last.clear();
             break;
@@ -395,15 +388,7 @@ fn schemagate_check_authenticates_trusts_its_ca_and_sees_reloaded_credentials() 
         "the rotated password was never accepted: {last}\n{}",
         secured.registry.log_tail()
     );
-    let (code, out) = secured.check(
-        &subject,
-        &[
-            "--registry-basic-auth",
-            &basic("proxy-secret"),
-            "--registry-ca-file",
-            &ca,
-        ],
-    );
+    let (code, out) = check_as("proxy-secret");
     assert_eq!(code, 2, "the old password must stop working: {out}");
     assert!(out.contains("401"), "{out}");
     let m = secured.metrics();
