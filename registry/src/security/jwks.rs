@@ -406,6 +406,78 @@ mod tests {
         assert!(RemoteJwks::new(&cfg("file:///etc/jwks")).is_err());
     }
 
+    /// Serves `body` (HTTP/1.1, `Connection: close`) to every connection; `None` accepts and
+    /// never answers. Returns the URL and a count of requests served.
+    async fn serve(body: Option<Vec<u8>>) -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/jwks", listener.local_addr().unwrap());
+        let served = Arc::new(AtomicUsize::new(0));
+        let count = served.clone();
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = listener.accept().await {
+                let body = body.clone();
+                let count = count.clone();
+                tokio::spawn(async move {
+                    let mut buf = [0u8; 4096];
+                    let _ = s.read(&mut buf).await;
+                    let Some(body) = body else {
+                        tokio::time::sleep(Duration::from_secs(30)).await;
+                        return;
+                    };
+                    count.fetch_add(1, Ordering::SeqCst);
+                    let head = format!(
+                        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                        body.len()
+                    );
+                    let _ = s.write_all(head.as_bytes()).await;
+                    let _ = s.write_all(&body).await;
+                });
+            }
+        });
+        (url, served)
+    }
+
+    fn remote(url: &str) -> RemoteJwks {
+        RemoteJwks::new(&RemoteJwksConfig {
+            url: url.into(),
+            ca_file: None,
+            timeout: Duration::from_millis(500),
+        })
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_url_is_fetched_cached_and_refetched_at_most_every_period() {
+        let set = json!({"keys": [ec_jwk("k1")]}).to_string().into_bytes();
+        let (url, served) = serve(Some(set)).await;
+        let r = remote(&url);
+        assert!(r.current().is_empty(), "nothing before the first fetch");
+        assert_eq!(r.refetch().await.unwrap(), 1);
+        assert!(r.current().find(Some("k1")).is_some());
+        // An unknown kid right after a fetch does not fetch again.
+        assert!(!r.refetch_if_due().await);
+        assert_eq!(served.load(std::sync::atomic::Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn oversized_and_silent_answers_are_refused_within_the_limits() {
+        let huge = vec![b' '; MAX_JWKS_BYTES + 10];
+        let (url, _) = serve(Some(huge)).await;
+        let e = remote(&url).refetch().await.unwrap_err().to_string();
+        assert!(e.contains("larger than"), "{e}");
+
+        let (url, _) = serve(None).await;
+        let started = Instant::now();
+        let r = remote(&url);
+        assert!(r.refetch().await.is_err());
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "the timeout bounds a fetch"
+        );
+    }
+
     #[tokio::test]
     async fn a_failed_fetch_keeps_the_old_set_and_refetches_are_rate_limited() {
         let server = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

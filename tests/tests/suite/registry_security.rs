@@ -24,6 +24,38 @@ const USERS: [(&str, &str); 3] = [
     ("schemagate-proxy", "proxy-secret"),
 ];
 
+/// Where the registry reads the token keys from.
+enum KeysFrom {
+    /// `--jwks-file`.
+    File,
+    /// `--jwks-url`, served by the test on loopback.
+    Url,
+}
+
+/// Serves `body` as JSON to every HTTP request on a loopback port, for the life of the test
+/// process; returns the URL.
+fn serve_forever(body: String) -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
+    let url = format!(
+        "http://{}/.well-known/jwks.json",
+        listener.local_addr().unwrap_or_else(|e| panic!("{e}"))
+    );
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            let mut request = [0u8; 4096];
+            let _ = stream.read(&mut request);
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = stream.write_all(head.as_bytes());
+            let _ = stream.write_all(body.as_bytes());
+        }
+    });
+    url
+}
+
 /// A secured registry and what its clients need.
 struct Secured {
     registry: Registry,
@@ -62,11 +94,11 @@ fn examples() -> PathBuf {
 
 impl Secured {
     fn start() -> Self {
-        Self::start_with(|_| Vec::new())
+        Self::start_with(KeysFrom::File, |_| Vec::new())
     }
 
     /// As [`Secured::start`], with flags chosen from the registry CA's path.
-    fn start_with(extra: impl FnOnce(&Path) -> Vec<String>) -> Self {
+    fn start_with(keys: KeysFrom, extra: impl FnOnce(&Path) -> Vec<String>) -> Self {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let ca =
             TestCa::new(&dir.path().join("ca"), "registry CA").unwrap_or_else(|e| panic!("{e}"));
@@ -88,6 +120,10 @@ impl Secured {
             "use": "sig", "x": b64(&raw[1..33]), "y": b64(&raw[33..65])}]});
         let jwks_path = dir.path().join("jwks.json");
         write(&jwks_path, &jwks.to_string());
+        let jwks_flag = match keys {
+            KeysFrom::File => ["--jwks-file".to_owned(), jwks_path.display().to_string()],
+            KeysFrom::Url => ["--jwks-url".to_owned(), serve_forever(jwks.to_string())],
+        };
         let admin = SocketAddr::from((
             [127, 0, 0, 1],
             net::free_port().unwrap_or_else(|e| panic!("{e}")),
@@ -104,8 +140,8 @@ impl Secured {
                 .join("registry-permissions.toml")
                 .display()
                 .to_string(),
-            "--jwks-file",
-            &jwks_path.display().to_string(),
+            &jwks_flag[0],
+            &jwks_flag[1],
             "--jwt-issuer",
             ISSUER,
             "--jwt-audience",
@@ -261,8 +297,9 @@ fn confluent_python_client_ci_writes_services_read_teams_are_apart_and_tokens_ex
 
 #[test]
 fn client_certificates_are_required_when_a_client_ca_is_set() {
-    let secured =
-        Secured::start_with(|ca| vec!["--tls-client-ca".into(), ca.display().to_string()]);
+    let secured = Secured::start_with(KeysFrom::File, |ca| {
+        vec!["--tls-client-ca".into(), ca.display().to_string()]
+    });
     let out = ClientRun::python("registry_client_cert_check.py")
         .unwrap_or_else(|e| panic!("{e}"))
         .arg(secured.registry.url())
@@ -288,6 +325,32 @@ fn client_certificates_are_required_when_a_client_ca_is_set() {
         ],
     );
     assert_eq!(code, 2, "{text}");
+}
+
+#[test]
+fn bearer_tokens_are_checked_against_a_jwks_url() {
+    let secured = Secured::start_with(KeysFrom::Url, |_| Vec::new());
+    let ca = secured.ca.display().to_string();
+    let token = secured.token("ci-pipeline", 300);
+    let auth = ["--registry-bearer-token", &token, "--registry-ca-file", &ca];
+    let (code, out) = secured.check("orders-value", &auth);
+    assert_eq!(code, 0, "{out}\n{}", secured.registry.log_tail());
+    let expired = secured.token("ci-pipeline", -600);
+    let auth = [
+        "--registry-bearer-token",
+        &expired,
+        "--registry-ca-file",
+        &ca,
+    ];
+    let (code, out) = secured.check("orders-value", &auth);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("401"), "{out}");
+    let m = secured.metrics();
+    let fetched = m.sum(
+        "schemagate_registry_jwks_fetches_total",
+        &[("result", "ok")],
+    );
+    assert!(fetched >= 1.0, "{}", m.text());
 }
 
 #[test]
