@@ -12,6 +12,7 @@ use proxy::batch::BatchLimits;
 use proxy::config::{ListenerTlsConfig, UpstreamTlsConfig};
 use proxy::enforce::metrics::EnforceMetrics;
 use proxy::enforce::quarantine::{QuarantineConfig, QuarantineWriter};
+use proxy::enforce::sequence_store::{SequenceConfig, SequenceMetrics, SequenceStore};
 use proxy::enforce::Enforcer;
 use proxy::policy::Policy;
 use proxy::{PassThrough, ProduceInspector, Proxy, ProxyConfig};
@@ -148,6 +149,21 @@ struct EnforcementArgs {
     /// Most records in one batch on an enforced topic.
     #[arg(long, default_value_t = 1 << 20)]
     max_batch_records: usize,
+    /// Refuse a whole batch of an idempotent or transactional producer when one of its
+    /// records is bad under `quarantine` (the behaviour before the sequence rewrite), instead
+    /// of forwarding its good records with rewritten sequence numbers.
+    #[arg(long)]
+    no_sequence_rewrite: bool,
+    /// The compacted topic where the proxy stores its sequence shifts (read at start).
+    #[arg(long, default_value = "_schemagate_sequences")]
+    sequence_topic: String,
+    /// Seconds after which an unused sequence shift is forgotten: at least the brokers'
+    /// producer.id.expiration.ms (a day by default).
+    #[arg(long, default_value_t = 86_400)]
+    producer_state_expiry_secs: u64,
+    /// Most producer partitions with a sequence shift held in memory.
+    #[arg(long, default_value_t = 100_000)]
+    max_producer_states: usize,
 }
 
 /// Runs `schemagate proxy` until SIGTERM or Ctrl-C.
@@ -202,14 +218,27 @@ fn enforcer(
         max_records: a.max_batch_records,
     };
     let enforce_metrics = EnforceMetrics::register(metrics);
+    let sequences = SequenceStore::new(
+        SequenceConfig {
+            enabled: !a.no_sequence_rewrite,
+            topic: a.sequence_topic.clone(),
+            expiry: Duration::from_secs(a.producer_state_expiry_secs.max(1)),
+            max_producers: a.max_producer_states.max(1),
+            ..SequenceConfig::default()
+        },
+        SequenceMetrics::register(metrics),
+    );
     tracing::info!(policy = %policy_file.display(), registry = %url, "schema enforcement on");
-    Ok(Arc::new(Enforcer::new(
+    let enforcer = Arc::new(Enforcer::new(
         policy,
         client,
         quarantine,
         limits,
         enforce_metrics,
-    )))
+        Arc::new(sequences),
+    ));
+    tokio::spawn(enforcer.clone().maintain_sequences());
+    Ok(enforcer)
 }
 
 /// The quarantine producer's librdkafka settings: the proxy's upstream TLS, translated (it talks

@@ -36,9 +36,11 @@ async fn metrics(State(state): State<AdminState>) -> Response {
 }
 
 async fn ready(State(state): State<AdminState>) -> (StatusCode, &'static str) {
-    if state.shared.ready.load(Ordering::SeqCst) {
-        (StatusCode::OK, "ready\n")
-    } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "upstream not reachable\n")
+    if !state.shared.ready.load(Ordering::SeqCst) {
+        return (StatusCode::SERVICE_UNAVAILABLE, "upstream not reachable\n");
+    }
+    match state.shared.inspector.not_ready() {
+        Some(why) => (StatusCode::SERVICE_UNAVAILABLE, why),
+        None => (StatusCode::OK, "ready\n"),
     }
 }

@@ -90,6 +90,12 @@ pub trait ProduceInspector: Send + Sync + 'static {
     fn max_produce_version(&self) -> i16 {
         i16::MAX
     }
+
+    /// Why the inspector cannot decide yet (state still loading), or None when it can;
+    /// `/readyz` answers 503 with the reason meanwhile.
+    fn not_ready(&self) -> Option<&'static str> {
+        None
+    }
 }
 
 /// The default inspector: forwards every Produce request untouched, decoding nothing.

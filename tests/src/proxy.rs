@@ -15,6 +15,10 @@ pub struct Proxy {
     listen: SocketAddr,
     admin: SocketAddr,
     server: Server,
+    upstream: Vec<SocketAddr>,
+    extra: Vec<String>,
+    /// Earlier runs' logs, from before a [`Proxy::kill_and_restart`].
+    earlier_logs: String,
 }
 
 impl Proxy {
@@ -38,10 +42,28 @@ impl Proxy {
 
     /// As [`start`](Proxy::start), with `extra` flags appended to the command line.
     pub fn start_with(upstream: &[SocketAddr], extra: &[String]) -> Result<Self, HarnessError> {
-        let bin = env::schemagate_bin()?;
         let listen = SocketAddr::from(([127, 0, 0, 1], net::free_port_range(BROKER_PORTS)?));
         let admin = SocketAddr::from(([127, 0, 0, 1], net::free_port()?));
-        let mut command = Command::new(bin);
+        let command = Self::command(upstream, extra, listen, admin)?;
+        let mut server = Server::spawn("schemagate-proxy", command)?;
+        server.wait_for_listener(listen, Duration::from_secs(20))?;
+        Ok(Self {
+            listen,
+            admin,
+            server,
+            upstream: upstream.to_vec(),
+            extra: extra.to_vec(),
+            earlier_logs: String::new(),
+        })
+    }
+
+    fn command(
+        upstream: &[SocketAddr],
+        extra: &[String],
+        listen: SocketAddr,
+        admin: SocketAddr,
+    ) -> Result<Command, HarnessError> {
+        let mut command = Command::new(env::schemagate_bin()?);
         command.arg("proxy");
         for addr in upstream {
             command.args(["--upstream", &addr.to_string()]);
@@ -52,13 +74,44 @@ impl Proxy {
             .args(["--admin", &admin.to_string()])
             .args(extra)
             .env("RUST_LOG", "info");
-        let mut server = Server::spawn("schemagate-proxy", command)?;
-        server.wait_for_listener(listen, Duration::from_secs(20))?;
-        Ok(Self {
-            listen,
-            admin,
-            server,
-        })
+        Ok(command)
+    }
+
+    /// Kills the proxy with SIGKILL, as a crash would, and starts it again on the same ports
+    /// with the same flags; returns once it listens.
+    pub fn kill_and_restart(&mut self) -> Result<(), HarnessError> {
+        self.server.kill();
+        self.earlier_logs.push_str(&self.server.log_tail());
+        self.earlier_logs
+            .push_str("\n--- killed (SIGKILL) and restarted ---\n");
+        let command = Self::command(&self.upstream, &self.extra, self.listen, self.admin)?;
+        // The kernel may hold the ports for a moment after the kill: retry the start briefly.
+        let mut last = None;
+        for _ in 0..50 {
+            let mut server = Server::spawn("schemagate-proxy", Self::clone_command(&command))?;
+            match server.wait_for_listener(self.listen, Duration::from_secs(20)) {
+                Ok(()) => {
+                    self.server = server;
+                    return Ok(());
+                }
+                Err(e) => last = Some(e),
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        Err(last.unwrap_or_else(|| {
+            HarnessError::io("restarting the proxy", std::io::Error::other("no attempt"))
+        }))
+    }
+
+    fn clone_command(command: &Command) -> Command {
+        let mut copy = Command::new(command.get_program());
+        copy.args(command.get_args());
+        for (k, v) in command.get_envs() {
+            if let Some(v) = v {
+                copy.env(k, v);
+            }
+        }
+        copy
     }
 
     /// The bootstrap address clients use (the listener for broker index 0).
@@ -100,8 +153,8 @@ impl Proxy {
         self.server.is_running()
     }
 
-    /// The proxy's log so far (tail).
+    /// The proxy's log so far (tail), with the tails of runs before a restart.
     pub fn log_tail(&self) -> String {
-        self.server.log_tail()
+        format!("{}{}", self.earlier_logs, self.server.log_tail())
     }
 }

@@ -133,6 +133,8 @@ pub struct RecordBatch<'a> {
     /// The CRC-32C the batch claims, and the bytes it covers.
     crc: u32,
     crc_covered: &'a [u8],
+    /// The whole batch as the client sent it.
+    whole: &'a [u8],
 }
 
 impl<'a> RecordBatch<'a> {
@@ -239,9 +241,25 @@ impl<'a> RecordBatch<'a> {
                 records,
                 crc,
                 crc_covered,
+                whole,
             },
             &bytes[total..],
         ))
+    }
+
+    /// The whole batch as the client sent it.
+    pub fn bytes(&self) -> &'a [u8] {
+        self.whole
+    }
+
+    /// The client's batch with another base sequence (and the CRC that goes with it); the
+    /// records are not touched.
+    pub fn with_base_sequence(&self, base_sequence: i32) -> Vec<u8> {
+        let mut out = self.whole.to_vec();
+        out[53..57].copy_from_slice(&base_sequence.to_be_bytes());
+        let crc = crc32c::crc32c(&out[21..]);
+        out[17..21].copy_from_slice(&crc.to_be_bytes());
+        out
     }
 
     /// Iterates the records; iteration stops after the first error.

@@ -224,3 +224,30 @@ fn a_compressed_batch_that_fails_to_decompress_is_named_corrupt_when_its_crc_is_
         Err(BatchError::Malformed("crc", _))
     ));
 }
+
+#[test]
+fn a_new_base_sequence_keeps_the_records_and_a_valid_crc() {
+    let mut header = template();
+    header.producer_id = 42;
+    header.producer_epoch = 3;
+    header.base_sequence = 10;
+    for codec in [Compression::None, Compression::Zstd] {
+        let bytes = encode_batch(&header, codec, &[value_a(), value_a()]).unwrap();
+        let (batch, _) = RecordBatch::parse(&bytes, BatchLimits::default()).unwrap();
+        assert_eq!(batch.bytes(), &bytes[..]);
+        let moved = batch.with_base_sequence(7);
+        let (again, rest) = RecordBatch::parse(&moved, BatchLimits::default()).unwrap();
+        assert!(rest.is_empty());
+        assert_eq!(again.header.base_sequence, 7);
+        assert_eq!(
+            BatchHeader {
+                base_sequence: 10,
+                ..again.header
+            },
+            batch.header
+        );
+        let records: Vec<_> = again.records().map(Result::unwrap).collect();
+        assert_eq!(records.len(), 2);
+        assert_eq!(records[1].value, Some(&b"a"[..]));
+    }
+}

@@ -1,5 +1,6 @@
 //! [`Enforcer`]: the [`ProduceInspector`] that applies the policy to every Produce request.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use futures::future::BoxFuture;
@@ -10,6 +11,7 @@ use super::partition::{PartitionInput, PartitionOutcome};
 use super::produce_response::{local_response, merge};
 use super::quarantine::QuarantineWriter;
 use super::resolve::{reader_verdicts, ReaderVerdicts};
+use super::sequence_store::SequenceStore;
 use crate::batch::{self, BatchLimits};
 use crate::inspect::{MergeError, ProduceDecision, ProduceInspector, ProduceRequestFrame};
 use crate::policy::Policy;
@@ -23,6 +25,7 @@ pub struct Enforcer {
     pub(super) verdicts: ReaderVerdicts,
     pub(super) limits: BatchLimits,
     pub(super) metrics: EnforceMetrics,
+    pub(super) sequences: Arc<SequenceStore>,
 }
 
 impl Enforcer {
@@ -33,6 +36,7 @@ impl Enforcer {
         quarantine: QuarantineWriter,
         limits: BatchLimits,
         metrics: EnforceMetrics,
+        sequences: Arc<SequenceStore>,
     ) -> Self {
         Self {
             policy,
@@ -41,6 +45,19 @@ impl Enforcer {
             verdicts: reader_verdicts(),
             limits,
             metrics,
+            sequences,
+        }
+    }
+
+    /// Reads the sequence shifts back from their topic (until it succeeds), then sweeps
+    /// expired ones once a minute; spawn it when the proxy starts.
+    pub async fn maintain_sequences(self: Arc<Self>) {
+        let client = self.quarantine.client_config().clone();
+        self.sequences.clone().restore(client).await;
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+        loop {
+            tick.tick().await;
+            self.sequences.expire();
         }
     }
 
@@ -159,6 +176,10 @@ impl ProduceInspector for Enforcer {
 
     fn max_produce_version(&self) -> i16 {
         TOPIC_ID_FROM - 1
+    }
+
+    fn not_ready(&self) -> Option<&'static str> {
+        (!self.sequences.is_ready()).then_some("sequence shifts not restored yet")
     }
 }
 

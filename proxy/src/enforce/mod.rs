@@ -6,12 +6,15 @@
 //! - [`resolve`]: one registry round per batch for its distinct schema ids, readers included.
 //! - [`reason`]: the published reason codes and [`reason::Violation`].
 //! - [`produce_response`]: responses the proxy makes or merges, with its error codes.
+//! - [`sequence`], [`sequence_store`], `idempotent`: quarantine for idempotent producers,
+//!   whose later batches move down by the records removed before them, stored durably.
 //! - [`quarantine`]: the durable writer of bad records with `schemagate.*` headers.
 //! - [`audit`]: reading, summarizing, showing and replaying quarantine topics (the CLI's
 //!   `schemagate quarantine`).
 //! - [`metrics`]: `schemagate_records_total`, `schemagate_quarantined_total`, ...
 pub mod audit;
 pub mod enforcer;
+mod idempotent;
 pub mod metrics;
 pub mod partition;
 pub mod produce_response;
@@ -19,5 +22,7 @@ pub mod quarantine;
 pub mod reason;
 pub mod record_check;
 pub mod resolve;
+pub mod sequence;
+pub mod sequence_store;
 
 pub use enforcer::Enforcer;

@@ -6,12 +6,12 @@ use contract::{SchemaId, WireFrame};
 
 use super::metrics::Outcome;
 use super::produce_response::{codes, LocalPartition};
-use super::quarantine::QuarantineRecord;
+use super::quarantine::{ProducerStamp, QuarantineRecord};
 use super::reason::{Part, Violation};
 use super::record_check::{frame_of, passes, verdict, FrameCheck, IdVerdict, Resolved};
 use super::resolve::Resolver;
 use super::Enforcer;
-use crate::batch::{encode_batch, BatchError, Record, RecordBatch};
+use crate::batch::{encode_batch, BatchError, BatchHeader, Record, RecordBatch};
 use crate::policy::{OnInvalid, Requirement, TopicPolicy};
 
 /// What the proxy does with one partition of a Produce request.
@@ -26,13 +26,15 @@ pub enum PartitionOutcome {
 }
 
 /// One record with what its frames said.
-struct Scanned<'b> {
-    record: Record<'b>,
-    timestamp: i64,
-    batch: usize,
-    index_in_batch: i32,
+pub(super) struct Scanned<'b> {
+    pub(super) record: Record<'b>,
+    pub(super) timestamp: i64,
+    pub(super) batch: usize,
+    pub(super) index_in_batch: i32,
     frames: [Option<WireFrame<'b>>; 2],
-    bad: Option<Violation>,
+    pub(super) bad: Option<Violation>,
+    /// The producer and original sequence, for a record of an idempotent batch.
+    pub(super) producer: Option<ProducerStamp>,
 }
 
 const PARTS: [Part; 2] = [Part::Key, Part::Value];
@@ -87,7 +89,17 @@ impl Enforcer {
                 Err(e) => return self.retriable(input, "registry", e.to_string()),
             }
         };
+        let sequenced = batches.iter().any(|b| b.header.has_sequences());
+        let rewrite = sequenced
+            && policy.on_invalid == OnInvalid::Quarantine
+            && self.sequences.config().enabled;
         if let Some(good) = all_pass(&batches, policy, &resolved) {
+            if rewrite {
+                // Clean, but an earlier batch of the producer may have lost records.
+                if let Some(outcome) = self.shift_clean(input, &batches).await {
+                    return outcome;
+                }
+            }
             self.metrics.count(topic, Outcome::valid, good);
             return PartitionOutcome::Forward;
         }
@@ -104,7 +116,9 @@ impl Enforcer {
             self.metrics.count(topic, Outcome::valid, good);
             return PartitionOutcome::Forward;
         }
-        let sequenced = batches.iter().any(|b| b.header.has_sequences());
+        if rewrite {
+            return self.quarantine_sequenced(input, &batches, &scanned).await;
+        }
         if let Err(outcome) = self.quarantine_copies(input, &scanned).await {
             return outcome;
         }
@@ -118,7 +132,7 @@ impl Enforcer {
             OnInvalid::Quarantine if sequenced => self.reject(
                 input,
                 &scanned,
-                Some("the batch comes from an idempotent or transactional producer, whose sequence numbers forbid dropping records, so it is refused whole"),
+                Some("the batch comes from an idempotent or transactional producer and the proxy's sequence rewrite is off, so it is refused whole"),
             ),
             OnInvalid::Quarantine => self.forward_good(input, &batches, &scanned, bad),
         }
@@ -134,17 +148,7 @@ impl Enforcer {
         let topic_name = input.policy.quarantine_topic(input.topic);
         let records: Vec<QuarantineRecord<'_>> = scanned
             .iter()
-            .filter_map(|s| {
-                s.bad.as_ref().map(|violation| QuarantineRecord {
-                    topic: &topic_name,
-                    source_topic: input.topic,
-                    source_partition: input.index,
-                    record: &s.record,
-                    timestamp: s.timestamp,
-                    violation,
-                    client_id: input.client_id,
-                })
-            })
+            .filter_map(|s| s.quarantine_record(&topic_name, input))
             .collect();
         match self.quarantine.write_all(&records).await {
             Ok(()) => {
@@ -191,7 +195,7 @@ impl Enforcer {
     }
 
     /// Refuses the partition with INVALID_RECORD and one record error per bad record.
-    fn reject(
+    pub(super) fn reject(
         &self,
         input: &PartitionInput<'_>,
         scanned: &[Scanned<'_>],
@@ -235,7 +239,11 @@ impl Enforcer {
     }
 
     /// A batch that cannot be read is refused: it could hide records from inspection.
-    fn refuse_unreadable(&self, input: &PartitionInput<'_>, e: &BatchError) -> PartitionOutcome {
+    pub(super) fn refuse_unreadable(
+        &self,
+        input: &PartitionInput<'_>,
+        e: &BatchError,
+    ) -> PartitionOutcome {
         let code = match e {
             BatchError::Truncated(_) | BatchError::Malformed(..) => codes::CORRUPT_MESSAGE,
             _ => codes::INVALID_RECORD,
@@ -249,7 +257,7 @@ impl Enforcer {
     }
 
     /// A dependency could not answer: the client retries, nothing is judged.
-    fn retriable(
+    pub(super) fn retriable(
         &self,
         input: &PartitionInput<'_>,
         cause: &str,
@@ -268,8 +276,28 @@ impl Enforcer {
     }
 }
 
+impl<'b> Scanned<'b> {
+    /// The quarantine copy of this record, if it is bad.
+    pub(super) fn quarantine_record<'s>(
+        &'s self,
+        topic: &'s str,
+        input: &'s PartitionInput<'_>,
+    ) -> Option<QuarantineRecord<'s>> {
+        self.bad.as_ref().map(|violation| QuarantineRecord {
+            topic,
+            source_topic: input.topic,
+            source_partition: input.index,
+            record: &self.record,
+            timestamp: self.timestamp,
+            violation,
+            client_id: input.client_id,
+            producer: self.producer,
+        })
+    }
+}
+
 /// The proxy's own answer for the partition.
-fn local(
+pub(super) fn local(
     input: &PartitionInput<'_>,
     error_code: i16,
     error_message: Option<String>,
@@ -382,6 +410,16 @@ fn all_pass(
     Some(count)
 }
 
+/// The producer and original sequence of record `index` of a batch, if it has them.
+fn stamp(header: &BatchHeader, index: usize) -> Option<ProducerStamp> {
+    (header.producer_id >= 0 && header.base_sequence >= 0).then(|| ProducerStamp {
+        id: header.producer_id,
+        epoch: header.producer_epoch,
+        // Kafka's incrementSequence: past i32::MAX the count goes on from 0.
+        sequence: ((i64::from(header.base_sequence) + index as i64) % (1 << 31)) as i32,
+    })
+}
+
 /// Every user record with what its frames and the resolved ids say about it.
 fn scan<'b>(
     batches: &'b [RecordBatch<'_>],
@@ -400,6 +438,7 @@ fn scan<'b>(
             index_in_batch: i32::try_from(index_in_batch).unwrap_or(i32::MAX),
             frames: [None, None],
             bad: None,
+            producer: stamp(&batch.header, index_in_batch),
             record,
         };
         for (i, part) in PARTS.into_iter().enumerate() {
@@ -581,6 +620,7 @@ mod deferred_crc {
     use crate::batch::BatchLimits;
     use crate::enforce::metrics::EnforceMetrics;
     use crate::enforce::quarantine::{QuarantineConfig, QuarantineWriter};
+    use crate::enforce::sequence_store::{SequenceConfig, SequenceMetrics, SequenceStore};
     use crate::policy::Policy;
 
     const POLICY: &str =
@@ -631,6 +671,10 @@ mod deferred_crc {
             quarantine,
             BatchLimits::default(),
             EnforceMetrics::register(&mut metrics),
+            std::sync::Arc::new(SequenceStore::new(
+                SequenceConfig::default(),
+                SequenceMetrics::default(),
+            )),
         )
     }
 

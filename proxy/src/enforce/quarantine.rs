@@ -75,6 +75,29 @@ pub struct QuarantineRecord<'a> {
     pub violation: &'a Violation,
     /// The producing client's id, if it sent one.
     pub client_id: Option<&'a str>,
+    /// The idempotent producer and the record's original sequence, when it has one.
+    pub producer: Option<ProducerStamp>,
+}
+
+/// Where a record from an idempotent producer sat in the producer's sequence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProducerStamp {
+    /// Producer id.
+    pub id: i64,
+    /// Producer epoch.
+    pub epoch: i16,
+    /// The record's sequence as the producer sent it.
+    pub sequence: i32,
+}
+
+/// One keyed record for a compacted topic (the proxy's sequence shifts).
+pub struct StateRecord {
+    /// The compacted topic.
+    pub topic: String,
+    /// Its key.
+    pub key: String,
+    /// Its value.
+    pub value: Vec<u8>,
 }
 
 /// Writes quarantine records durably.
@@ -151,12 +174,38 @@ impl QuarantineWriter {
         reason
     }
 
+    /// The librdkafka settings of the writer (brokers, TLS, SASL), for the proxy's other
+    /// clients of the same cluster.
+    pub fn client_config(&self) -> &ClientConfig {
+        &self.base
+    }
+
     /// Writes every record and waits until the brokers acknowledged all of them.
     pub async fn write_all(&self, records: &[QuarantineRecord<'_>]) -> Result<(), QuarantineError> {
+        self.write_with_states(records, &[]).await
+    }
+
+    /// Writes every quarantine record and every state record, all at once, and waits until
+    /// the brokers acknowledged all of them.
+    pub async fn write_with_states(
+        &self,
+        records: &[QuarantineRecord<'_>],
+        states: &[StateRecord],
+    ) -> Result<(), QuarantineError> {
         for r in records {
-            self.ensure_topic(r.topic).await?;
+            self.ensure_topic(r.topic, false).await?;
+        }
+        for s in states {
+            self.ensure_topic(&s.topic, true).await?;
         }
         let producer = self.current()?;
+        let state_sends = states.iter().map(|s| {
+            let record = FutureRecord::<[u8], [u8]>::to(&s.topic)
+                .key(s.key.as_bytes())
+                .payload(&s.value);
+            producer.send(record, self.config.timeout)
+        });
+        let state_sends = join_all(state_sends);
         let sends = records.iter().map(|r| {
             let record = FutureRecord::<[u8], [u8]>::to(r.topic)
                 .timestamp(r.timestamp)
@@ -171,7 +220,12 @@ impl QuarantineWriter {
             };
             producer.send(record, self.config.timeout)
         });
-        for (result, r) in join_all(sends).await.into_iter().zip(records) {
+        let (results, state_results) = futures::join!(join_all(sends), state_sends);
+        let topics = records
+            .iter()
+            .map(|r| r.topic)
+            .chain(states.iter().map(|s| s.topic.as_str()));
+        for (result, topic) in results.into_iter().chain(state_results).zip(topics) {
             if let Err((e, _)) = result {
                 let reason = match e {
                     KafkaError::MessageProduction(RDKafkaErrorCode::Fatal) => {
@@ -183,7 +237,7 @@ impl QuarantineWriter {
                     },
                 };
                 return Err(QuarantineError::Write {
-                    topic: r.topic.to_string(),
+                    topic: topic.to_string(),
                     reason,
                 });
             }
@@ -191,7 +245,7 @@ impl QuarantineWriter {
         Ok(())
     }
 
-    async fn ensure_topic(&self, topic: &str) -> Result<(), QuarantineError> {
+    async fn ensure_topic(&self, topic: &str, compacted: bool) -> Result<(), QuarantineError> {
         if self
             .created
             .lock()
@@ -200,11 +254,14 @@ impl QuarantineWriter {
         {
             return Ok(());
         }
-        let new = NewTopic::new(
+        let mut new = NewTopic::new(
             topic,
             self.config.partitions,
             TopicReplication::Fixed(self.config.replication),
         );
+        if compacted {
+            new = new.set("cleanup.policy", "compact");
+        }
         let opts = AdminOptions::new().operation_timeout(Some(self.config.timeout));
         let results = self.admin.create_topics([&new], &opts).await.map_err(|e| {
             QuarantineError::CreateTopic {
@@ -248,7 +305,7 @@ fn hint(code: RDKafkaErrorCode) -> &'static str {
 
 /// The record's own headers in wire order (duplicates kept), then the `schemagate.*` ones.
 fn headers_for(r: &QuarantineRecord<'_>) -> OwnedHeaders {
-    let mut h = OwnedHeaders::new_with_capacity(r.record.header_count.max(0) as usize + 6);
+    let mut h = OwnedHeaders::new_with_capacity(r.record.header_count.max(0) as usize + 9);
     for original in r.record.headers() {
         h = h.insert(KHeader {
             key: &String::from_utf8_lossy(original.key),
@@ -274,6 +331,19 @@ fn headers_for(r: &QuarantineRecord<'_>) -> OwnedHeaders {
             key,
             value: Some(value.as_bytes()),
         });
+    }
+    if let Some(p) = r.producer {
+        let stamp = [
+            ("schemagate.producer-id", p.id.to_string()),
+            ("schemagate.producer-epoch", p.epoch.to_string()),
+            ("schemagate.sequence", p.sequence.to_string()),
+        ];
+        for (key, value) in &stamp {
+            h = h.insert(KHeader {
+                key,
+                value: Some(value.as_bytes()),
+            });
+        }
     }
     h
 }

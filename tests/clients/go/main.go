@@ -11,6 +11,8 @@
 //	sgclients sarama --bootstrap HOST:PORT --topic T [--group G] [--records N] [--more M]
 //	sgclients sasl   --bootstrap HOST:PORT --topic T --mechanism M --user U --password P ...
 //	                 (franz-go with SASL; see sasl.go)
+//	sgclients seqload --bootstrap HOST:PORT --topic T --bad-file F ...
+//	                 (franz-go's default idempotent producer; see seqload.go)
 package main
 
 import (
@@ -53,6 +55,10 @@ func main() {
 	sub := os.Args[1]
 	if sub == "sasl" {
 		runSaslMain(os.Args[2:])
+		return
+	}
+	if sub == "seqload" {
+		runSeqLoadMain(os.Args[2:])
 		return
 	}
 	if sub != "franz" && sub != "sarama" {

@@ -22,6 +22,7 @@ mod enforce_policies;
 mod enforce_roundtrip;
 mod enforce_support;
 mod go_clients;
+mod idempotent_quarantine;
 mod java_clients;
 mod kafka_python;
 mod kafkajs;

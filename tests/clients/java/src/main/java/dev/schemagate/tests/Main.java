@@ -13,7 +13,7 @@ public final class Main {
     public static void main(String[] argv) {
         if (argv.length == 0) {
             System.err.println("usage: Main produce-consume|consumer-protocol|transactions|admin"
-                    + "|elect-leaders|idempotent-reject|sasl|version --bootstrap HOST:PORT --topic NAME ...");
+                    + "|elect-leaders|idempotent-reject|sasl|seq-load|version --bootstrap HOST:PORT --topic NAME ...");
             System.exit(2);
         }
         if (argv[0].equals("version")) {
@@ -41,6 +41,7 @@ public final class Main {
                 case "elect-leaders" -> ElectLeaders.run(args);
                 case "idempotent-reject" -> IdempotentReject.run(args);
                 case "sasl" -> Sasl.run(args);
+                case "seq-load" -> SeqLoad.run(args);
                 default -> throw new IllegalArgumentException("unknown scenario " + argv[0]);
             };
             summary.put("scenario", argv[0]);

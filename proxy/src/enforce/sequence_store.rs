@@ -1,0 +1,437 @@
+//! The proxy's sequence shifts in memory, and their durable copy in a compacted Kafka topic.
+//!
+//! Every shift that changes is written to the sequence topic (key `pid:partition:topic`, value
+//! the whole [`Shift`] as JSON) and acknowledged by the brokers *before* the rewritten batch is
+//! forwarded, so a proxy that is killed and restarted maps the next batch exactly as the one
+//! before it did. At start the proxy reads the topic to its end, and until it has, `/readyz`
+//! answers 503 and a batch that may need a shift gets a retriable error.
+//!
+//! The state is bounded: a shift not used for the expiry (the broker's
+//! `producer.id.expiration.ms`, a day by default, after which the broker forgets the producer
+//! too) is dropped, and at most `max_producers` shifts are held; past that the least recently
+//! used is dropped, with a warning.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Message;
+use rdkafka::{Offset, TopicPartitionList};
+use tokio::sync::Mutex;
+
+use super::sequence::{ProducerPartition, Shift};
+
+/// Largest sequence-topic value read back; a shift lists at most 1 024 sequences.
+const MAX_VALUE_BYTES: usize = 64 << 10;
+
+/// Settings of the sequence rewrite.
+#[derive(Debug, Clone)]
+pub struct SequenceConfig {
+    /// Rewrite idempotent batches (true), or refuse them whole when a record is bad.
+    pub enabled: bool,
+    /// The compacted topic that holds the shifts.
+    pub topic: String,
+    /// A shift unused for this long is dropped.
+    pub expiry: Duration,
+    /// Most shifts held in memory.
+    pub max_producers: usize,
+    /// How long reading the topic at start may take before it is retried.
+    pub restore_timeout: Duration,
+}
+
+impl Default for SequenceConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            topic: "_schemagate_sequences".into(),
+            expiry: Duration::from_secs(24 * 3600),
+            max_producers: 100_000,
+            restore_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Why the sequence topic could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum RestoreError {
+    /// librdkafka refused a call.
+    #[error("reading sequence topic {topic}: {source}")]
+    Kafka {
+        /// The topic.
+        topic: String,
+        /// The cause.
+        source: rdkafka::error::KafkaError,
+    },
+    /// The end of the topic was not reached in time.
+    #[error("reading sequence topic {0}: the end was not reached in time")]
+    Timeout(String),
+}
+
+/// Metrics of the rewrite path.
+#[derive(Clone, Default)]
+pub struct SequenceMetrics {
+    /// `schemagate_sequence_records_removed_total`.
+    pub removed: Counter,
+    /// `schemagate_sequence_batches_rewritten_total`.
+    pub rewritten: Counter,
+    /// `schemagate_sequence_producers`: shifts held in memory.
+    pub producers: Gauge,
+    /// `schemagate_sequence_restored_total`: shifts read back at start.
+    pub restored: Counter,
+}
+
+impl SequenceMetrics {
+    /// Creates and registers the metrics.
+    pub fn register(registry: &mut Registry) -> Self {
+        let m = Self::default();
+        let r = registry.sub_registry_with_prefix("schemagate_sequence");
+        r.register(
+            "records_removed",
+            "Records removed (to quarantine) from idempotent producers' batches",
+            m.removed.clone(),
+        );
+        r.register(
+            "batches_rewritten",
+            "Idempotent batches forwarded with rewritten sequence numbers",
+            m.rewritten.clone(),
+        );
+        r.register(
+            "producers",
+            "Producer partitions with a sequence shift in memory",
+            m.producers.clone(),
+        );
+        r.register(
+            "restored",
+            "Sequence shifts read back from the sequence topic at start",
+            m.restored.clone(),
+        );
+        m
+    }
+}
+
+/// One shift and the lock that serializes its producer's batches.
+pub type ShiftSlot = Arc<Mutex<Shift>>;
+
+/// Every shift in memory.
+pub struct SequenceStore {
+    config: SequenceConfig,
+    shifts: RwLock<HashMap<ProducerPartition, ShiftSlot>>,
+    restored: AtomicBool,
+    metrics: SequenceMetrics,
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+impl SequenceStore {
+    /// An empty store; not ready until [`SequenceStore::restore`] finished (or at once when
+    /// the rewrite is off).
+    pub fn new(config: SequenceConfig, metrics: SequenceMetrics) -> Self {
+        let restored = AtomicBool::new(!config.enabled);
+        Self {
+            config,
+            shifts: RwLock::new(HashMap::new()),
+            restored,
+            metrics,
+        }
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &SequenceConfig {
+        &self.config
+    }
+
+    /// The metrics.
+    pub fn metrics(&self) -> &SequenceMetrics {
+        &self.metrics
+    }
+
+    /// True once the shifts of the sequence topic are in memory.
+    pub fn is_ready(&self) -> bool {
+        self.restored.load(Ordering::SeqCst)
+    }
+
+    /// The shift of `key`, if the proxy ever removed a record of that producer there.
+    pub fn get(&self, key: &ProducerPartition) -> Option<ShiftSlot> {
+        self.shifts.read().ok()?.get(key).cloned()
+    }
+
+    /// The shift of `key`, created empty for `epoch` when there is none.
+    pub fn get_or_create(&self, key: &ProducerPartition, epoch: i16, base: i32) -> ShiftSlot {
+        if let Some(slot) = self.get(key) {
+            return slot;
+        }
+        let Ok(mut shifts) = self.shifts.write() else {
+            return Arc::new(Mutex::new(Shift::new(epoch, base, now_ms())));
+        };
+        if shifts.len() >= self.config.max_producers {
+            self.evict(&mut shifts);
+        }
+        let slot = shifts
+            .entry(key.clone())
+            .or_insert_with(|| Arc::new(Mutex::new(Shift::new(epoch, base, now_ms()))))
+            .clone();
+        self.metrics.producers.set(shifts.len() as i64);
+        slot
+    }
+
+    /// Drops expired shifts, then the least recently used ones, to make room.
+    fn evict(&self, shifts: &mut HashMap<ProducerPartition, ShiftSlot>) {
+        let oldest_kept = now_ms() - self.config.expiry.as_millis() as i64;
+        // A shift whose lock is held is in use: never dropped.
+        let touched = |slot: &ShiftSlot| slot.try_lock().map(|s| s.touched_ms).ok();
+        shifts.retain(|_, slot| touched(slot).is_none_or(|t| t >= oldest_kept));
+        while shifts.len() >= self.config.max_producers {
+            let victim = shifts
+                .iter()
+                .filter_map(|(k, slot)| touched(slot).map(|t| (t, k.clone())))
+                .min();
+            let Some((_, key)) = victim else { break };
+            tracing::warn!(
+                producer_id = key.producer_id,
+                topic = %key.topic,
+                partition = key.partition,
+                max = self.config.max_producers,
+                "dropping the sequence shift of the least recently used producer: over the limit"
+            );
+            shifts.remove(&key);
+        }
+    }
+
+    /// Drops shifts unused for the expiry; run periodically.
+    pub fn expire(&self) {
+        if let Ok(mut shifts) = self.shifts.write() {
+            let oldest_kept = now_ms() - self.config.expiry.as_millis() as i64;
+            shifts.retain(|_, slot| {
+                slot.try_lock()
+                    .map(|s| s.touched_ms >= oldest_kept)
+                    .unwrap_or(true)
+            });
+            self.metrics.producers.set(shifts.len() as i64);
+        }
+    }
+
+    /// Reads the sequence topic to its end into memory, retrying until it succeeds, then
+    /// marks the store ready. Runs in the background from the proxy's start.
+    pub async fn restore(self: Arc<Self>, client: ClientConfig) {
+        if self.is_ready() {
+            return;
+        }
+        let started = Instant::now();
+        loop {
+            let store = self.clone();
+            let config = client.clone();
+            let read = tokio::task::spawn_blocking(move || store.read_topic(&config)).await;
+            match read {
+                Ok(Ok(n)) => {
+                    tracing::info!(
+                        topic = %self.config.topic,
+                        shifts = n,
+                        ms = started.elapsed().as_millis() as u64,
+                        "sequence shifts restored"
+                    );
+                    self.restored.store(true, Ordering::SeqCst);
+                    return;
+                }
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "cannot restore sequence shifts yet; retrying")
+                }
+                Err(e) => tracing::error!(error = %e, "sequence restore task failed; retrying"),
+            }
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        }
+    }
+
+    /// Reads every record of the topic up to the end it had when reading began.
+    fn read_topic(&self, client: &ClientConfig) -> Result<usize, RestoreError> {
+        let topic = self.config.topic.as_str();
+        let err = |source| RestoreError::Kafka {
+            topic: topic.to_owned(),
+            source,
+        };
+        let consumer: BaseConsumer = client
+            .clone()
+            .set("group.id", "schemagate-sequence-restore")
+            .set("enable.auto.commit", "false")
+            .set("enable.partition.eof", "false")
+            .create()
+            .map_err(err)?;
+        let timeout = self.config.restore_timeout;
+        let metadata = consumer.fetch_metadata(Some(topic), timeout).map_err(err)?;
+        let partitions: Vec<i32> = metadata
+            .topics()
+            .iter()
+            .filter(|t| t.name() == topic && t.error().is_none())
+            .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+            .collect();
+        let mut ends = HashMap::new();
+        let mut list = TopicPartitionList::new();
+        for p in partitions {
+            let (low, high) = consumer.fetch_watermarks(topic, p, timeout).map_err(err)?;
+            if high > low {
+                ends.insert(p, high);
+                list.add_partition_offset(topic, p, Offset::Beginning)
+                    .map_err(err)?;
+            }
+        }
+        if ends.is_empty() {
+            return Ok(0);
+        }
+        consumer.assign(&list).map_err(err)?;
+        let deadline = Instant::now() + timeout;
+        let mut read = HashMap::new();
+        while !ends.is_empty() {
+            if Instant::now() > deadline {
+                return Err(RestoreError::Timeout(topic.to_owned()));
+            }
+            let Some(message) = consumer.poll(Duration::from_millis(200)) else {
+                continue;
+            };
+            let message = message.map_err(err)?;
+            let (p, offset) = (message.partition(), message.offset());
+            if let Some(key) = message.key() {
+                let value = message.payload();
+                match parse_entry(key, value) {
+                    Ok(Some((k, shift))) => {
+                        read.insert(k, Some(shift));
+                    }
+                    Ok(None) => {
+                        if let Some(k) = std::str::from_utf8(key)
+                            .ok()
+                            .and_then(ProducerPartition::from_key)
+                        {
+                            read.insert(k, None);
+                        }
+                    }
+                    Err(why) => tracing::warn!(
+                        partition = p,
+                        offset,
+                        why,
+                        "skipping a sequence-topic record"
+                    ),
+                }
+            }
+            if ends.get(&p).is_some_and(|end| offset + 1 >= *end) {
+                ends.remove(&p);
+            }
+        }
+        let oldest_kept = now_ms() - self.config.expiry.as_millis() as i64;
+        let mut shifts = self.shifts.write().map_err(|_| {
+            RestoreError::Timeout(format!("{topic}: the shift map's lock is poisoned"))
+        })?;
+        let mut n = 0;
+        for (key, shift) in read {
+            let Some(shift) = shift.filter(|s| s.touched_ms >= oldest_kept) else {
+                continue;
+            };
+            n += 1;
+            // A batch handled since the proxy started has the newer shift: keep it.
+            shifts
+                .entry(key)
+                .or_insert_with(|| Arc::new(Mutex::new(shift)));
+        }
+        self.metrics.restored.inc_by(n as u64);
+        self.metrics.producers.set(shifts.len() as i64);
+        Ok(n)
+    }
+}
+
+/// One sequence-topic record: its key, and its shift (None for a tombstone).
+fn parse_entry(
+    key: &[u8],
+    value: Option<&[u8]>,
+) -> Result<Option<(ProducerPartition, Shift)>, &'static str> {
+    let key = std::str::from_utf8(key)
+        .ok()
+        .and_then(ProducerPartition::from_key)
+        .ok_or("key is not pid:partition:topic")?;
+    let Some(value) = value else { return Ok(None) };
+    if value.len() > MAX_VALUE_BYTES {
+        return Err("value over 64 KiB");
+    }
+    let shift: Shift = serde_json::from_slice(value).map_err(|_| "value is not a shift")?;
+    shift.validate()?;
+    Ok(Some((key, shift)))
+}
+
+/// The value written for a shift.
+pub fn encode_shift(shift: &Shift) -> Vec<u8> {
+    serde_json::to_vec(shift).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(pid: i64) -> ProducerPartition {
+        ProducerPartition {
+            topic: "t".into(),
+            partition: 0,
+            producer_id: pid,
+        }
+    }
+
+    #[test]
+    fn entries_round_trip_and_hostile_ones_are_refused() {
+        let mut shift = Shift::new(2, 5, 1);
+        shift.removed.insert(7);
+        let k = key(9);
+        let value = encode_shift(&shift);
+        assert_eq!(
+            parse_entry(k.key().as_bytes(), Some(&value)),
+            Ok(Some((k.clone(), shift)))
+        );
+        assert_eq!(parse_entry(k.key().as_bytes(), None), Ok(None));
+        assert!(parse_entry(b"nonsense", Some(&value)).is_err());
+        assert!(parse_entry(k.key().as_bytes(), Some(b"{\"epoch\":1}")).is_err());
+        assert!(parse_entry(k.key().as_bytes(), Some(&vec![b' '; MAX_VALUE_BYTES + 1])).is_err());
+    }
+
+    #[test]
+    fn the_store_holds_at_most_its_limit_and_drops_the_least_recent() {
+        let config = SequenceConfig {
+            max_producers: 3,
+            ..SequenceConfig::default()
+        };
+        let store = SequenceStore::new(config, SequenceMetrics::default());
+        assert!(!store.is_ready());
+        for pid in 0..3 {
+            let slot = store.get_or_create(&key(pid), 0, 0);
+            slot.try_lock().expect("free").touched_ms = now_ms() - 1000 + pid;
+        }
+        store.get_or_create(&key(3), 0, 0);
+        assert!(store.get(&key(0)).is_none(), "the least recently used went");
+        assert!(store.get(&key(1)).is_some());
+        assert!(store.get(&key(3)).is_some());
+        assert_eq!(store.metrics.producers.get(), 3);
+        // Expired shifts go at the next sweep.
+        store
+            .get(&key(1))
+            .expect("held")
+            .try_lock()
+            .expect("free")
+            .touched_ms = 0;
+        store.expire();
+        assert!(store.get(&key(1)).is_none());
+        assert_eq!(store.metrics.producers.get(), 2);
+    }
+
+    #[test]
+    fn a_store_with_the_rewrite_off_is_ready_at_once() {
+        let config = SequenceConfig {
+            enabled: false,
+            ..SequenceConfig::default()
+        };
+        assert!(SequenceStore::new(config, SequenceMetrics::default()).is_ready());
+    }
+}

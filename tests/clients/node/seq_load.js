@@ -1,0 +1,89 @@
+// The kafkajs producer of the idempotent-quarantine proof (idempotent: true, acks=-1).
+//
+// Sends --count records paced at --rate per second in small sends (one in flight, as kafkajs
+// requires of an idempotent producer); the key of record i is its decimal index, the value a
+// framed Avro string ("good-i") under --schema-id, except for the indexes in --bad-file, whose
+// value is unframed ("bad-i"). kafkajs' log (info level and up) goes to stderr, where the test
+// looks for OUT_OF_ORDER_SEQUENCE_NUMBER, fencing and fatal errors. The last stdout line is
+// the JSON summary.
+'use strict';
+
+const fs = require('fs');
+const { Kafka, logLevel } = require('kafkajs');
+
+function args() {
+  const out = { count: 20000, rate: 2000, 'schema-id': 1 };
+  const argv = process.argv.slice(2);
+  for (let i = 0; i < argv.length; i += 2) out[argv[i].replace(/^--/, '')] = argv[i + 1];
+  for (const k of ['bootstrap', 'topic', 'bad-file']) {
+    if (!out[k]) {
+      console.error('usage: seq_load.js --bootstrap HOST:PORT --topic T --bad-file F [--count N] [--rate R] [--schema-id ID]');
+      process.exit(2);
+    }
+  }
+  return out;
+}
+
+function value(i, schemaId, bad) {
+  if (bad) return Buffer.from(`bad-${i}`);
+  const text = Buffer.from(`good-${i}`);
+  const head = Buffer.alloc(6);
+  head.writeUInt8(0, 0);
+  head.writeUInt32BE(schemaId, 1);
+  head.writeUInt8(text.length << 1, 5);
+  return Buffer.concat([head, text]);
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+async function main() {
+  const a = args();
+  const count = Number(a.count);
+  const rate = Number(a.rate);
+  const schemaId = Number(a['schema-id']);
+  const bad = new Set(fs.readFileSync(a['bad-file'], 'utf8').split('\n').filter((l) => l.trim()).map(Number));
+  const logCreator = () => ({ level, log }) => {
+    const { message, ...extra } = log;
+    console.error(`[kafkajs ${level}] ${message} ${JSON.stringify(extra)}`);
+  };
+  const kafka = new Kafka({
+    clientId: 'sg-kafkajs-seqload',
+    brokers: [a.bootstrap],
+    logLevel: logLevel.INFO,
+    logCreator,
+    retry: { retries: 30, maxRetryTime: 5000 },
+  });
+  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+  await producer.connect();
+  let acked = 0;
+  const failedIndexes = [];
+  const errors = {};
+  const chunk = Math.max(1, Math.floor(rate / 50));
+  const start = Date.now();
+  for (let i = 0; i < count; i += chunk) {
+    const due = start + (i * 1000) / rate;
+    const wait = due - Date.now();
+    if (wait > 1) await sleep(wait);
+    const messages = [];
+    for (let j = i; j < Math.min(count, i + chunk); j++) {
+      messages.push({ key: String(j), value: value(j, schemaId, bad.has(j)) });
+    }
+    try {
+      await producer.send({ topic: a.topic, acks: -1, messages });
+      acked += messages.length;
+    } catch (e) {
+      for (const m of messages) if (failedIndexes.length < 1000) failedIndexes.push(Number(m.key));
+      const kind = e.type || e.name || 'Error';
+      errors[kind] = (errors[kind] || 0) + messages.length;
+      console.error(`[seq_load] send failed: ${kind}: ${e.message}`);
+    }
+  }
+  await producer.disconnect();
+  const failed = count - acked;
+  console.log(JSON.stringify({ client: 'kafkajs', sent: count, acked, failed, failed_indexes: failedIndexes, errors }));
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});

@@ -1,0 +1,526 @@
+//! Quarantine for idempotent producers, proved against the three-node Apache Kafka cluster.
+//!
+//! Four real idempotent producers run at once through one enforcing proxy, each on a topic of
+//! its own (3 partitions, replication 3, `acks=all`): the Java client with its default config,
+//! librdkafka (confluent-kafka) with `enable.idempotence=true`, franz-go with its defaults and
+//! kafkajs with `idempotent: true`. Each sends 20,000 records, 1% of them bad at random
+//! positions; a record's key is its index, so order and duplicates can be checked.
+//!
+//! Conditions: steady; the leader of a partition killed (`kill -9`) mid-run and restarted; the
+//! proxy killed (`kill -9`) mid-run and restarted on the same ports. After each run the topic
+//! and the quarantine topic are read back straight from the brokers, and for every producer:
+//! - every acknowledged good record is on the topic exactly once, in the producer's order
+//!   within its partition, and no bad record is;
+//! - every acknowledged bad record is in quarantine;
+//! - acknowledged = on the topic + in quarantine;
+//! - the client's own log shows no OUT_OF_ORDER_SEQUENCE_NUMBER, no fencing and no fatal
+//!   error.
+//!
+//! The same steady run with `--no-sequence-rewrite` shows the behaviour before: batches
+//! refused whole, good records failed with them.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use rdkafka::config::ClientConfig;
+use schemagate_tests::{
+    Broker, ClientOutput, ClientRun, KafkaCluster, KafkaConfig, Proxy, Registry,
+};
+use serde_json::Value;
+
+use crate::cluster_workload::create_spread_topic;
+use crate::enforce_support::policy;
+use crate::read_back::all_partitions;
+use crate::support::unique;
+
+/// Records each producer sends.
+const COUNT: usize = 20_000;
+/// Records per second each producer sends (four at once: about 15 s per run).
+const RATE: usize = 1_300;
+/// One record in a hundred is bad.
+const BAD_EVERY: usize = 100;
+/// When the fault happens, after the producers start.
+const FAULT_AFTER: Duration = Duration::from_secs(5);
+
+/// The producers under test: name and how to start one.
+const PRODUCERS: [&str; 4] = ["java", "librdkafka", "franz-go", "kafkajs"];
+
+fn producer(
+    name: &str,
+    bootstrap: &str,
+    topic: &str,
+    bad_file: &Path,
+    schema_id: u64,
+) -> ClientRun {
+    let run = match name {
+        "java" => ClientRun::java("seq-load"),
+        "librdkafka" => ClientRun::python("seq_load.py"),
+        "franz-go" => ClientRun::go("seqload"),
+        "kafkajs" => ClientRun::node("seq_load.js"),
+        other => panic!("no producer {other}"),
+    }
+    .unwrap_or_else(|e| panic!("{e}"));
+    run.args([
+        "--bootstrap".to_owned(),
+        bootstrap.to_owned(),
+        "--topic".to_owned(),
+        topic.to_owned(),
+        "--count".to_owned(),
+        COUNT.to_string(),
+        "--rate".to_owned(),
+        RATE.to_string(),
+        "--schema-id".to_owned(),
+        schema_id.to_string(),
+        "--bad-file".to_owned(),
+    ])
+    .arg(bad_file)
+    .timeout(Duration::from_secs(300))
+}
+
+/// What breaks mid-run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fault {
+    None,
+    KillLeader,
+    KillProxy,
+}
+
+/// The cluster a run uses: the shared one, or its own when the run breaks it.
+enum Cluster {
+    Shared(Broker),
+    Own(KafkaCluster),
+}
+
+impl Cluster {
+    fn addrs(&self) -> Vec<SocketAddr> {
+        match self {
+            Cluster::Shared(b) => b.addrs().to_vec(),
+            Cluster::Own(c) => c.addrs(),
+        }
+    }
+
+    fn logs(&self) -> String {
+        match self {
+            Cluster::Shared(b) => b.log_tail(),
+            Cluster::Own(c) => c.log_tails(),
+        }
+    }
+}
+
+/// One run's setup: cluster, registry, enforcing proxy, topics and the bad positions.
+struct Lab {
+    // Field order is drop order: the proxy goes first.
+    proxy: Proxy,
+    registry: Registry,
+    cluster: Cluster,
+    dir: tempfile::TempDir,
+    topics: Vec<String>,
+    bad: BTreeSet<usize>,
+    schema_id: u64,
+}
+
+impl Lab {
+    fn start(name: &str, fault: Fault, rewrite: bool) -> Self {
+        let mut cluster = match fault {
+            Fault::KillLeader => Cluster::Own(
+                KafkaCluster::start(KafkaConfig::nodes(3)).unwrap_or_else(|e| panic!("{e}")),
+            ),
+            _ => Cluster::Shared(Broker::shared().unwrap_or_else(|e| panic!("{e}"))),
+        };
+        let prefix = unique(name);
+        let direct: Vec<String> = cluster.addrs().iter().map(ToString::to_string).collect();
+        let direct = direct.join(",");
+        let topics: Vec<String> = PRODUCERS.iter().map(|p| format!("{prefix}-{p}")).collect();
+        for t in &topics {
+            create_spread_topic(&direct, t, 3);
+        }
+        if let Cluster::Own(c) = &mut cluster {
+            c.wait_fully_replicated(Duration::from_secs(60))
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+        let registry = Registry::start("memory").unwrap_or_else(|e| panic!("{e}"));
+        let mut schema_id = 0;
+        for t in &topics {
+            let (status, body) = registry
+                .post(
+                    &format!("/subjects/{t}-value/versions"),
+                    r#"{"schema":"\"string\""}"#,
+                )
+                .unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(status, 200, "{body}");
+            let v: Value = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}"));
+            schema_id = v["id"]
+                .as_u64()
+                .unwrap_or_else(|| panic!("no id in {body}"));
+        }
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let policy_path = dir.path().join("policy.toml");
+        std::fs::write(&policy_path, policy(&format!("{prefix}-*"), "quarantine"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let mut flags = vec![
+            "--registry".to_owned(),
+            registry.url(),
+            "--policy".to_owned(),
+            policy_path.display().to_string(),
+            "--sequence-topic".to_owned(),
+            format!("{prefix}-sequences"),
+        ];
+        if !rewrite {
+            flags.push("--no-sequence-rewrite".to_owned());
+        }
+        let proxy = Proxy::start_with(&cluster.addrs(), &flags)
+            .unwrap_or_else(|e| panic!("{e}\n{}", cluster.logs()));
+        assert_eq!(
+            proxy.wait_for_readyz(200, Duration::from_secs(60)),
+            Some(200),
+            "the proxy never became ready\n{}",
+            proxy.log_tail()
+        );
+        let bad = bad_positions();
+        let bad_file = dir.path().join("bad.txt");
+        let lines: Vec<String> = bad.iter().map(ToString::to_string).collect();
+        std::fs::write(&bad_file, lines.join("\n")).unwrap_or_else(|e| panic!("{e}"));
+        Self {
+            proxy,
+            registry,
+            cluster,
+            dir,
+            topics,
+            bad,
+            schema_id,
+        }
+    }
+
+    fn diagnostics(&self) -> String {
+        format!(
+            "--- proxy ---\n{}\n--- registry ---\n{}\n--- kafka ---\n{}",
+            self.proxy.log_tail(),
+            self.registry.log_tail(),
+            self.cluster.logs()
+        )
+    }
+
+    /// Runs the four producers at once, with `fault` after [`FAULT_AFTER`]; their outputs.
+    fn run(&mut self, fault: Fault) -> Vec<(String, ClientOutput)> {
+        let bootstrap = self.proxy.listen().to_string();
+        let bad_file = self.dir.path().join("bad.txt");
+        let handles: Vec<_> = PRODUCERS
+            .iter()
+            .zip(&self.topics)
+            .map(|(name, topic)| {
+                let run = producer(name, &bootstrap, topic, &bad_file, self.schema_id);
+                let name = (*name).to_owned();
+                std::thread::spawn(move || (name, run.run()))
+            })
+            .collect();
+        std::thread::sleep(FAULT_AFTER);
+        match fault {
+            Fault::None => {}
+            Fault::KillLeader => self.kill_a_leader(),
+            Fault::KillProxy => {
+                eprintln!("killing the proxy (SIGKILL) and restarting it");
+                let started = Instant::now();
+                self.proxy
+                    .kill_and_restart()
+                    .unwrap_or_else(|e| panic!("{e}\n{}", self.diagnostics()));
+                let ready = self.proxy.wait_for_readyz(200, Duration::from_secs(60));
+                eprintln!(
+                    "proxy back and ready ({ready:?}) {} ms after the kill",
+                    started.elapsed().as_millis()
+                );
+            }
+        }
+        handles
+            .into_iter()
+            .map(|h| {
+                let (name, out) = h
+                    .join()
+                    .unwrap_or_else(|_| panic!("producer thread panicked"));
+                let out = out.unwrap_or_else(|e| panic!("{name}: {e}\n{}", self.diagnostics()));
+                (name, out)
+            })
+            .collect()
+    }
+
+    fn kill_a_leader(&mut self) {
+        let Cluster::Own(cluster) = &mut self.cluster else {
+            panic!("a leader kill needs the run's own cluster");
+        };
+        let view = cluster.view().unwrap_or_else(|e| panic!("{e}"));
+        let victim = view.topic(&self.topics[0])[0].leader;
+        eprintln!(
+            "killing broker {victim} (SIGKILL), leader of {}-0",
+            self.topics[0]
+        );
+        cluster.kill(victim).unwrap_or_else(|e| panic!("{e}"));
+        std::thread::sleep(Duration::from_secs(4));
+        cluster.restart(victim).unwrap_or_else(|e| panic!("{e}"));
+        eprintln!("broker {victim} restarted");
+    }
+
+    /// Reads back the topic and its quarantine for each producer and checks the accounting.
+    fn check(&self, outputs: &[(String, ClientOutput)]) -> Vec<Value> {
+        let direct: Vec<String> = self
+            .cluster
+            .addrs()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        let mut config = ClientConfig::new();
+        config.set("bootstrap.servers", direct.join(","));
+        let mut reports = Vec::new();
+        for ((name, out), topic) in outputs.iter().zip(&self.topics) {
+            let summary = out
+                .summary(name)
+                .unwrap_or_else(|e| panic!("{e}\n{}", self.diagnostics()));
+            let stored = all_partitions(&config, topic, Duration::from_secs(60));
+            let quarantined = all_partitions(
+                &config,
+                &format!("{topic}.quarantine"),
+                Duration::from_secs(60),
+            );
+            let report = account(name, &summary, &self.bad, &stored, &quarantined);
+            let log = log_problems(&out.stderr);
+            eprintln!("{name}: {report} log: {log:?}");
+            assert!(
+                log.values().all(|n| *n == 0),
+                "{name}: the client's log shows {log:?}\n{}",
+                problem_lines(&out.stderr)
+            );
+            reports.push(report);
+        }
+        reports
+    }
+}
+
+/// 1% of the positions, at random (the seed is printed so a failure can be replayed).
+fn bad_positions() -> BTreeSet<usize> {
+    let mut seed = std::env::var("SG_BAD_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(1, |d| d.as_nanos() as u64)
+                | 1
+        });
+    eprintln!("bad positions from seed {seed} (SG_BAD_SEED={seed} replays them)");
+    let mut out = BTreeSet::new();
+    while out.len() < COUNT / BAD_EVERY {
+        // xorshift64
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        out.insert((seed % COUNT as u64) as usize);
+    }
+    out
+}
+
+/// The index a record's key carries.
+fn index_of(key: &Option<Vec<u8>>) -> Option<usize> {
+    std::str::from_utf8(key.as_deref()?).ok()?.parse().ok()
+}
+
+/// Checks one producer's run; returns its counts as JSON.
+fn account(
+    name: &str,
+    summary: &Value,
+    bad: &BTreeSet<usize>,
+    stored: &[crate::read_back::Stored],
+    quarantined: &[crate::read_back::Stored],
+) -> Value {
+    let number = |f: &str| {
+        summary[f]
+            .as_u64()
+            .unwrap_or_else(|| panic!("{name}: no {f} in {summary}"))
+    };
+    let (sent, acked, failed) = (number("sent"), number("acked"), number("failed"));
+    assert_eq!(sent as usize, COUNT, "{name}: {summary}");
+    let failed_indexes: BTreeSet<usize> = summary["failed_indexes"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_u64())
+                .map(|v| v as usize)
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(
+        failed_indexes.len() as u64,
+        failed.min(1000),
+        "{name}: failed indexes listed {summary}"
+    );
+    // On the topic: each index once, none bad, in order within each partition.
+    let mut on_topic: BTreeMap<usize, usize> = BTreeMap::new();
+    let mut last_in_partition: HashMap<i32, usize> = HashMap::new();
+    let mut reordered = 0;
+    for (partition, offset, key, value) in stored {
+        let i = index_of(key)
+            .unwrap_or_else(|| panic!("{name}: unreadable key at {partition}/{offset}"));
+        *on_topic.entry(i).or_default() += 1;
+        assert!(
+            !bad.contains(&i),
+            "{name}: bad record {i} is on the topic at {partition}/{offset}: {value:?}"
+        );
+        if let Some(prev) = last_in_partition.insert(*partition, i) {
+            if prev >= i {
+                reordered += 1;
+                eprintln!("{name}: partition {partition} offset {offset}: index {i} after {prev}");
+            }
+        }
+    }
+    let duplicates: usize = on_topic.values().map(|n| n - 1).sum();
+    let in_quarantine: BTreeSet<usize> = quarantined
+        .iter()
+        .filter_map(|(_, _, key, _)| index_of(key))
+        .collect();
+    let quarantine_copies = quarantined.len();
+    let acked_good: Vec<usize> = (0..COUNT)
+        .filter(|i| !bad.contains(i) && !failed_indexes.contains(i))
+        .collect();
+    let acked_bad: Vec<usize> = bad
+        .iter()
+        .copied()
+        .filter(|i| !failed_indexes.contains(i))
+        .collect();
+    let lost: Vec<usize> = acked_good
+        .iter()
+        .copied()
+        .filter(|i| !on_topic.contains_key(i))
+        .collect();
+    let bad_lost: Vec<usize> = acked_bad
+        .iter()
+        .copied()
+        .filter(|i| !in_quarantine.contains(i))
+        .collect();
+    let report = serde_json::json!({
+        "producer": name,
+        "sent": sent,
+        "acked": acked,
+        "failed": failed,
+        "on_topic": on_topic.len(),
+        "in_quarantine": in_quarantine.len(),
+        "quarantine_copies": quarantine_copies,
+        "duplicates": duplicates,
+        "reordered": reordered,
+        "lost_good": lost.len(),
+        "lost_bad": bad_lost.len(),
+        "errors": summary["errors"],
+    });
+    assert!(
+        lost.is_empty(),
+        "{name}: acknowledged good records missing from the topic: {:?} {report}",
+        &lost[..lost.len().min(20)]
+    );
+    assert!(
+        bad_lost.is_empty(),
+        "{name}: acknowledged bad records missing from quarantine: {:?} {report}",
+        &bad_lost[..bad_lost.len().min(20)]
+    );
+    assert_eq!(duplicates, 0, "{name}: duplicates on the topic {report}");
+    assert_eq!(
+        reordered, 0,
+        "{name}: out of order within a partition {report}"
+    );
+    assert_eq!(
+        acked as usize,
+        on_topic.len() + in_quarantine.len(),
+        "{name}: acknowledged != on the topic + in quarantine {report}"
+    );
+    report
+}
+
+/// Lines of a client's log that would show a broken sequence, a fenced producer or a fatal
+/// error, counted by kind.
+fn log_problems(stderr: &str) -> BTreeMap<&'static str, usize> {
+    let mut out = BTreeMap::from([("out_of_order", 0), ("fenced", 0), ("fatal", 0)]);
+    for line in stderr.lines() {
+        if let Some(kind) = problem(line) {
+            *out.entry(kind).or_default() += 1;
+        }
+    }
+    out
+}
+
+fn problem(line: &str) -> Option<&'static str> {
+    let l = line.to_ascii_lowercase();
+    if l.contains("out_of_order_sequence")
+        || l.contains("outofordersequence")
+        || l.contains("out of order sequence")
+    {
+        Some("out_of_order")
+    } else if l.contains("fenced")
+        || l.contains("invalid_producer_epoch")
+        || l.contains("invalidproducerepoch")
+    {
+        Some("fenced")
+    } else if l.contains("fatal") && !l.contains("fatal=false") {
+        Some("fatal")
+    } else {
+        None
+    }
+}
+
+fn problem_lines(stderr: &str) -> String {
+    let lines: Vec<&str> = stderr
+        .lines()
+        .filter(|l| problem(l).is_some())
+        .take(20)
+        .collect();
+    lines.join("\n")
+}
+
+fn run_all(name: &str, fault: Fault) {
+    let mut lab = Lab::start(name, fault, true);
+    let outputs = lab.run(fault);
+    let reports = lab.check(&outputs);
+    for r in &reports {
+        assert_eq!(r["failed"], 0, "a producer saw failures: {r}");
+    }
+    let metrics = lab
+        .proxy
+        .admin_get("/metrics")
+        .unwrap_or_else(|e| panic!("{e}"))
+        .1;
+    eprintln!(
+        "{}",
+        metrics
+            .lines()
+            .filter(|l| l.starts_with("schemagate_sequence"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}
+
+#[test]
+fn idempotent_producers_keep_flowing_when_records_are_quarantined() {
+    run_all("seqq-steady", Fault::None);
+}
+
+#[test]
+fn idempotent_quarantine_survives_a_leader_kill() {
+    run_all("seqq-leader", Fault::KillLeader);
+}
+
+#[test]
+fn idempotent_quarantine_survives_a_proxy_kill() {
+    run_all("seqq-proxy", Fault::KillProxy);
+}
+
+/// Before: with the rewrite off, a bad record fails its whole batch, good records with it.
+#[test]
+fn without_the_rewrite_idempotent_batches_are_refused_whole() {
+    let mut lab = Lab::start("seqq-off", Fault::None, false);
+    let outputs = lab.run(Fault::None);
+    for ((name, out), topic) in outputs.iter().zip(&lab.topics) {
+        let summary = out.summary(name).unwrap_or_else(|e| panic!("{e}"));
+        let failed = summary["failed"].as_u64().unwrap_or(0);
+        eprintln!("{name} ({topic}) without the rewrite: {summary}");
+        assert!(
+            failed > (COUNT / BAD_EVERY) as u64,
+            "{name}: only {failed} failed records: good ones should fail with the bad ones {summary}"
+        );
+    }
+}
