@@ -9,6 +9,8 @@ use contract::{compat, CompatibilityMode, ParsedSchema, ResolvedReference, Schem
 
 mod online;
 
+use crate::registry_auth::RegistryAuth;
+
 /// Flags of `schemagate check`.
 #[derive(clap::Args)]
 pub struct Args {
@@ -35,6 +37,8 @@ pub struct Args {
     /// Subject to check against (online mode).
     #[arg(long)]
     subject: Option<String>,
+    #[command(flatten)]
+    registry_auth: RegistryAuth,
 }
 
 /// Runs `schemagate check`.
@@ -44,7 +48,14 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             .subject
             .as_deref()
             .context("--subject is required with --registry")?;
-        return online::run(url, subject, &args.proposed, args.schema_type.as_deref()).await;
+        let config = args.registry_auth.config(url)?;
+        return online::run(
+            &config,
+            subject,
+            &args.proposed,
+            args.schema_type.as_deref(),
+        )
+        .await;
     }
     let schema_type: SchemaType = args
         .schema_type

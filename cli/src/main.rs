@@ -7,7 +7,9 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod check;
+mod hash_password;
 mod kafka_config;
+mod listener_tls;
 mod proxy;
 mod quarantine;
 mod registry;
@@ -26,11 +28,13 @@ enum Command {
     /// Run the Kafka proxy in front of one or more brokers.
     Proxy(Box<proxy::Args>),
     /// Run a Confluent-compatible schema registry.
-    Registry(registry::Args),
+    Registry(Box<registry::Args>),
     /// Check a proposed schema for compatibility (CI gate). Exit 0 compatible, 1 incompatible, 2 error.
     Check(check::Args),
     /// Audit and replay quarantined records.
     Quarantine(quarantine::Args),
+    /// Print a `user:hash` line for `schemagate registry --credentials` (password on stdin).
+    HashPassword(hash_password::Args),
 }
 
 fn main() -> ExitCode {
@@ -41,6 +45,8 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        // A log file or pipe gets plain text, so `key=value` fields stay greppable.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -55,9 +61,10 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async move {
         match cli.command {
             Command::Proxy(a) => proxy::run(*a).await,
-            Command::Registry(a) => registry::run(a).await,
+            Command::Registry(a) => registry::run(*a).await,
             Command::Check(a) => check::run(a).await,
             Command::Quarantine(a) => quarantine::run(a).await,
+            Command::HashPassword(a) => hash_password::run(&a),
         }
     });
     match result {

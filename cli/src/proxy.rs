@@ -18,6 +18,7 @@ use proxy::policy::Policy;
 use proxy::{PassThrough, ProduceInspector, Proxy, ProxyConfig};
 use registry_client::RegistryClient;
 
+use crate::listener_tls::ListenerTlsArgs;
 use crate::registry_auth::RegistryAuth;
 
 /// Flags of `schemagate proxy`.
@@ -85,18 +86,8 @@ struct TlsArgs {
     /// Private key (PEM) of --upstream-cert.
     #[arg(long, value_name = "PEM", requires = "upstream_cert")]
     upstream_key: Option<PathBuf>,
-    /// Serve clients over TLS with this certificate chain (PEM); reloaded when it changes.
-    #[arg(long, value_name = "PEM", requires = "tls_key")]
-    tls_cert: Option<PathBuf>,
-    /// Private key (PEM) of --tls-cert.
-    #[arg(long, value_name = "PEM", requires = "tls_cert")]
-    tls_key: Option<PathBuf>,
-    /// Require client certificates issued by a CA in this PEM file.
-    #[arg(long, value_name = "PEM", requires = "tls_cert")]
-    tls_client_ca: Option<PathBuf>,
-    /// Seconds between checks of the listener's certificate files for changes.
-    #[arg(long, default_value_t = 10)]
-    tls_reload_secs: u64,
+    #[command(flatten)]
+    listener: ListenerTlsArgs,
 }
 
 impl TlsArgs {
@@ -109,13 +100,7 @@ impl TlsArgs {
     }
 
     fn listener(&self) -> Option<ListenerTlsConfig> {
-        let (cert, key) = self.tls_cert.clone().zip(self.tls_key.clone())?;
-        Some(ListenerTlsConfig {
-            cert,
-            key,
-            client_ca: self.tls_client_ca.clone(),
-            reload_interval: Duration::from_secs(self.tls_reload_secs.max(1)),
-        })
+        self.listener.config()
     }
 }
 

@@ -50,17 +50,7 @@ pub struct UpstreamTlsConfig {
 }
 
 /// The listeners' certificate, optional client-certificate CA, and how often they are reloaded.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ListenerTlsConfig {
-    /// Certificate chain (PEM), leaf first.
-    pub cert: PathBuf,
-    /// Private key (PEM).
-    pub key: PathBuf,
-    /// When set, clients must present a certificate issued by a CA in this PEM file.
-    pub client_ca: Option<PathBuf>,
-    /// How often the files are checked for changes.
-    pub reload_interval: Duration,
-}
+pub use serving::ServerTlsConfig as ListenerTlsConfig;
 
 /// A configuration that cannot run.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]

@@ -59,7 +59,7 @@ pub use inspect::{PassThrough, ProduceDecision, ProduceInspector, ProduceRequest
 
 use broker_map::BrokerMap;
 use frame::FrameLimits;
-use metrics::Metrics;
+use metrics::{Metrics, ReloadLabels};
 use tls::{ListenerTls, TlsError, UpstreamTls};
 use upstream::Connector;
 
@@ -187,10 +187,26 @@ impl Proxy {
         }
         let mut tasks = tokio::task::JoinSet::new();
         if let Some(tls) = &shared.listener_tls {
-            tasks.spawn(tls::listener::run_reload(
-                tls.clone(),
-                shared.metrics.tls_reloads.clone(),
-                stop_rx.clone(),
+            let reloads = shared.metrics.tls_reloads.clone();
+            let cert = tls.config().cert.clone();
+            let mut stop = stop_rx.clone();
+            tasks.spawn(serving::watch::run(
+                tls.watched(),
+                tls.config().reload_interval,
+                move |outcome| {
+                    match &outcome {
+                        serving::Reload::Failed(e) => tracing::error!(
+                            error = %e,
+                            "listener TLS reload failed, keeping the previous certificate"
+                        ),
+                        _ => tracing::info!(cert = %cert.display(), "listener TLS certificate reloaded"),
+                    }
+                    let result = outcome.result();
+                    reloads.get_or_create(&ReloadLabels { result }).inc();
+                },
+                async move {
+                    let _ = stop.wait_for(|stop| *stop).await;
+                },
             ));
         }
         tasks.spawn(listener::serve(shared.clone(), 0, base, stop_rx.clone()));

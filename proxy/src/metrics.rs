@@ -63,22 +63,7 @@ pub struct TlsFailureLabels {
     pub reason: TlsFailure,
 }
 
-/// Outcome of a listener certificate reload.
-#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
-#[allow(non_camel_case_types)]
-pub enum ReloadResult {
-    /// New connections get the new certificate.
-    ok,
-    /// The new files are unusable; the previous certificate stays.
-    error,
-}
-
-/// Label set carrying a reload outcome.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct ReloadLabels {
-    /// The outcome.
-    pub result: ReloadResult,
-}
+pub use serving::{ReloadLabels, ReloadResult};
 
 /// Every metric the proxy publishes.
 #[derive(Debug)]

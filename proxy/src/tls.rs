@@ -1,84 +1,19 @@
 //! TLS on both sides of the proxy, with rustls on the `ring` provider.
 //!
-//! - [`pem`]: certificates and keys read from PEM files, every error naming its file.
 //! - [`upstream`]: [`UpstreamTls`], the client side towards brokers: trust (web roots and/or
 //!   CA files), optional client certificate, and the bounded [`TlsFailure`] reason of a failed
 //!   handshake.
-//! - [`listener`]: [`ListenerTls`], the server side of the client listeners, whose
+//! - The client listeners' side is [`serving::ServerTls`] (shared with the registry): its
 //!   certificate is reloaded when its files change without touching open connections.
 //!
 //! Everything that can be judged offline (a missing file, PEM that does not parse, a key
 //! rustls refuses) is a [`TlsError`] at start, so a bad flag never surfaces as handshake
 //! failures later.
 
-pub mod listener;
-pub mod pem;
 pub mod upstream;
 
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
-
-use tokio_rustls::rustls::crypto::CryptoProvider;
-
-pub use listener::ListenerTls;
+pub use serving::tls::{pem, provider, ServerTls as ListenerTls, TlsError};
 pub use upstream::{TlsFailure, UpstreamTls};
 
 /// The first byte of a TLS record carrying a handshake (a ClientHello opens with it).
 pub const HANDSHAKE_RECORD: u8 = 0x16;
-
-/// TLS material that cannot be used: the proxy refuses to start, a reload keeps the old config.
-#[derive(Debug, thiserror::Error)]
-pub enum TlsError {
-    /// The file could not be read.
-    #[error("cannot read {}: {source}", path.display())]
-    Read {
-        /// The file.
-        path: PathBuf,
-        /// The cause.
-        source: std::io::Error,
-    },
-    /// The file is not PEM, or a PEM section does not decode.
-    #[error("{} is not valid PEM: {detail}", path.display())]
-    BadPem {
-        /// The file.
-        path: PathBuf,
-        /// What the PEM reader said.
-        detail: String,
-    },
-    /// The file holds no certificate.
-    #[error("{} holds no PEM certificate", path.display())]
-    NoCertificate {
-        /// The file.
-        path: PathBuf,
-    },
-    /// The file holds no private key.
-    #[error("{} holds no PEM private key", path.display())]
-    NoKey {
-        /// The file.
-        path: PathBuf,
-    },
-    /// rustls refused the material (a CA it cannot parse, a key that does not fit the
-    /// certificate, an unsupported key type).
-    #[error("{} is refused by rustls: {detail}", path.display())]
-    Refused {
-        /// The file at fault (for a certificate/key pair: the key).
-        path: PathBuf,
-        /// rustls's reason.
-        detail: String,
-    },
-}
-
-impl TlsError {
-    fn refused(path: &Path, e: impl std::fmt::Display) -> Self {
-        Self::Refused {
-            path: path.to_owned(),
-            detail: e.to_string(),
-        }
-    }
-}
-
-/// The crypto provider of every TLS config the proxy builds: ring, chosen explicitly so the
-/// process-wide default (which another crate might set) never matters.
-pub fn provider() -> Arc<CryptoProvider> {
-    Arc::new(tokio_rustls::rustls::crypto::ring::default_provider())
-}

@@ -52,7 +52,7 @@ async fn https_registry() -> (String, SchemaId) {
         .with_single_cert(certs, key)
         .expect("server certificate");
     let acceptor = TlsAcceptor::from(Arc::new(tls));
-    let app = registry::router(registry, HttpConfig::default());
+    let app = registry::router(registry, &HttpConfig::default());
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let url = format!(
         "https://127.0.0.1:{}",

@@ -62,9 +62,12 @@ pub enum RegistryError {
     /// 422: the body is JSON of the wrong shape.
     #[error("Unprocessable request body: {0}")]
     UnprocessableBody(String),
-    /// 401: a write without valid basic-auth credentials.
+    /// 401: no valid credential where one is needed.
     #[error("Unauthorized")]
     Unauthorized,
+    /// 403 (40301): the principal lacks the role the request asks for.
+    #[error("{0}")]
+    Forbidden(String),
     /// 50001: the backing store (Kafka) failed.
     #[error("Error in the backend data store: {0}")]
     Store(String),
@@ -97,6 +100,7 @@ impl RegistryError {
             | UnprocessableBody(_) => StatusCode::UNPROCESSABLE_ENTITY,
             MalformedJson(_) => StatusCode::BAD_REQUEST,
             Unauthorized => StatusCode::UNAUTHORIZED,
+            Forbidden(_) => StatusCode::FORBIDDEN,
             Store(_) | Timeout(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -124,6 +128,7 @@ impl RegistryError {
             MalformedJson(_) => 400,
             UnprocessableBody(_) => 422,
             Unauthorized => 401,
+            Forbidden(_) => 40301,
             Store(_) => 50001,
             Timeout(_) => 50002,
         }

@@ -9,7 +9,10 @@
 //! - [`service`]: the operations ([`service::Registry`]): register (with retry when a race in
 //!   the log is lost), lookup, compatibility, deletes, config and mode.
 //! - [`http`]: the REST surface (axum), Confluent's content type and error codes, body cap,
-//!   optional basic auth on writes.
+//!   the guard in front of every route, and the listener (TLS when configured).
+//! - [`security`]: who may do what: basic auth (one user, or a file of hashed passwords),
+//!   OAuth2 bearer JWTs, per-subject permissions, and the audit trail.
+//! - [`metrics`]: access by outcome, file reloads, JWKS fetches.
 //! - [`serialized`]: `?format=serialized` for Protobuf (a base64 `FileDescriptorProto`).
 //! - [`error`]: [`error::RegistryError`], each variant mapped to Confluent's status and code.
 //!
@@ -19,7 +22,9 @@
 pub mod error;
 pub mod http;
 pub mod kafka;
+pub mod metrics;
 pub mod record;
+pub mod security;
 pub mod serialized;
 pub mod service;
 pub mod state;
@@ -29,8 +34,9 @@ use std::future::Future;
 use std::sync::{Arc, RwLock};
 
 pub use error::RegistryError;
-pub use http::{router, BasicAuth, HttpConfig};
+pub use http::{router, HttpConfig};
 pub use kafka::KafkaConfig;
+pub use security::{BasicAuth, Security, SecurityConfig};
 pub use service::Registry;
 
 /// Which store to open.
@@ -54,14 +60,33 @@ pub async fn open(cfg: &StoreConfig) -> Result<Arc<Registry>, RegistryError> {
     Ok(Registry::new(state, store))
 }
 
-/// Serves `registry` on `listener` until `shutdown` completes, then drains in-flight requests.
+/// Serves `registry` on `listener` (over TLS when configured) until `shutdown` completes,
+/// then drains in-flight requests. Meanwhile the TLS, credentials, permissions and JWKS files
+/// are reloaded when they change.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     registry: Arc<Registry>,
     cfg: HttpConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(registry, cfg))
-        .with_graceful_shutdown(shutdown)
-        .await
+    let security = cfg.security();
+    let cfg = HttpConfig {
+        security: Some(security.clone()),
+        ..cfg
+    };
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut reloads = tokio::task::JoinSet::new();
+    reloads.spawn(security.clone().run_reloads(stop_rx.clone()));
+    if let Some(tls) = &cfg.tls {
+        let (interval, file) = (tls.config().reload_interval, metrics::WatchedFile::tls);
+        let watch = security
+            .metrics()
+            .watch(tls.watched(), interval, file, stop_rx.clone());
+        reloads.spawn(watch);
+    }
+    let served =
+        http::server::serve(listener, router(registry, &cfg), cfg.tls.clone(), shutdown).await;
+    let _ = stop_tx.send(true);
+    while reloads.join_next().await.is_some() {}
+    served
 }

@@ -11,6 +11,8 @@ use crate::{env, net, HarnessError};
 /// A `schemagate registry`, killed on drop.
 pub struct Registry {
     addr: SocketAddr,
+    /// `http` or `https` (a registry started with `--tls-cert`).
+    scheme: &'static str,
     store: String,
     /// Flags after `--store` (the Kafka store's own topic and replication).
     extra: Vec<String>,
@@ -47,6 +49,15 @@ impl Registry {
         Self::start_with(store, extra)
     }
 
+    /// As [`start_with_flags`](Registry::start_with_flags), where `extra` holds `--tls-cert`
+    /// and `--tls-key`: [`url`](Registry::url) is `https://127.0.0.1:PORT`.
+    pub fn start_https(store: &str, extra: Vec<String>) -> Result<Self, HarnessError> {
+        let mut registry = Self::unstarted(store, extra)?;
+        registry.scheme = "https";
+        registry.restart()?;
+        Ok(registry)
+    }
+
     /// `GET path` on the REST API: the status and the body.
     pub fn get(&self, path: &str) -> Result<(u16, String), HarnessError> {
         crate::http::request(self.addr, "GET", path, None)
@@ -58,21 +69,25 @@ impl Registry {
     }
 
     fn start_with(store: &str, extra: Vec<String>) -> Result<Self, HarnessError> {
-        let addr = SocketAddr::from(([127, 0, 0, 1], net::free_port()?));
-        let mut registry = Self {
-            addr,
-            extra,
-            store: store.to_owned(),
-            server: None,
-            history: String::new(),
-        };
+        let mut registry = Self::unstarted(store, extra)?;
         registry.restart()?;
         Ok(registry)
     }
 
+    fn unstarted(store: &str, extra: Vec<String>) -> Result<Self, HarnessError> {
+        Ok(Self {
+            addr: SocketAddr::from(([127, 0, 0, 1], net::free_port()?)),
+            scheme: "http",
+            extra,
+            store: store.to_owned(),
+            server: None,
+            history: String::new(),
+        })
+    }
+
     /// The base URL clients and the proxy use.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("{}://{}", self.scheme, self.addr)
     }
 
     /// Kills the registry process (SIGKILL, no goodbye) and waits until its port is closed.

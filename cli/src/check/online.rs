@@ -6,20 +6,22 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
+use registry_client::{Auth, RegistryConfig};
 use serde_json::{json, Value};
 
 const CONTENT_TYPE: &str = "application/vnd.schemaregistry.v1+json";
 
 /// Runs the online check: exit 0 compatible, 1 incompatible (messages on stdout), error → 2.
 pub async fn run(
-    url: &str,
+    config: &RegistryConfig,
     subject: &str,
     proposed: &Path,
     schema_type: Option<&str>,
 ) -> anyhow::Result<ExitCode> {
     let text = std::fs::read_to_string(proposed)
         .with_context(|| format!("reading {}", proposed.display()))?;
-    let registry = Registry::new(url)?;
+    let url = config.url.as_str();
+    let registry = Registry::new(config)?;
     let latest = registry.latest(subject).await?;
     let Some(latest) = latest else {
         println!("compatible: subject {subject:?} has no versions yet, nothing to break");
@@ -66,28 +68,40 @@ pub async fn run(
     Ok(ExitCode::from(1))
 }
 
-/// A registry base URL plus optional basic-auth credentials taken from its userinfo.
+/// A registry base URL, its credentials (the flags', else the URL's userinfo) and trust.
 struct Registry {
     client: reqwest::Client,
     base: reqwest::Url,
-    auth: Option<(String, String)>,
+    auth: Option<Auth>,
 }
 
 impl Registry {
-    fn new(url: &str) -> anyhow::Result<Self> {
+    fn new(config: &RegistryConfig) -> anyhow::Result<Self> {
+        let url = &config.url;
         let mut base = reqwest::Url::parse(url).with_context(|| format!("registry URL {url}"))?;
-        let auth = (!base.username().is_empty()).then(|| {
-            (
-                base.username().to_string(),
-                base.password().unwrap_or_default().to_string(),
-            )
+        let from_url = (!base.username().is_empty()).then(|| Auth::Basic {
+            username: base.username().to_string(),
+            password: base.password().unwrap_or_default().to_string(),
         });
         let _ = base.set_username("");
         let _ = base.set_password(None);
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .build()?;
-        Ok(Registry { client, base, auth })
+        let mut builder = reqwest::Client::builder()
+            .use_rustls_tls()
+            .timeout(Duration::from_secs(30));
+        if let Some(path) = &config.ca_file {
+            let pem = std::fs::read(path)
+                .with_context(|| format!("reading --registry-ca-file {}", path.display()))?;
+            for cert in reqwest::Certificate::from_pem_bundle(&pem)
+                .with_context(|| format!("--registry-ca-file {}", path.display()))?
+            {
+                builder = builder.add_root_certificate(cert);
+            }
+        }
+        Ok(Registry {
+            client: builder.build()?,
+            base,
+            auth: config.auth.clone().or(from_url),
+        })
     }
 
     fn url(&self, path: &str) -> String {
@@ -96,7 +110,8 @@ impl Registry {
 
     fn with_auth(&self, r: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
         match &self.auth {
-            Some((u, p)) => r.basic_auth(u, Some(p)),
+            Some(Auth::Basic { username, password }) => r.basic_auth(username, Some(password)),
+            Some(Auth::Bearer(token)) => r.bearer_auth(token),
             None => r,
         }
     }
@@ -151,9 +166,19 @@ impl Registry {
     }
 }
 
-async fn read(resp: reqwest::Response) -> anyhow::Result<(reqwest::StatusCode, Value)> {
+/// Largest registry answer read (a schema with its references stays far below).
+const MAX_ANSWER_BYTES: usize = 8 * 1024 * 1024;
+
+async fn read(mut resp: reqwest::Response) -> anyhow::Result<(reqwest::StatusCode, Value)> {
     let status = resp.status();
-    let bytes = resp.bytes().await?;
+    let mut bytes = Vec::new();
+    while let Some(chunk) = resp.chunk().await? {
+        anyhow::ensure!(
+            bytes.len() + chunk.len() <= MAX_ANSWER_BYTES,
+            "registry answer larger than {MAX_ANSWER_BYTES} bytes"
+        );
+        bytes.extend_from_slice(&chunk);
+    }
     let v = serde_json::from_slice(&bytes)
         .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
     Ok((status, v))

@@ -13,12 +13,15 @@ use serde::Serialize;
 use crate::error::RegistryError;
 use crate::service::Registry;
 
-mod auth;
+pub mod admin;
 mod config;
+pub mod guard;
 mod schemas;
+pub mod server;
 mod subjects;
 
-pub use auth::BasicAuth;
+pub use crate::security::BasicAuth;
+use crate::security::Security;
 
 /// Confluent's response content type.
 pub const CONTENT_TYPE: &str = "application/vnd.schemaregistry.v1+json";
@@ -27,12 +30,16 @@ pub const CONTENT_TYPE: &str = "application/vnd.schemaregistry.v1+json";
 pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
 
 /// How the HTTP side is set up.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct HttpConfig {
     /// Largest request body accepted, in bytes.
     pub body_limit: usize,
-    /// Credentials required on write endpoints, if any.
+    /// One user whose credentials writes must present (used when `security` is not set).
     pub basic_auth: Option<BasicAuth>,
+    /// Who may do what; `None` means `basic_auth` alone, or nothing: open to anyone.
+    pub security: Option<Arc<Security>>,
+    /// TLS on the listener.
+    pub tls: Option<Arc<serving::ServerTls>>,
 }
 
 impl Default for HttpConfig {
@@ -40,6 +47,19 @@ impl Default for HttpConfig {
         HttpConfig {
             body_limit: DEFAULT_BODY_LIMIT,
             basic_auth: None,
+            security: None,
+            tls: None,
+        }
+    }
+}
+
+impl HttpConfig {
+    /// The security in force: `security`, else `basic_auth` guarding writes, else none.
+    pub fn security(&self) -> Arc<Security> {
+        match (&self.security, &self.basic_auth) {
+            (Some(s), _) => s.clone(),
+            (None, Some(user)) => Arc::new(Security::single_user(user.clone())),
+            (None, None) => Arc::new(Security::open()),
         }
     }
 }
@@ -52,7 +72,11 @@ pub struct AppState {
 }
 
 /// Builds the router for `registry`.
-pub fn router(registry: Arc<Registry>, cfg: HttpConfig) -> Router {
+pub fn router(registry: Arc<Registry>, cfg: &HttpConfig) -> Router {
+    let guard = guard::GuardState {
+        security: cfg.security(),
+        registry: registry.clone(),
+    };
     let state = AppState {
         registry,
         body_limit: cfg.body_limit,
@@ -118,16 +142,13 @@ pub fn router(registry: Arc<Registry>, cfg: HttpConfig) -> Router {
                 .put(config::put_mode_subject)
                 .delete(config::delete_mode_subject),
         )
+        .route_layer(axum::middleware::from_fn_with_state(guard, guard::guard))
         .fallback(|| async {
             json_response(
                 StatusCode::NOT_FOUND,
                 &serde_json::json!({"error_code": 404, "message": "HTTP 404 Not Found"}),
             )
         })
-        .layer(axum::middleware::from_fn_with_state(
-            Arc::new(cfg.basic_auth),
-            auth::require_for_writes,
-        ))
         .with_state(state)
 }
 

@@ -2,11 +2,12 @@
 
 use std::collections::HashMap;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Extension, Path, Query, State};
 use axum::response::Response;
 use contract::SchemaType;
 use serde_json::json;
 
+use super::guard::{readable, ReadableSubjects};
 use super::subjects::raw_schema;
 use super::{flag, ok, AppState};
 use crate::error::RegistryError;
@@ -69,29 +70,34 @@ pub async fn raw_by_id(
     Ok(raw_schema(&lookup(&st, &id, &q)?.schema))
 }
 
-/// GET /schemas/ids/{id}/versions
+/// GET /schemas/ids/{id}/versions (only subjects the caller may read)
 pub async fn versions_of_id(
     State(st): State<AppState>,
+    filter: Option<Extension<ReadableSubjects>>,
     Path(id): Path<String>,
     Query(q): Q,
 ) -> Result<Response, RegistryError> {
+    let filter = filter.map(|Extension(f)| f);
     let id = parse_id(&id)?;
     let state = st.registry.read();
     state.schema(id).ok_or(RegistryError::SchemaNotFound)?;
     let list: Vec<_> = state
         .versions_of_id(id, flag(&q, "deleted"))
         .into_iter()
+        .filter(|(s, _)| readable(filter.as_ref(), s))
         .map(|(subject, version)| json!({"subject": subject, "version": version}))
         .collect();
     Ok(ok(&list))
 }
 
-/// GET /schemas/ids/{id}/subjects
+/// GET /schemas/ids/{id}/subjects (only subjects the caller may read)
 pub async fn subjects_of_id(
     State(st): State<AppState>,
+    filter: Option<Extension<ReadableSubjects>>,
     Path(id): Path<String>,
     Query(q): Q,
 ) -> Result<Response, RegistryError> {
+    let filter = filter.map(|Extension(f)| f);
     let id = parse_id(&id)?;
     let state = st.registry.read();
     state.schema(id).ok_or(RegistryError::SchemaNotFound)?;
@@ -99,6 +105,7 @@ pub async fn subjects_of_id(
         .versions_of_id(id, flag(&q, "deleted"))
         .into_iter()
         .map(|(s, _)| s)
+        .filter(|s| readable(filter.as_ref(), s))
         .collect();
     subjects.dedup();
     Ok(ok(&subjects))

@@ -2,13 +2,14 @@
 
 use std::collections::HashMap;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Extension, Path, Query, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use contract::{SchemaReference, SchemaType};
 use serde::Deserialize;
 use serde_json::json;
 
+use super::guard::{readable, ReadableSubjects};
 use super::{flag, ok, AppState, JsonBody};
 use crate::error::RegistryError;
 use crate::service::Submitted;
@@ -86,7 +87,12 @@ pub fn version_json(f: &FoundVersion, text: &str) -> serde_json::Value {
 type Q = Query<HashMap<String, String>>;
 
 /// GET /subjects (`?deleted=true`, `?deleted_only=true`, `?subjectPrefix=`, `?offset=&limit=`)
-pub async fn list(State(st): State<AppState>, Query(q): Q) -> Response {
+pub async fn list(
+    State(st): State<AppState>,
+    filter: Option<Extension<ReadableSubjects>>,
+    Query(q): Q,
+) -> Response {
+    let filter = filter.map(|Extension(f)| f);
     let state = st.registry.read();
     let deleted_only = flag(&q, "deleted_only");
     let live = state.subjects(false);
@@ -105,6 +111,7 @@ pub async fn list(State(st): State<AppState>, Query(q): Q) -> Response {
         .into_iter()
         .filter(|s| s.starts_with(prefix))
         .filter(|s| !deleted_only || !live.contains(s))
+        .filter(|s| readable(filter.as_ref(), s))
         .skip(offset)
         .take(limit)
         .collect();

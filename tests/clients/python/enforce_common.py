@@ -124,7 +124,11 @@ def proto_message_indexes(indexes):
 
 
 def registry(url):
-    return SchemaRegistryClient({"url": url})
+    """A registry client; SG_REGISTRY_CONF may add settings as a JSON object (credentials,
+    `ssl.ca.location`) for a secured registry."""
+    conf = {"url": url}
+    conf.update(json.loads(os.environ.get("SG_REGISTRY_CONF", "{}")))
+    return SchemaRegistryClient(conf)
 
 
 def create_topics(bootstrap, names, partitions):

@@ -33,6 +33,7 @@ mod rdkafka_client;
 mod read_back;
 mod references;
 mod registry_clients;
+mod registry_security;
 mod sasl_acl;
 mod sasl_clients;
 mod schema_gate;
