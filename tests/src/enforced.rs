@@ -29,6 +29,15 @@ pub struct EnforcedStack {
 impl EnforcedStack {
     /// Starts the broker, the registry on `store`, then the proxy with `policy` (TOML text).
     pub fn start(policy: &str, store: RegistryStore) -> Result<Self, HarnessError> {
+        Self::start_with_flags(policy, store, &[])
+    }
+
+    /// As [`EnforcedStack::start`], with `extra` flags for the proxy.
+    pub fn start_with_flags(
+        policy: &str,
+        store: RegistryStore,
+        extra: &[&str],
+    ) -> Result<Self, HarnessError> {
         let broker = Broker::shared()?;
         let registry = match store {
             RegistryStore::Memory => Registry::start("memory")?,
@@ -40,7 +49,14 @@ impl EnforcedStack {
             .map_err(|e| HarnessError::io("creating a policy directory", e))?;
         let path = dir.path().join("policy.toml");
         std::fs::write(&path, policy).map_err(|e| HarnessError::io("writing the policy", e))?;
-        let proxy = Proxy::start_enforcing(broker.addrs(), &registry.url(), &path)?;
+        let mut flags = vec![
+            "--registry".to_owned(),
+            registry.url(),
+            "--policy".to_owned(),
+            path.display().to_string(),
+        ];
+        flags.extend(extra.iter().map(|f| (*f).to_owned()));
+        let proxy = Proxy::start_with(broker.addrs(), &flags)?;
         Ok(Self {
             proxy,
             registry,

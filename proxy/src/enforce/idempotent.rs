@@ -237,8 +237,11 @@ impl Enforcer {
                         })
                         .map(|s| s.record.clone())
                         .collect();
-                    let removed = r.kept.iter().filter(|k| !**k).count();
-                    self.sequences.metrics().removed.inc_by(removed as u64);
+                    // Counted once: a retry's records removed before are not counted again.
+                    self.sequences
+                        .metrics()
+                        .removed
+                        .inc_by(r.newly_removed.len() as u64);
                     (
                         BatchHeader {
                             base_sequence: r.base_sequence,

@@ -218,17 +218,15 @@ impl SequenceStore {
         };
         match (gaps.get(key).copied(), retriable_locally) {
             (Some(gap), true) if gap.epoch == epoch && is_after(sequence, gap.sequence) => {}
-            (_, true) => {
-                if gaps.len() < self.config.max_producers {
-                    gaps.insert(
-                        key.clone(),
-                        Gap {
-                            epoch,
-                            sequence,
-                            opened: Instant::now(),
-                        },
-                    );
-                }
+            (_, true) if gaps.len() < self.config.max_producers => {
+                gaps.insert(
+                    key.clone(),
+                    Gap {
+                        epoch,
+                        sequence,
+                        opened: Instant::now(),
+                    },
+                );
             }
             (Some(gap), false) if gap.epoch != epoch || gap.sequence == sequence => {
                 gaps.remove(key);

@@ -1,4 +1,5 @@
-//! The `on_invalid` policies end to end: an idempotent producer's batch refused whole,
+//! The `on_invalid` policies end to end: an idempotent producer's batch refused whole (with
+//! `--no-sequence-rewrite`; the rewrite itself is proved in `idempotent_quarantine`),
 //! `reject`, `audit`, and `acks=0` under `quarantine`.
 
 use schemagate_tests::{EnforcedStack, RegistryStore};
@@ -10,7 +11,16 @@ use crate::enforce_support::{
 use crate::support::unique;
 
 fn scenario(name: &str, topic: &str, on_invalid: &str) -> (EnforcedStack, Value) {
-    let mut stack = start_enforced(&policy(topic, on_invalid), RegistryStore::Memory);
+    let mut stack = match name {
+        // The refusal of today's proxy without the sequence rewrite.
+        "idempotent" => EnforcedStack::start_with_flags(
+            &policy(topic, on_invalid),
+            RegistryStore::Memory,
+            &["--no-sequence-rewrite"],
+        )
+        .unwrap_or_else(|e| panic!("{e}")),
+        _ => start_enforced(&policy(topic, on_invalid), RegistryStore::Memory),
+    };
     let client = python(&stack, "enforce_policies.py").args(["--scenario", name, "--topic", topic]);
     let summary = run(&mut stack, "enforce_policies.py", client);
     (stack, summary)
@@ -97,8 +107,35 @@ fn acks_zero_still_sorts_good_from_bad() {
 /// Kafka they do: the client resets its sequence for the partition and goes on.
 #[test]
 fn java_idempotent_producer_goes_on_after_a_refused_batch() {
+    let summary = java_idempotent(false);
+    assert_eq!(number(&summary, "failed"), 1, "{summary}");
+    assert_eq!(number(&summary, "ok"), 4, "{summary}");
+}
+
+/// The same five sends with the sequence rewrite on (the default): the bad record goes to
+/// quarantine, and all five sends succeed.
+#[test]
+fn java_idempotent_producer_has_every_send_acknowledged_with_the_rewrite() {
+    let summary = java_idempotent(true);
+    assert_eq!(number(&summary, "failed"), 0, "{summary}");
+    assert_eq!(number(&summary, "ok"), 5, "{summary}");
+}
+
+/// Java's default producer sends good, good, bad, good, good through an enforcing proxy, one
+/// batch each; its summary.
+fn java_idempotent(rewrite: bool) -> Value {
     let topic = unique("e2e-java-idem");
-    let mut stack = start_enforced(&policy(&topic, "quarantine"), RegistryStore::Memory);
+    let flags: &[&str] = if rewrite {
+        &[]
+    } else {
+        &["--no-sequence-rewrite"]
+    };
+    let mut stack = EnforcedStack::start_with_flags(
+        &policy(&topic, "quarantine"),
+        RegistryStore::Memory,
+        flags,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
     let (status, body) = stack
         .registry_mut()
         .post(
@@ -134,18 +171,24 @@ fn java_idempotent_producer_goes_on_after_a_refused_batch() {
         .run()
         .and_then(|out| out.summary("java idempotent-reject"))
         .unwrap_or_else(|e| panic!("{e}\n{}", stack.diagnostics()));
-    eprintln!("java idempotent-reject: {summary}");
+    eprintln!("java idempotent-reject (rewrite {rewrite}): {summary}");
     assert_eq!(number(&summary, "sent"), 5, "{summary}");
-    assert_eq!(number(&summary, "failed"), 1, "{summary}");
-    assert_eq!(number(&summary, "ok"), 4, "{summary}");
-    assert_eq!(number(&summary, "ok_after_first_failure"), 2, "{summary}");
-    assert!(
-        summary["first_error"]
-            .as_str()
-            .is_some_and(|e| e.contains("InvalidRecord")),
-        "{summary}"
-    );
     let m = metrics(&mut stack);
     assert_eq!(records(&m, &topic, "valid"), 4, "{}", m.text());
-    assert_eq!(records(&m, &topic, "rejected"), 1, "{}", m.text());
+    if rewrite {
+        // Each record its own batch: the bad one is removed whole and answered locally.
+        assert_eq!(records(&m, &topic, "quarantined"), 1, "{}", m.text());
+        assert_eq!(records(&m, &topic, "rejected"), 0, "{}", m.text());
+    } else {
+        assert_eq!(number(&summary, "ok_after_first_failure"), 2, "{summary}");
+        assert!(
+            summary["first_error"]
+                .as_str()
+                .is_some_and(|e| e.contains("InvalidRecord")),
+            "{summary}"
+        );
+        assert_eq!(records(&m, &topic, "rejected"), 1, "{}", m.text());
+    }
+    assert_eq!(quarantined(&m, &topic, "no-magic-byte"), 1, "{}", m.text());
+    summary
 }
