@@ -82,9 +82,7 @@ func runSeqLoadMain(argv []string) {
 				return
 			}
 			s.Failed++
-			if len(s.FailedIndexes) < 1000 {
-				s.FailedIndexes = append(s.FailedIndexes, index)
-			}
+			s.FailedIndexes = append(s.FailedIndexes, index)
 			s.Errors[err.Error()]++
 		})
 	}

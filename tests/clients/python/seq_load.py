@@ -14,7 +14,7 @@ import struct
 import sys
 import time
 
-from confluent_kafka import Producer
+from confluent_kafka import KafkaException, Producer
 
 
 def value(i, schema_id, bad):
@@ -62,23 +62,39 @@ def main():
             acked += 1
             return
         failed += 1
-        if len(failed_indexes) < 1000:
-            failed_indexes.append(int(msg.key()))
+        failed_indexes.append(int(msg.key()))
         errors[err.name()] = errors.get(err.name(), 0) + 1
 
     start = time.monotonic()
+    stopped = None
     for i in range(a.count):
         wait = start + i / a.rate - time.monotonic()
         if wait > 0.001:
             time.sleep(wait)
-        while True:
-            try:
-                producer.produce(a.topic, key=str(i).encode(), value=value(i, a.schema_id, i in bad), on_delivery=report)
-                break
-            except BufferError:
-                producer.poll(0.05)
+        try:
+            while True:
+                try:
+                    producer.produce(a.topic, key=str(i).encode(), value=value(i, a.schema_id, i in bad), on_delivery=report)
+                    break
+                except BufferError:
+                    producer.poll(0.05)
+        except KafkaException as e:
+            # A fatal producer error: the rest is never sent; report it, do not crash.
+            stopped = i
+            print(f"[seq_load] producer stopped at record {i}: fatal: {e}", file=sys.stderr, flush=True)
+            break
         producer.poll(0)
-    left = producer.flush(180)
+    try:
+        left = producer.flush(180)
+    except (KafkaException, SystemError) as e:
+        # confluent-kafka raises from flush() once the producer is in a fatal state.
+        print(f"[seq_load] flush failed: fatal: {e}", file=sys.stderr, flush=True)
+        left = -1
+    if stopped is not None:
+        unsent = a.count - stopped
+        failed += unsent
+        errors["_FATAL_UNSENT"] = unsent
+        failed_indexes.extend(range(stopped, a.count))
     failed_indexes.sort()
     print(json.dumps({"client": "librdkafka", "sent": a.count, "acked": acked, "failed": failed,
                       "unflushed": left, "failed_indexes": failed_indexes, "errors": errors}), flush=True)

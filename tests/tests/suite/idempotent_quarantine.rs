@@ -392,7 +392,7 @@ fn account(
         .unwrap_or_default();
     assert_eq!(
         failed_indexes.len() as u64,
-        failed.min(1000),
+        failed,
         "{name}: failed indexes listed {summary}"
     );
     // On the topic: each index once, none bad, in order within each partition.
@@ -452,7 +452,12 @@ fn account(
         "lost_bad": bad_lost.len(),
         "errors": summary["errors"],
     });
-    let problem = if !lost.is_empty() {
+    let problem = if acked + failed != sent {
+        Some(format!(
+            "{} records neither acknowledged nor failed",
+            sent - acked.min(sent) - failed.min(sent)
+        ))
+    } else if !lost.is_empty() {
         Some(format!(
             "acknowledged good records missing from the topic: {:?}",
             &lost[..lost.len().min(20)]

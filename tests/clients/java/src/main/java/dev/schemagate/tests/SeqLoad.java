@@ -91,7 +91,7 @@ final class SeqLoad {
         s.put("sent", count);
         s.put("acked", acked.get());
         s.put("failed", failedList.size());
-        s.put("failed_indexes", failedList.subList(0, Math.min(1000, failedList.size())));
+        s.put("failed_indexes", failedList);
         s.put("errors", errors);
         if (txnSize > 0) {
             s.put("transaction_size", txnSize);
