@@ -454,8 +454,7 @@ fn account(
     });
     let problem = if acked + failed != sent {
         Some(format!(
-            "{} records neither acknowledged nor failed",
-            sent - acked.min(sent) - failed.min(sent)
+            "acknowledged {acked} + failed {failed} is not the {sent} sent"
         ))
     } else if !lost.is_empty() {
         Some(format!(
