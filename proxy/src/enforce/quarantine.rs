@@ -291,7 +291,7 @@ impl QuarantineWriter {
 fn hint(code: RDKafkaErrorCode) -> &'static str {
     match code {
         RDKafkaErrorCode::TopicAuthorizationFailed => {
-            ": the proxy's principal needs WRITE, CREATE and DESCRIBE on the quarantine topic"
+            ": the proxy's principal needs WRITE, CREATE and DESCRIBE on the quarantine topic (and READ on the sequence topic)"
         }
         RDKafkaErrorCode::ClusterAuthorizationFailed => {
             ": the proxy's principal needs IdempotentWrite on the cluster (an idempotent producer)"
