@@ -399,7 +399,14 @@ fn account(
     let mut on_topic: BTreeMap<usize, usize> = BTreeMap::new();
     let mut last_in_partition: HashMap<i32, usize> = HashMap::new();
     let mut reordered = 0;
-    for (partition, offset, key, value) in stored {
+    for crate::read_back::Stored {
+        partition,
+        offset,
+        key,
+        value,
+        ..
+    } in stored
+    {
         let i = index_of(key)
             .unwrap_or_else(|| panic!("{name}: unreadable key at {partition}/{offset}"));
         *on_topic.entry(i).or_default() += 1;
@@ -417,9 +424,26 @@ fn account(
     let duplicates: usize = on_topic.values().map(|n| n - 1).sum();
     let in_quarantine: BTreeSet<usize> = quarantined
         .iter()
-        .filter_map(|(_, _, key, _)| index_of(key))
+        .filter_map(|r| index_of(&r.key))
         .collect();
     let quarantine_copies = quarantined.len();
+    // Every copy names its producer, epoch and original sequence: at least one distinct
+    // (producer, epoch, partition, sequence) per record (more if an epoch bump re-sent it).
+    let stamps: BTreeSet<(String, String, String, String)> = quarantined
+        .iter()
+        .filter_map(|r| {
+            Some((
+                r.header("schemagate.producer-id")?,
+                r.header("schemagate.producer-epoch")?,
+                r.header("schemagate.partition")?,
+                r.header("schemagate.sequence")?,
+            ))
+        })
+        .collect();
+    let unstamped = quarantined
+        .iter()
+        .filter(|r| r.header("schemagate.sequence").is_none())
+        .count();
     let acked_good: Vec<usize> = (0..COUNT)
         .filter(|i| !bad.contains(i) && !failed_indexes.contains(i))
         .collect();
@@ -446,6 +470,8 @@ fn account(
         "on_topic": on_topic.len(),
         "in_quarantine": in_quarantine.len(),
         "quarantine_copies": quarantine_copies,
+        "quarantine_stamps": stamps.len(),
+        "unstamped": unstamped,
         "duplicates": duplicates,
         "reordered": reordered,
         "lost_good": lost.len(),
@@ -469,6 +495,12 @@ fn account(
     } else if duplicates != 0 || reordered != 0 {
         Some(format!(
             "{duplicates} duplicates, {reordered} out of order within a partition"
+        ))
+    } else if unstamped > 0 || stamps.len() < in_quarantine.len() {
+        Some(format!(
+            "{unstamped} quarantine copies without a producer stamp; {} distinct stamps for {} records",
+            stamps.len(),
+            in_quarantine.len()
         ))
     } else if acked as usize != on_topic.len() + in_quarantine.len() {
         Some("acknowledged != on the topic + in quarantine".to_owned())
@@ -617,8 +649,9 @@ fn transactional_producers_commit_good_records_and_abort_cleanly() {
     );
     let mut seen: BTreeMap<usize, usize> = BTreeMap::new();
     let mut last: HashMap<i32, usize> = HashMap::new();
-    for (p, offset, key, _) in &stored {
-        let i = index_of(key).unwrap_or_else(|| panic!("unreadable key at {p}/{offset}"));
+    for r in &stored {
+        let (p, offset) = (&r.partition, r.offset);
+        let i = index_of(&r.key).unwrap_or_else(|| panic!("unreadable key at {p}/{offset}"));
         *seen.entry(i).or_default() += 1;
         assert!(!lab.bad.contains(&i), "bad record {i} on the topic");
         assert!(
@@ -644,7 +677,7 @@ fn transactional_producers_commit_good_records_and_abort_cleanly() {
     );
     let in_quarantine: BTreeSet<usize> = quarantined
         .iter()
-        .filter_map(|(_, _, key, _)| index_of(key))
+        .filter_map(|r| index_of(&r.key))
         .collect();
     let bad_missing: Vec<&usize> = lab
         .bad

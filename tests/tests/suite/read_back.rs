@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
+use rdkafka::message::Headers;
 use rdkafka::{Message, Offset, TopicPartitionList};
 
 /// Every value of partition 0 of `topic`, from the beginning to the partition's end, read with
@@ -33,8 +34,31 @@ pub fn partition_zero(config: &ClientConfig, topic: &str) -> Vec<Vec<u8>> {
     out
 }
 
-/// One stored record: partition, offset, key and value.
-pub type Stored = (i32, i64, Option<Vec<u8>>, Option<Vec<u8>>);
+/// One stored record as read back.
+#[derive(Debug, Clone)]
+pub struct Stored {
+    /// Its partition.
+    pub partition: i32,
+    /// Its offset.
+    pub offset: i64,
+    /// Its key.
+    pub key: Option<Vec<u8>>,
+    /// Its value.
+    pub value: Option<Vec<u8>>,
+    /// Its headers in order.
+    pub headers: Vec<(String, Option<Vec<u8>>)>,
+}
+
+impl Stored {
+    /// The value of the first header named `name`, as text.
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .and_then(|(_, v)| v.as_deref())
+            .map(|v| String::from_utf8_lossy(v).into_owned())
+    }
+}
 
 /// Every record of every partition of `topic`, from the beginning to each partition's end as
 /// it was when reading began, read with `config`; at most `within`. A topic that does not
@@ -71,12 +95,21 @@ pub fn all_partitions(config: &ClientConfig, topic: &str, within: Duration) -> V
     let deadline = Instant::now() + within;
     while !ends.is_empty() && Instant::now() < deadline {
         if let Some(Ok(m)) = consumer.poll(Duration::from_millis(200)) {
-            out.push((
-                m.partition(),
-                m.offset(),
-                m.key().map(<[u8]>::to_vec),
-                m.payload().map(<[u8]>::to_vec),
-            ));
+            let headers = m
+                .headers()
+                .map(|h| {
+                    h.iter()
+                        .map(|h| (h.key.to_owned(), h.value.map(<[u8]>::to_vec)))
+                        .collect()
+                })
+                .unwrap_or_default();
+            out.push(Stored {
+                partition: m.partition(),
+                offset: m.offset(),
+                key: m.key().map(<[u8]>::to_vec),
+                value: m.payload().map(<[u8]>::to_vec),
+                headers,
+            });
         }
         // By position, not by the last record seen: under read_committed the log ends with
         // transaction markers, which are never returned.
