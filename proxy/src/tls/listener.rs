@@ -119,7 +119,7 @@ fn build(config: &ListenerTlsConfig, files: &Files) -> Result<ServerConfig, TlsE
     let key = pem::private_key(&config.key, &files.key)?;
     builder
         .with_single_cert(certs, key)
-        .map_err(|e| TlsError::refused(&config.key, e))
+        .map_err(|e| TlsError::identity(&config.cert, &config.key, e))
 }
 
 /// Checks the files every reload interval until shutdown, logging and counting each outcome.

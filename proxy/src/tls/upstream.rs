@@ -70,7 +70,7 @@ impl UpstreamTls {
                 let key = pem::private_key(key_path, &pem::read(key_path)?)?;
                 builder
                     .with_client_auth_cert(certs, key)
-                    .map_err(|e| TlsError::refused(key_path, e))?
+                    .map_err(|e| TlsError::identity(cert_path, key_path, e))?
             }
         };
         Ok(Self {

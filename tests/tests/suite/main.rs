@@ -36,3 +36,4 @@ mod sasl_clients;
 mod schema_gate;
 mod support;
 mod tls;
+mod tls_config;
