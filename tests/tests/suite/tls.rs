@@ -6,6 +6,9 @@
 //! - SASL over TLS (`SASL_SSL`), the Confluent Cloud shape (PLAIN) and the MSK shape (SCRAM);
 //! - a broker certificate from an unknown CA: nothing flows, `/readyz` stays 503, and the
 //!   failure is counted by reason and logged with the broker's address;
+//! - mTLS to the brokers (`ssl.client.auth=required`): with `--upstream-cert/--upstream-key`
+//!   records and quarantine flow; without, the broker's refusal is counted, logged and keeps
+//!   `/readyz` at 503;
 //! - downstream TLS: a client speaks TLS to the proxy.
 
 use std::path::Path;
@@ -91,8 +94,20 @@ fn plaintext(bootstrap: &str) -> ClientConfig {
 fn upstream_tls_carries_records_and_quarantine_over_tls() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let (cluster, ca) = tls_cluster(dir.path(), false);
+    carries_records_and_quarantine(&cluster, &ca, dir.path(), &[]);
+}
+
+/// An enforcing proxy in front of `cluster` (TLS upstream, trusting `ca`, plus `extra` flags)
+/// carries a record of an unenforced topic there and back, and quarantines a bad record of an
+/// enforced one through its quarantine producer, which follows the same TLS settings.
+fn carries_records_and_quarantine(
+    cluster: &KafkaCluster,
+    ca: &TestCa,
+    dir: &Path,
+    extra: &[String],
+) {
     let registry = Registry::start("memory").unwrap_or_else(|e| panic!("{e}"));
-    let policy = dir.path().join("policy.toml");
+    let policy = dir.join("policy.toml");
     std::fs::write(
         &policy,
         "[[topic]]\nmatch = \"tls-orders\"\nvalue = \"required\"\non_invalid = \"quarantine\"\n",
@@ -105,6 +120,7 @@ fn upstream_tls_carries_records_and_quarantine_over_tls() {
         "--policy".to_owned(),
         policy.display().to_string(),
     ]);
+    flags.extend_from_slice(extra);
     let proxy = Proxy::start_with(&cluster.addrs(), &flags).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(
         proxy.wait_for_readyz(200, Duration::from_secs(30)),
@@ -320,4 +336,60 @@ fn a_client_speaks_tls_to_the_proxy() {
 
 fn path(p: &Path) -> String {
     p.display().to_string()
+}
+
+/// mTLS to the brokers: a listener with `ssl.client.auth=required`. A proxy presenting
+/// `--upstream-cert/--upstream-key` carries records and quarantines over it (the quarantine
+/// producer presents the same certificate); a proxy without one gets nothing through, stays
+/// unready, and counts and logs the broker's refusal.
+#[test]
+fn brokers_requiring_a_client_certificate() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let ca =
+        TestCa::new(&dir.path().join("ca"), "schemagate test CA").unwrap_or_else(|e| panic!("{e}"));
+    let broker = ca
+        .issue("broker", LOOPBACK, Validity::Current)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let identity = ca
+        .issue("schemagate-proxy", &["schemagate-proxy"], Validity::Current)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut config = KafkaConfig::nodes(1);
+    config.tls = Some(BrokerTls {
+        keystore: broker.key_and_cert,
+        client_ca: Some(ca.ca_path()),
+    });
+    let cluster = KafkaCluster::start(config).unwrap_or_else(|e| panic!("{e}"));
+    let with_identity = [
+        "--upstream-cert".to_owned(),
+        path(&identity.cert),
+        "--upstream-key".to_owned(),
+        path(&identity.key),
+    ];
+    carries_records_and_quarantine(&cluster, &ca, dir.path(), &with_identity);
+
+    // Without a certificate: Kafka answers the proxy's first read with a fatal alert.
+    let proxy = assert_refused(
+        &cluster,
+        &ca.ca_path(),
+        "refused_by_broker",
+        "no client certificate",
+    );
+    let (_, metrics) = proxy
+        .admin_get("/metrics")
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("schemagate_connections_closed_total{reason=\"upstream\"}")),
+        "the client's connection is closed as an upstream failure\n{metrics}"
+    );
+    let broker = cluster.addrs()[0].to_string();
+    let log = proxy.log_tail();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("broker refused the TLS connection")
+                && l.contains(&broker)
+                && l.contains("BadCertificate")),
+        "no log line names the broker and the alert:\n{log}"
+    );
 }
