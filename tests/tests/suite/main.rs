@@ -37,3 +37,4 @@ mod schema_gate;
 mod support;
 mod tls;
 mod tls_config;
+mod tls_downstream;

@@ -9,7 +9,8 @@
 //! - mTLS to the brokers (`ssl.client.auth=required`): with `--upstream-cert/--upstream-key`
 //!   records and quarantine flow; without, the broker's refusal is counted, logged and keeps
 //!   `/readyz` at 503;
-//! - downstream TLS: a client speaks TLS to the proxy.
+//!
+//! Downstream TLS (clients to the proxy) is in `tls_downstream`.
 
 use std::path::Path;
 use std::time::Duration;
@@ -19,7 +20,7 @@ use rdkafka::config::ClientConfig;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use schemagate_tests::certs::{TestCa, Validity, LOOPBACK};
 use schemagate_tests::kafka::{BrokerTls, Sasl};
-use schemagate_tests::{ClientRun, KafkaCluster, KafkaConfig, Proxy, Registry};
+use schemagate_tests::{ClientRun, KafkaCluster, KafkaConfig, Metrics, Proxy, Registry};
 
 /// A one-node cluster whose client listener is TLS (SASL_SSL when `sasl`), its certificate
 /// signed by a CA made for this test.
@@ -66,25 +67,40 @@ fn upstream_tls_flags(ca: &Path) -> Vec<String> {
     .to_vec()
 }
 
-fn produce(config: &ClientConfig, topic: &str, value: &[u8]) -> Result<(), String> {
-    let producer: FutureProducer = config
-        .clone()
-        .set("message.timeout.ms", "20000")
-        .create()
-        .map_err(|e| e.to_string())?;
-    block_on(producer.send(
-        FutureRecord::to(topic).key("k").payload(value),
-        Duration::from_secs(0),
-    ))
-    .map(|_| ())
-    .map_err(|(e, _)| e.to_string())
+/// Sends one record with a producer of its own (20 s to deliver unless `config` says).
+pub(crate) fn produce(config: &ClientConfig, topic: &str, value: &[u8]) -> Result<(), String> {
+    Producer::new(config)?.send(topic, value)
 }
 
-fn read_all(config: &ClientConfig, topic: &str) -> Vec<Vec<u8>> {
+/// A producer that can be kept, so its connections stay open between sends.
+pub(crate) struct Producer(FutureProducer);
+
+impl Producer {
+    /// A producer with `config`; `message.timeout.ms` is 20 s unless `config` sets it.
+    pub(crate) fn new(config: &ClientConfig) -> Result<Self, String> {
+        let mut config = config.clone();
+        if config.get("message.timeout.ms").is_none() {
+            config.set("message.timeout.ms", "20000");
+        }
+        config.create().map(Self).map_err(|e| e.to_string())
+    }
+
+    /// Sends one record and waits for its acknowledgement.
+    pub(crate) fn send(&self, topic: &str, value: &[u8]) -> Result<(), String> {
+        block_on(self.0.send(
+            FutureRecord::to(topic).key("k").payload(value),
+            Duration::from_secs(0),
+        ))
+        .map(|_| ())
+        .map_err(|(e, _)| e.to_string())
+    }
+}
+
+pub(crate) fn read_all(config: &ClientConfig, topic: &str) -> Vec<Vec<u8>> {
     crate::read_back::partition_zero(config, topic)
 }
 
-fn plaintext(bootstrap: &str) -> ClientConfig {
+pub(crate) fn plaintext(bootstrap: &str) -> ClientConfig {
     let mut c = ClientConfig::new();
     c.set("bootstrap.servers", bootstrap);
     c
@@ -189,16 +205,21 @@ fn a_broker_certificate_from_an_unknown_ca_is_refused_counted_and_logged() {
 
 /// The `schemagate_upstream_tls_failures_total` sample for `reason`, or 0.
 fn tls_failures(proxy: &Proxy, reason: &str) -> f64 {
-    let (_, metrics) = proxy
+    metric(
+        proxy,
+        "schemagate_upstream_tls_failures_total",
+        &[("reason", reason)],
+    )
+}
+
+/// The proxy's sample `name` with `labels`, or 0.
+pub(crate) fn metric(proxy: &Proxy, name: &str, labels: &[(&str, &str)]) -> f64 {
+    let (_, text) = proxy
         .admin_get("/metrics")
         .unwrap_or_else(|e| panic!("{e}"));
-    let prefix = format!("schemagate_upstream_tls_failures_total{{reason=\"{reason}\"}}");
-    metrics
-        .lines()
-        .find(|l| l.starts_with(&prefix))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse::<f64>().ok())
-        .unwrap_or_default()
+    Metrics::parse(&text)
+        .value(name, labels)
+        .unwrap_or_else(|| panic!("several samples of {name} {labels:?}:\n{text}"))
 }
 
 /// A broker whose certificate names another host, or has expired, is refused by the proxy
@@ -293,48 +314,7 @@ fn sasl_over_tls_upstream_confluent_cloud_and_msk_shapes() {
     }
 }
 
-#[test]
-fn a_client_speaks_tls_to_the_proxy() {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let ca = TestCa::new(&dir.path().join("ca"), "schemagate test proxy CA")
-        .unwrap_or_else(|e| panic!("{e}"));
-    let server = ca
-        .issue("proxy", LOOPBACK, Validity::Current)
-        .unwrap_or_else(|e| panic!("{e}"));
-    let cluster = KafkaCluster::start(KafkaConfig::nodes(1)).unwrap_or_else(|e| panic!("{e}"));
-    let flags: Vec<String> = [
-        "--tls-cert".to_owned(),
-        path(&server.cert),
-        "--tls-key".to_owned(),
-        path(&server.key),
-    ]
-    .to_vec();
-    let proxy = Proxy::start_with(&cluster.addrs(), &flags).unwrap_or_else(|e| panic!("{e}"));
-    let mut tls = plaintext(&proxy.listen().to_string());
-    tls.set("security.protocol", "SSL")
-        .set("ssl.ca.location", path(&ca.ca_path()));
-    produce(&tls, "tls-down", b"hello").unwrap_or_else(|e| panic!("{e}\n{}", proxy.log_tail()));
-    assert_eq!(read_all(&tls, "tls-down"), vec![b"hello".to_vec()]);
-    // A plaintext client on the TLS listener is closed with its own counted reason.
-    let sent = produce(
-        plaintext(&proxy.listen().to_string()).set("message.timeout.ms", "3000"),
-        "tls-down",
-        b"plain",
-    );
-    assert!(sent.is_err());
-    let (_, metrics) = proxy
-        .admin_get("/metrics")
-        .unwrap_or_else(|e| panic!("{e}"));
-    assert!(
-        metrics
-            .lines()
-            .any(|l| l
-                .starts_with("schemagate_connections_closed_total{reason=\"plaintext_on_tls\"}")),
-        "{metrics}"
-    );
-}
-
-fn path(p: &Path) -> String {
+pub(crate) fn path(p: &Path) -> String {
     p.display().to_string()
 }
 

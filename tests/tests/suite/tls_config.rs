@@ -148,6 +148,14 @@ fn offline_tls_mistakes_are_refused_at_start_with_one_clear_line() {
             vec![format!("{} is not valid PEM", path(&garbage))],
         ),
         (
+            "no trust at all",
+            vec![
+                "--upstream-tls".to_owned(),
+                "--upstream-no-system-roots".to_owned(),
+            ],
+            vec!["needs at least one --upstream-ca-file".to_owned()],
+        ),
+        (
             "a librdkafka setting that is not KEY=VALUE",
             vec!["-X".to_owned(), "security.protocol".to_owned()],
             vec!["-X \"security.protocol\" is not KEY=VALUE".to_owned()],
