@@ -18,7 +18,7 @@ use std::time::Duration;
 use futures::executor::block_on;
 use rdkafka::config::ClientConfig;
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use schemagate_tests::certs::{TestCa, Validity, LOOPBACK};
+use schemagate_tests::certs::{Issued, TestCa, Validity, LOOPBACK};
 use schemagate_tests::kafka::{BrokerTls, Sasl};
 use schemagate_tests::{ClientRun, KafkaCluster, KafkaConfig, Metrics, Proxy, Registry};
 
@@ -192,8 +192,7 @@ fn assert_refused(cluster: &KafkaCluster, ca: &Path, reason: &str, case: &str) -
 fn a_broker_certificate_from_an_unknown_ca_is_refused_counted_and_logged() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let (cluster, _ca) = tls_cluster(dir.path(), false);
-    let other =
-        TestCa::new(&dir.path().join("other"), "some other CA").unwrap_or_else(|e| panic!("{e}"));
+    let other = new_ca(dir.path(), "other");
     let proxy = assert_refused(&cluster, &other.ca_path(), "unknown_issuer", "unknown CA");
     let log = proxy.log_tail();
     let broker = cluster.addrs()[0].to_string();
@@ -254,11 +253,8 @@ fn sasl_over_tls_upstream_confluent_cloud_and_msk_shapes() {
     let plain_side = Proxy::start_with(&cluster.addrs(), &upstream_tls_flags(&ca.ca_path()))
         .unwrap_or_else(|e| panic!("{e}"));
     // Proxy B: TLS on both sides, so clients speak SASL_SSL to it (its own certificate).
-    let proxy_ca = TestCa::new(&dir.path().join("proxy-ca"), "schemagate test proxy CA")
-        .unwrap_or_else(|e| panic!("{e}"));
-    let proxy_cert = proxy_ca
-        .issue("proxy", LOOPBACK, Validity::Current)
-        .unwrap_or_else(|e| panic!("{e}"));
+    let proxy_ca = new_ca(dir.path(), "proxy-ca");
+    let proxy_cert = issue(&proxy_ca, "proxy", LOOPBACK);
     let mut flags = upstream_tls_flags(&ca.ca_path());
     flags.extend([
         "--tls-cert".to_owned(),
@@ -314,6 +310,18 @@ fn sasl_over_tls_upstream_confluent_cloud_and_msk_shapes() {
     }
 }
 
+/// A CA of the test's own, in `dir/<name>`.
+pub(crate) fn new_ca(dir: &Path, name: &str) -> TestCa {
+    TestCa::new(&dir.join(name), &format!("schemagate test {name}"))
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// A current certificate named `name` from `ca`, for `hosts`.
+pub(crate) fn issue(ca: &TestCa, name: &str, hosts: &[&str]) -> Issued {
+    ca.issue(name, hosts, Validity::Current)
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
 pub(crate) fn path(p: &Path) -> String {
     p.display().to_string()
 }
@@ -325,14 +333,9 @@ pub(crate) fn path(p: &Path) -> String {
 #[test]
 fn brokers_requiring_a_client_certificate() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let ca =
-        TestCa::new(&dir.path().join("ca"), "schemagate test CA").unwrap_or_else(|e| panic!("{e}"));
-    let broker = ca
-        .issue("broker", LOOPBACK, Validity::Current)
-        .unwrap_or_else(|e| panic!("{e}"));
-    let identity = ca
-        .issue("schemagate-proxy", &["schemagate-proxy"], Validity::Current)
-        .unwrap_or_else(|e| panic!("{e}"));
+    let ca = new_ca(dir.path(), "ca");
+    let broker = issue(&ca, "broker", LOOPBACK);
+    let identity = issue(&ca, "schemagate-proxy", &["schemagate-proxy"]);
     let mut config = KafkaConfig::nodes(1);
     config.tls = Some(BrokerTls {
         keystore: broker.key_and_cert,

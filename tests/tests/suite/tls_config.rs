@@ -6,8 +6,10 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use schemagate_tests::certs::{TestCa, Validity, LOOPBACK};
+use schemagate_tests::certs::LOOPBACK;
 use schemagate_tests::{env, net, Proxy};
+
+use crate::tls::{issue, new_ca, path};
 
 /// How long a refusal may take: it happens before any socket is opened.
 const REFUSAL_WITHIN: Duration = Duration::from_secs(20);
@@ -44,10 +46,6 @@ fn refused(flags: &[String]) -> (Option<i32>, String) {
     )
 }
 
-fn path(p: &Path) -> String {
-    p.display().to_string()
-}
-
 fn flags(pairs: &[(&str, &Path)]) -> Vec<String> {
     pairs
         .iter()
@@ -58,14 +56,9 @@ fn flags(pairs: &[(&str, &Path)]) -> Vec<String> {
 #[test]
 fn offline_tls_mistakes_are_refused_at_start_with_one_clear_line() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let ca =
-        TestCa::new(&dir.path().join("ca"), "schemagate test CA").unwrap_or_else(|e| panic!("{e}"));
-    let server = ca
-        .issue("server", LOOPBACK, Validity::Current)
-        .unwrap_or_else(|e| panic!("{e}"));
-    let other = ca
-        .issue("other", LOOPBACK, Validity::Current)
-        .unwrap_or_else(|e| panic!("{e}"));
+    let ca = new_ca(dir.path(), "ca");
+    let server = issue(&ca, "server", LOOPBACK);
+    let other = issue(&ca, "other", LOOPBACK);
     let missing = dir.path().join("missing-ca.pem");
     let garbage = dir.path().join("garbage.key");
     std::fs::write(
@@ -73,79 +66,63 @@ fn offline_tls_mistakes_are_refused_at_start_with_one_clear_line() {
         "-----BEGIN PRIVATE KEY-----\n!!not base64!!\n-----END PRIVATE KEY-----\n",
     )
     .unwrap_or_else(|e| panic!("{e}"));
-    let upstream_tls = ["--upstream-tls".to_owned()];
+    let upstream = |pairs: &[(&str, &Path)]| {
+        let mut f = vec!["--upstream-tls".to_owned()];
+        f.extend(flags(pairs));
+        f
+    };
+    let unreadable = vec![
+        format!("cannot read {}", path(&missing)),
+        "No such file or directory".to_owned(),
+    ];
+    let not_pem = vec![format!("{} is not valid PEM", path(&garbage))];
+    let mismatch = vec![format!(
+        "{} is not the private key of the certificate in {}",
+        path(&other.key),
+        path(&server.cert)
+    )];
+    let (cert, key, client_ca) = ("--tls-cert", "--tls-key", "--tls-client-ca");
+    let (up_cert, up_key) = ("--upstream-cert", "--upstream-key");
     // (case, flags, what the one error line must say)
     let cases: Vec<(&str, Vec<String>, Vec<String>)> = vec![
         (
             "missing upstream CA file",
-            [
-                &upstream_tls[..],
-                &flags(&[("--upstream-ca-file", &missing)]),
-            ]
-            .concat(),
-            vec![
-                format!("cannot read {}", path(&missing)),
-                "No such file or directory".into(),
-            ],
+            upstream(&[("--upstream-ca-file", &missing)]),
+            unreadable.clone(),
         ),
         (
             "missing client CA file",
             flags(&[
-                ("--tls-cert", &server.cert),
-                ("--tls-key", &server.key),
-                ("--tls-client-ca", &missing),
+                (cert, &server.cert),
+                (key, &server.key),
+                (client_ca, &missing),
             ]),
-            vec![
-                format!("cannot read {}", path(&missing)),
-                "No such file or directory".into(),
-            ],
+            unreadable,
         ),
         (
             "listener key that does not parse",
-            flags(&[("--tls-cert", &server.cert), ("--tls-key", &garbage)]),
-            vec![format!("{} is not valid PEM", path(&garbage))],
+            flags(&[(cert, &server.cert), (key, &garbage)]),
+            not_pem.clone(),
         ),
         (
             "listener key file holding a certificate",
-            flags(&[("--tls-cert", &server.cert), ("--tls-key", &server.cert)]),
+            flags(&[(cert, &server.cert), (key, &server.cert)]),
             vec![format!("{} holds no PEM private key", path(&server.cert))],
         ),
         (
             "listener certificate and key that do not match",
-            flags(&[("--tls-cert", &server.cert), ("--tls-key", &other.key)]),
-            vec![format!(
-                "{} is not the private key of the certificate in {}",
-                path(&other.key),
-                path(&server.cert)
-            )],
+            flags(&[(cert, &server.cert), (key, &other.key)]),
+            mismatch.clone(),
         ),
         (
             "upstream client certificate and key that do not match",
-            [
-                &upstream_tls[..],
-                &flags(&[
-                    ("--upstream-cert", &server.cert),
-                    ("--upstream-key", &other.key),
-                ]),
-            ]
-            .concat(),
-            vec![format!(
-                "{} is not the private key of the certificate in {}",
-                path(&other.key),
-                path(&server.cert)
-            )],
+            upstream(&[(up_cert, &server.cert), (up_key, &other.key)]),
+            mismatch,
         ),
         (
             "upstream client key that does not parse",
-            [
-                &upstream_tls[..],
-                &flags(&[
-                    ("--upstream-cert", &server.cert),
-                    ("--upstream-key", &garbage),
-                ]),
-            ]
-            .concat(),
-            vec![format!("{} is not valid PEM", path(&garbage))],
+            upstream(&[(up_cert, &server.cert), (up_key, &garbage)]),
+            not_pem,
         ),
         (
             "no trust at all",
@@ -185,11 +162,8 @@ fn offline_tls_mistakes_are_refused_at_start_with_one_clear_line() {
 #[test]
 fn what_cannot_be_judged_offline_does_not_stop_the_start() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let ca =
-        TestCa::new(&dir.path().join("ca"), "schemagate test CA").unwrap_or_else(|e| panic!("{e}"));
-    let server = ca
-        .issue("server", LOOPBACK, Validity::Current)
-        .unwrap_or_else(|e| panic!("{e}"));
+    let ca = new_ca(dir.path(), "ca");
+    let server = issue(&ca, "server", LOOPBACK);
     // A closed broker port: whether it ever answers is not known at start.
     let closed = std::net::SocketAddr::from(([127, 0, 0, 1], 1));
     let mut with = vec![

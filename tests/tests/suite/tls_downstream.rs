@@ -12,11 +12,11 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use rdkafka::config::ClientConfig;
-use schemagate_tests::certs::{Issued, TestCa, Validity, LOOPBACK};
+use schemagate_tests::certs::{Issued, LOOPBACK};
 use schemagate_tests::{net, Broker, Proxy};
 
 use crate::support::unique;
-use crate::tls::{metric, path, plaintext, produce, read_all, Producer};
+use crate::tls::{issue, metric, new_ca, path, plaintext, produce, read_all, Producer};
 
 /// Starts a proxy serving TLS with `server` in front of the shared cluster, plus `extra` flags.
 fn tls_proxy(server: &Issued, extra: &[String]) -> Proxy {
@@ -49,16 +49,6 @@ fn closed(proxy: &Proxy, reason: &str) -> f64 {
         "schemagate_connections_closed_total",
         &[("reason", reason)],
     )
-}
-
-fn new_ca(dir: &Path, name: &str) -> TestCa {
-    TestCa::new(&dir.join(name), &format!("schemagate test {name}"))
-        .unwrap_or_else(|e| panic!("{e}"))
-}
-
-fn issue(ca: &TestCa, name: &str, hosts: &[&str]) -> Issued {
-    ca.issue(name, hosts, Validity::Current)
-        .unwrap_or_else(|e| panic!("{e}"))
 }
 
 #[test]
