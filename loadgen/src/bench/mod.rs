@@ -34,6 +34,10 @@ use broker::BrokerKind;
 use path::{BenchPath, Binaries, RunningPath, Validation, TOPIC};
 use report::{Measurements, RunResult};
 
+/// Least CPU time of schemagate's worth reporting per run: ten 10 ms clock ticks of
+/// `/proc/<pid>/stat`, below which one tick is more than a tenth of the figure.
+const MIN_PROXY_CPU_SECONDS: f64 = 0.1;
+
 /// Distinct records cycled through by the bench producer (generated before timing starts).
 const POOL_SIZE: u64 = 1024;
 
@@ -221,7 +225,8 @@ pub async fn measure(
         .proxy_pid
         .and_then(process::cpu_seconds)
         .zip(cpu_before)
-        .map(|(after, before)| (after - before).max(0.0));
+        .map(|(after, before)| after - before)
+        .filter(|used| *used >= MIN_PROXY_CPU_SECONDS);
     let delivered = stats.delivered.load(std::sync::atomic::Ordering::Relaxed);
     let bytes = stats
         .delivered_bytes
