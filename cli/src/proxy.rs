@@ -195,7 +195,14 @@ fn enforcer(
     proxy: &ProxyConfig,
     metrics: &mut Registry,
 ) -> anyhow::Result<Arc<dyn ProduceInspector>> {
+    // Judged offline whether or not they are used, so a typo never waits for a policy.
+    let settings = crate::kafka_config::parse(&a.kafka_config)?;
     let (Some(url), Some(policy_file)) = (&a.registry, &a.policy) else {
+        if !settings.is_empty() {
+            tracing::warn!(
+                "-X settings are for the quarantine producer, which runs only with --policy"
+            );
+        }
         return Ok(Arc::new(PassThrough));
     };
     let policy = Policy::load(policy_file)?;
@@ -211,7 +218,7 @@ fn enforcer(
         partitions: a.quarantine_partitions.max(1),
         replication: a.quarantine_replication,
         timeout: Duration::from_secs(a.quarantine_timeout_secs.max(1)),
-        overrides: quarantine_overrides(proxy, &a.kafka_config)?,
+        overrides: quarantine_overrides(proxy, settings),
     })?;
     let limits = BatchLimits {
         max_decompressed_bytes: a.max_decompressed_bytes,
@@ -245,8 +252,8 @@ fn enforcer(
 /// to the same brokers), then every `-X KEY=VALUE`, which wins.
 fn quarantine_overrides(
     proxy: &ProxyConfig,
-    settings: &[String],
-) -> anyhow::Result<Vec<(String, String)>> {
+    settings: Vec<(String, String)>,
+) -> Vec<(String, String)> {
     let mut out = Vec::new();
     if let Some(tls) = &proxy.upstream_tls {
         out.push(("security.protocol".to_owned(), "SSL".to_owned()));
@@ -265,6 +272,6 @@ fn quarantine_overrides(
             out.push(("ssl.key.location".to_owned(), key.display().to_string()));
         }
     }
-    out.extend(crate::kafka_config::parse(settings)?);
-    Ok(out)
+    out.extend(settings);
+    out
 }

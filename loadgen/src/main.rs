@@ -7,6 +7,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
+use loadgen::bench::broker::BrokerKind;
 use loadgen::bench::{self, path::BenchPath, path::Binaries, BenchOptions};
 use loadgen::fleet::{self, FleetOptions};
 use loadgen::process;
@@ -135,7 +136,8 @@ enum Command {
         #[arg(long)]
         framed: bool,
     },
-    /// Benchmark direct, relay, proxy, proxy_validating and peer paths, interleaved.
+    /// Benchmark direct, relay, proxy, proxy_validating and peer paths (and the TLS paths on
+    /// Kafka), interleaved.
     Bench {
         /// Small runs that finish in under two minutes.
         #[arg(long)]
@@ -171,6 +173,12 @@ enum Command {
         /// Skip the registry experiments (cache on/off, cold-fleet stampede).
         #[arg(long)]
         no_registry_experiments: bool,
+        /// The broker each run starts: `tansu` (TANSU_BIN) or `kafka`, one Apache Kafka node
+        /// with a TLS listener beside the plaintext one (KAFKA_CLUSTER_BIN, the tests'
+        /// kafka-cluster, which needs SCHEMAGATE_KAFKA_LIBS); direct_tls and
+        /// proxy_validating_tls run on kafka only, relay and peer on tansu only.
+        #[arg(long, default_value = "tansu")]
+        broker: BrokerKind,
     },
 }
 
@@ -272,13 +280,27 @@ async fn main() -> anyhow::Result<()> {
             seed,
             log_dir,
             no_registry_experiments,
+            broker,
         } => {
             let paths = paths
                 .iter()
                 .map(|p| BenchPath::from_key(p).with_context(|| format!("unknown path {p:?}")))
                 .collect::<anyhow::Result<Vec<_>>>()?;
+            // The chosen broker's binary is required; the other is only reported.
+            let tansu = process::binary_from_env("TANSU_BIN", "tansu");
+            let kafka_cluster = process::binary_from_env(
+                "KAFKA_CLUSTER_BIN",
+                "kafka-cluster (cargo build -p schemagate-tests --bin kafka-cluster)",
+            );
             let binaries = Binaries {
-                tansu: process::binary_from_env("TANSU_BIN", "tansu")?,
+                tansu: match broker {
+                    BrokerKind::Tansu => Some(tansu?),
+                    BrokerKind::Kafka => tansu.ok(),
+                },
+                kafka_cluster: match broker {
+                    BrokerKind::Kafka => Some(kafka_cluster?),
+                    BrokerKind::Tansu => kafka_cluster.ok(),
+                },
                 schemagate: process::binary_from_env("SCHEMAGATE_BIN", "schemagate").ok(),
             };
             let default_half = if quick { 2.5 } else { 10.0 };
@@ -290,6 +312,7 @@ async fn main() -> anyhow::Result<()> {
                 partitions,
                 seed,
                 binaries,
+                broker,
                 log_dir,
                 command: std::env::args().collect::<Vec<_>>().join(" "),
                 registry_experiments: !no_registry_experiments,

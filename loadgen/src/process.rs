@@ -1,10 +1,11 @@
-//! Child processes the bench and fleet drive: the tansu broker, tansu's proxy (the peer),
-//! schemagate's proxy and registry. Each is killed when its handle drops.
+//! Child processes the bench and fleet drive: the tansu broker, a one-node Apache Kafka (through
+//! the tests' `kafka-cluster`), tansu's proxy (the peer), schemagate's proxy and registry. Each
+//! is stopped when its handle drops; and the CPU time a process has used, from `/proc`.
 
 use std::fs::File;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStdin, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// Why a child process could not be found, started or reached.
@@ -20,13 +21,35 @@ pub enum ProcessError {
         /// The value found, if any.
         got: Option<String>,
     },
-    /// Spawning failed.
-    #[error("starting {name}: {source}")]
+    /// Spawning failed (the cause is in the message, not also a `source()`).
+    #[error("starting {name}: {cause}")]
     Spawn {
         /// Process label.
         name: String,
         /// The OS error.
-        source: std::io::Error,
+        cause: std::io::Error,
+    },
+    /// The process exited or never wrote its ready file in time.
+    #[error("{name} did not write {file} within {waited:?}; log {log}:\n{tail}")]
+    NoReadyFile {
+        /// Process label.
+        name: String,
+        /// The ready file.
+        file: String,
+        /// How long we waited.
+        waited: Duration,
+        /// Log file path.
+        log: String,
+        /// Last lines of the log.
+        tail: String,
+    },
+    /// A ready file does not say what it should.
+    #[error("{file}: {problem}")]
+    BadReadyFile {
+        /// The ready file.
+        file: String,
+        /// What is wrong with it.
+        problem: String,
     },
     /// The process exited or never listened in time.
     #[error("{name} did not listen on {addr} within {waited:?}; log {log}:\n{tail}")]
@@ -43,7 +66,7 @@ pub enum ProcessError {
         tail: String,
     },
     /// Other I/O (ports, log files).
-    #[error("{0}")]
+    #[error(transparent)]
     Io(#[from] std::io::Error),
 }
 
@@ -66,13 +89,19 @@ pub fn loopback(port: u16) -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], port))
 }
 
-/// A running child process, killed on drop; its stdout and stderr go to a log file.
+/// A running child process, stopped on drop; its stdout and stderr go to a log file.
 #[derive(Debug)]
 pub struct ChildProcess {
     name: String,
     child: Child,
     log: PathBuf,
+    /// Held open for a child that runs until its standard input closes (`kafka-cluster`):
+    /// dropping it asks the child to stop and clean up its own children.
+    stdin: Option<ChildStdin>,
 }
+
+/// How long a child that stops on EOF gets before it is killed.
+const STOP_ON_EOF_GRACE: Duration = Duration::from_secs(60);
 
 impl ChildProcess {
     /// Starts `program args`, logging to `log_dir/name.log`.
@@ -82,24 +111,75 @@ impl ChildProcess {
         args: &[String],
         log_dir: &Path,
     ) -> Result<Self, ProcessError> {
+        Self::start(name, program, args, log_dir, false)
+    }
+
+    /// As [`spawn`](Self::spawn), for a child that runs until its standard input closes:
+    /// dropping the handle closes it and waits for the child to stop by itself.
+    pub fn spawn_until_eof(
+        name: &str,
+        program: &Path,
+        args: &[String],
+        log_dir: &Path,
+    ) -> Result<Self, ProcessError> {
+        Self::start(name, program, args, log_dir, true)
+    }
+
+    fn start(
+        name: &str,
+        program: &Path,
+        args: &[String],
+        log_dir: &Path,
+        hold_stdin: bool,
+    ) -> Result<Self, ProcessError> {
         std::fs::create_dir_all(log_dir)?;
         let log = log_dir.join(format!("{name}.log"));
         let out = File::create(&log)?;
         let err = out.try_clone()?;
-        let child = Command::new(program)
+        let mut child = Command::new(program)
             .args(args)
-            .stdin(Stdio::null())
+            .stdin(if hold_stdin {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
             .stdout(out)
             .stderr(err)
             .spawn()
-            .map_err(|source| ProcessError::Spawn {
+            .map_err(|cause| ProcessError::Spawn {
                 name: name.to_string(),
-                source,
+                cause,
             })?;
         Ok(Self {
             name: name.to_string(),
+            stdin: child.stdin.take(),
             child,
             log,
+        })
+    }
+
+    /// Waits until `file` exists, failing early if the process exits; returns its text.
+    pub fn wait_for_file(
+        &mut self,
+        file: &Path,
+        timeout: Duration,
+    ) -> Result<String, ProcessError> {
+        let start = Instant::now();
+        while start.elapsed() < timeout {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                break;
+            }
+            if let Ok(text) = std::fs::read_to_string(file) {
+                return Ok(text);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Err(ProcessError::NoReadyFile {
+            name: self.name.clone(),
+            file: file.display().to_string(),
+            waited: start.elapsed(),
+            log: self.log.display().to_string(),
+            tail: log_tail(&self.log),
         })
     }
 
@@ -136,6 +216,16 @@ impl ChildProcess {
 
 impl Drop for ChildProcess {
     fn drop(&mut self) {
+        if let Some(stdin) = self.stdin.take() {
+            drop(stdin);
+            let start = Instant::now();
+            while start.elapsed() < STOP_ON_EOF_GRACE {
+                if !matches!(self.child.try_wait(), Ok(None)) {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -258,4 +348,121 @@ pub fn schemagate_proxy_supports(schemagate: &Path, flag: &str) -> bool {
                 || String::from_utf8_lossy(&o.stderr).contains(flag)
         })
         .unwrap_or(false)
+}
+
+/// How long a one-node Kafka may take to format and start on a busy machine.
+pub const KAFKA_READY_TIMEOUT: Duration = Duration::from_secs(180);
+
+/// A fresh one-node Apache Kafka with a plaintext and an `SSL` listener.
+#[derive(Debug)]
+pub struct KafkaNode {
+    /// The plaintext listener.
+    pub plaintext: SocketAddr,
+    /// The `SSL` listener (certificate for 127.0.0.1 and localhost).
+    pub tls: SocketAddr,
+    /// The CA that signed the listener's certificate (PEM).
+    pub ca: PathBuf,
+    /// The `kafka-cluster` process; dropping it stops the node.
+    pub process: ChildProcess,
+}
+
+/// Starts a fresh one-node Apache Kafka with `kafka-cluster` (the tests' binary, which runs the
+/// jars named by `SCHEMAGATE_KAFKA_LIBS`), data and certificates under `dir`.
+pub fn start_kafka_node(kafka_cluster: &Path, dir: &Path) -> Result<KafkaNode, ProcessError> {
+    let ready = dir.join("kafka.ready");
+    let tls_dir = dir.join("kafka-tls");
+    let _ = std::fs::remove_file(&ready);
+    let args = [
+        "--nodes".to_string(),
+        "1".into(),
+        "--dir".into(),
+        dir.join("kafka").display().to_string(),
+        "--ready-file".into(),
+        ready.display().to_string(),
+        "--tls-dir".into(),
+        tls_dir.display().to_string(),
+    ];
+    let mut process = ChildProcess::spawn_until_eof("kafka-cluster", kafka_cluster, &args, dir)?;
+    let text = process.wait_for_file(&ready, KAFKA_READY_TIMEOUT)?;
+    let bad = |problem: &str| ProcessError::BadReadyFile {
+        file: ready.display().to_string(),
+        problem: problem.to_string(),
+    };
+    let mut lines = text.lines();
+    let mut addr = |what: &str| -> Result<SocketAddr, ProcessError> {
+        lines
+            .next()
+            .and_then(|l| l.split(',').next())
+            .and_then(|a| a.trim().parse().ok())
+            .ok_or_else(|| bad(&format!("no {what} address (was --tls-dir honoured?)")))
+    };
+    let tls = addr("SSL")?;
+    let plaintext = addr("plaintext")?;
+    Ok(KafkaNode {
+        plaintext,
+        tls,
+        ca: tls_dir.join("ca.pem"),
+        process,
+    })
+}
+
+/// CPU seconds (user + system, every thread) process `pid` has used, from `/proc/<pid>/stat`.
+pub fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let ticks = cpu_ticks(&stat)?;
+    Some(ticks as f64 / clock_ticks_per_second())
+}
+
+/// utime + stime from the text of `/proc/<pid>/stat`. The command name (field 2) may hold
+/// spaces and parentheses, so fields are counted after its last `)`: the state is field 3,
+/// utime 14 and stime 15.
+fn cpu_ticks(stat: &str) -> Option<u64> {
+    let (_, rest) = stat.rsplit_once(')')?;
+    let mut fields = rest.split_whitespace().skip(11);
+    let utime: u64 = fields.next()?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    utime.checked_add(stime)
+}
+
+/// `getconf CLK_TCK` (100 on every Linux in practice), asked once.
+fn clock_ticks_per_second() -> f64 {
+    static TICKS: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+    *TICKS.get_or_init(|| {
+        Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|o| {
+                String::from_utf8_lossy(&o.stdout)
+                    .trim()
+                    .parse::<f64>()
+                    .ok()
+            })
+            .filter(|t| *t > 0.0)
+            .unwrap_or(100.0)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_ticks_are_counted_after_the_command_name() {
+        let stat = "4242 (odd) name (x)) S 1 2 3 4 5 6 7 8 9 10 250 75 0 0 20 0 9 0 100 0 0";
+        assert_eq!(cpu_ticks(stat), Some(325));
+        assert_eq!(cpu_ticks("4242 (cut short) S 1 2"), None);
+        assert_eq!(cpu_ticks("no parenthesis at all"), None);
+    }
+
+    #[test]
+    fn this_process_has_used_some_cpu() {
+        let mut x = 0u64;
+        for i in 0..5_000_000u64 {
+            x = x.wrapping_mul(31).wrapping_add(i);
+        }
+        assert!(x != 1);
+        let used = cpu_seconds(std::process::id());
+        assert!(used.is_some_and(|s| s > 0.0), "{used:?}");
+    }
 }

@@ -95,12 +95,13 @@ pub enum ProxyError {
     #[error(transparent)]
     Tls(#[from] TlsError),
     /// A listener could not be bound.
-    #[error("cannot listen on {addr}: {source}")]
+    /// The cause is part of the message, not a `source()`, so a chain prints it once.
+    #[error("cannot listen on {addr}: {cause}")]
     Bind {
         /// The address.
         addr: String,
         /// The cause.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
 }
 
@@ -178,9 +179,9 @@ impl Proxy {
         let (stop_tx, stop_rx) = watch::channel(false);
         let base = listener::bind(&shared, 0)
             .await
-            .map_err(|source| ProxyError::Bind {
+            .map_err(|cause| ProxyError::Bind {
                 addr: shared.config.listen.to_string(),
-                source,
+                cause,
             })?;
         if let Some(addr) = shared.config.admin {
             self.start_admin(addr, stop_rx.clone()).await?;
@@ -241,12 +242,13 @@ impl Proxy {
         addr: SocketAddr,
         mut stop: watch::Receiver<bool>,
     ) -> Result<(), ProxyError> {
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .map_err(|source| ProxyError::Bind {
-                addr: addr.to_string(),
-                source,
-            })?;
+        let listener =
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|cause| ProxyError::Bind {
+                    addr: addr.to_string(),
+                    cause,
+                })?;
         let app = admin::router(admin::AdminState {
             shared: self.shared.clone(),
             registry: self.registry.clone(),

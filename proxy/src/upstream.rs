@@ -1,12 +1,14 @@
 //! Connections to brokers: connecting with a timeout (and TLS when on), and the proxy's own
 //! metadata fetch.
 
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 
 use crate::codec::put_string;
@@ -52,11 +54,89 @@ pub enum BrokerStream {
     /// Plain TCP.
     Plain(TcpStream),
     /// TLS over TCP (boxed: the TLS state is large and the enum is moved around).
-    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+    Tls(Box<WatchedTls>),
+}
+
+/// A TLS stream to a broker that logs and counts, once, a fatal alert the broker sends after
+/// the handshake. Under TLS 1.3 the proxy's side of the handshake ends before the broker has
+/// judged the proxy's certificate, so a broker refusing it is only heard at the first read.
+pub struct WatchedTls {
+    inner: tokio_rustls::client::TlsStream<TcpStream>,
+    broker: String,
+    tls_failures: Family<TlsFailureLabels, Counter>,
+    reported: bool,
+}
+
+impl WatchedTls {
+    fn report(&mut self, e: &std::io::Error) {
+        if self.reported {
+            return;
+        }
+        let Some(alert) = crate::tls::upstream::alert_received(e) else {
+            return;
+        };
+        self.reported = true;
+        let reason = TlsFailure::refused_by_broker;
+        self.tls_failures
+            .get_or_create(&TlsFailureLabels { reason })
+            .inc();
+        tracing::warn!(
+            broker = %self.broker,
+            ?reason,
+            ?alert,
+            "broker refused the TLS connection after the handshake (BadCertificate or \
+             CertificateRequired: it wants a client certificate it trusts, see --upstream-cert)"
+        );
+    }
+}
+
+impl AsyncRead for WatchedTls {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if let Poll::Ready(Err(e)) = &polled {
+            self.report(e);
+        }
+        polled
+    }
+}
+
+impl AsyncWrite for WatchedTls {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
 }
 
 /// Makes broker connections: TCP within the connect timeout, then TLS if configured. Failed
-/// handshakes are logged with the broker's address and counted by reason here, once.
+/// handshakes, and a broker's refusal that TLS 1.3 delivers after them ([`WatchedTls`]), are
+/// logged with the broker's address and counted by reason here, once per connection.
 pub struct Connector {
     timeout: Duration,
     tls: Option<UpstreamTls>,
@@ -87,7 +167,12 @@ impl Connector {
                 return Ok(BrokerStream::Plain(tcp));
             };
             match tls.handshake(addr, tcp).await {
-                Ok(s) => Ok(BrokerStream::Tls(Box::new(s))),
+                Ok(s) => Ok(BrokerStream::Tls(Box::new(WatchedTls {
+                    inner: s,
+                    broker: addr.to_owned(),
+                    tls_failures: self.tls_failures.clone(),
+                    reported: false,
+                }))),
                 Err(e) => {
                     self.tls_failures
                         .get_or_create(&TlsFailureLabels { reason: e.reason })

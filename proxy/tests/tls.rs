@@ -382,6 +382,34 @@ async fn upstream_tls_works_end_to_end_and_presents_the_client_certificate() {
 }
 
 #[tokio::test]
+async fn a_broker_refusing_the_missing_client_certificate_is_counted_and_logged() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = ca();
+    let server = leaf(&ca, LOCAL, false);
+    let (ca_file, _) = ca.write(dir.path(), "ca");
+    // TLS 1.3: the proxy's handshake completes; the refusal is an alert at its first read.
+    let (broker_addr, _) = broker(Some(server_config(&server, Some(&ca))), "127.0.0.1").await;
+    let (listen, admin) = start(&broker_addr.to_string(), |c| {
+        c.upstream_tls = Some(upstream_tls(&ca_file, None));
+    })
+    .await;
+    let mut c = TcpStream::connect(listen).await.unwrap();
+    assert_eq!(round_trip(&mut c, 1).await, None);
+    let series = "schemagate_upstream_tls_failures_total{reason=\"refused_by_broker\"}";
+    assert!(
+        wait_metric(admin, series, 2.0).await >= 2.0,
+        "discovery + client"
+    );
+    assert!(http_get(admin, "/readyz").await.starts_with("HTTP/1.0 503"));
+    let field = format!("broker={broker_addr}");
+    let lines = log_lines_with(&["broker refused the TLS connection", &field]);
+    assert!(
+        lines.iter().any(|l| l.contains("CertificateRequired")),
+        "{lines:?}"
+    );
+}
+
+#[tokio::test]
 async fn upstream_tls_failures_close_with_a_counted_reason_and_a_log() {
     let dir = tempfile::tempdir().unwrap();
     let ca = ca();

@@ -15,7 +15,7 @@ pub mod server;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use tokio_rustls::rustls::crypto::CryptoProvider;
+use tokio_rustls::rustls::{self, crypto::CryptoProvider};
 
 pub use server::{ServerTls, ServerTlsConfig};
 
@@ -23,12 +23,13 @@ pub use server::{ServerTls, ServerTlsConfig};
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
     /// The file could not be read.
-    #[error("cannot read {}: {source}", path.display())]
+    /// The cause is part of the message, not a `source()`, so a chain prints it once.
+    #[error("cannot read {}: {cause}", path.display())]
     Read {
         /// The file.
         path: PathBuf,
         /// The cause.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// The file is not PEM, or a PEM section does not decode.
     #[error("{} is not valid PEM: {detail}", path.display())]
@@ -50,6 +51,14 @@ pub enum TlsError {
         /// The file.
         path: PathBuf,
     },
+    /// The private key is not the key of the certificate.
+    #[error("{} is not the private key of the certificate in {}", key.display(), cert.display())]
+    KeyMismatch {
+        /// The certificate file.
+        cert: PathBuf,
+        /// The key file.
+        key: PathBuf,
+    },
     /// rustls refused the material (a CA it cannot parse, a key that does not fit the
     /// certificate, an unsupported key type).
     #[error("{} is refused by rustls: {detail}", path.display())]
@@ -67,6 +76,20 @@ impl TlsError {
         Self::Refused {
             path: path.to_owned(),
             detail: e.to_string(),
+        }
+    }
+
+    /// rustls refused a certificate and key as a pair: a key that is not the certificate's is
+    /// named as such; anything else is blamed on the key.
+    pub fn identity(cert: &Path, key: &Path, e: rustls::Error) -> Self {
+        match e {
+            rustls::Error::InconsistentKeys(rustls::InconsistentKeys::KeyMismatch) => {
+                Self::KeyMismatch {
+                    cert: cert.to_owned(),
+                    key: key.to_owned(),
+                }
+            }
+            e => Self::refused(key, e),
         }
     }
 }

@@ -1,11 +1,14 @@
 //! `loadgen bench`: one workload through every path, interleaved, each run on a fresh
-//! broker; medians and spread per path, ratios from medians, JSON for `docs/BENCHMARKS.md`.
+//! broker; medians and spread per path, ratios from medians, schemagate's CPU per MB/s, JSON
+//! for `docs/BENCHMARKS.md`.
 //!
+//! - [`broker`]: the broker each run starts (tansu, or Apache Kafka with a TLS listener);
 //! - [`path`]: the paths and how each is stood up;
 //! - [`report`]: aggregation and the JSON shape;
 //! - [`registry_experiments`]: cache on/off and the cold-fleet stampede;
 //! - [`registry_counter`]: the relay that counts registry requests.
 
+pub mod broker;
 pub mod path;
 pub mod registry_counter;
 pub mod registry_experiments;
@@ -23,11 +26,17 @@ use rdkafka::config::ClientConfig;
 use serde_json::json;
 
 use crate::order::OrderGenerator;
+use crate::process;
 use crate::produce::{self, Limit, ProduceSpec, ProduceStats};
 use crate::render::{wire, Codec, Format};
 use crate::version::SchemaVersion;
+use broker::BrokerKind;
 use path::{BenchPath, Binaries, RunningPath, Validation, TOPIC};
 use report::{Measurements, RunResult};
+
+/// Least CPU time of schemagate's worth reporting per run: ten 10 ms clock ticks of
+/// `/proc/<pid>/stat`, below which one tick is more than a tenth of the figure.
+const MIN_PROXY_CPU_SECONDS: f64 = 0.1;
 
 /// Distinct records cycled through by the bench producer (generated before timing starts).
 const POOL_SIZE: u64 = 1024;
@@ -49,6 +58,8 @@ pub struct BenchOptions {
     pub seed: u64,
     /// Binaries for broker, peer and schemagate.
     pub binaries: Binaries,
+    /// The broker every run starts.
+    pub broker: BrokerKind,
     /// Where process logs go.
     pub log_dir: PathBuf,
     /// The command line, recorded in the JSON.
@@ -74,7 +85,7 @@ pub async fn run(opts: &BenchOptions) -> anyhow::Result<serde_json::Value> {
     let mut m = Measurements::default();
     let mut paths = Vec::new();
     for &p in &opts.paths {
-        match opts.binaries.unavailable(p) {
+        match opts.binaries.unavailable(p, opts.broker) {
             Some(reason) => {
                 eprintln!("bench: {p} not run: {reason}");
                 m.not_run.insert(p, reason);
@@ -88,8 +99,12 @@ pub async fn run(opts: &BenchOptions) -> anyhow::Result<serde_json::Value> {
             let r = measure(opts, p, round, &pool, spec, Validation::default())
                 .await
                 .with_context(|| format!("{p} round {round}"))?;
+            let cpu = r
+                .proxy_millicores_per_mb_s
+                .map(|c| format!(" proxy {c:.1} mcores per MB/s"))
+                .unwrap_or_default();
             eprintln!(
-                "bench: round {round} {p:<16} {:>9.0} ev/s {:>7.1} MB/s p50 {:.2} ms p99 {:.2} ms errors {:?}",
+                "bench: round {round} {p:<20} {:>9.0} ev/s {:>7.1} MB/s p50 {:.2} ms p99 {:.2} ms errors {:?}{cpu}",
                 r.events_per_sec, r.mb_per_sec, r.p50_ms, r.p99_ms, r.errors
             );
             m.saturation.entry(p).or_default().push(r);
@@ -136,11 +151,13 @@ pub async fn run(opts: &BenchOptions) -> anyhow::Result<serde_json::Value> {
             "rounds": opts.rounds,
             "half_load_seconds": opts.half_load.as_secs_f64(),
             "half_load_rate": "half of the slowest path's median saturation events/s",
-            "broker": "tansu 0.6.0, memory storage, restarted before every run",
+            "broker": opts.broker.describe(),
+            "proxy_cpu": "schemagate's user+system CPU from /proc/<pid>/stat over the produce phase: millicores = 1000 × CPU s / wall s; per MB/s = 1000 × CPU s / MB acknowledged",
         },
         "command": opts.command,
         "binaries": {
-            "tansu": opts.binaries.tansu.display().to_string(),
+            "tansu": opts.binaries.tansu.as_ref().map(|p| p.display().to_string()),
+            "kafka_cluster": opts.binaries.kafka_cluster.as_ref().map(|p| p.display().to_string()),
             "schemagate": opts.binaries.schemagate.as_ref().map(|p| p.display().to_string()),
         },
         "wall_seconds": report::round3(started.elapsed().as_secs_f64()),
@@ -167,7 +184,7 @@ pub async fn measure(
     workload: Workload,
     validation: Validation,
 ) -> anyhow::Result<RunResult> {
-    let running = path::start(path, &opts.binaries, &opts.log_dir, validation).await?;
+    let running = path::start(path, &opts.binaries, opts.broker, &opts.log_dir, validation).await?;
     create_topic(&running, opts.partitions).await?;
     let mut records = pool.to_vec();
     for r in &mut records {
@@ -184,8 +201,10 @@ pub async fn measure(
             Workload::Count(n) => Limit::Count(n),
             Workload::Paced(_, d) => Limit::Duration(d),
         },
-        config: vec![],
+        config: running.client_config.clone(),
     };
+    let cpu_before = running.proxy_pid.and_then(process::cpu_seconds);
+    let wall = Instant::now();
     let stats = ProduceStats::new(Instant::now());
     let producer_stats = stats.clone();
     let records = Arc::new(records);
@@ -201,12 +220,20 @@ pub async fn measure(
         })
     })
     .await??;
+    let wall = wall.elapsed().as_secs_f64().max(1e-9);
+    let cpu = running
+        .proxy_pid
+        .and_then(process::cpu_seconds)
+        .zip(cpu_before)
+        .map(|(after, before)| after - before)
+        .filter(|used| *used >= MIN_PROXY_CPU_SECONDS);
     let delivered = stats.delivered.load(std::sync::atomic::Ordering::Relaxed);
     let bytes = stats
         .delivered_bytes
         .load(std::sync::atomic::Ordering::Relaxed);
     let secs = elapsed.as_secs_f64().max(1e-9);
     let latency = stats.latency();
+    let megabytes = bytes as f64 / 1e6;
     let relay_bytes = running.relay.as_ref().map(|r| r.bytes_copied());
     let registry_requests = running.registry.as_ref().map(|r| r.requests());
     drop(running);
@@ -222,19 +249,30 @@ pub async fn measure(
         errors: stats.errors(),
         relay_bytes,
         registry_requests,
+        proxy_millicores: cpu.map(|c| report::round3(1000.0 * c / wall)),
+        proxy_millicores_per_mb_s: cpu
+            .filter(|_| megabytes > 0.0)
+            .map(|c| report::round3(1000.0 * c / megabytes)),
     })
 }
 
 /// Creates the bench topic through the path itself (so a broken path fails here, loudly).
 pub async fn create_topic(running: &RunningPath, partitions: i32) -> anyhow::Result<()> {
-    create_topic_at(&running.bootstrap, partitions).await
+    create_topic_at(&running.bootstrap, &running.client_config, partitions).await
 }
 
-/// Creates the bench topic through `bootstrap`.
-pub async fn create_topic_at(bootstrap: &str, partitions: i32) -> anyhow::Result<()> {
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .create()?;
+/// Creates the bench topic through `bootstrap`, with extra librdkafka `settings`.
+pub async fn create_topic_at(
+    bootstrap: &str,
+    settings: &[(String, String)],
+    partitions: i32,
+) -> anyhow::Result<()> {
+    let mut config = ClientConfig::new();
+    config.set("bootstrap.servers", bootstrap);
+    for (k, v) in settings {
+        config.set(k, v);
+    }
+    let admin: AdminClient<DefaultClientContext> = config.create()?;
     let topic = NewTopic::new(TOPIC, partitions, TopicReplication::Fixed(1));
     let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
     let results = admin.create_topics([&topic], &opts).await?;

@@ -1,4 +1,4 @@
-//! The five measured paths and how each is stood up in front of a fresh broker.
+//! The measured paths and how each is stood up in front of a fresh broker.
 
 use std::fmt;
 use std::path::{Path as FsPath, PathBuf};
@@ -6,6 +6,7 @@ use std::path::{Path as FsPath, PathBuf};
 use anyhow::Context as _;
 use contract::SchemaId;
 
+use super::broker::{self, BrokerKind, RunningBroker};
 use super::registry_counter::RegistryCounter;
 use crate::process::{self, ChildProcess};
 use crate::registry::RegistryClient;
@@ -18,6 +19,8 @@ use crate::version::SchemaVersion;
 pub enum BenchPath {
     /// Straight to the broker.
     Direct,
+    /// Straight to the broker's TLS listener (Kafka only).
+    DirectTls,
     /// Through loadgen's raw TCP relay.
     Relay,
     /// Through loadgen's relay reading each request whole before forwarding it (opt-in).
@@ -28,19 +31,24 @@ pub enum BenchPath {
     Proxy,
     /// Through schemagate validating every record as Avro against the registry.
     ProxyValidating,
+    /// As `ProxyValidating`, the client speaking plaintext to schemagate and schemagate TLS to
+    /// the broker (Kafka only).
+    ProxyValidatingTls,
     /// Through tansu's own pass-through proxy.
     Peer,
 }
 
 impl BenchPath {
     /// Every path, in the interleaving order.
-    pub const ALL: [BenchPath; 7] = [
+    pub const ALL: [BenchPath; 9] = [
         BenchPath::Direct,
+        BenchPath::DirectTls,
         BenchPath::Relay,
         BenchPath::RelayFrames,
         BenchPath::RelayProcess,
         BenchPath::Proxy,
         BenchPath::ProxyValidating,
+        BenchPath::ProxyValidatingTls,
         BenchPath::Peer,
     ];
 
@@ -48,11 +56,13 @@ impl BenchPath {
     pub fn key(self) -> &'static str {
         match self {
             BenchPath::Direct => "direct",
+            BenchPath::DirectTls => "direct_tls",
             BenchPath::Relay => "relay",
             BenchPath::RelayFrames => "relay_frames",
             BenchPath::RelayProcess => "relay_process",
             BenchPath::Proxy => "proxy",
             BenchPath::ProxyValidating => "proxy_validating",
+            BenchPath::ProxyValidatingTls => "proxy_validating_tls",
             BenchPath::Peer => "peer",
         }
     }
@@ -60,6 +70,37 @@ impl BenchPath {
     /// Parses a JSON key.
     pub fn from_key(key: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|p| p.key() == key)
+    }
+
+    /// Whether the path runs schemagate.
+    pub fn runs_schemagate(self) -> bool {
+        matches!(
+            self,
+            BenchPath::Proxy | BenchPath::ProxyValidating | BenchPath::ProxyValidatingTls
+        )
+    }
+
+    /// Whether the broker must advertise the front port: the relays and tansu's proxy rewrite
+    /// no addresses (schemagate does).
+    fn advertises_front(self) -> bool {
+        matches!(
+            self,
+            BenchPath::Relay | BenchPath::RelayFrames | BenchPath::RelayProcess | BenchPath::Peer
+        )
+    }
+
+    /// Why `self` cannot run on `broker`, if it cannot.
+    fn unsupported_on(self, broker: BrokerKind) -> Option<&'static str> {
+        match (broker, self) {
+            (BrokerKind::Tansu, BenchPath::DirectTls | BenchPath::ProxyValidatingTls) => {
+                Some("needs a broker with a TLS listener (--broker kafka)")
+            }
+            (BrokerKind::Kafka, p) if p.advertises_front() => Some(
+                "needs a broker that advertises the front port, and the peer is tansu's own \
+                 proxy (--broker tansu)",
+            ),
+            _ => None,
+        }
     }
 }
 
@@ -72,16 +113,21 @@ impl fmt::Display for BenchPath {
 /// The binaries the paths need.
 #[derive(Debug, Clone)]
 pub struct Binaries {
-    /// tansu (broker and peer proxy), from `TANSU_BIN`.
-    pub tansu: PathBuf,
+    /// tansu (broker and peer proxy), from `TANSU_BIN`; needed with `--broker tansu`.
+    pub tansu: Option<PathBuf>,
+    /// The tests' `kafka-cluster`, from `KAFKA_CLUSTER_BIN`; needed with `--broker kafka`.
+    pub kafka_cluster: Option<PathBuf>,
     /// schemagate, from `SCHEMAGATE_BIN`, if set.
     pub schemagate: Option<PathBuf>,
 }
 
 impl Binaries {
-    /// Why `path` cannot run with these binaries, if it cannot.
-    pub fn unavailable(&self, path: BenchPath) -> Option<String> {
-        let needs_schemagate = matches!(path, BenchPath::Proxy | BenchPath::ProxyValidating);
+    /// Why `path` cannot run on `broker` with these binaries, if it cannot.
+    pub fn unavailable(&self, path: BenchPath, broker: BrokerKind) -> Option<String> {
+        if let Some(reason) = path.unsupported_on(broker) {
+            return Some(reason.into());
+        }
+        let needs_schemagate = path.runs_schemagate();
         match (&self.schemagate, needs_schemagate) {
             (_, false) => None,
             (None, true) => Some("SCHEMAGATE_BIN is not set to a schemagate binary".into()),
@@ -94,7 +140,8 @@ impl Binaries {
                 }
                 let enforcing = process::schemagate_proxy_supports(bin, "--policy")
                     && process::schemagate_proxy_supports(bin, "--registry");
-                if path == BenchPath::ProxyValidating && !enforcing {
+                let validating = path != BenchPath::Proxy;
+                if validating && !enforcing {
                     return Some(format!(
                         "{} proxy has no --registry/--policy (enforcement not merged yet)",
                         bin.display()
@@ -115,6 +162,10 @@ pub const SUBJECT: &str = "bench-orders-value";
 pub struct RunningPath {
     /// Where the producer bootstraps.
     pub bootstrap: String,
+    /// librdkafka settings the producer needs on this path (TLS to the broker).
+    pub client_config: Vec<(String, String)>,
+    /// schemagate's process id, when the path runs it (for its CPU time).
+    pub proxy_pid: Option<u32>,
     /// The id records must carry (the registry's id for v1 when validating).
     pub schema_id: SchemaId,
     /// The relay, when the path has one (its byte count proves traffic went through it).
@@ -123,7 +174,7 @@ pub struct RunningPath {
     pub registry: Option<RegistryCounter>,
     // Field order is drop order: front processes stop before the broker.
     _front: Vec<ChildProcess>,
-    _broker: ChildProcess,
+    _broker: RunningBroker,
 }
 
 /// Knobs of a validating path.
@@ -133,42 +184,55 @@ pub struct Validation {
     pub no_schema_cache: bool,
 }
 
-/// Starts a fresh broker and `path` in front of it; `log_dir` collects process logs.
+/// Starts a fresh `broker` and `path` in front of it; `log_dir` collects process logs.
 pub async fn start(
     path: BenchPath,
     bins: &Binaries,
+    broker: BrokerKind,
     log_dir: &FsPath,
     validation: Validation,
 ) -> anyhow::Result<RunningPath> {
-    let broker_port = process::free_port()?;
     let front_port = process::free_port()?;
-    // Relay and peer rewrite nothing, so the broker must advertise the front port itself;
-    // schemagate rewrites broker addresses, so behind it the broker advertises its own.
-    let advertised = match path {
-        BenchPath::Relay | BenchPath::RelayFrames | BenchPath::RelayProcess | BenchPath::Peer => {
-            front_port
+    let broker = match broker {
+        BrokerKind::Tansu => {
+            let tansu = bins.tansu.as_deref().context("TANSU_BIN is not set")?;
+            let port = process::free_port()?;
+            let advertised = if path.advertises_front() {
+                front_port
+            } else {
+                port
+            };
+            broker::start_tansu(tansu, port, advertised, log_dir).await?
         }
-        _ => broker_port,
+        BrokerKind::Kafka => {
+            let bin = bins
+                .kafka_cluster
+                .as_deref()
+                .context("KAFKA_CLUSTER_BIN is not set")?;
+            broker::start_kafka(bin, log_dir).await?
+        }
     };
-    let tansu = bins.tansu.clone();
-    let dir = log_dir.to_path_buf();
-    let broker = tokio::task::spawn_blocking(move || {
-        process::start_tansu_broker(&tansu, broker_port, advertised, &dir)
-    })
-    .await??;
+    let broker_addr = broker.plaintext;
+    let tls = || {
+        broker
+            .tls
+            .clone()
+            .with_context(|| format!("{path} needs the broker's TLS listener"))
+    };
     let mut front = Vec::new();
     let mut relay = None;
     let mut counter = None;
+    let mut proxy_pid = None;
     let mut schema_id = SchemaId(1);
     let front_addr = process::loopback(front_port);
     let schemagate = || bins.schemagate.clone().context("SCHEMAGATE_BIN is not set");
     match path {
-        BenchPath::Direct => {}
+        BenchPath::Direct | BenchPath::DirectTls => {}
         BenchPath::Relay => {
-            relay = Some(Relay::start(front_addr, process::loopback(broker_port)).await?);
+            relay = Some(Relay::start(front_addr, broker_addr).await?);
         }
         BenchPath::RelayFrames => {
-            relay = Some(Relay::start_framed(front_addr, process::loopback(broker_port)).await?);
+            relay = Some(Relay::start_framed(front_addr, broker_addr).await?);
         }
         BenchPath::RelayProcess => {
             let exe = std::env::current_exe()?;
@@ -177,7 +241,7 @@ pub async fn start(
                 "--listen",
                 &front_addr.to_string(),
                 "--upstream",
-                &process::loopback(broker_port).to_string(),
+                &broker_addr.to_string(),
             ]
             .iter()
             .map(|a| a.to_string())
@@ -187,24 +251,27 @@ pub async fn start(
             front.push(child);
         }
         BenchPath::Peer => {
+            let tansu = bins.tansu.as_deref().context("TANSU_BIN is not set")?;
             front.push(process::start_tansu_proxy(
-                &bins.tansu,
+                tansu,
                 front_port,
-                broker_port,
+                broker_addr.port(),
                 log_dir,
             )?);
         }
         BenchPath::Proxy => {
-            front.push(process::start_schemagate_proxy(
+            let proxy = process::start_schemagate_proxy(
                 &schemagate()?,
                 front_port,
-                broker_port,
+                broker_addr.port(),
                 None,
                 &[],
                 log_dir,
-            )?);
+            )?;
+            proxy_pid = Some(proxy.id());
+            front.push(proxy);
         }
-        BenchPath::ProxyValidating => {
+        BenchPath::ProxyValidating | BenchPath::ProxyValidatingTls => {
             let bin = schemagate()?;
             let (registry, url) = start_registry(&bin, log_dir).await?;
             front.push(registry);
@@ -218,23 +285,46 @@ pub async fn start(
             if validation.no_schema_cache {
                 extra.push("--no-schema-cache".to_string());
             }
-            front.push(process::start_schemagate_proxy(
+            let mut upstream = broker_addr;
+            if path == BenchPath::ProxyValidatingTls {
+                let tls = tls()?;
+                upstream = tls.addr;
+                extra.extend([
+                    "--upstream-tls".to_string(),
+                    "--upstream-no-system-roots".into(),
+                    "--upstream-ca-file".into(),
+                    tls.ca.display().to_string(),
+                ]);
+            }
+            let proxy = process::start_schemagate_proxy(
                 &bin,
                 front_port,
-                broker_port,
+                upstream.port(),
                 Some((&counting.url(), &policy)),
                 &extra,
                 log_dir,
-            )?);
+            )?;
+            proxy_pid = Some(proxy.id());
+            front.push(proxy);
             counter = Some(counting);
         }
     }
-    let bootstrap = match path {
-        BenchPath::Direct => process::loopback(broker_port).to_string(),
-        _ => front_addr.to_string(),
+    let (bootstrap, client_config) = match path {
+        BenchPath::Direct => (broker_addr.to_string(), vec![]),
+        BenchPath::DirectTls => {
+            let tls = tls()?;
+            let config = vec![
+                ("security.protocol".to_string(), "SSL".to_string()),
+                ("ssl.ca.location".to_string(), tls.ca.display().to_string()),
+            ];
+            (tls.addr.to_string(), config)
+        }
+        _ => (front_addr.to_string(), vec![]),
     };
     Ok(RunningPath {
         bootstrap,
+        client_config,
+        proxy_pid,
         schema_id,
         relay,
         registry: counter,

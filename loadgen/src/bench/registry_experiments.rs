@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use serde_json::{json, Value};
 
+use super::broker::{self, BrokerKind};
 use super::path::{self, BenchPath, Validation, SUBJECT, TOPIC};
 use super::registry_counter::{peak_rps, RegistryCounter};
 use super::report::{median, round3};
@@ -40,7 +41,13 @@ const STAMPEDE_RATE: f64 = 200.0;
 
 /// Why the experiments cannot run with these binaries, if they cannot.
 fn unavailable(opts: &BenchOptions) -> Option<String> {
-    if let Some(reason) = opts.binaries.unavailable(BenchPath::ProxyValidating) {
+    if opts.broker != BrokerKind::Tansu {
+        return Some("the registry experiments run on tansu (--broker tansu)".into());
+    }
+    if let Some(reason) = opts
+        .binaries
+        .unavailable(BenchPath::ProxyValidating, opts.broker)
+    {
         return Some(reason);
     }
     let bin = opts.binaries.schemagate.as_deref()?;
@@ -132,11 +139,12 @@ async fn stampede(opts: &BenchOptions, binding_check: &str) -> anyhow::Result<Va
         .context("SCHEMAGATE_BIN is not set")?;
     let log_dir = opts.log_dir.join(format!("stampede-{binding_check}"));
     let broker_port = process::free_port()?;
-    let (tansu, dir) = (opts.binaries.tansu.clone(), log_dir.clone());
-    let _broker = tokio::task::spawn_blocking(move || {
-        process::start_tansu_broker(&tansu, broker_port, broker_port, &dir)
-    })
-    .await??;
+    let tansu = opts
+        .binaries
+        .tansu
+        .as_deref()
+        .context("TANSU_BIN is not set")?;
+    let _broker = broker::start_tansu(tansu, broker_port, broker_port, &log_dir).await?;
     let (_registry, url) = path::start_registry(&bin, &log_dir).await?;
     let ids = RegistryClient::new(&url)
         .register_all(SUBJECT, Format::Avro, &STAMPEDE_VERSIONS, "NONE")
@@ -155,7 +163,7 @@ async fn stampede(opts: &BenchOptions, binding_check: &str) -> anyhow::Result<Va
     let sidecars =
         start_sidecars(&bin, broker_port, &counter.url(), &policy, &extra, &log_dir).await?;
     let direct = crate::process::loopback(broker_port).to_string();
-    super::create_topic_at(&direct, 1).await?;
+    super::create_topic_at(&direct, &[], 1).await?;
     let before_fleet = counter.requests();
 
     let exe = std::env::current_exe()?;

@@ -35,6 +35,12 @@ pub struct RunResult {
     /// Registry requests seen by the counting relay (validating path only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub registry_requests: Option<u64>,
+    /// schemagate's average CPU over the produce phase, millicores (schemagate paths only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub proxy_millicores: Option<f64>,
+    /// schemagate's CPU per MB/s acknowledged: 1000 × CPU seconds / MB (schemagate paths only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub proxy_millicores_per_mb_s: Option<f64>,
 }
 
 /// Median of `xs` (mean of the middle two when even); 0 when empty.
@@ -100,6 +106,24 @@ fn path_json(saturation: &[RunResult], half: &[RunResult], half_rate: Option<f64
         "spread_events_per_sec": spread(&eps),
         "runs": saturation,
     });
+    let cpu: Vec<f64> = saturation
+        .iter()
+        .filter_map(|r| r.proxy_millicores_per_mb_s)
+        .collect();
+    if let (false, Some(obj)) = (cpu.is_empty(), v.as_object_mut()) {
+        let millicores: Vec<f64> = saturation
+            .iter()
+            .filter_map(|r| r.proxy_millicores)
+            .collect();
+        obj.insert(
+            "proxy_millicores".into(),
+            json!(round3(median(&millicores))),
+        );
+        obj.insert(
+            "proxy_millicores_per_mb_s".into(),
+            json!(round3(median(&cpu))),
+        );
+    }
     if let (Some(rate), false, Some(obj)) = (half_rate, half.is_empty(), v.as_object_mut()) {
         obj.insert(
             "half_load".into(),
@@ -172,6 +196,9 @@ impl Measurements {
             "proxy_validating/direct": self.ratio(ProxyValidating, Direct),
             "peer/direct": self.ratio(Peer, Direct),
             "proxy_validating/peer": self.ratio(ProxyValidating, Peer),
+            "direct_tls/direct": self.ratio(DirectTls, Direct),
+            "proxy_validating_tls/direct_tls": self.ratio(ProxyValidatingTls, DirectTls),
+            "proxy_validating_tls/proxy_validating": self.ratio(ProxyValidatingTls, ProxyValidating),
         });
         let added_p99: BTreeMap<&str, Option<f64>> = BenchPath::ALL
             .into_iter()
@@ -213,6 +240,8 @@ mod tests {
             errors: BTreeMap::new(),
             relay_bytes: None,
             registry_requests: None,
+            proxy_millicores: None,
+            proxy_millicores_per_mb_s: None,
         }
     }
 
@@ -242,5 +271,38 @@ mod tests {
         assert_eq!(j["paths"]["direct"]["events_per_sec"], json!(200.0));
         assert_eq!(j["paths"]["proxy_validating"]["status"], "not_run");
         assert!(j["paths"].get("peer").is_none());
+        assert!(j["paths"]["direct"]
+            .get("proxy_millicores_per_mb_s")
+            .is_none());
+    }
+
+    #[test]
+    fn proxy_cpu_is_the_median_of_the_runs_that_measured_it() {
+        let mut m = Measurements::default();
+        let with_cpu = |eps: f64, per_mb: f64| RunResult {
+            proxy_millicores: Some(per_mb * 10.0),
+            proxy_millicores_per_mb_s: Some(per_mb),
+            ..run(eps)
+        };
+        m.saturation.insert(
+            BenchPath::ProxyValidatingTls,
+            vec![
+                with_cpu(100.0, 30.0),
+                with_cpu(90.0, 10.0),
+                with_cpu(80.0, 20.0),
+            ],
+        );
+        m.saturation.insert(
+            BenchPath::DirectTls,
+            vec![run(200.0), run(200.0), run(200.0)],
+        );
+        let j = m.to_json(json!({}));
+        let tls = &j["paths"]["proxy_validating_tls"];
+        assert_eq!(tls["proxy_millicores_per_mb_s"], json!(20.0));
+        assert_eq!(tls["proxy_millicores"], json!(200.0));
+        assert_eq!(
+            j["ratios_from_medians"]["proxy_validating_tls/direct_tls"],
+            json!(0.45)
+        );
     }
 }

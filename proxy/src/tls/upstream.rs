@@ -23,7 +23,11 @@ pub enum TlsFailure {
     expired,
     /// The certificate is not valid for the host the proxy dialled.
     name_mismatch,
-    /// Anything else: a refused client certificate, a protocol error, a reset.
+    /// The broker ended the connection with a fatal TLS alert, such as `BadCertificate` or
+    /// `CertificateRequired` for a client certificate it refuses. Under TLS 1.3 this arrives
+    /// after the proxy's side of the handshake has finished, at the first read.
+    refused_by_broker,
+    /// Anything else: a protocol error, a reset.
     other,
 }
 
@@ -70,7 +74,7 @@ impl UpstreamTls {
                 let key = pem::private_key(key_path, &pem::read(key_path)?)?;
                 builder
                     .with_client_auth_cert(certs, key)
-                    .map_err(|e| TlsError::refused(key_path, e))?
+                    .map_err(|e| TlsError::identity(cert_path, key_path, e))?
             }
         };
         Ok(Self {
@@ -111,10 +115,10 @@ fn host_of(addr: &str) -> &str {
 /// The bounded reason of a failed handshake: tokio-rustls wraps rustls's error in the
 /// `io::Error` it returns.
 fn classify(e: &std::io::Error) -> TlsFailure {
-    let Some(rustls::Error::InvalidCertificate(cert)) = e
-        .get_ref()
-        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
-    else {
+    if alert_received(e).is_some() {
+        return TlsFailure::refused_by_broker;
+    }
+    let Some(rustls::Error::InvalidCertificate(cert)) = rustls_error(e) else {
         return TlsFailure::other;
     };
     match cert {
@@ -127,6 +131,20 @@ fn classify(e: &std::io::Error) -> TlsFailure {
             TlsFailure::name_mismatch
         }
         _ => TlsFailure::other,
+    }
+}
+
+/// The rustls error tokio-rustls wrapped in `e`, if any.
+fn rustls_error(e: &std::io::Error) -> Option<&rustls::Error> {
+    e.get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+}
+
+/// The fatal alert the broker sent, when `e` (from a handshake or a read) reports one.
+pub fn alert_received(e: &std::io::Error) -> Option<rustls::AlertDescription> {
+    match rustls_error(e) {
+        Some(rustls::Error::AlertReceived(alert)) => Some(*alert),
+        _ => None,
     }
 }
 
@@ -165,6 +183,15 @@ mod tests {
             classify(&cert(CertificateError::BadSignature)),
             TlsFailure::other
         );
+        let alert = wrap(rustls::Error::AlertReceived(
+            rustls::AlertDescription::CertificateRequired,
+        ));
+        assert_eq!(classify(&alert), TlsFailure::refused_by_broker);
+        assert_eq!(
+            alert_received(&alert),
+            Some(rustls::AlertDescription::CertificateRequired)
+        );
+        assert_eq!(alert_received(&cert(CertificateError::Expired)), None);
         assert_eq!(
             classify(&std::io::ErrorKind::ConnectionReset.into()),
             TlsFailure::other

@@ -70,7 +70,7 @@ impl Source for ServerTlsConfig {
         let key = pem::private_key(&self.key, &files.key)?;
         builder
             .with_single_cert(certs, key)
-            .map_err(|e| TlsError::refused(&self.key, e))
+            .map_err(|e| TlsError::identity(&self.cert, &self.key, e))
     }
 }
 

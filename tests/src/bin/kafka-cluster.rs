@@ -4,10 +4,17 @@
 //!
 //! ```text
 //! kafka-cluster --nodes 3 --dir target/kafka/test-run --ready-file F [--first-port P]
+//!               [--set KEY=VALUE]... [--tls-dir D]
 //! ```
 //!
 //! When every node lists every node, it writes `F` (atomically): one line,
 //! `host:port,host:port,...`, and reports the start time on stderr.
+//!
+//! With `--tls-dir D`, a test CA and a broker certificate for 127.0.0.1 are made in `D`
+//! (`D/ca.pem` is what clients trust) and the clients' listener is `SSL`; `F` then holds the
+//! `SSL` addresses on its first line and the nodes' plaintext (`INTERNAL`) addresses on a
+//! second. `loadgen bench --broker kafka` uses this to run TLS and plaintext paths against one
+//! broker.
 #![forbid(unsafe_code)]
 
 use std::io::Read;
@@ -15,17 +22,21 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
+use schemagate_tests::certs::{TestCa, Validity, LOOPBACK};
+use schemagate_tests::kafka::BrokerTls;
 use schemagate_tests::{KafkaCluster, KafkaConfig};
 
 struct Args {
     config: KafkaConfig,
     ready_file: PathBuf,
+    tls_dir: Option<PathBuf>,
 }
 
 fn parse(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
     let mut config = KafkaConfig::nodes(1);
     config.remove_on_drop = false;
     let mut ready_file = None;
+    let mut tls_dir = None;
     while let Some(flag) = args.next() {
         let mut value = || args.next().ok_or(format!("{flag} needs a value"));
         match flag.as_str() {
@@ -41,6 +52,7 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
                 let (k, v) = kv.split_once('=').ok_or("--set takes KEY=VALUE")?;
                 config.extra.push((k.to_owned(), v.to_owned()));
             }
+            "--tls-dir" => tls_dir = Some(PathBuf::from(value()?)),
             other => return Err(format!("unknown argument {other}")),
         }
     }
@@ -54,17 +66,42 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
     Ok(Args {
         config,
         ready_file: ready_file.ok_or("--ready-file is required")?,
+        tls_dir,
+    })
+}
+
+/// A test CA in `dir` and the listener TLS of a broker certificate it signed for loopback.
+fn broker_tls(dir: &std::path::Path) -> Result<BrokerTls, String> {
+    let ca = TestCa::new(dir, "kafka-cluster test CA").map_err(|e| e.to_string())?;
+    let broker = ca
+        .issue("broker", LOOPBACK, Validity::Current)
+        .map_err(|e| e.to_string())?;
+    Ok(BrokerTls {
+        keystore: broker.key_and_cert,
+        client_ca: None,
     })
 }
 
 fn main() -> ExitCode {
-    let args = match parse(std::env::args().skip(1)) {
+    let mut args = match parse(std::env::args().skip(1)) {
         Ok(args) => args,
         Err(e) => {
-            eprintln!("kafka-cluster: {e}\nusage: kafka-cluster --nodes N --dir DIR --ready-file FILE [--first-port P] [--set KEY=VALUE]...");
+            eprintln!("kafka-cluster: {e}\nusage: kafka-cluster --nodes N --dir DIR --ready-file FILE [--first-port P] [--set KEY=VALUE]... [--tls-dir DIR]");
             return ExitCode::from(2);
         }
     };
+    if let Some(dir) = &args.tls_dir {
+        match broker_tls(dir) {
+            Ok(tls) => args.config.tls = Some(tls),
+            Err(e) => {
+                eprintln!(
+                    "kafka-cluster: making test certificates in {}: {e}",
+                    dir.display()
+                );
+                return ExitCode::FAILURE;
+            }
+        }
+    }
     let nodes = args.config.nodes;
     let started = Instant::now();
     let cluster = match KafkaCluster::start(args.config) {
@@ -76,8 +113,13 @@ fn main() -> ExitCode {
     };
     let took = started.elapsed();
     let tmp = args.ready_file.with_extension("tmp");
-    let written = std::fs::write(&tmp, format!("{}\n", cluster.bootstrap()))
-        .and_then(|()| std::fs::rename(&tmp, &args.ready_file));
+    let mut ready = format!("{}\n", cluster.bootstrap());
+    if let Some(plaintext) = cluster.internal_bootstrap() {
+        ready.push_str(&plaintext);
+        ready.push('\n');
+    }
+    let written =
+        std::fs::write(&tmp, ready).and_then(|()| std::fs::rename(&tmp, &args.ready_file));
     if let Err(e) = written {
         eprintln!("kafka-cluster: writing {}: {e}", args.ready_file.display());
         return ExitCode::FAILURE;

@@ -39,3 +39,5 @@ mod sasl_clients;
 mod schema_gate;
 mod support;
 mod tls;
+mod tls_config;
+mod tls_downstream;

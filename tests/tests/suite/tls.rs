@@ -6,7 +6,11 @@
 //! - SASL over TLS (`SASL_SSL`), the Confluent Cloud shape (PLAIN) and the MSK shape (SCRAM);
 //! - a broker certificate from an unknown CA: nothing flows, `/readyz` stays 503, and the
 //!   failure is counted by reason and logged with the broker's address;
-//! - downstream TLS: a client speaks TLS to the proxy.
+//! - mTLS to the brokers (`ssl.client.auth=required`): with `--upstream-cert/--upstream-key`
+//!   records and quarantine flow; without, the broker's refusal is counted, logged and keeps
+//!   `/readyz` at 503;
+//!
+//! Downstream TLS (clients to the proxy) is in `tls_downstream`.
 
 use std::path::Path;
 use std::time::Duration;
@@ -14,9 +18,9 @@ use std::time::Duration;
 use futures::executor::block_on;
 use rdkafka::config::ClientConfig;
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use schemagate_tests::certs::{TestCa, Validity, LOOPBACK};
+use schemagate_tests::certs::{Issued, TestCa, Validity, LOOPBACK};
 use schemagate_tests::kafka::{BrokerTls, Sasl};
-use schemagate_tests::{ClientRun, KafkaCluster, KafkaConfig, Proxy, Registry};
+use schemagate_tests::{ClientRun, KafkaCluster, KafkaConfig, Metrics, Proxy, Registry};
 
 /// A one-node cluster whose client listener is TLS (SASL_SSL when `sasl`), its certificate
 /// signed by a CA made for this test.
@@ -63,25 +67,40 @@ fn upstream_tls_flags(ca: &Path) -> Vec<String> {
     .to_vec()
 }
 
-fn produce(config: &ClientConfig, topic: &str, value: &[u8]) -> Result<(), String> {
-    let producer: FutureProducer = config
-        .clone()
-        .set("message.timeout.ms", "20000")
-        .create()
-        .map_err(|e| e.to_string())?;
-    block_on(producer.send(
-        FutureRecord::to(topic).key("k").payload(value),
-        Duration::from_secs(0),
-    ))
-    .map(|_| ())
-    .map_err(|(e, _)| e.to_string())
+/// Sends one record with a producer of its own (20 s to deliver unless `config` says).
+pub(crate) fn produce(config: &ClientConfig, topic: &str, value: &[u8]) -> Result<(), String> {
+    Producer::new(config)?.send(topic, value)
 }
 
-fn read_all(config: &ClientConfig, topic: &str) -> Vec<Vec<u8>> {
+/// A producer that can be kept, so its connections stay open between sends.
+pub(crate) struct Producer(FutureProducer);
+
+impl Producer {
+    /// A producer with `config`; `message.timeout.ms` is 20 s unless `config` sets it.
+    pub(crate) fn new(config: &ClientConfig) -> Result<Self, String> {
+        let mut config = config.clone();
+        if config.get("message.timeout.ms").is_none() {
+            config.set("message.timeout.ms", "20000");
+        }
+        config.create().map(Self).map_err(|e| e.to_string())
+    }
+
+    /// Sends one record and waits for its acknowledgement.
+    pub(crate) fn send(&self, topic: &str, value: &[u8]) -> Result<(), String> {
+        block_on(self.0.send(
+            FutureRecord::to(topic).key("k").payload(value),
+            Duration::from_secs(0),
+        ))
+        .map(|_| ())
+        .map_err(|(e, _)| e.to_string())
+    }
+}
+
+pub(crate) fn read_all(config: &ClientConfig, topic: &str) -> Vec<Vec<u8>> {
     crate::read_back::partition_zero(config, topic)
 }
 
-fn plaintext(bootstrap: &str) -> ClientConfig {
+pub(crate) fn plaintext(bootstrap: &str) -> ClientConfig {
     let mut c = ClientConfig::new();
     c.set("bootstrap.servers", bootstrap);
     c
@@ -91,8 +110,20 @@ fn plaintext(bootstrap: &str) -> ClientConfig {
 fn upstream_tls_carries_records_and_quarantine_over_tls() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let (cluster, ca) = tls_cluster(dir.path(), false);
+    carries_records_and_quarantine(&cluster, &ca, dir.path(), &[]);
+}
+
+/// An enforcing proxy in front of `cluster` (TLS upstream, trusting `ca`, plus `extra` flags)
+/// carries a record of an unenforced topic there and back, and quarantines a bad record of an
+/// enforced one through its quarantine producer, which follows the same TLS settings.
+fn carries_records_and_quarantine(
+    cluster: &KafkaCluster,
+    ca: &TestCa,
+    dir: &Path,
+    extra: &[String],
+) {
     let registry = Registry::start("memory").unwrap_or_else(|e| panic!("{e}"));
-    let policy = dir.path().join("policy.toml");
+    let policy = dir.join("policy.toml");
     std::fs::write(
         &policy,
         "[[topic]]\nmatch = \"tls-orders\"\nvalue = \"required\"\non_invalid = \"quarantine\"\n",
@@ -105,6 +136,7 @@ fn upstream_tls_carries_records_and_quarantine_over_tls() {
         "--policy".to_owned(),
         policy.display().to_string(),
     ]);
+    flags.extend_from_slice(extra);
     let proxy = Proxy::start_with(&cluster.addrs(), &flags).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(
         proxy.wait_for_readyz(200, Duration::from_secs(30)),
@@ -160,8 +192,7 @@ fn assert_refused(cluster: &KafkaCluster, ca: &Path, reason: &str, case: &str) -
 fn a_broker_certificate_from_an_unknown_ca_is_refused_counted_and_logged() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let (cluster, _ca) = tls_cluster(dir.path(), false);
-    let other =
-        TestCa::new(&dir.path().join("other"), "some other CA").unwrap_or_else(|e| panic!("{e}"));
+    let other = new_ca(dir.path(), "other");
     let proxy = assert_refused(&cluster, &other.ca_path(), "unknown_issuer", "unknown CA");
     let log = proxy.log_tail();
     let broker = cluster.addrs()[0].to_string();
@@ -173,16 +204,21 @@ fn a_broker_certificate_from_an_unknown_ca_is_refused_counted_and_logged() {
 
 /// The `schemagate_upstream_tls_failures_total` sample for `reason`, or 0.
 fn tls_failures(proxy: &Proxy, reason: &str) -> f64 {
-    let (_, metrics) = proxy
+    metric(
+        proxy,
+        "schemagate_upstream_tls_failures_total",
+        &[("reason", reason)],
+    )
+}
+
+/// The proxy's sample `name` with `labels`, or 0.
+pub(crate) fn metric(proxy: &Proxy, name: &str, labels: &[(&str, &str)]) -> f64 {
+    let (_, text) = proxy
         .admin_get("/metrics")
         .unwrap_or_else(|e| panic!("{e}"));
-    let prefix = format!("schemagate_upstream_tls_failures_total{{reason=\"{reason}\"}}");
-    metrics
-        .lines()
-        .find(|l| l.starts_with(&prefix))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse::<f64>().ok())
-        .unwrap_or_default()
+    Metrics::parse(&text)
+        .value(name, labels)
+        .unwrap_or_else(|| panic!("several samples of {name} {labels:?}:\n{text}"))
 }
 
 /// A broker whose certificate names another host, or has expired, is refused by the proxy
@@ -217,11 +253,8 @@ fn sasl_over_tls_upstream_confluent_cloud_and_msk_shapes() {
     let plain_side = Proxy::start_with(&cluster.addrs(), &upstream_tls_flags(&ca.ca_path()))
         .unwrap_or_else(|e| panic!("{e}"));
     // Proxy B: TLS on both sides, so clients speak SASL_SSL to it (its own certificate).
-    let proxy_ca = TestCa::new(&dir.path().join("proxy-ca"), "schemagate test proxy CA")
-        .unwrap_or_else(|e| panic!("{e}"));
-    let proxy_cert = proxy_ca
-        .issue("proxy", LOOPBACK, Validity::Current)
-        .unwrap_or_else(|e| panic!("{e}"));
+    let proxy_ca = new_ca(dir.path(), "proxy-ca");
+    let proxy_cert = issue(&proxy_ca, "proxy", LOOPBACK);
     let mut flags = upstream_tls_flags(&ca.ca_path());
     flags.extend([
         "--tls-cert".to_owned(),
@@ -277,47 +310,69 @@ fn sasl_over_tls_upstream_confluent_cloud_and_msk_shapes() {
     }
 }
 
+/// A CA of the test's own, in `dir/<name>`.
+pub(crate) fn new_ca(dir: &Path, name: &str) -> TestCa {
+    TestCa::new(&dir.join(name), &format!("schemagate test {name}"))
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// A current certificate named `name` from `ca`, for `hosts`.
+pub(crate) fn issue(ca: &TestCa, name: &str, hosts: &[&str]) -> Issued {
+    ca.issue(name, hosts, Validity::Current)
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+pub(crate) fn path(p: &Path) -> String {
+    p.display().to_string()
+}
+
+/// mTLS to the brokers: a listener with `ssl.client.auth=required`. A proxy presenting
+/// `--upstream-cert/--upstream-key` carries records and quarantines over it (the quarantine
+/// producer presents the same certificate); a proxy without one gets nothing through, stays
+/// unready, and counts and logs the broker's refusal.
 #[test]
-fn a_client_speaks_tls_to_the_proxy() {
+fn brokers_requiring_a_client_certificate() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let ca = TestCa::new(&dir.path().join("ca"), "schemagate test proxy CA")
-        .unwrap_or_else(|e| panic!("{e}"));
-    let server = ca
-        .issue("proxy", LOOPBACK, Validity::Current)
-        .unwrap_or_else(|e| panic!("{e}"));
-    let cluster = KafkaCluster::start(KafkaConfig::nodes(1)).unwrap_or_else(|e| panic!("{e}"));
-    let flags: Vec<String> = [
-        "--tls-cert".to_owned(),
-        path(&server.cert),
-        "--tls-key".to_owned(),
-        path(&server.key),
-    ]
-    .to_vec();
-    let proxy = Proxy::start_with(&cluster.addrs(), &flags).unwrap_or_else(|e| panic!("{e}"));
-    let mut tls = plaintext(&proxy.listen().to_string());
-    tls.set("security.protocol", "SSL")
-        .set("ssl.ca.location", path(&ca.ca_path()));
-    produce(&tls, "tls-down", b"hello").unwrap_or_else(|e| panic!("{e}\n{}", proxy.log_tail()));
-    assert_eq!(read_all(&tls, "tls-down"), vec![b"hello".to_vec()]);
-    // A plaintext client on the TLS listener is closed with its own counted reason.
-    let sent = produce(
-        plaintext(&proxy.listen().to_string()).set("message.timeout.ms", "3000"),
-        "tls-down",
-        b"plain",
+    let ca = new_ca(dir.path(), "ca");
+    let broker = issue(&ca, "broker", LOOPBACK);
+    let identity = issue(&ca, "schemagate-proxy", &["schemagate-proxy"]);
+    let mut config = KafkaConfig::nodes(1);
+    config.tls = Some(BrokerTls {
+        keystore: broker.key_and_cert,
+        client_ca: Some(ca.ca_path()),
+    });
+    let cluster = KafkaCluster::start(config).unwrap_or_else(|e| panic!("{e}"));
+    let with_identity = [
+        "--upstream-cert".to_owned(),
+        path(&identity.cert),
+        "--upstream-key".to_owned(),
+        path(&identity.key),
+    ];
+    carries_records_and_quarantine(&cluster, &ca, dir.path(), &with_identity);
+
+    // Without a certificate: Kafka answers the proxy's first read with a fatal alert.
+    let proxy = assert_refused(
+        &cluster,
+        &ca.ca_path(),
+        "refused_by_broker",
+        "no client certificate",
     );
-    assert!(sent.is_err());
     let (_, metrics) = proxy
         .admin_get("/metrics")
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(
         metrics
             .lines()
-            .any(|l| l
-                .starts_with("schemagate_connections_closed_total{reason=\"plaintext_on_tls\"}")),
-        "{metrics}"
+            .any(|l| l.starts_with("schemagate_connections_closed_total{reason=\"upstream\"}")),
+        "the client's connection is closed as an upstream failure\n{metrics}"
     );
-}
-
-fn path(p: &Path) -> String {
-    p.display().to_string()
+    let broker = cluster.addrs()[0].to_string();
+    let log = proxy.log_tail();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("broker refused the TLS connection")
+                && l.contains(&broker)
+                && l.contains("BadCertificate")),
+        "no log line names the broker and the alert:\n{log}"
+    );
 }
