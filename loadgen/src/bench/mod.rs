@@ -38,6 +38,9 @@ use report::{Measurements, RunResult};
 /// `/proc/<pid>/stat`, below which one tick is more than a tenth of the figure.
 const MIN_PROXY_CPU_SECONDS: f64 = 0.1;
 
+/// The bad record of the idempotent paths: not in the Confluent frame.
+const BAD_RECORD: &[u8] = b"{\"not\": \"a framed record\"}";
+
 /// Distinct records cycled through by the bench producer (generated before timing starts).
 const POOL_SIZE: u64 = 1024;
 
@@ -208,15 +211,18 @@ pub async fn measure(
     let stats = ProduceStats::new(Instant::now());
     let producer_stats = stats.clone();
     let records = Arc::new(records);
+    let bad_every = path.bad_every();
     let elapsed = tokio::task::spawn_blocking(move || {
         let n = records.len() as u64;
-        produce::produce(&spec, producer_stats, |i| {
-            Cow::Borrowed(
+        produce::produce(&spec, producer_stats, |i| match bad_every {
+            // An unframed value (no magic byte): the proxy quarantines it.
+            Some(k) if i % k == k - 1 => Cow::Borrowed(BAD_RECORD),
+            _ => Cow::Borrowed(
                 records
                     .get((i % n) as usize)
                     .map(Vec::as_slice)
                     .unwrap_or(&[]),
-            )
+            ),
         })
     })
     .await??;
@@ -253,6 +259,9 @@ pub async fn measure(
         proxy_millicores_per_mb_s: cpu
             .filter(|_| megabytes > 0.0)
             .map(|c| report::round3(1000.0 * c / megabytes)),
+        proxy_cpu_us_per_record: cpu
+            .filter(|_| delivered > 0)
+            .map(|c| report::round3(1e6 * c / delivered as f64)),
     })
 }
 

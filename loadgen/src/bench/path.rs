@@ -36,11 +36,17 @@ pub enum BenchPath {
     ProxyValidatingTls,
     /// Through tansu's own pass-through proxy.
     Peer,
+    /// Straight to the broker with an idempotent producer, 0.1% of the records unframed (the
+    /// broker stores them all): the reference for `proxy_idempotent_quarantine`.
+    DirectIdempotent,
+    /// The same idempotent producer and records through schemagate under `quarantine`: the
+    /// bad records go to quarantine and the good ones are forwarded with rewritten sequences.
+    ProxyIdempotentQuarantine,
 }
 
 impl BenchPath {
     /// Every path, in the interleaving order.
-    pub const ALL: [BenchPath; 9] = [
+    pub const ALL: [BenchPath; 11] = [
         BenchPath::Direct,
         BenchPath::DirectTls,
         BenchPath::Relay,
@@ -50,6 +56,8 @@ impl BenchPath {
         BenchPath::ProxyValidating,
         BenchPath::ProxyValidatingTls,
         BenchPath::Peer,
+        BenchPath::DirectIdempotent,
+        BenchPath::ProxyIdempotentQuarantine,
     ];
 
     /// The JSON key.
@@ -64,6 +72,8 @@ impl BenchPath {
             BenchPath::ProxyValidating => "proxy_validating",
             BenchPath::ProxyValidatingTls => "proxy_validating_tls",
             BenchPath::Peer => "peer",
+            BenchPath::DirectIdempotent => "direct_idempotent",
+            BenchPath::ProxyIdempotentQuarantine => "proxy_idempotent_quarantine",
         }
     }
 
@@ -76,8 +86,20 @@ impl BenchPath {
     pub fn runs_schemagate(self) -> bool {
         matches!(
             self,
-            BenchPath::Proxy | BenchPath::ProxyValidating | BenchPath::ProxyValidatingTls
+            BenchPath::Proxy
+                | BenchPath::ProxyValidating
+                | BenchPath::ProxyValidatingTls
+                | BenchPath::ProxyIdempotentQuarantine
         )
+    }
+
+    /// One record in this many is bad (unframed), on the idempotent paths.
+    pub fn bad_every(self) -> Option<u64> {
+        matches!(
+            self,
+            BenchPath::DirectIdempotent | BenchPath::ProxyIdempotentQuarantine
+        )
+        .then_some(1000)
     }
 
     /// Whether the broker must advertise the front port: the relays and tansu's proxy rewrite
@@ -227,7 +249,7 @@ pub async fn start(
     let front_addr = process::loopback(front_port);
     let schemagate = || bins.schemagate.clone().context("SCHEMAGATE_BIN is not set");
     match path {
-        BenchPath::Direct | BenchPath::DirectTls => {}
+        BenchPath::Direct | BenchPath::DirectTls | BenchPath::DirectIdempotent => {}
         BenchPath::Relay => {
             relay = Some(Relay::start(front_addr, broker_addr).await?);
         }
@@ -271,7 +293,9 @@ pub async fn start(
             proxy_pid = Some(proxy.id());
             front.push(proxy);
         }
-        BenchPath::ProxyValidating | BenchPath::ProxyValidatingTls => {
+        BenchPath::ProxyValidating
+        | BenchPath::ProxyValidatingTls
+        | BenchPath::ProxyIdempotentQuarantine => {
             let bin = schemagate()?;
             let (registry, url) = start_registry(&bin, log_dir).await?;
             front.push(registry);
@@ -280,7 +304,11 @@ pub async fn start(
                 .await?;
             let counting =
                 RegistryCounter::start(process::loopback(0), registry_addr(&url)?).await?;
-            let policy = write_policy(log_dir)?;
+            let on_invalid = match path {
+                BenchPath::ProxyIdempotentQuarantine => "quarantine",
+                _ => "reject",
+            };
+            let policy = write_policy(log_dir, on_invalid)?;
             let mut extra = Vec::new();
             if validation.no_schema_cache {
                 extra.push("--no-schema-cache".to_string());
@@ -309,8 +337,11 @@ pub async fn start(
             counter = Some(counting);
         }
     }
+    let idempotent = || vec![("enable.idempotence".to_string(), "true".to_string())];
     let (bootstrap, client_config) = match path {
         BenchPath::Direct => (broker_addr.to_string(), vec![]),
+        BenchPath::DirectIdempotent => (broker_addr.to_string(), idempotent()),
+        BenchPath::ProxyIdempotentQuarantine => (front_addr.to_string(), idempotent()),
         BenchPath::DirectTls => {
             let tls = tls()?;
             let config = vec![
@@ -352,12 +383,14 @@ fn registry_addr(url: &str) -> anyhow::Result<std::net::SocketAddr> {
         .with_context(|| format!("registry URL {url} is not http://IP:PORT"))
 }
 
-/// The policy for `proxy_validating`: every value of the bench topic must be valid Avro of a
-/// registered schema; a bad record rejects the batch (so the count of errors is honest).
-pub fn write_policy(dir: &FsPath) -> anyhow::Result<PathBuf> {
+/// The policy of the validating paths: every value of the bench topic must be valid Avro of
+/// a registered schema; a bad record is handled by `on_invalid` (`reject` for
+/// `proxy_validating`, so the count of errors is honest; `quarantine` for
+/// `proxy_idempotent_quarantine`).
+pub fn write_policy(dir: &FsPath, on_invalid: &str) -> anyhow::Result<PathBuf> {
     let policy = format!(
         "[[topic]]\nmatch = \"{TOPIC}\"\nvalue = \"required\"\nkey = \"off\"\n\
-         strategy = \"topic\"\non_invalid = \"reject\"\n"
+         strategy = \"topic\"\non_invalid = \"{on_invalid}\"\n"
     );
     let file = dir.join("policy.toml");
     std::fs::write(&file, policy)?;

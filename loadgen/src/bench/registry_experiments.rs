@@ -151,7 +151,7 @@ async fn stampede(opts: &BenchOptions, binding_check: &str) -> anyhow::Result<Va
         .await?;
     let registry_addr = url.trim_start_matches("http://").parse()?;
     let counter = RegistryCounter::start(process::loopback(0), registry_addr).await?;
-    let policy = path::write_policy(&log_dir)?;
+    let policy = path::write_policy(&log_dir, "reject")?;
     let extra = if process::schemagate_proxy_supports(&bin, "--registry-binding-check") {
         vec![
             "--registry-binding-check".to_string(),

@@ -41,6 +41,9 @@ pub struct RunResult {
     /// schemagate's CPU per MB/s acknowledged: 1000 × CPU seconds / MB (schemagate paths only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub proxy_millicores_per_mb_s: Option<f64>,
+    /// schemagate's CPU per acknowledged record, microseconds (schemagate paths only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy_cpu_us_per_record: Option<f64>,
 }
 
 /// Median of `xs` (mean of the middle two when even); 0 when empty.
@@ -123,6 +126,16 @@ fn path_json(saturation: &[RunResult], half: &[RunResult], half_rate: Option<f64
             "proxy_millicores_per_mb_s".into(),
             json!(round3(median(&cpu))),
         );
+        let per_record: Vec<f64> = saturation
+            .iter()
+            .filter_map(|r| r.proxy_cpu_us_per_record)
+            .collect();
+        if !per_record.is_empty() {
+            obj.insert(
+                "proxy_cpu_us_per_record".into(),
+                json!(round3(median(&per_record))),
+            );
+        }
     }
     if let (Some(rate), false, Some(obj)) = (half_rate, half.is_empty(), v.as_object_mut()) {
         obj.insert(
@@ -199,6 +212,8 @@ impl Measurements {
             "direct_tls/direct": self.ratio(DirectTls, Direct),
             "proxy_validating_tls/direct_tls": self.ratio(ProxyValidatingTls, DirectTls),
             "proxy_validating_tls/proxy_validating": self.ratio(ProxyValidatingTls, ProxyValidating),
+            "proxy_idempotent_quarantine/direct_idempotent": self.ratio(ProxyIdempotentQuarantine, DirectIdempotent),
+            "proxy_idempotent_quarantine/direct": self.ratio(ProxyIdempotentQuarantine, Direct),
         });
         let added_p99: BTreeMap<&str, Option<f64>> = BenchPath::ALL
             .into_iter()
@@ -242,6 +257,7 @@ mod tests {
             registry_requests: None,
             proxy_millicores: None,
             proxy_millicores_per_mb_s: None,
+            proxy_cpu_us_per_record: None,
         }
     }
 
