@@ -384,6 +384,20 @@ impl SequenceStore {
             if Instant::now() > deadline {
                 return Err(RestoreError::Timeout(topic.to_owned()));
             }
+            // Done by position, not by the last record seen: compaction may leave gaps.
+            if let Ok(positions) = consumer.position() {
+                for e in positions.elements_for_topic(topic) {
+                    if let (Offset::Offset(at), Some(end)) = (e.offset(), ends.get(&e.partition()))
+                    {
+                        if at >= *end {
+                            ends.remove(&e.partition());
+                        }
+                    }
+                }
+            }
+            if ends.is_empty() {
+                break;
+            }
             let Some(message) = consumer.poll(Duration::from_millis(200)) else {
                 continue;
             };
