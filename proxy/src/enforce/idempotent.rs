@@ -47,7 +47,7 @@ impl Enforcer {
         let mut moved: Vec<Option<i32>> = vec![None; batches.len()];
         for (bi, b) in batches.iter().enumerate() {
             let h = &b.header;
-            if h.producer_id < 0 || h.is_control() {
+            if h.producer_id < 0 || h.is_control() || !self.sequences.has_producer(h.producer_id) {
                 continue;
             }
             // Most producers never lost a record: one map lookup and nothing else.

@@ -73,12 +73,13 @@ impl Enforcer {
         let Some((id, epoch, sequence)) = producer_of(input.records) else {
             return self.judge_partition(input).await;
         };
-        let key = ProducerPartition {
+        // Keys are built only when a gap exists or opens: the common case allocates nothing.
+        let key = || ProducerPartition {
             topic: input.topic.to_owned(),
             partition: input.index,
             producer_id: id,
         };
-        if self.sequences.behind_gap(&key, epoch, sequence) {
+        if self.sequences.any_gap() && self.sequences.behind_gap(&key(), epoch, sequence) {
             return self.retriable(
                 input,
                 "order",
@@ -87,8 +88,10 @@ impl Enforcer {
         }
         let outcome = self.judge_partition(input).await;
         let retriable = matches!(&outcome, PartitionOutcome::Local(l) if l.error_code == codes::NOT_ENOUGH_REPLICAS);
-        self.sequences
-            .note_outcome(&key, epoch, sequence, retriable);
+        if retriable || self.sequences.any_gap() {
+            self.sequences
+                .note_outcome(&key(), epoch, sequence, retriable);
+        }
         outcome
     }
 

@@ -122,6 +122,7 @@ pub type ShiftSlot = Arc<Mutex<Shift>>;
 pub struct SequenceStore {
     config: SequenceConfig,
     shifts: RwLock<HashMap<ProducerPartition, ShiftSlot>>,
+    producer_ids: RwLock<std::collections::HashSet<i64>>,
     gaps: std::sync::Mutex<HashMap<ProducerPartition, Gap>>,
     gap_count: std::sync::atomic::AtomicUsize,
     restored: AtomicBool,
@@ -173,11 +174,17 @@ impl SequenceStore {
         Self {
             config,
             shifts: RwLock::new(HashMap::new()),
+            producer_ids: RwLock::new(std::collections::HashSet::new()),
             gaps: std::sync::Mutex::new(HashMap::new()),
             gap_count: std::sync::atomic::AtomicUsize::new(0),
             restored,
             metrics,
         }
+    }
+
+    /// True when some producer partition has a gap open (one atomic load).
+    pub fn any_gap(&self) -> bool {
+        self.gap_count.load(Ordering::Relaxed) > 0
     }
 
     /// True when an earlier batch of this producer partition was answered with a retriable
@@ -256,6 +263,19 @@ impl SequenceStore {
         self.shifts.read().ok()?.get(key).cloned()
     }
 
+    /// True when some shift belongs to producer `id`: the clean path asks this first, so a
+    /// producer that never lost a record costs no key (no allocation) and no map lookup.
+    pub fn has_producer(&self, id: i64) -> bool {
+        self.producer_ids.read().is_ok_and(|ids| ids.contains(&id))
+    }
+
+    /// Rebuilds the producer ids after shifts were dropped.
+    fn reindex(&self, shifts: &HashMap<ProducerPartition, ShiftSlot>) {
+        if let Ok(mut ids) = self.producer_ids.write() {
+            *ids = shifts.keys().map(|k| k.producer_id).collect();
+        }
+    }
+
     /// The shift of `key`, created empty for `epoch` when there is none.
     pub fn get_or_create(&self, key: &ProducerPartition, epoch: i16, base: i32) -> ShiftSlot {
         if let Some(slot) = self.get(key) {
@@ -271,6 +291,9 @@ impl SequenceStore {
             .entry(key.clone())
             .or_insert_with(|| Arc::new(Mutex::new(Shift::new(epoch, base, now_ms()))))
             .clone();
+        if let Ok(mut ids) = self.producer_ids.write() {
+            ids.insert(key.producer_id);
+        }
         self.metrics.producers.set(shifts.len() as i64);
         slot
     }
@@ -296,6 +319,7 @@ impl SequenceStore {
             );
             shifts.remove(&key);
         }
+        self.reindex(shifts);
     }
 
     /// Drops shifts unused for the expiry; run periodically.
@@ -307,6 +331,7 @@ impl SequenceStore {
                     .map(|s| s.touched_ms >= oldest_kept)
                     .unwrap_or(true)
             });
+            self.reindex(&shifts);
             self.metrics.producers.set(shifts.len() as i64);
         }
     }
@@ -444,6 +469,7 @@ impl SequenceStore {
                 .entry(key)
                 .or_insert_with(|| Arc::new(Mutex::new(shift)));
         }
+        self.reindex(&shifts);
         self.metrics.restored.inc_by(n as u64);
         self.metrics.producers.set(shifts.len() as i64);
         Ok(n)
@@ -515,6 +541,7 @@ mod tests {
         }
         store.get_or_create(&key(3), 0, 0);
         assert!(store.get(&key(0)).is_none(), "the least recently used went");
+        assert!(!store.has_producer(0) && store.has_producer(1) && store.has_producer(3));
         assert!(store.get(&key(1)).is_some());
         assert!(store.get(&key(3)).is_some());
         assert_eq!(store.metrics.producers.get(), 3);
@@ -527,6 +554,7 @@ mod tests {
             .touched_ms = 0;
         store.expire();
         assert!(store.get(&key(1)).is_none());
+        assert!(!store.has_producer(1));
         assert_eq!(store.metrics.producers.get(), 2);
     }
 

@@ -101,6 +101,14 @@ impl Cluster {
         }
     }
 
+    /// Client settings that read straight from the brokers.
+    fn reader(&self) -> ClientConfig {
+        let addrs: Vec<String> = self.addrs().iter().map(ToString::to_string).collect();
+        let mut config = ClientConfig::new();
+        config.set("bootstrap.servers", addrs.join(","));
+        config
+    }
+
     fn logs(&self) -> String {
         match self {
             Cluster::Shared(b) => b.log_tail(),
@@ -271,14 +279,7 @@ impl Lab {
 
     /// Reads back the topic and its quarantine for each producer and checks the accounting.
     fn check(&self, outputs: &[(String, ClientOutput)]) -> Vec<Value> {
-        let direct: Vec<String> = self
-            .cluster
-            .addrs()
-            .iter()
-            .map(ToString::to_string)
-            .collect();
-        let mut config = ClientConfig::new();
-        config.set("bootstrap.servers", direct.join(","));
+        let config = self.cluster.reader();
         let mut reports = Vec::new();
         let mut problems = Vec::new();
         for ((name, out), topic) in outputs.iter().zip(&self.topics) {
@@ -672,16 +673,8 @@ fn transactional_producers_commit_good_records_and_abort_cleanly() {
     let summary = out.summary("java").unwrap_or_else(|e| panic!("{e}"));
     eprintln!("java transactional: {summary}");
     let aborted = |i: usize| (i / TXN) % 3 == 2;
-    let direct: Vec<String> = lab
-        .cluster
-        .addrs()
-        .iter()
-        .map(ToString::to_string)
-        .collect();
-    let mut config = ClientConfig::new();
-    config
-        .set("bootstrap.servers", direct.join(","))
-        .set("isolation.level", "read_committed");
+    let mut config = lab.cluster.reader();
+    config.set("isolation.level", "read_committed");
     let stored = all_partitions(&config, topic, Duration::from_secs(60));
     let quarantined = all_partitions(
         &config,
