@@ -5,8 +5,10 @@
 //! Order of events for a batch with bad records:
 //! 1. lock the producer partition's shift (one batch of a producer partition at a time);
 //! 2. plan every batch of the partition against it;
-//! 3. write the quarantine copies of the records removed now *and* the new shift, and wait for
-//!    the brokers to acknowledge both;
+//! 3. write the quarantine copies of the records removed now, wait for the brokers to
+//!    acknowledge them, *then* write the new shift and wait for that (a durable shift so
+//!    always stands for durable copies: a retry trusts it and does not copy those records
+//!    again);
 //! 4. only then update the shift in memory and forward the rebuilt batches.
 //!
 //! A failure at 3 answers the partition with a retriable error; nothing was forwarded and the
@@ -161,7 +163,7 @@ impl Enforcer {
                 }
             }
         }
-        // 3. The quarantine copies of what is removed now, and the new shifts, durably.
+        // 3. The quarantine copies of what is removed now, then the new shifts, durably.
         let topic_name = input.policy.quarantine_topic(input.topic);
         let records: Vec<QuarantineRecord<'_>> = scanned
             .iter()

@@ -185,8 +185,12 @@ impl QuarantineWriter {
         self.write_with_states(records, &[]).await
     }
 
-    /// Writes every quarantine record and every state record, all at once, and waits until
-    /// the brokers acknowledged all of them.
+    /// Writes every quarantine record, waits until the brokers acknowledged all of them, then
+    /// writes every state record and waits for those. The order is the guarantee: a state
+    /// (a sequence shift, which says "these records are in quarantine") is never durable
+    /// unless the copies it stands for are. (Written at once, a proxy killed between the two
+    /// landed a shift without its copy, and the retry, trusting the shift, did not copy the
+    /// record again: seen once in CI, one bad record acknowledged and nowhere.)
     pub async fn write_with_states(
         &self,
         records: &[QuarantineRecord<'_>],
@@ -199,13 +203,6 @@ impl QuarantineWriter {
             self.ensure_topic(&s.topic, true).await?;
         }
         let producer = self.current()?;
-        let state_sends = states.iter().map(|s| {
-            let record = FutureRecord::<[u8], [u8]>::to(&s.topic)
-                .key(s.key.as_bytes())
-                .payload(&s.value);
-            producer.send(record, self.config.timeout)
-        });
-        let state_sends = join_all(state_sends);
         let sends = records.iter().map(|r| {
             let record = FutureRecord::<[u8], [u8]>::to(r.topic)
                 .timestamp(r.timestamp)
@@ -220,16 +217,30 @@ impl QuarantineWriter {
             };
             producer.send(record, self.config.timeout)
         });
-        let (results, state_results) = futures::join!(join_all(sends), state_sends);
-        let topics = records
-            .iter()
-            .map(|r| r.topic)
-            .chain(states.iter().map(|s| s.topic.as_str()));
-        for (result, topic) in results.into_iter().chain(state_results).zip(topics) {
+        let results = join_all(sends).await;
+        self.check(&producer, results, records.iter().map(|r| r.topic))?;
+        let state_sends = states.iter().map(|s| {
+            let record = FutureRecord::<[u8], [u8]>::to(&s.topic)
+                .key(s.key.as_bytes())
+                .payload(&s.value);
+            producer.send(record, self.config.timeout)
+        });
+        let results = join_all(state_sends).await;
+        self.check(&producer, results, states.iter().map(|s| s.topic.as_str()))
+    }
+
+    /// The first failed delivery among `results` (one per topic in `topics`), as an error.
+    fn check<'t, T>(
+        &self,
+        producer: &FutureProducer,
+        results: Vec<Result<T, (KafkaError, rdkafka::message::OwnedMessage)>>,
+        topics: impl Iterator<Item = &'t str>,
+    ) -> Result<(), QuarantineError> {
+        for (result, topic) in results.into_iter().zip(topics) {
             if let Err((e, _)) = result {
                 let reason = match e {
                     KafkaError::MessageProduction(RDKafkaErrorCode::Fatal) => {
-                        self.replace_fatal(&producer)
+                        self.replace_fatal(producer)
                     }
                     other => match other.rdkafka_error_code() {
                         Some(code) => format!("{other}{}", hint(code)),
