@@ -1,0 +1,272 @@
+//! Faults on a real three-node cluster of the test's own, under load through an enforcing
+//! proxy: the four idempotent producers of [`crate::idempotent_quarantine`] (Java, librdkafka,
+//! franz-go, kafkajs), each on a topic of its own with 1% bad records at random positions,
+//! and the same accounting after each run: produced, acknowledged, on the topic, in
+//! quarantine, duplicates, reordering and client errors by kind. "Nothing lost" means every
+//! acknowledged good record is on the topic and every acknowledged bad one in quarantine.
+//!
+//! Faults: the active KRaft controller killed (`kill -9`) and restarted; the leader of the
+//! quarantine topic killed and restarted; a rolling restart of all three brokers; the proxy
+//! killed three times in one run; a slow broker (200 ms added to every response of one
+//! broker, by a delaying relay the broker advertises); the quarantine topics deleted while
+//! the producers run. Each prints a `RELIABILITY {json}` line with its counts and the
+//! proxy's peak memory.
+//!
+//! These are heavy (a cluster each): they are `#[ignore]`d and run with
+//! `scripts/test --reliability`.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use futures::executor::block_on;
+use rdkafka::admin::{AdminClient, AdminOptions};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use schemagate_tests::{KafkaCluster, KafkaConfig, ProcSample};
+
+use crate::idempotent_quarantine::{Cluster, Lab, Load};
+use crate::raw_kafka::active_controller;
+
+/// When the first fault happens, after the producers start.
+const FAULT_AFTER: Duration = Duration::from_secs(5);
+/// How long a killed broker stays down.
+const DOWN_FOR: Duration = Duration::from_secs(4);
+/// A short run: about 15 s of producing.
+const SHORT: Load = Load {
+    count: 20_000,
+    rate: 1_300,
+};
+/// A long run, for faults that take a while: about 45 s of producing.
+const LONG: Load = Load {
+    count: 45_000,
+    rate: 1_000,
+};
+
+fn own_cluster() -> KafkaCluster {
+    KafkaCluster::start(KafkaConfig::nodes(3)).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn cluster(lab: &mut Lab) -> &mut KafkaCluster {
+    match &mut lab.cluster {
+        Cluster::Own(c) => c,
+        Cluster::Shared(_) => panic!("a reliability scenario needs its own cluster"),
+    }
+}
+
+/// Runs one scenario: the producers under `fault`, then the accounting (which fails the test
+/// on any loss, duplicate or reordering). `failures_allowed`: whether clients may give up on
+/// records (they must then not be stored as acknowledged, which the accounting checks).
+fn scenario(
+    name: &str,
+    cluster: KafkaCluster,
+    load: Load,
+    failures_allowed: bool,
+    fault: impl FnOnce(&mut Lab),
+) {
+    let mut lab = Lab::start_on(name, Cluster::Own(cluster), true, load, &[]);
+    let started = Instant::now();
+    let outputs = lab.run_with(fault);
+    let elapsed = started.elapsed();
+    let reports = lab.check(&outputs);
+    let proxy = ProcSample::read(lab.proxy.pid()).unwrap_or_default();
+    let line = serde_json::json!({
+        "scenario": name,
+        "seconds": elapsed.as_secs(),
+        "producers": reports,
+        "proxy_peak_rss_mib": proxy.peak_rss_kib / 1024,
+        "proxy_threads": proxy.threads,
+        "proxy_fds": proxy.fds,
+    });
+    eprintln!("RELIABILITY {line}");
+    if !failures_allowed {
+        for r in &reports {
+            assert_eq!(r["failed"], 0, "{name}: a producer gave up on records: {r}");
+        }
+    }
+}
+
+/// Kills node `id` (SIGKILL), waits, restarts it.
+fn kill_and_restart(lab: &mut Lab, id: i32, what: &str) {
+    eprintln!("killing broker {id} (SIGKILL), {what}");
+    let c = cluster(lab);
+    c.kill(id).unwrap_or_else(|e| panic!("{e}"));
+    std::thread::sleep(DOWN_FOR);
+    c.restart(id).unwrap_or_else(|e| panic!("{e}"));
+    eprintln!("broker {id} restarted");
+}
+
+#[test]
+#[ignore = "heavy: scripts/test --reliability"]
+fn the_active_controller_killed() {
+    scenario("rel-controller", own_cluster(), SHORT, false, |lab| {
+        std::thread::sleep(FAULT_AFTER);
+        let c = cluster(lab);
+        let addr = c.addrs()[0];
+        let id = active_controller(addr).unwrap_or_else(|| panic!("no active controller"));
+        kill_and_restart(lab, id, "the active controller");
+        let now = active_controller(cluster(lab).addrs()[0]);
+        eprintln!("active controller after the restart: {now:?} (was {id})");
+    });
+}
+
+#[test]
+#[ignore = "heavy: scripts/test --reliability"]
+fn the_quarantine_topics_leader_killed() {
+    scenario("rel-qleader", own_cluster(), SHORT, false, |lab| {
+        std::thread::sleep(FAULT_AFTER);
+        let quarantine = format!("{}.quarantine", lab.topics[0]);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let leader = loop {
+            let view = cluster(lab).view().unwrap_or_else(|e| panic!("{e}"));
+            if let Some(p) = view.topic(&quarantine).first().filter(|p| p.leader >= 0) {
+                break p.leader;
+            }
+            assert!(Instant::now() < deadline, "{quarantine} never appeared");
+            std::thread::sleep(Duration::from_millis(200));
+        };
+        kill_and_restart(lab, leader, &format!("leader of {quarantine}"));
+    });
+}
+
+#[test]
+#[ignore = "heavy: scripts/test --reliability"]
+fn a_rolling_restart_of_every_broker() {
+    scenario("rel-rolling", own_cluster(), LONG, false, |lab| {
+        std::thread::sleep(FAULT_AFTER);
+        for id in 1..=3 {
+            let c = cluster(lab);
+            eprintln!("rolling restart: stopping broker {id}");
+            let clean = c.stop(id).unwrap_or_else(|e| panic!("{e}"));
+            c.restart(id).unwrap_or_else(|e| panic!("{e}"));
+            c.wait_fully_replicated(Duration::from_secs(120))
+                .unwrap_or_else(|e| panic!("{e}"));
+            eprintln!("rolling restart: broker {id} back (clean stop: {clean})");
+        }
+    });
+}
+
+#[test]
+#[ignore = "heavy: scripts/test --reliability"]
+fn the_proxy_killed_three_times() {
+    scenario("rel-proxy3", own_cluster(), LONG, false, |lab| {
+        for _ in 0..3 {
+            std::thread::sleep(FAULT_AFTER);
+            lab.kill_proxy();
+        }
+    });
+}
+
+/// Added to every response of the slow broker.
+const SLOW_BY: Duration = Duration::from_millis(200);
+
+#[test]
+#[ignore = "heavy: scripts/test --reliability"]
+fn a_slow_broker() {
+    let mut c = own_cluster();
+    let slow = 3;
+    let real = c.addr_of(slow).unwrap_or_else(|| panic!("no node {slow}"));
+    let relay = DelayRelay::start(real, SLOW_BY);
+    // The broker advertises the relay, so the proxy (and the other brokers' followers) reach
+    // it only through the delay.
+    c.stop(slow).unwrap_or_else(|e| panic!("{e}"));
+    let config = c
+        .dir()
+        .join(format!("node-{slow}"))
+        .join("server.properties");
+    let mut props = std::fs::read_to_string(&config).unwrap_or_else(|e| panic!("{e}"));
+    props.push_str(&format!(
+        "advertised.listeners=PLAINTEXT://127.0.0.1:{}\n",
+        relay.port()
+    ));
+    std::fs::write(&config, props).unwrap_or_else(|e| panic!("{e}"));
+    c.restart(slow).unwrap_or_else(|e| panic!("{e}"));
+    eprintln!("broker {slow} now answers through a relay adding {SLOW_BY:?}");
+    scenario("rel-slow", c, SHORT, false, |_| {});
+}
+
+#[test]
+#[ignore = "heavy: scripts/test --reliability"]
+fn the_quarantine_topics_deleted_while_running() {
+    scenario("rel-qdelete", own_cluster(), SHORT, true, |lab| {
+        std::thread::sleep(FAULT_AFTER);
+        let bootstrap = cluster(lab).bootstrap();
+        let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+            .set("bootstrap.servers", &bootstrap)
+            .create()
+            .unwrap_or_else(|e| panic!("admin client: {e}"));
+        let names: Vec<String> = lab
+            .topics
+            .iter()
+            .map(|t| format!("{t}.quarantine"))
+            .collect();
+        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        let results = block_on(admin.delete_topics(&refs, &AdminOptions::new()))
+            .unwrap_or_else(|e| panic!("deleting {refs:?}: {e}"));
+        eprintln!("deleted the quarantine topics while running: {results:?}");
+    });
+}
+
+/// A TCP relay to one address that holds every chunk coming back for a fixed delay (requests
+/// go through at once), so the peer sees a broker that answers late without being slower to
+/// accept. It runs until the test process ends.
+struct DelayRelay {
+    port: u16,
+}
+
+impl DelayRelay {
+    fn start(to: SocketAddr, delay: Duration) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
+        let port = listener.local_addr().map(|a| a.port()).unwrap_or_default();
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                let Ok(upstream) = TcpStream::connect(to) else {
+                    continue;
+                };
+                relay(client, upstream, delay);
+            }
+        });
+        Self { port }
+    }
+
+    fn port(&self) -> u16 {
+        self.port
+    }
+}
+
+/// Pumps `client` → `upstream` at once and `upstream` → `client` after `delay`.
+fn relay(client: TcpStream, upstream: TcpStream, delay: Duration) {
+    let (Ok(mut client_in), Ok(mut upstream_out)) = (client.try_clone(), upstream.try_clone())
+    else {
+        return;
+    };
+    std::thread::spawn(move || {
+        let _ = std::io::copy(&mut client_in, &mut upstream_out);
+        let _ = upstream_out.shutdown(std::net::Shutdown::Write);
+    });
+    let (tx, rx) = mpsc::channel::<(Instant, Vec<u8>)>();
+    let mut upstream_in = upstream;
+    std::thread::spawn(move || {
+        let mut buf = vec![0u8; 64 << 10];
+        while let Ok(n) = upstream_in.read(&mut buf) {
+            if n == 0
+                || tx
+                    .send((Instant::now() + delay, buf[..n].to_vec()))
+                    .is_err()
+            {
+                break;
+            }
+        }
+    });
+    let mut client_out = client;
+    std::thread::spawn(move || {
+        for (due, chunk) in rx {
+            std::thread::sleep(due.saturating_duration_since(Instant::now()));
+            if client_out.write_all(&chunk).is_err() {
+                break;
+            }
+        }
+        let _ = client_out.shutdown(std::net::Shutdown::Both);
+    });
+}
