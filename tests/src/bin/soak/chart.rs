@@ -6,6 +6,9 @@ use plotters::prelude::*;
 
 use crate::Sample;
 
+/// One panel: its title and how to read its value from a sample.
+type Panel = (&'static str, fn(&Sample) -> f64);
+
 /// The font the labels are drawn with, when the machine has it.
 const FONT: &str = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf";
 
@@ -58,7 +61,7 @@ pub fn draw(path: &Path, samples: &[Sample], restarts: &[(f64, f64)]) -> Result<
     root.fill(&WHITE).map_err(|e| e.to_string())?;
     let panels = root.split_evenly((4, 1));
     let minutes = samples.last().map_or(1.0, |s| s.at_s / 60.0).max(0.1);
-    let series: [(&str, fn(&Sample) -> f64); 4] = [
+    let series: [Panel; 4] = [
         ("proxy RSS (MiB)", |s| s.rss_mib),
         ("proxy CPU (% of a core)", |s| s.cpu_pct),
         ("open file descriptors", |s| s.fds as f64),
