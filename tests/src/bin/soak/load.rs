@@ -121,7 +121,7 @@ impl Producer {
             let mut sent = 0u64;
             while !flag.load(Ordering::Relaxed) {
                 let due = (started.elapsed().as_secs_f64() * rate as f64) as u64;
-                while sent < due {
+                while sent < due && !flag.load(Ordering::Relaxed) {
                     // Spread the bad records evenly: record i is bad when the running count
                     // of bad records steps up at it.
                     let bad = (sent + 1) * bad_per_million / 1_000_000
