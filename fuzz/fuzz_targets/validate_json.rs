@@ -2,17 +2,7 @@
 //! the schema), behind the Confluent wire frame reader.
 #![no_main]
 
-use contract::{SchemaType, WireFrame};
+use contract::SchemaType;
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|data: &[u8]| {
-    let Some((&selector, payload)) = data.split_first() else {
-        return;
-    };
-    let schemas = schemagate_fuzz::fixed_schemas(SchemaType::Json);
-    let schema = &schemas[usize::from(selector) % schemas.len()];
-    let _ = schema.validate(payload);
-    if let Ok(frame) = WireFrame::decode(payload) {
-        let _ = schema.validate(frame.body);
-    }
-});
+fuzz_target!(|data: &[u8]| schemagate_fuzz::validate_under_fixed(SchemaType::Json, data));

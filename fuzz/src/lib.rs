@@ -88,6 +88,24 @@ pub fn fixed_schemas(schema_type: SchemaType) -> &'static [ParsedSchema] {
     })
 }
 
+/// Validates the payload after `data`'s first byte under the fixed schema of `schema_type`
+/// that byte picks, bare and behind the Confluent wire frame (and, for Protobuf, reads the
+/// message indexes the frame's body starts with).
+pub fn validate_under_fixed(schema_type: SchemaType, data: &[u8]) {
+    let Some((&selector, payload)) = data.split_first() else {
+        return;
+    };
+    let schemas = fixed_schemas(schema_type);
+    let schema = &schemas[usize::from(selector) % schemas.len()];
+    let _ = schema.validate(payload);
+    if let Ok(frame) = contract::WireFrame::decode(payload) {
+        let _ = schema.validate(frame.body);
+        if schema_type == SchemaType::Protobuf {
+            let _ = contract::wire::MessageIndexes::decode(frame.body);
+        }
+    }
+}
+
 /// One current-thread runtime (with timers) for the async frame reader.
 pub fn runtime() -> &'static tokio::runtime::Runtime {
     static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();

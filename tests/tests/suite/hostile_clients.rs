@@ -20,7 +20,7 @@ use schemagate_tests::{EnforcedStack, ProcSample, RegistryStore};
 
 use crate::cluster_workload::create_spread_topic;
 use crate::enforce_support::{policy, start_enforced_with};
-use crate::raw_kafka::{exchange, frame, produce, produce_errors};
+use crate::raw_kafka::{exchange, frame, produce, produce_errors, CLIENT_ID};
 use crate::support::unique;
 
 /// Offset of `record_count` in a v2 batch, and of the attributes the CRC-32C starts with.
@@ -93,6 +93,14 @@ impl Target {
     }
 }
 
+/// How the proxy answered a Produce: its partition error codes, or a closed connection.
+fn describe(answer: &Option<Vec<i16>>) -> String {
+    match answer {
+        Some(codes) => format!("error codes {codes:?}"),
+        None => "connection closed".to_owned(),
+    }
+}
+
 /// One v2 batch of `values` (one record each), encoded by kafka-protocol with `compression`.
 fn batch(values: &[Bytes], compression: Compression) -> Bytes {
     let records: Vec<Record> = values
@@ -162,10 +170,7 @@ fn decompression_bombs_are_refused_within_the_cap() {
         let before = target.sample();
         let answer = target.produce(bomb.clone());
         let serves = target.still_serves();
-        let outcome = match &answer {
-            Some(codes) => format!("error codes {codes:?}"),
-            None => "connection closed".to_owned(),
-        };
+        let outcome = describe(&answer);
         let s = target.report(
             &format!("decompression bomb ({name})"),
             &outcome,
@@ -202,10 +207,7 @@ fn hostile_record_counts_are_refused() {
         let target = Target::start("hostile-count", &[]);
         let answer = target.produce(with_record_count(&one, count));
         let serves = target.still_serves();
-        let outcome = match &answer {
-            Some(codes) => format!("error codes {codes:?}"),
-            None => "connection closed".to_owned(),
-        };
+        let outcome = describe(&answer);
         let s = target.report(
             &format!("record count {count} (1 record present)"),
             &outcome,
@@ -241,7 +243,7 @@ fn garbage_after_a_valid_header_is_refused() {
     // 1. A request header, then noise where the Produce body should be.
     let target = Target::start("garbage-body", &[]);
     let mut f = frame(ApiKey::Produce, 9, 5, &produce(&target.topic, Bytes::new()));
-    let header_len = 4 + 2 + 2 + 4 + 2 + "schemagate-hostile".len() + 1;
+    let header_len = 4 + 2 + 2 + 4 + 2 + CLIENT_ID.len() + 1;
     f.truncate(header_len);
     f.extend_from_slice(&noise);
     let size = (f.len() - 4) as i32;
@@ -272,10 +274,7 @@ fn garbage_after_a_valid_header_is_refused() {
     b[8..12].copy_from_slice(&length.to_be_bytes());
     let answer = target.produce(Bytes::from(b));
     let serves = target.still_serves();
-    let outcome = match &answer {
-        Some(codes) => format!("error codes {codes:?}"),
-        None => "connection closed".to_owned(),
-    };
+    let outcome = describe(&answer);
     let s = target.report(
         "batch header + 64 KiB of garbage records",
         &outcome,

@@ -14,8 +14,10 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 
-/// Largest response read back (a hostile test never expects more).
+/// Largest response read back.
 const MAX_RESPONSE: usize = 16 << 20;
+/// The client id of every request sent here.
+pub const CLIENT_ID: &str = "schemagate-tests";
 
 /// A request frame (size prefix included) of `key` at `version` with `body` encoded after
 /// the header.
@@ -25,7 +27,7 @@ pub fn frame<T: Encodable>(key: ApiKey, version: i16, correlation_id: i32, body:
         .with_request_api_key(key as i16)
         .with_request_api_version(version)
         .with_correlation_id(correlation_id)
-        .with_client_id(Some(StrBytes::from_static_str("schemagate-hostile")))
+        .with_client_id(Some(StrBytes::from_static_str(CLIENT_ID)))
         .encode(&mut buf, key.request_header_version(version))
         .unwrap_or_else(|e| panic!("request header: {e}"));
     body.encode(&mut buf, version)
