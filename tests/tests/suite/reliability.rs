@@ -9,7 +9,7 @@
 //! quarantine topic killed and restarted; a rolling restart of all three brokers; the proxy
 //! killed three times in one run; a slow broker (200 ms added to every response of one
 //! broker, by a delaying relay the broker advertises); the quarantine made unwritable for 15 s
-//! (`min.insync.replicas` above its replicas) and, separately, its topics deleted while the
+//! (its topics' `max.message.bytes` set to 1) and, separately, its topics deleted while the
 //! producers run. Each prints a `RELIABILITY {json}` line with its counts and the
 //! proxy's peak memory.
 //!
@@ -73,7 +73,7 @@ fn scenario(
     load: Load,
     tolerate: Tolerate,
     fault: impl FnOnce(&mut Lab),
-) {
+) -> serde_json::Value {
     let mut lab = Lab::start_on(name, Cluster::Own(cluster), true, load, &[]);
     let started = Instant::now();
     let outputs = lab.run_with(fault);
@@ -107,6 +107,7 @@ fn scenario(
             assert_eq!(r["failed"], 0, "{name}: a producer gave up on records: {r}");
         }
     }
+    line
 }
 
 /// Kills node `id` (SIGKILL), waits, restarts it.
@@ -264,14 +265,19 @@ fn the_quarantine_topics_deleted_while_running() {
 
 /// How long the quarantine topics refuse writes.
 const UNWRITABLE_FOR: Duration = Duration::from_secs(15);
+/// Kafka's default `max.message.bytes`, restored afterwards.
+const DEFAULT_MAX_MESSAGE_BYTES: &str = "1048588";
 
-/// The quarantine made unwritable without losing what it holds: its topics' `min.insync.replicas`
-/// raised to 4 (above their 3 replicas), so every `acks=all` write fails with the retriable
-/// NOT_ENOUGH_REPLICAS, as on brokers out of disk; restored after [`UNWRITABLE_FOR`].
+/// The quarantine made unwritable without losing what it holds: its topics'
+/// `max.message.bytes` set to 1 so that the brokers refuse every write (MESSAGE_TOO_LARGE),
+/// restored after [`UNWRITABLE_FOR`]. (Raising `min.insync.replicas` above the replicas does
+/// not do it on Kafka 4.4: a topic with 3 replicas and `min.insync.replicas=4` still takes
+/// `acks=all` writes.) The proxy must answer the partitions with bad records with a retriable
+/// error until quarantine takes them again, so clients retry and nothing is lost.
 #[test]
 #[ignore = "heavy: scripts/test --reliability"]
 fn the_quarantine_made_unwritable_while_running() {
-    scenario(
+    let line = scenario(
         "rel-qunwritable",
         own_cluster(),
         LONG,
@@ -296,25 +302,30 @@ fn the_quarantine_made_unwritable_while_running() {
                 );
                 std::thread::sleep(Duration::from_millis(200));
             }
-            set_min_isr(&bootstrap, &names, "4");
-            eprintln!(
-                "quarantine topics unwritable (min.insync.replicas=4) for {UNWRITABLE_FOR:?}"
-            );
+            set_max_message_bytes(&bootstrap, &names, "1");
+            eprintln!("quarantine topics unwritable (max.message.bytes=1) for {UNWRITABLE_FOR:?}");
             std::thread::sleep(UNWRITABLE_FOR);
-            set_min_isr(&bootstrap, &names, "2");
+            set_max_message_bytes(&bootstrap, &names, DEFAULT_MAX_MESSAGE_BYTES);
             eprintln!("quarantine topics writable again");
         },
     );
+    let answered = line["proxy_retriable_answers"]
+        .as_array()
+        .map_or(0, Vec::len);
+    assert!(
+        answered > 0,
+        "the proxy never answered retriable: the fault did not bite {line}"
+    );
 }
 
-fn set_min_isr(bootstrap: &str, topics: &[String], value: &str) {
+fn set_max_message_bytes(bootstrap: &str, topics: &[String], value: &str) {
     let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .create()
         .unwrap_or_else(|e| panic!("admin client: {e}"));
     let configs: Vec<AlterConfig<'_>> = topics
         .iter()
-        .map(|t| AlterConfig::new(ResourceSpecifier::Topic(t)).set("min.insync.replicas", value))
+        .map(|t| AlterConfig::new(ResourceSpecifier::Topic(t)).set("max.message.bytes", value))
         .collect();
     let results = block_on(admin.alter_configs(&configs, &AdminOptions::new()))
         .unwrap_or_else(|e| panic!("altering {topics:?}: {e}"));

@@ -94,7 +94,8 @@ fn run(args: &Args) -> Result<(), String> {
     std::fs::create_dir_all(&args.out).map_err(|e| format!("{}: {e}", args.out.display()))?;
     let mut config = KafkaConfig::nodes(3);
     config.first_port = args.first_port;
-    let mut cluster = KafkaCluster::start(config).map_err(|e| e.to_string())?;
+    let cluster = KafkaCluster::start(config).map_err(|e| e.to_string())?;
+    let direct = cluster.bootstrap();
     let registry = Registry::start("memory").map_err(|e| e.to_string())?;
     let topic = "soak-orders";
     let (status, body) = registry
@@ -138,14 +139,14 @@ fn run(args: &Args) -> Result<(), String> {
             (saturation / 2).max(1)
         }
     };
+    // The saturation probe's records are on the topic already: counted out below.
+    let probed = load::stored(&direct, topic)?;
     let producer = load::Producer::start(&bootstrap, topic, schema_id, rate, args.bad_per_million)?;
     let ticks_per_s = clock_ticks();
     let total = Duration::from_secs_f64(args.minutes * 60.0);
     let started = Instant::now();
     let mut samples = Vec::new();
-    let mut restarts = Vec::new();
-    let mut next_restart = args.restart_every;
-    let mut next_node = 1;
+    let restarter = Restarter::start(cluster, args.restart_every, started, total);
     let mut last = (
         Instant::now(),
         ProcSample::read(proxy.pid()).unwrap_or_default(),
@@ -177,19 +178,11 @@ fn run(args: &Args) -> Result<(), String> {
         );
         eprintln!("soak: {s:?}");
         samples.push(s);
-        if started.elapsed() >= next_restart && started.elapsed() < total {
-            eprintln!("soak: restarting broker {next_node}");
-            let at = started.elapsed().as_secs_f64();
-            cluster.stop(next_node).map_err(|e| e.to_string())?;
-            cluster.restart(next_node).map_err(|e| e.to_string())?;
-            restarts.push((at, started.elapsed().as_secs_f64()));
-            next_node = next_node % 3 + 1;
-            next_restart += args.restart_every;
-        }
     }
+    let (_cluster, restarts) = restarter.finish()?;
     let result = producer.finish(Duration::from_secs(120));
-    let stored = load::stored(&cluster.bootstrap(), topic)?;
-    let quarantined = load::stored(&cluster.bootstrap(), &format!("{topic}.quarantine"))?;
+    let stored = load::stored(&direct, topic)?;
+    let quarantined = load::stored(&direct, &format!("{topic}.quarantine"))?;
     let peak = ProcSample::read(proxy.pid())
         .unwrap_or_default()
         .peak_rss_kib;
@@ -204,7 +197,8 @@ fn run(args: &Args) -> Result<(), String> {
         "acked_bad": result.acked_bad,
         "failed": result.failed,
         "errors": result.errors,
-        "topic_records": stored,
+        "topic_records": stored - probed,
+        "probe_records": probed,
         "quarantine_records": quarantined,
         "proxy_peak_rss_mib": peak / 1024,
         "growth_after_warmup": growth,
@@ -214,6 +208,48 @@ fn run(args: &Args) -> Result<(), String> {
     chart::draw(&args.out.join("chart.png"), &samples, &restarts)?;
     println!("{summary:#}");
     Ok(())
+}
+
+/// Restarts one broker after another (SIGTERM, restart, wait until every node lists every
+/// node) every `every`, on a thread of its own so that sampling goes on meanwhile.
+struct Restarter {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    handle: std::thread::JoinHandle<Result<(KafkaCluster, Vec<(f64, f64)>), String>>,
+}
+
+impl Restarter {
+    fn start(mut cluster: KafkaCluster, every: Duration, t0: Instant, total: Duration) -> Self {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let handle = std::thread::spawn(move || {
+            let mut restarts = Vec::new();
+            let (mut next, mut node) = (every, 1);
+            while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(200));
+                let now = t0.elapsed();
+                if now < next || now + every / 10 >= total {
+                    continue;
+                }
+                eprintln!("soak: restarting broker {node}");
+                cluster.stop(node).map_err(|e| e.to_string())?;
+                cluster.restart(node).map_err(|e| e.to_string())?;
+                restarts.push((now.as_secs_f64(), t0.elapsed().as_secs_f64()));
+                eprintln!("soak: broker {node} back");
+                node = node % 3 + 1;
+                next += every;
+            }
+            Ok((cluster, restarts))
+        });
+        Self { stop, handle }
+    }
+
+    /// Stops restarting; the cluster and each restart's (start, end) in seconds.
+    fn finish(self) -> Result<(KafkaCluster, Vec<(f64, f64)>), String> {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.handle
+            .join()
+            .map_err(|_| "the restart thread panicked".to_owned())?
+    }
 }
 
 /// Clock ticks per second (`getconf CLK_TCK`; 100 on Linux when it cannot be asked).
