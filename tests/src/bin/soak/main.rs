@@ -210,11 +210,14 @@ fn run(args: &Args) -> Result<(), String> {
     Ok(())
 }
 
+/// The cluster back, and each restart's (start, end) in seconds since the soak began.
+type Restarted = Result<(KafkaCluster, Vec<(f64, f64)>), String>;
+
 /// Restarts one broker after another (SIGTERM, restart, wait until every node lists every
 /// node) every `every`, on a thread of its own so that sampling goes on meanwhile.
 struct Restarter {
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    handle: std::thread::JoinHandle<Result<(KafkaCluster, Vec<(f64, f64)>), String>>,
+    handle: std::thread::JoinHandle<Restarted>,
 }
 
 impl Restarter {
@@ -244,7 +247,7 @@ impl Restarter {
     }
 
     /// Stops restarting; the cluster and each restart's (start, end) in seconds.
-    fn finish(self) -> Result<(KafkaCluster, Vec<(f64, f64)>), String> {
+    fn finish(self) -> Restarted {
         self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
         self.handle
             .join()
