@@ -348,6 +348,7 @@ impl<CR: AsyncRead + Unpin, UW: AsyncWrite + Unpin> RequestSide<'_, CR, UW> {
 
     async fn request(&mut self, frame: Bytes) -> Result<(), ConnectionError> {
         let header = RequestHeaderPeek::parse(&frame)?;
+        crate::capture::request(&header, &frame);
         let api = header.api_name();
         tracing::trace!(
             api,
@@ -573,6 +574,7 @@ impl<UR: AsyncRead + Unpin, CW: AsyncWrite + Unpin> ResponseSide<'_, UR, CW> {
         };
         Ok(
             if rewrite::needs_rewrite(header.api_key, header.api_version) {
+                crate::capture::response(header.api_key, header.api_version, &frame);
                 rewrite::rewrite_response(
                     header.api_key,
                     header.api_version,

@@ -22,12 +22,14 @@
 //!   record batches, registry resolution, verdicts, quarantine.
 //! - [`tls`]: TLS towards brokers ([`upstream::Connector`]) and on the client listeners
 //!   (certificate reloaded when its files change).
+//! - [`capture`]: frames written to a folder for the fuzz corpora (`SCHEMAGATE_CAPTURE_FRAMES`).
 //! - [`shutdown`]: SIGTERM / Ctrl-C; [`Proxy::run`] stops accepting and drains.
 #![forbid(unsafe_code)]
 
 pub mod admin;
 pub mod batch;
 pub mod broker_map;
+pub mod capture;
 pub mod codec;
 pub mod config;
 pub mod connection;

@@ -130,7 +130,8 @@ impl<'a> ProduceRequestView<'a> {
     }
 
     /// Rebuilds the request; `edit(topic, partition)` decides each partition by position.
-    /// Topics left without partitions are dropped.
+    /// Topics whose partitions the edit dropped are dropped; a topic that came without
+    /// partitions is kept, so an edit that keeps everything rebuilds the frame as it came.
     pub fn encode(&self, mut edit: impl FnMut(usize, usize) -> PartitionEdit) -> Bytes {
         let flexible = self.version >= FLEXIBLE_FROM;
         let mut out = BytesMut::with_capacity(self.header.len() + 64);
@@ -149,7 +150,7 @@ impl<'a> ProduceRequestView<'a> {
                     .collect::<Vec<_>>();
                 (t, parts)
             })
-            .filter(|(_, parts)| !parts.is_empty())
+            .filter(|(t, parts)| !parts.is_empty() || self.topics[*t].partitions.is_empty())
             .collect();
         put_array_len(&mut out, flexible, kept.len());
         for (t, parts) in kept {
@@ -298,6 +299,45 @@ mod tests {
             assert_eq!(again.topics.len(), 1, "audit lost its only partition");
             assert_eq!(again.topics[0].partitions.len(), 1);
             assert_eq!(again.topics[0].partitions[0].records, Some(&b"new"[..]));
+        }
+    }
+
+    /// Found by the `produce_view` and `diff_produce_view` fuzz targets: a topic sent without
+    /// partitions was dropped from a rebuild that kept everything, so the frame changed.
+    #[test]
+    fn a_topic_without_partitions_survives_a_rebuild() {
+        for version in [3, 8, 9, 12, 13] {
+            let header = RequestHeader::default()
+                .with_request_api_key(0)
+                .with_request_api_version(version)
+                .with_correlation_id(7)
+                .with_client_id(Some(StrBytes::from_static_str("fuzz")));
+            let req = ProduceRequest::default()
+                .with_acks(-1)
+                .with_topic_data(vec![
+                    TopicProduceData::default()
+                        .with_name(TopicName(StrBytes::from_static_str("empty")))
+                        .with_topic_id(uuid::Uuid::from_u128(1)),
+                    TopicProduceData::default()
+                        .with_name(TopicName(StrBytes::from_static_str("orders")))
+                        .with_topic_id(uuid::Uuid::from_u128(2))
+                        .with_partition_data(vec![PartitionProduceData::default()
+                            .with_index(0)
+                            .with_records(Some(Bytes::from_static(b"batch")))]),
+                ]);
+            let mut buf = BytesMut::new();
+            header
+                .encode(&mut buf, if version >= 9 { 2 } else { 1 })
+                .unwrap();
+            let off = buf.len();
+            req.encode(&mut buf, version).unwrap();
+            let view = ProduceRequestView::parse(&buf, version, off).unwrap();
+            assert_eq!(view.encode(|_, _| PartitionEdit::Keep), buf, "v{version}");
+            // Dropping the only partition of `orders` drops `orders`, not `empty`.
+            let edited = view.encode(|_, _| PartitionEdit::Drop);
+            let again = ProduceRequestView::parse(&edited, version, off).unwrap();
+            assert_eq!(again.topics.len(), 1, "v{version}");
+            assert!(again.topics[0].partitions.is_empty());
         }
     }
 

@@ -38,3 +38,17 @@ cargo_target_dir() {
   cargo metadata --format-version 1 --no-deps --manifest-path "$SG_ROOT/Cargo.toml" \
     | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])'
 }
+
+CARGO_FUZZ_VERSION="0.13.1"
+
+# ensure_cargo_fuzz: cargo-fuzz from crates.io, installed into the cache with
+# `cargo install --locked` when it is not already on PATH (for scripts/fuzz).
+ensure_cargo_fuzz() {
+  local root="$SG_CACHE/cargo-fuzz-$CARGO_FUZZ_VERSION"
+  export PATH="$root/bin:$PATH"
+  if cargo fuzz --version >/dev/null 2>&1; then return 0; fi
+  log "installing cargo-fuzz $CARGO_FUZZ_VERSION into $root (cargo install, a few minutes)"
+  cargo install --quiet --locked --root "$root" "cargo-fuzz@$CARGO_FUZZ_VERSION" \
+    || die "cargo install cargo-fuzz@$CARGO_FUZZ_VERSION failed"
+  cargo fuzz --version >/dev/null 2>&1 || die "cargo-fuzz is not runnable from $root/bin"
+}

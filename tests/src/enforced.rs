@@ -75,6 +75,11 @@ impl EnforcedStack {
         self.registry.url()
     }
 
+    /// The registry, to register schemas.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
     /// The registry, to stop and restart it.
     pub fn registry_mut(&mut self) -> &mut Registry {
         &mut self.registry

@@ -18,6 +18,7 @@
 //! - [`metrics`]: the proxy's admin `/metrics`, parsed for assertions.
 //! - [`client`]: runs a Python or Node client script, a Java client scenario, a Go client, or
 //!   kcat, and fails with its stderr.
+//! - [`procstat`]: a process's memory (now and peak), CPU time, descriptors and threads.
 //! - [`http`]: one HTTP/1.0 request (admin endpoints, the registry's REST API).
 //! - [`error`]: [`HarnessError`], the one error type of the harness.
 #![forbid(unsafe_code)]
@@ -33,6 +34,7 @@ pub mod kafka;
 pub mod metrics;
 pub mod net;
 pub mod process;
+pub mod procstat;
 pub mod proxy;
 pub mod registry;
 pub mod stack;
@@ -43,6 +45,7 @@ pub use enforced::{EnforcedStack, RegistryStore};
 pub use error::HarnessError;
 pub use kafka::{KafkaCluster, KafkaConfig};
 pub use metrics::Metrics;
+pub use procstat::ProcSample;
 pub use proxy::Proxy;
 pub use registry::Registry;
 pub use stack::Stack;

@@ -103,6 +103,11 @@ impl Proxy {
         }))
     }
 
+    /// The running proxy's process id (a new one after [`Proxy::kill_and_restart`]).
+    pub fn pid(&self) -> u32 {
+        self.server.pid()
+    }
+
     fn clone_command(command: &Command) -> Command {
         let mut copy = Command::new(command.get_program());
         copy.args(command.get_args());

@@ -123,6 +123,16 @@ impl AvroSchema {
         let inner = &self.inner;
         validate::validate(&inner.model, &inner.zero_size, inner.program.as_ref(), body)
     }
+
+    /// The two verdicts on `body`, for the differential fuzz target: the compiled program's
+    /// (`None` when the schema was too big to compile) and the detailed walker's. They must
+    /// agree; [`AvroSchema::validate`] relies on it.
+    #[cfg(feature = "fuzzing")]
+    pub fn program_and_walker(&self, body: &[u8]) -> (Option<bool>, Result<(), DecodeError>) {
+        let inner = &self.inner;
+        let fast = inner.program.as_ref().map(|p| p.accepts(body));
+        (fast, validate::walk(&inner.model, &inner.zero_size, body))
+    }
 }
 
 /// Can `reader` read data written with `writer`? Empty means yes; otherwise every reason,

@@ -351,3 +351,17 @@ pub(crate) fn descriptor_form(text: &str, refs: &[ResolvedReference]) -> String 
     let schema = ProtobufSchema::parse(text, refs).unwrap();
     base64::engine::general_purpose::STANDARD.encode(schema.serialized())
 }
+
+/// Found by the `parse_schema` and `compat` fuzz targets: an invalid octal literal (`09`, a
+/// leading zero then an 8 or 9) tripped a debug assertion in protox-parse 0.9.0, so debug
+/// builds panicked; it must be an invalid schema, as in release builds (the workspace turns
+/// that crate's debug assertions off).
+#[test]
+fn an_invalid_octal_literal_is_an_error_not_a_panic() {
+    for text in [
+        "syntax = \"proto3\"; message M { int32 a = 09; }",
+        "syntax = \"proto3\";\nmessage M {\n 0000000000000000000000000000000001227731298417056882neof .oneof_x {\n int32 field_a = 1;\n }\n}",
+    ] {
+        assert!(ProtobufSchema::parse(text, &[]).is_err(), "{text}");
+    }
+}

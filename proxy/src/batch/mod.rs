@@ -10,7 +10,7 @@ mod encode;
 mod record;
 mod varint;
 
-pub use compression::Compression;
+pub use compression::{compress, decompress, Compression};
 pub use encode::encode_batch;
 pub use record::{Header, Record};
 

@@ -25,7 +25,8 @@ pub struct ConfigRequest {
 }
 
 impl ConfigRequest {
-    fn level(&self) -> Result<CompatibilityMode, RegistryError> {
+    /// The compatibility level asked for (`compatibility`, else `compatibilityLevel`).
+    pub fn level(&self) -> Result<CompatibilityMode, RegistryError> {
         self.compatibility
             .as_deref()
             .or(self.compatibility_level.as_deref())

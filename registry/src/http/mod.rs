@@ -14,11 +14,11 @@ use crate::error::RegistryError;
 use crate::service::Registry;
 
 pub mod admin;
-mod config;
+pub mod config;
 pub mod guard;
 mod schemas;
 pub mod server;
-mod subjects;
+pub mod subjects;
 
 pub use crate::security::BasicAuth;
 use crate::security::Security;
@@ -193,7 +193,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
 }
 
 /// Malformed JSON is 400 (error code 400); JSON of the wrong shape is 422 (error code 422).
-fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, RegistryError> {
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, RegistryError> {
     let value: serde_json::Value =
         serde_json::from_slice(bytes).map_err(|e| RegistryError::MalformedJson(e.to_string()))?;
     serde_json::from_value(value).map_err(|e| RegistryError::UnprocessableBody(e.to_string()))

@@ -12,6 +12,12 @@ pub fn start_enforced(policy: &str, store: RegistryStore) -> EnforcedStack {
         .unwrap_or_else(|e| panic!("cannot start the enforcing stack: {e}"))
 }
 
+/// As [`start_enforced`], with `flags` for the proxy.
+pub fn start_enforced_with(policy: &str, store: RegistryStore, flags: &[&str]) -> EnforcedStack {
+    EnforcedStack::start_with_flags(policy, store, flags)
+        .unwrap_or_else(|e| panic!("cannot start the enforcing stack: {e}"))
+}
+
 /// A Python script under tests/clients/python with `--bootstrap` and `--registry` of `stack`.
 pub fn python(stack: &EnforcedStack, script: &str) -> ClientRun {
     ClientRun::python(script)

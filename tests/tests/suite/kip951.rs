@@ -15,8 +15,7 @@
 //! library retrying against the hinted leader) hides what came back.
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
@@ -25,7 +24,7 @@ use kafka_protocol::messages::metadata_response::MetadataResponseTopic;
 use kafka_protocol::messages::{
     fetch_request, metadata_request, produce_request, ApiKey, ApiVersionsRequest,
     ApiVersionsResponse, FetchRequest, FetchResponse, MetadataRequest, MetadataResponse,
-    ProduceRequest, ProduceResponse, RequestHeader, ResponseHeader, TopicName,
+    ProduceRequest, ProduceResponse, ResponseHeader, TopicName,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 use kafka_protocol::records::{
@@ -43,8 +42,6 @@ use crate::support::{start_stack, unique};
 const NOT_LEADER_OR_FOLLOWER: i16 = 6;
 /// How long one request, or the wait for the new topic's leader, may take.
 const TIMEOUT: Duration = Duration::from_secs(30);
-/// Largest answer read (these are a few hundred bytes).
-const MAX_RESPONSE_BYTES: usize = 1 << 20;
 /// Newest Fetch and Produce versions this test knows.
 const FETCH_MAX: i16 = 18;
 const PRODUCE_MAX: i16 = 13;
@@ -58,42 +55,9 @@ fn call<Req: Encodable, Resp: Decodable>(
     what: &str,
 ) -> Resp {
     let correlation_id = 951;
-    let mut frame = BytesMut::new();
-    RequestHeader::default()
-        .with_request_api_key(key as i16)
-        .with_request_api_version(version)
-        .with_correlation_id(correlation_id)
-        .with_client_id(Some(StrBytes::from_static_str("schemagate-kip951")))
-        .encode(&mut frame, key.request_header_version(version))
-        .unwrap_or_else(|e| panic!("{what}: encoding the request header: {e}"));
-    request
-        .encode(&mut frame, version)
-        .unwrap_or_else(|e| panic!("{what}: encoding the request: {e}"));
-    let size = i32::try_from(frame.len()).expect("request size fits in i32");
-
-    let mut stream = TcpStream::connect_timeout(&addr, TIMEOUT)
-        .unwrap_or_else(|e| panic!("{what}: connecting to {addr}: {e}"));
-    stream
-        .set_read_timeout(Some(TIMEOUT))
-        .and_then(|()| stream.set_write_timeout(Some(TIMEOUT)))
-        .unwrap_or_else(|e| panic!("{what}: socket timeouts: {e}"));
-    stream
-        .write_all(&size.to_be_bytes())
-        .and_then(|()| stream.write_all(&frame))
-        .unwrap_or_else(|e| panic!("{what}: sending to {addr}: {e}"));
-    let mut size = [0u8; 4];
-    stream
-        .read_exact(&mut size)
-        .unwrap_or_else(|e| panic!("{what}: reading the answer's size from {addr}: {e}"));
-    let size = usize::try_from(i32::from_be_bytes(size))
-        .ok()
-        .filter(|&n| n <= MAX_RESPONSE_BYTES)
-        .unwrap_or_else(|| panic!("{what}: answer size {size:?} from {addr} is out of range"));
-    let mut answer = vec![0u8; size];
-    stream
-        .read_exact(&mut answer)
-        .unwrap_or_else(|e| panic!("{what}: reading the answer from {addr}: {e}"));
-    let mut body = Bytes::from(answer);
+    let frame = crate::raw_kafka::frame(key, version, correlation_id, request);
+    let mut body = crate::raw_kafka::exchange(addr, &frame, TIMEOUT)
+        .unwrap_or_else(|| panic!("{what}: no answer from {addr}"));
     let header = ResponseHeader::decode(&mut body, key.response_header_version(version))
         .unwrap_or_else(|e| panic!("{what}: decoding the response header: {e}"));
     assert_eq!(
