@@ -160,6 +160,8 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         .transpose()?
         .map(Arc::new);
     let registry = registry::open(&store).await.context("opening the store")?;
+    let http_metrics = registry::metrics::HttpMetrics::register(&mut metrics);
+    registry::metrics::StateCollector::register(&mut metrics, registry.clone());
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await
         .with_context(|| format!("binding {}", args.listen))?;
@@ -193,6 +195,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         basic_auth: None,
         security: Some(Arc::new(security)),
         tls,
+        metrics: Some(http_metrics),
     };
     registry::serve(listener, registry, cfg, shutdown_signal()).await?;
     tracing::info!("schema registry stopped");

@@ -5,6 +5,8 @@
 //! the next offset it will read. A write is produced with `acks=all` and returns once the
 //! reader has moved past the write's offset (read-your-writes).
 
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
@@ -49,17 +51,24 @@ impl KafkaConfig {
     }
 }
 
-/// A Kafka-backed log: a producer for writes and a reader task that applies records.
+/// How often the topic's end offset is read for the lag gauge.
+const END_REFRESH: Duration = Duration::from_secs(5);
+
+/// A Kafka-backed log: a producer for writes, a reader task that applies records, and a task
+/// that reads the topic's end offset now and then (for [`KafkaLog::lag`]).
 pub struct KafkaLog {
     producer: FutureProducer,
     topic: String,
     applied: watch::Receiver<i64>,
+    end: Arc<AtomicI64>,
     reader: JoinHandle<()>,
+    end_reader: JoinHandle<()>,
 }
 
 impl Drop for KafkaLog {
     fn drop(&mut self) {
         self.reader.abort();
+        self.end_reader.abort();
     }
 }
 
@@ -103,12 +112,23 @@ impl KafkaLog {
             })?
             .map_err(|_| kafka_err("log reader stopped"))?;
         tracing::info!(topic = %cfg.topic, records = high, "replayed the schema log");
+        let end = Arc::new(AtomicI64::new(high));
+        let end_reader = tokio::spawn(follow_end(cfg.clone(), end.clone()));
         Ok(KafkaLog {
             producer,
             topic: cfg.topic.clone(),
             applied,
+            end,
             reader,
+            end_reader,
         })
+    }
+
+    /// Records between what this instance has applied and the topic's end as last read
+    /// (at most [`END_REFRESH`] old; never negative).
+    pub fn lag(&self) -> i64 {
+        let applied = *self.applied.borrow();
+        (self.end.load(Ordering::Relaxed) - applied).max(0)
     }
 
     /// Produces `rec` (acks=all) and waits until this instance's reader has applied it.
@@ -153,6 +173,31 @@ async fn follow(consumer: StreamConsumer, state: SharedState, applied: watch::Se
                 tracing::warn!(error = %e, "schema log reader");
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
+        }
+    }
+}
+
+/// Reads the topic's end offset into `end` every [`END_REFRESH`]; a failed read keeps the
+/// last value (and is logged at debug: the reader's own errors are the ones that matter).
+async fn follow_end(cfg: KafkaConfig, end: Arc<AtomicI64>) {
+    let consumer: Arc<BaseConsumer> = match cfg.client().create() {
+        Ok(c) => Arc::new(c),
+        Err(e) => {
+            tracing::warn!(error = %e, "no end-offset reader: the store lag gauge stays at its start value");
+            return;
+        }
+    };
+    loop {
+        tokio::time::sleep(END_REFRESH).await;
+        let (consumer, topic) = (consumer.clone(), cfg.topic.clone());
+        let read = tokio::task::spawn_blocking(move || {
+            consumer.fetch_watermarks(&topic, 0, Duration::from_secs(5))
+        })
+        .await;
+        match read {
+            Ok(Ok((_, high))) => end.store(high, Ordering::Relaxed),
+            Ok(Err(e)) => tracing::debug!(error = %e, "reading the schema log's end offset"),
+            Err(_) => return,
         }
     }
 }

@@ -60,6 +60,16 @@ impl Registry {
         self.state.read().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Schemas and subjects held.
+    pub fn counts(&self) -> crate::state::Counts {
+        self.read().counts()
+    }
+
+    /// Records of the store's topic not applied yet (`None` for the memory store).
+    pub fn store_lag(&self) -> Option<i64> {
+        self.store.lag()
+    }
+
     fn prepare(&self, s: &Submitted) -> Result<Prepared, RegistryError> {
         if s.schema.trim().is_empty() {
             return Err(RegistryError::InvalidSchema("Empty schema".into()));

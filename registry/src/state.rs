@@ -120,6 +120,15 @@ impl VersionSpec {
     }
 }
 
+/// What [`State::counts`] reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Counts {
+    /// Distinct schemas (ids), deleted versions included.
+    pub schemas: usize,
+    /// Subjects with at least one version that is not soft-deleted.
+    pub subjects: usize,
+}
+
 /// Everything the registry knows, rebuilt from the log.
 #[derive(Debug, Default)]
 pub struct State {
@@ -318,6 +327,18 @@ impl State {
             });
         }
         Ok(())
+    }
+
+    /// How much is held: schemas (ids) and subjects with a live version.
+    pub fn counts(&self) -> Counts {
+        Counts {
+            schemas: self.ids.len(),
+            subjects: self
+                .subjects
+                .values()
+                .filter(|v| v.values().any(|e| !e.deleted))
+                .count(),
+        }
     }
 
     /// Subjects with at least one live version (or any version when `deleted`).

@@ -28,6 +28,14 @@ pub enum Store {
 }
 
 impl Store {
+    /// Records of the log not applied yet (`None` for the memory store, which has no lag).
+    pub fn lag(&self) -> Option<i64> {
+        match self {
+            Store::Memory => None,
+            Store::Kafka(log) => Some(log.lag()),
+        }
+    }
+
     /// Appends `rec` and returns once this instance has applied it.
     pub async fn append(&self, state: &SharedState, rec: LogRecord) -> Result<(), RegistryError> {
         match self {

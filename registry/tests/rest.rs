@@ -507,3 +507,91 @@ async fn basic_auth_guards_writes_only() {
     .await;
     assert_eq!(s, 200);
 }
+
+#[tokio::test]
+async fn requests_are_counted_by_route_template_and_state_is_gauged() {
+    let mut prom = prometheus_client::registry::Registry::default();
+    let http = registry::metrics::HttpMetrics::register(&mut prom);
+    let reg = registry::open(&StoreConfig::Memory).await.unwrap();
+    registry::metrics::StateCollector::register(&mut prom, reg.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let cfg = HttpConfig {
+        metrics: Some(http),
+        ..HttpConfig::default()
+    };
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(registry::serve(listener, reg, cfg, async {
+        let _ = rx.await;
+    }));
+
+    let schema = serde_json::json!({"schema": avro("A", &[("a", "string", None)])});
+    for subject in ["s1", "s2"] {
+        let (s, _) = call(
+            "POST",
+            &format!("{url}/subjects/{subject}/versions"),
+            Some(schema.clone()),
+        )
+        .await;
+        assert_eq!(s, 200);
+    }
+    assert_eq!(
+        call("GET", &format!("{url}/subjects/s1/versions/1"), None)
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        call("GET", &format!("{url}/subjects/nope/versions/1"), None)
+            .await
+            .0,
+        404
+    );
+    assert_eq!(
+        call("GET", &format!("{url}/no/such/path"), None).await.0,
+        404
+    );
+    assert_eq!(
+        call("DELETE", &format!("{url}/subjects/s2"), None).await.0,
+        200
+    );
+
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, &prom).unwrap();
+    let has = |line: &str| text.lines().any(|l| l == line);
+    let route = "/subjects/{subject}/versions";
+    assert!(
+        has(&format!(
+            "schemagate_registry_http_requests_total{{route=\"{route}\",method=\"POST\",status=\"200\"}} 2"
+        )),
+        "{text}"
+    );
+    let version = "/subjects/{subject}/versions/{version}";
+    for status in [200, 404] {
+        assert!(
+            has(&format!(
+                "schemagate_registry_http_requests_total{{route=\"{version}\",method=\"GET\",status=\"{status}\"}} 1"
+            )),
+            "{text}"
+        );
+    }
+    assert!(
+        has("schemagate_registry_http_requests_total{route=\"unmatched\",method=\"GET\",status=\"404\"} 1"),
+        "{text}"
+    );
+    assert!(
+        has(&format!(
+            "schemagate_registry_http_request_seconds_count{{route=\"{route}\",method=\"POST\"}} 2"
+        )),
+        "{text}"
+    );
+    // No raw path ever becomes a label.
+    assert!(!text.contains("s1") && !text.contains("/no/such"), "{text}");
+    // One schema (both subjects registered the same text), one live subject after the delete.
+    assert!(has("schemagate_registry_schemas 1"), "{text}");
+    assert!(has("schemagate_registry_subjects 1"), "{text}");
+    // The memory store has no lag to report.
+    assert!(!text.contains("store_lag"), "{text}");
+    let _ = tx.send(());
+    server.await.unwrap().unwrap();
+}

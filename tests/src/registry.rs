@@ -11,6 +11,8 @@ use crate::{env, net, HarnessError};
 /// A `schemagate registry`, killed on drop.
 pub struct Registry {
     addr: SocketAddr,
+    /// Where `--admin` serves `/metrics` and `/healthz`.
+    admin: SocketAddr,
     /// `http` or `https` (a registry started with `--tls-cert`).
     scheme: &'static str,
     store: String,
@@ -75,14 +77,21 @@ impl Registry {
     }
 
     fn unstarted(store: &str, extra: Vec<String>) -> Result<Self, HarnessError> {
+        let addr = SocketAddr::from(([127, 0, 0, 1], net::free_port()?));
         Ok(Self {
-            addr: SocketAddr::from(([127, 0, 0, 1], net::free_port()?)),
+            addr,
+            admin: SocketAddr::from(([127, 0, 0, 1], other_free_port(addr.port())?)),
             scheme: "http",
             extra,
             store: store.to_owned(),
             server: None,
             history: String::new(),
         })
+    }
+
+    /// `GET path` on the admin port (`/metrics`, `/healthz`): the status and the body.
+    pub fn admin_get(&self, path: &str) -> Result<(u16, String), HarnessError> {
+        crate::http::request(self.admin, "GET", path, None)
     }
 
     /// The base URL clients and the proxy use.
@@ -116,6 +125,7 @@ impl Registry {
             .arg("registry")
             .args(["--listen", &self.addr.to_string()])
             .args(["--store", &self.store])
+            .args(["--admin", &self.admin.to_string()])
             .args(&self.extra)
             .env("RUST_LOG", "info");
         let mut server = Server::spawn("schemagate-registry", command)?;
@@ -132,5 +142,15 @@ impl Registry {
             .map(Server::log_tail)
             .unwrap_or_default();
         crate::process::tail_of_bytes(format!("{}{current}", self.history).as_bytes(), 6000)
+    }
+}
+
+/// A free port other than `taken` (two quick asks can get the same one back).
+fn other_free_port(taken: u16) -> Result<u16, HarnessError> {
+    loop {
+        let port = net::free_port()?;
+        if port != taken {
+            return Ok(port);
+        }
     }
 }

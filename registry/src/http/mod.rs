@@ -11,6 +11,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::error::RegistryError;
+use crate::metrics::HttpMetrics;
 use crate::service::Registry;
 
 pub mod admin;
@@ -40,6 +41,8 @@ pub struct HttpConfig {
     pub security: Option<Arc<Security>>,
     /// TLS on the listener.
     pub tls: Option<Arc<serving::ServerTls>>,
+    /// Where requests are counted and timed (not counted when `None`).
+    pub metrics: Option<crate::metrics::HttpMetrics>,
 }
 
 impl Default for HttpConfig {
@@ -49,6 +52,7 @@ impl Default for HttpConfig {
             basic_auth: None,
             security: None,
             tls: None,
+            metrics: None,
         }
     }
 }
@@ -81,7 +85,7 @@ pub fn router(registry: Arc<Registry>, cfg: &HttpConfig) -> Router {
         registry,
         body_limit: cfg.body_limit,
     };
-    Router::new()
+    let routes = Router::new()
         .route(
             "/",
             get(|| async { json_response(StatusCode::OK, &serde_json::json!({})) }),
@@ -142,8 +146,22 @@ pub fn router(registry: Arc<Registry>, cfg: &HttpConfig) -> Router {
                 .put(config::put_mode_subject)
                 .delete(config::delete_mode_subject),
         )
-        .route_layer(axum::middleware::from_fn_with_state(guard, guard::guard))
-        .fallback(|| async {
+        .route_layer(axum::middleware::from_fn_with_state(guard, guard::guard));
+    // Outside the guard, so refused requests are counted too; a route layer, so the matched
+    // route's template is the label.
+    let routes = match &cfg.metrics {
+        Some(m) => routes.route_layer(axum::middleware::from_fn_with_state(
+            m.clone(),
+            HttpMetrics::track,
+        )),
+        None => routes,
+    };
+    let unmatched = cfg.metrics.clone();
+    routes
+        .fallback(move |request: Request| async move {
+            if let Some(m) = &unmatched {
+                m.observe(crate::metrics::UNMATCHED, request.method(), 404, 0.0);
+            }
             json_response(
                 StatusCode::NOT_FOUND,
                 &serde_json::json!({"error_code": 404, "message": "HTTP 404 Not Found"}),
