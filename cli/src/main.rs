@@ -39,15 +39,20 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        // A log file or pipe gets plain text, so `key=value` fields stay greppable.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    let service = match &cli.command {
+        Command::Proxy(_) => "schemagate-proxy",
+        Command::Registry(_) => "schemagate-registry",
+        _ => "schemagate",
+    };
+    // Text logs on stderr (colour only on a terminal, never with NO_COLOR); OTLP export of
+    // spans and metrics when OTEL_EXPORTER_OTLP_ENDPOINT is set (docs/OBSERVABILITY.md).
+    let mut telemetry = match serving::telemetry::init(service) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -58,15 +63,17 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let result = runtime.block_on(async move {
+    let result = runtime.block_on(async {
         match cli.command {
-            Command::Proxy(a) => proxy::run(*a).await,
-            Command::Registry(a) => registry::run(*a).await,
+            Command::Proxy(a) => proxy::run(*a, &mut telemetry).await,
+            Command::Registry(a) => registry::run(*a, &mut telemetry).await,
             Command::Check(a) => check::run(a).await,
             Command::Quarantine(a) => quarantine::run(a).await,
             Command::HashPassword(a) => hash_password::run(&a),
         }
     });
+    drop(runtime);
+    telemetry.shutdown();
     match result {
         Ok(code) => code,
         Err(e) => {

@@ -167,7 +167,10 @@ struct EnforcementArgs {
 }
 
 /// Runs `schemagate proxy` until SIGTERM or Ctrl-C.
-pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+pub async fn run(
+    args: Args,
+    telemetry: &mut serving::telemetry::Telemetry,
+) -> anyhow::Result<ExitCode> {
     let mut config = ProxyConfig::new(args.upstreams, args.listen);
     if let Some(host) = args.advertised_host {
         config.advertised_host = host;
@@ -185,6 +188,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut metrics = Registry::default();
     let inspector = enforcer(&args.enforcement, &config, &mut metrics)?;
     let proxy = Proxy::with_metrics(config, inspector, metrics)?;
+    telemetry.export_metrics(proxy.metrics_registry())?;
     proxy.run(proxy::shutdown::signal()).await?;
     Ok(ExitCode::SUCCESS)
 }

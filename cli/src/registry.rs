@@ -134,7 +134,10 @@ impl SecurityArgs {
 }
 
 /// Runs `schemagate registry` until SIGTERM or Ctrl-C.
-pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+pub async fn run(
+    args: Args,
+    telemetry: &mut serving::telemetry::Telemetry,
+) -> anyhow::Result<ExitCode> {
     let store = parse_store(&args)?;
     let basic_auth = match args.basic_auth.as_deref() {
         None => None,
@@ -165,11 +168,13 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await
         .with_context(|| format!("binding {}", args.listen))?;
+    let metrics = Arc::new(metrics);
+    telemetry.export_metrics(metrics.clone())?;
     if let Some(addr) = args.admin {
         let admin = tokio::net::TcpListener::bind(addr)
             .await
             .with_context(|| format!("binding --admin {addr}"))?;
-        let app = registry::http::admin::router(Arc::new(metrics));
+        let app = registry::http::admin::router(metrics);
         tokio::spawn(async move {
             if let Err(e) = axum::serve(admin, app).await {
                 tracing::error!(error = %e, "admin endpoint stopped");

@@ -174,6 +174,11 @@ impl Proxy {
         })
     }
 
+    /// Everything `/metrics` serves (for export elsewhere, e.g. over OTLP).
+    pub fn metrics_registry(&self) -> Arc<Registry> {
+        self.registry.clone()
+    }
+
     /// Runs until `stop` completes, then stops accepting, lets in-flight requests finish
     /// within the grace period and returns.
     pub async fn run(mut self, stop: impl Future<Output = ()>) -> Result<(), ProxyError> {

@@ -120,7 +120,21 @@ impl Transport {
         self.send_query(endpoint, segments, &[], body).await
     }
 
-    /// [`Transport::send`] with query parameters.
+    /// [`Transport::send`] with query parameters. Every call is a cache miss (hits never get
+    /// here), so each is one `registry lookup` span when spans are exported
+    /// (`serving::telemetry`), with the endpoint template and the registry's host.
+    #[tracing::instrument(
+        target = "schemagate::otel",
+        name = "registry lookup",
+        level = "info",
+        skip_all,
+        fields(
+            otel.kind = "client",
+            http.request.method = if body.is_some() { "POST" } else { "GET" },
+            url.template = endpoint,
+            server.address = self.base.host_str().unwrap_or_default(),
+        )
+    )]
     pub(crate) async fn send_query(
         &self,
         endpoint: &'static str,

@@ -232,7 +232,7 @@ impl HttpMetrics {
     }
 
     /// Middleware (an axum `route_layer`, so the matched route is known) that times and
-    /// counts every request it wraps.
+    /// counts every request it wraps, and traces it when spans are exported.
     pub async fn track(
         axum::extract::State(metrics): axum::extract::State<HttpMetrics>,
         request: axum::extract::Request,
@@ -244,14 +244,26 @@ impl HttpMetrics {
             .extensions()
             .get::<axum::extract::MatchedPath>()
             .map(|p| p.as_str().to_string());
-        let response = next.run(request).await;
         let route = route.as_deref().unwrap_or(UNMATCHED);
-        metrics.observe(
-            route,
-            &method,
-            response.status().as_u16(),
-            started.elapsed().as_secs_f64(),
+        // One span per request when spans are exported (`serving::telemetry`), named and
+        // labelled by the route template (HTTP server semantic conventions).
+        let span = tracing::info_span!(
+            target: serving::telemetry::TARGET,
+            "request",
+            otel.name = format!("{method} {route}"),
+            otel.kind = "server",
+            otel.status_code = tracing::field::Empty,
+            http.request.method = method.as_str(),
+            http.route = route,
+            http.response.status_code = tracing::field::Empty,
         );
+        let response = tracing::Instrument::instrument(next.run(request), span.clone()).await;
+        let status = response.status().as_u16();
+        span.record("http.response.status_code", status);
+        if status >= 500 {
+            span.record("otel.status_code", "ERROR");
+        }
+        metrics.observe(route, &method, status, started.elapsed().as_secs_f64());
         response
     }
 }

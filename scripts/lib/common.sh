@@ -22,6 +22,7 @@ SG_JAVA_DIR="$SG_ROOT/tests/clients/java"
 # The Kafka client library version tests/clients/java/pom.xml pins (checked after the build).
 SG_JAVA_KAFKA_CLIENTS="4.4.0"
 SG_GO_DIR="$SG_ROOT/tests/clients/go"
+SG_OTELCOL_DIR="$SG_ROOT/tests/otelcol"
 
 log() { printf '\033[1m[schemagate]\033[0m %s\n' "$*" >&2; }
 die() { printf '\033[1;31m[schemagate] error:\033[0m %s\n' "$*" >&2; exit 1; }

@@ -184,6 +184,25 @@ install_java_clients() {
   touch "$dir/.complete"
 }
 
+# install_otelcol: build tests/otelcol (an OpenTelemetry Collector with the OTLP receiver and
+# the file exporter, pinned by its go.mod and go.sum) into the cache as sgotelcol: the real
+# OTLP endpoint the observability tests export to.
+install_otelcol() {
+  [ -f "$SG_OTELCOL_DIR/go.sum" ] || die "missing $SG_OTELCOL_DIR/go.sum"
+  local dir
+  dir="$SG_CACHE/otelcol-$(sha256_of "$SG_OTELCOL_DIR/go.mod" "$SG_OTELCOL_DIR/go.sum" "$SG_OTELCOL_DIR"/*.go)"
+  SCHEMAGATE_OTELCOL="$dir/sgotelcol"
+  export SCHEMAGATE_OTELCOL
+  if [ -f "$dir/.complete" ] && [ -x "$SCHEMAGATE_OTELCOL" ]; then return 0; fi
+  need go "to build the OpenTelemetry Collector the tests export to"
+  log "building the OpenTelemetry Collector (otlp receiver, file exporter) into $dir"
+  rm -rf "$dir" && mkdir -p "$dir" || die "cannot create $dir"
+  (cd "$SG_OTELCOL_DIR" && GOFLAGS="-mod=readonly -buildvcs=false" \
+    go build -o "$SCHEMAGATE_OTELCOL" . >&2) || die "go build in $SG_OTELCOL_DIR failed"
+  "$SCHEMAGATE_OTELCOL" --version >/dev/null 2>&1 || die "$SCHEMAGATE_OTELCOL does not run"
+  touch "$dir/.complete"
+}
+
 # install_go_clients: build tests/clients/go (franz-go and sarama, pinned by its go.mod and
 # go.sum) into the cache as one binary, sgclients. Modules come from the Go module proxy into
 # Go's own module cache; -mod=readonly fails instead of editing go.mod or go.sum.

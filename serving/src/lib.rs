@@ -11,6 +11,7 @@
 #![forbid(unsafe_code)]
 
 pub mod metrics_text;
+pub mod telemetry;
 pub mod tls;
 pub mod watch;
 

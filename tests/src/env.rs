@@ -117,6 +117,15 @@ pub fn go_clients() -> Result<PathBuf, HarnessError> {
     )
 }
 
+/// The OpenTelemetry Collector built from `tests/otelcol` (OTLP receiver, file exporter):
+/// `SCHEMAGATE_OTELCOL`.
+pub fn otelcol() -> Result<PathBuf, HarnessError> {
+    required_path(
+        "SCHEMAGATE_OTELCOL",
+        "the sgotelcol binary built from tests/otelcol (an OpenTelemetry Collector)",
+    )
+}
+
 /// True when `SCHEMAGATE_TEST_DIRECT=1`: clients talk to the broker without the proxy. A
 /// diagnostic for telling a proxy bug from a test bug; `scripts/test` always unsets it.
 pub fn direct_to_broker() -> bool {

@@ -171,7 +171,7 @@ fn client_id(frame: &[u8]) -> Option<&str> {
 
 impl ProduceInspector for Enforcer {
     fn inspect<'a>(&'a self, request: &'a ProduceRequestFrame) -> BoxFuture<'a, ProduceDecision> {
-        Box::pin(self.decide(request))
+        Box::pin(super::trace::traced(self.decide(request)))
     }
 
     fn max_produce_version(&self) -> i16 {

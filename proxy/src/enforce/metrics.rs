@@ -101,6 +101,7 @@ impl EnforceMetrics {
     /// Counts `n` records of `topic` with `outcome`.
     pub fn count(&self, topic: &str, outcome: Outcome, n: usize) {
         if n > 0 {
+            super::trace::count(topic, outcome, n);
             self.records
                 .get_or_create(&RecordLabels {
                     topic: topic.to_string(),

@@ -12,6 +12,8 @@
 //! - [`audit`]: reading, summarizing, showing and replaying quarantine topics (the CLI's
 //!   `schemagate quarantine`).
 //! - [`metrics`]: `schemagate_records_total`, `schemagate_quarantined_total`, ...
+//! - [`trace`]: OpenTelemetry spans (a `produce` span per request, the quarantine write,
+//!   links to producers' traces), exported only when configured.
 pub mod audit;
 pub mod enforcer;
 mod idempotent;
@@ -24,5 +26,6 @@ pub mod record_check;
 pub mod resolve;
 pub mod sequence;
 pub mod sequence_store;
+pub mod trace;
 
 pub use enforcer::Enforcer;

@@ -191,11 +191,26 @@ impl QuarantineWriter {
     /// unless the copies it stands for are. (Written at once, a proxy killed between the two
     /// landed a shift without its copy, and the retry, trusting the shift, did not copy the
     /// record again: seen once in CI, one bad record acknowledged and nowhere.)
+    #[tracing::instrument(
+        target = "schemagate::otel",
+        name = "quarantine write",
+        level = "info",
+        skip_all,
+        fields(
+            otel.kind = "producer",
+            messaging.system = "kafka",
+            messaging.operation.type = "send",
+            messaging.destination.name = records.first().map(|r| r.topic),
+            messaging.batch.message_count = records.len(),
+            schemagate.state_records = states.len(),
+        )
+    )]
     pub async fn write_with_states(
         &self,
         records: &[QuarantineRecord<'_>],
         states: &[StateRecord],
     ) -> Result<(), QuarantineError> {
+        let traceparent = super::trace::quarantine_context(records.iter().map(|r| r.record));
         for r in records {
             self.ensure_topic(r.topic, false).await?;
         }
@@ -206,7 +221,7 @@ impl QuarantineWriter {
         let sends = records.iter().map(|r| {
             let record = FutureRecord::<[u8], [u8]>::to(r.topic)
                 .timestamp(r.timestamp)
-                .headers(headers_for(r));
+                .headers(headers_for(r, traceparent.as_deref()));
             let record = match r.record.key {
                 Some(k) => record.key(k),
                 None => record,
@@ -315,8 +330,8 @@ fn hint(code: RDKafkaErrorCode) -> &'static str {
 }
 
 /// The record's own headers in wire order (duplicates kept), then the `schemagate.*` ones.
-fn headers_for(r: &QuarantineRecord<'_>) -> OwnedHeaders {
-    let mut h = OwnedHeaders::new_with_capacity(r.record.header_count.max(0) as usize + 9);
+fn headers_for(r: &QuarantineRecord<'_>, traceparent: Option<&str>) -> OwnedHeaders {
+    let mut h = OwnedHeaders::new_with_capacity(r.record.header_count.max(0) as usize + 10);
     for original in r.record.headers() {
         h = h.insert(KHeader {
             key: &String::from_utf8_lossy(original.key),
@@ -341,6 +356,12 @@ fn headers_for(r: &QuarantineRecord<'_>) -> OwnedHeaders {
         h = h.insert(KHeader {
             key,
             value: Some(value.as_bytes()),
+        });
+    }
+    if let Some(tp) = traceparent {
+        h = h.insert(KHeader {
+            key: "schemagate.traceparent",
+            value: Some(tp.as_bytes()),
         });
     }
     if let Some(p) = r.producer {

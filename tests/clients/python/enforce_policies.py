@@ -13,6 +13,10 @@
     quarantine, though the client hears nothing back. (tansu 0.6 answers acks=0 Produce
     requests, which Kafka never does; the proxy then sees an unexpected correlation id and
     closes that client connection, so librdkafka may log a disconnect and reconnect.)
+--scenario traced      (policy quarantine) like quarantine, with a W3C traceparent header on every
+    record (an instrumented producer): the quarantine copies carry the proxy's own
+    schemagate.traceparent; the trace ids of both are in the summary for the test to find in
+    the collector's spans.
 The summary reports what was sent, acknowledged, stored and quarantined, for the Rust test to
 compare with the proxy's metrics.
 """
@@ -242,14 +246,42 @@ def acks0(a, sr):
     summary(scenario="acks0", sent=len(sent), on_topic=len(stored), quarantined=quarantined, bad=len(bad))
 
 
+def traced(a, sr):
+    topic = a.topic or "e2e-traced"
+    ec.create_topics(a.bootstrap, [topic], partitions=1)
+    avro = Avro(sr, topic)
+    reasons = {t: r for t, _, r in avro.bad}
+    s = ec.Sender(a.bootstrap, **{"client.id": CLIENT_ID, "linger.ms": 300})
+    producer_traces = {}
+    for i in range(10):
+        s.send(topic, 0, f"k{i}".encode(), avro.good(i), [("case", b"good")], tag=f"good-{i}")
+    for n, (tag, value, _) in enumerate(avro.bad):
+        trace = f"{0x5c4e_0000 + n:032x}"
+        producer_traces[tag] = trace
+        tp = f"00-{trace}-{0xabc0 + n:016x}-01".encode()
+        s.send(topic, 0, f"bad-{tag}".encode(), value, [("traceparent", tp)], tag=tag)
+    s.flush()
+    check(not s.failed(), f"records refused: {[str(r['err']) for r in s.failed()][:3]}")
+    stored = ec.read_topic(a.bootstrap, topic)
+    check(len(stored) == 10, f"{topic} holds {len(stored)} records, want the 10 good ones")
+    bad = [r for r in s.sent if r["tag"] in reasons]
+    quarantined = check_quarantine(a.bootstrap, topic, bad, reasons)
+    copies = ec.read_topic(a.bootstrap, f"{topic}.quarantine")
+    proxy_traceparents = sorted({ec.header(q["headers"], "schemagate.traceparent") or "" for q in copies})
+    summary(scenario="traced", acked=len(s.acked()), on_topic=len(stored), quarantined=quarantined,
+            bad=len(bad), producer_traces=sorted(producer_traces.values()),
+            proxy_traceparents=proxy_traceparents)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bootstrap", required=True)
     ap.add_argument("--registry", required=True)
     ap.add_argument("--topic", help="the topic to use (default: one named after the scenario)")
-    ap.add_argument("--scenario", required=True, choices=["idempotent", "reject", "audit", "acks0"])
+    ap.add_argument("--scenario", required=True, choices=["idempotent", "reject", "audit", "acks0", "traced"])
     a = ap.parse_args()
-    {"idempotent": idempotent, "reject": reject, "audit": audit, "acks0": acks0}[a.scenario](a, ec.registry(a.registry))
+    {"idempotent": idempotent, "reject": reject, "audit": audit, "acks0": acks0,
+     "traced": traced}[a.scenario](a, ec.registry(a.registry))
 
 
 if __name__ == "__main__":

@@ -1,12 +1,15 @@
 //! What operators watch, checked against the running binaries: after real traffic through an
 //! enforcing proxy (with a registry on a Kafka store), every metric the Grafana dashboard and
 //! the Prometheus alert rules name is served by a scrape of the proxy or of the registry, and
-//! the registry's own metrics count what happened.
+//! the registry's own metrics count what happened; and with OTLP export configured, the
+//! spans and metrics of a quarantined record reach a real OpenTelemetry Collector.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
-use schemagate_tests::{EnforcedStack, Metrics, RegistryStore};
+use schemagate_tests::{Collector, EnforcedStack, Metrics, RegistryStore};
+use serde_json::Value;
 
 use crate::enforce_support::{metrics, number, policy, python, run, start_enforced};
 use crate::support::unique;
@@ -160,4 +163,186 @@ fn dashboards_and_alerts_name_only_metrics_the_running_binaries_serve() {
         unserved.is_empty(),
         "named but not served: {unserved:#?}\nserved: {names:#?}"
     );
+}
+
+/// The trace id of a `traceparent` value.
+fn trace_of(traceparent: &str) -> String {
+    traceparent.split('-').nth(1).unwrap_or_default().to_owned()
+}
+
+fn strings(v: &serde_json::Value) -> Vec<String> {
+    v.as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|s| s.as_str().map(str::to_owned))
+        .collect()
+}
+
+#[test]
+fn a_quarantined_record_s_trace_reaches_a_real_collector_linked_to_the_producer_s() {
+    let collector = Collector::start().unwrap_or_else(|e| panic!("cannot start otelcol: {e}"));
+    // Every binary this test starts (proxy, registry) exports to the collector, configured
+    // the way users configure it: the standard OTEL_* variables. nextest runs each test in
+    // its own process, so the environment is this test's alone.
+    for (key, value) in collector.exporter_env() {
+        std::env::set_var(key, value);
+    }
+    let topic = unique("obs-traced");
+    let mut stack = start_enforced(&policy(&topic, "quarantine"), RegistryStore::Memory);
+    let client =
+        python(&stack, "enforce_policies.py").args(["--scenario", "traced", "--topic", &topic]);
+    let summary = run(&mut stack, "enforce_policies.py", client);
+    let producer_traces = strings(&summary["producer_traces"]);
+    let proxy_traces: Vec<String> = strings(&summary["proxy_traceparents"])
+        .iter()
+        .map(|tp| trace_of(tp))
+        .collect();
+    assert_eq!(producer_traces.len(), 3, "{summary}");
+    assert!(!proxy_traces.is_empty(), "{summary}");
+
+    // The quarantine write span: in the trace its copies name, linked to every producer trace,
+    // a child of the produce span, which counts the records by outcome.
+    let found = collector.wait_for_spans(Duration::from_secs(30), |spans| {
+        let writes: Vec<&Value> = spans
+            .iter()
+            .filter(|s| s["name"] == "quarantine write")
+            .filter(|s| {
+                proxy_traces.contains(&s["traceId"].as_str().unwrap_or_default().to_owned())
+            })
+            .collect();
+        let linked: BTreeSet<String> = writes
+            .iter()
+            .flat_map(|s| s["links"].as_array().cloned().unwrap_or_default())
+            .filter_map(|l| l["traceId"].as_str().map(str::to_owned))
+            .collect();
+        if !producer_traces.iter().all(|t| linked.contains(t)) {
+            return None;
+        }
+        let parents: Vec<&Value> = writes
+            .iter()
+            .filter_map(|w| {
+                spans.iter().find(|s| {
+                    s["name"] == "produce"
+                        && s["spanId"] == w["parentSpanId"]
+                        && s["traceId"] == w["traceId"]
+                })
+            })
+            .collect();
+        let lookups = spans
+            .iter()
+            .filter(|s| s["name"] == "registry lookup")
+            .count();
+        let served = spans
+            .iter()
+            .filter(|s| s["resource"]["service.name"] == "schemagate-registry")
+            .filter(|s| s["attrs"]["http.route"] == "/schemas/ids/{id}")
+            .count();
+        (parents.len() == writes.len() && lookups > 0 && served > 0).then(|| {
+            (
+                writes.iter().map(|w| (*w).clone()).collect::<Vec<_>>(),
+                parents.iter().map(|p| (*p).clone()).collect::<Vec<_>>(),
+            )
+        })
+    });
+    let Some((writes, produces)) = found else {
+        let names: Vec<String> = collector
+            .spans()
+            .iter()
+            .map(|s| {
+                format!(
+                    "{} {} {}",
+                    s["resource"]["service.name"], s["name"], s["attrs"]
+                )
+            })
+            .collect();
+        panic!(
+            "the expected spans did not arrive within 30 s; got {names:#?}\nsummary {summary}\n{}\n{}",
+            collector.log_tail(),
+            stack.diagnostics()
+        );
+    };
+    for w in &writes {
+        assert_eq!(w["resource"]["service.name"], "schemagate-proxy", "{w}");
+        assert_eq!(w["attrs"]["messaging.system"], "kafka", "{w}");
+        assert_eq!(
+            w["attrs"]["messaging.destination.name"],
+            format!("{topic}.quarantine"),
+            "{w}"
+        );
+    }
+    let quarantined: i64 = produces
+        .iter()
+        .map(|p| {
+            p["attrs"]["schemagate.records.quarantined"]
+                .as_i64()
+                .unwrap_or_default()
+        })
+        .sum();
+    assert_eq!(quarantined, 3, "{produces:#?}");
+    for p in &produces {
+        assert_eq!(
+            p["attrs"]["messaging.destination.name"],
+            topic.as_str(),
+            "{p}"
+        );
+        assert_eq!(p["attrs"]["messaging.operation.type"], "send", "{p}");
+        assert_eq!(p["kind"], 2, "a produce span is a SERVER span: {p}");
+    }
+
+    // `schemagate quarantine show` prints both trace ids of a copy.
+    let out = std::process::Command::new(schemagate_tests::env::schemagate_bin().unwrap())
+        .args([
+            "quarantine",
+            "show",
+            "--bootstrap",
+            &stack.broker().bootstrap(),
+        ])
+        .args(["--topic", &format!("{topic}.quarantine"), "--index", "0"])
+        .output()
+        .unwrap();
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{shown}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        proxy_traces
+            .iter()
+            .any(|t| shown.contains(&format!("trace      {t} (schemagate's quarantine span)"))),
+        "{shown}"
+    );
+    assert!(
+        producer_traces
+            .iter()
+            .any(|t| shown.contains(&format!("trace      {t} (the producer's"))),
+        "{shown}"
+    );
+
+    // The metrics arrive too: the proxy's enforcement counters and the registry's own.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let want = [
+        ("schemagate-proxy", "schemagate_records_total"),
+        ("schemagate-proxy", "schemagate_quarantined_total"),
+        (
+            "schemagate-registry",
+            "schemagate_registry_http_requests_total",
+        ),
+    ];
+    loop {
+        let got = collector.metric_names();
+        let missing: Vec<_> = want
+            .iter()
+            .filter(|(svc, name)| !got.iter().any(|(s, n)| s == svc && n == name))
+            .collect();
+        if missing.is_empty() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "metrics {missing:?} not received; got {got:?}\n{}",
+            collector.log_tail()
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
 }

@@ -1,14 +1,20 @@
 //! One record read back from a quarantine topic: the client's key, value, timestamp and
 //! headers, and the `schemagate.*` headers the quarantine writer appended after them.
 
-/// The headers the quarantine writer appends, in the order it appends them.
-pub const SCHEMAGATE_HEADERS: [&str; 6] = [
+/// The headers the quarantine writer appends, in the order it appends them (the last four
+/// only sometimes: the trace context when spans are exported, the producer stamp for records
+/// of idempotent producers).
+pub const SCHEMAGATE_HEADERS: [&str; 10] = [
     REASON_HEADER,
     DETAIL_HEADER,
     TOPIC_HEADER,
     PARTITION_HEADER,
     SCHEMA_ID_HEADER,
     CLIENT_ID_HEADER,
+    TRACEPARENT_HEADER,
+    PRODUCER_ID_HEADER,
+    PRODUCER_EPOCH_HEADER,
+    SEQUENCE_HEADER,
 ];
 
 /// Why the record was quarantined (`decode-failed`, ...).
@@ -23,6 +29,15 @@ pub const PARTITION_HEADER: &str = "schemagate.partition";
 pub const SCHEMA_ID_HEADER: &str = "schemagate.schema-id";
 /// The producing client's id, empty when it sent none.
 pub const CLIENT_ID_HEADER: &str = "schemagate.client-id";
+
+/// W3C `traceparent` of the proxy's span that wrote the copy (when spans are exported).
+pub const TRACEPARENT_HEADER: &str = "schemagate.traceparent";
+/// The idempotent producer's id.
+pub const PRODUCER_ID_HEADER: &str = "schemagate.producer-id";
+/// The idempotent producer's epoch.
+pub const PRODUCER_EPOCH_HEADER: &str = "schemagate.producer-epoch";
+/// The record's sequence as the producer sent it.
+pub const SEQUENCE_HEADER: &str = "schemagate.sequence";
 
 /// How Kafka stamped the record's time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -181,6 +196,27 @@ pub(crate) mod tests {
         assert_eq!(r.source_topic().as_deref(), Some("orders"));
         assert_eq!(r.schema_id(), Some(7));
         assert_eq!(r.client_id().as_deref(), Some("app-1"));
+    }
+
+    #[test]
+    fn trace_and_producer_stamp_headers_are_schemagate_s_not_the_client_s() {
+        let client = vec![header("traceparent", Some("00-abc"))];
+        let mut r = quarantined(client.clone(), "decode-failed", "7", "app-1");
+        for (k, v) in [
+            (
+                TRACEPARENT_HEADER,
+                "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            ),
+            (PRODUCER_ID_HEADER, "42"),
+            (PRODUCER_EPOCH_HEADER, "0"),
+            (SEQUENCE_HEADER, "17"),
+        ] {
+            r.headers.push(header(k, Some(v)));
+        }
+        assert_eq!(r.original_headers(), client.as_slice());
+        assert_eq!(r.schemagate_headers().len(), 10);
+        assert_eq!(r.reason().as_deref(), Some("decode-failed"));
+        assert_eq!(r.schemagate(SEQUENCE_HEADER).as_deref(), Some("17"));
     }
 
     #[test]

@@ -115,6 +115,22 @@ pub fn render(topic: &str, record: &QuarantinedRecord, opts: ShowOptions) -> Str
     for h in original.iter().chain(ours) {
         let _ = writeln!(out, "  {}", header_line(h, width));
     }
+    // Trace ids: the proxy's span that quarantined it, and the producer's own trace.
+    if let Some(tp) = record.schemagate(super::record::TRACEPARENT_HEADER) {
+        if let Some(id) = trace_id(tp.as_bytes()) {
+            let _ = writeln!(out, "trace      {id} (schemagate's quarantine span)");
+        }
+    }
+    let producer_trace = original
+        .iter()
+        .filter(|h| h.key == "traceparent")
+        .find_map(|h| h.value.as_deref().and_then(trace_id));
+    if let Some(id) = producer_trace {
+        let _ = writeln!(
+            out,
+            "trace      {id} (the producer's, from its traceparent header)"
+        );
+    }
     match record.value.as_deref() {
         None => {
             let _ = writeln!(out, "value      null");
@@ -126,6 +142,11 @@ pub fn render(topic: &str, record: &QuarantinedRecord, opts: ShowOptions) -> Str
         }
     }
     out
+}
+
+/// The trace id of a W3C `traceparent` value.
+fn trace_id(traceparent: &[u8]) -> Option<String> {
+    crate::enforce::trace::parse_traceparent(traceparent).map(|cx| cx.trace_id().to_string())
 }
 
 fn header_line(h: &RecordHeader, width: usize) -> String {
