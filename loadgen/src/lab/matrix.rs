@@ -279,7 +279,7 @@ pub async fn run(
             eprintln!("matrix: {format} {version}: {} records on {topic_name}", row.produced);
             let own = own_decode(&codec, &values, &ids, version);
             for reader in &config.readers {
-                if *reader == ReaderImpl::Loadgen {
+                if *reader == ReaderImpl::Loadgen || !reader.reads(format) {
                     continue;
                 }
                 let other = tokio::task::block_in_place(|| {
