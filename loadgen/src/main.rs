@@ -216,6 +216,8 @@ struct LabArgs {
 enum LabCommand {
     /// Experiment 1: change class × compatibility mode, registry verdict against live decode.
     Matrix(LabArgs),
+    /// Experiment 7: a breaking schema against `schemagate check`, the registry and the proxy.
+    Gate(LabArgs),
 }
 
 /// Runs one lab experiment and writes its JSON.
@@ -243,6 +245,28 @@ async fn lab(experiment: LabCommand) -> anyhow::Result<()> {
             eprintln!(
                 "matrix: {} cells, {disagree} where verdict and live decode disagree; wrote {}",
                 report.cells.len(),
+                out.display()
+            );
+        }
+        LabCommand::Gate(args) => {
+            let mut config = lab::gate::GateConfig::load(&args.config)?;
+            if let Some(n) = args.records {
+                config.records = n.max(1);
+            }
+            let stack = lab::stack::StackOptions {
+                bootstrap: args.bootstrap,
+                registry: args.registry,
+                log_dir: args.log_dir,
+            };
+            let report = lab::gate::run(&config, &args.config, &stack, command).await?;
+            let out = args
+                .out
+                .or(config.out)
+                .context("no --out and no `out` in the config")?;
+            lab::write_json(&out, &report)?;
+            eprintln!(
+                "gate: every line held: {}; wrote {}",
+                report.all_held,
                 out.display()
             );
         }

@@ -11,8 +11,11 @@
 //! - [`decode`]: counting what a reader decodes from a topic, with the exact errors;
 //! - [`readers`]: the reader programs in other languages (Java, Go, Python), run as processes;
 //! - [`matrix`]: experiment 1 (change class × mode, registry verdict against live decode);
+//! - [`gate`]: experiment 7 (defense in depth: `schemagate check`, the registry's 409, the
+//!   proxy's quarantine).
 
 pub mod decode;
+pub mod gate;
 pub mod matrix;
 pub mod readers;
 pub mod stack;

@@ -90,3 +90,53 @@ pub fn read_all(bootstrap: &str, topic: &str, expected: usize) -> Result<Vec<Vec
     }
     Ok(values)
 }
+
+/// The offset after the last record of partition 0 of `topic` (its high watermark).
+pub fn end_offset(bootstrap: &str, topic: &str) -> Result<i64, LabError> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", format!("loadgen-lab-{topic}"))
+        .create()?;
+    let (_, high) = consumer.fetch_watermarks(topic, 0, Duration::from_secs(20))?;
+    Ok(high)
+}
+
+/// The `header`'s value of each record at offsets `from..to` of partition 0 of `topic`
+/// (empty when the record has no such header).
+pub fn header_values(
+    bootstrap: &str,
+    topic: &str,
+    from: i64,
+    to: i64,
+    header: &str,
+) -> Result<Vec<String>, LabError> {
+    use rdkafka::message::Headers;
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", format!("loadgen-lab-{topic}"))
+        .set("enable.auto.commit", "false")
+        .create()?;
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(topic, 0, Offset::Offset(from))?;
+    consumer.assign(&tpl)?;
+    let start = Instant::now();
+    let mut out = vec![];
+    while (out.len() as i64) < to - from && start.elapsed() < READ_TIMEOUT {
+        if let Some(m) = consumer.poll(Duration::from_millis(200)) {
+            let m = m?;
+            if m.offset() >= to {
+                break;
+            }
+            let value = m
+                .headers()
+                .and_then(|h| {
+                    h.iter()
+                        .find(|x| x.key == header)
+                        .and_then(|x| x.value.map(|v| String::from_utf8_lossy(v).into_owned()))
+                })
+                .unwrap_or_default();
+            out.push(value);
+        }
+    }
+    Ok(out)
+}
