@@ -164,7 +164,11 @@ pub async fn run(
     let (format, breaking) = (config.format, config.breaking);
     let topic_name = format!("lab-gate-{tag}-{format}");
     let subject = format!("{topic_name}-value");
-    let ext = if format == Format::Avro { "avsc" } else { "proto" };
+    let ext = if format == Format::Avro {
+        "avsc"
+    } else {
+        "proto"
+    };
     let file = |v: SchemaVersion| -> Result<PathBuf, LabError> {
         let p = crate::lab::stack::scratch(&scratch, &format!("order-{v}.{ext}"))?;
         std::fs::write(&p, format.schema_text(v)).map_err(|source| LabError::Io {
@@ -174,7 +178,11 @@ pub async fn run(
         Ok(p)
     };
     let (v1_file, new_file) = (file(SchemaVersion::V1)?, file(breaking)?);
-    let schema_type = if format == Format::Avro { "AVRO" } else { "PROTOBUF" };
+    let schema_type = if format == Format::Avro {
+        "AVRO"
+    } else {
+        "PROTOBUF"
+    };
 
     // Line 1, offline: the CI gate against the committed v1.
     let mut check = vec![run_check(
@@ -254,10 +262,30 @@ pub async fn run(
     let codec = Codec::new(format)?;
     let unregistered = 0x7fff_fff0;
     let cases = [
-        ("valid v1 under v1's id (control)", SchemaVersion::V1, v1_id, true),
-        ("breaking version under v1's id (auto-register off, latest id)", breaking, v1_id, false),
-        ("breaking version under an id of another subject", breaking, other, false),
-        ("breaking version under an id the registry never issued", breaking, unregistered, false),
+        (
+            "valid v1 under v1's id (control)",
+            SchemaVersion::V1,
+            v1_id,
+            true,
+        ),
+        (
+            "breaking version under v1's id (auto-register off, latest id)",
+            breaking,
+            v1_id,
+            false,
+        ),
+        (
+            "breaking version under an id of another subject",
+            breaking,
+            other,
+            false,
+        ),
+        (
+            "breaking version under an id the registry never issued",
+            breaking,
+            unregistered,
+            false,
+        ),
     ];
     let generator = OrderGenerator::new(config.seed);
     let mut producers = vec![];

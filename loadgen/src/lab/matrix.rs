@@ -104,7 +104,9 @@ impl MatrixConfig {
             .map(|v| v.parse::<SchemaVersion>().map_err(|e| bad(e.to_string())))
             .collect::<Result<_, _>>()?;
         if versions.contains(&SchemaVersion::V1) {
-            return Err(bad("v1 is the base every class is compared with; list v2..v7".into()));
+            return Err(bad(
+                "v1 is the base every class is compared with; list v2..v7".into(),
+            ));
         }
         let modes = raw
             .modes
@@ -276,7 +278,10 @@ pub async fn run(
             let topic_name = format!("lab-matrix-{tag}-{format}-{version}");
             let (row, values, ids) =
                 write_topic(&lab, &registry, &codec, config, &topic_name, version).await?;
-            eprintln!("matrix: {format} {version}: {} records on {topic_name}", row.produced);
+            eprintln!(
+                "matrix: {format} {version}: {} records on {topic_name}",
+                row.produced
+            );
             let own = own_decode(&codec, &values, &ids, version);
             for reader in &config.readers {
                 if *reader == ReaderImpl::Loadgen || !reader.reads(format) {
@@ -428,8 +433,16 @@ fn disagreement(
         return Some("the live decode did not run".into());
     };
     let promised: Vec<(String, &DecodeCount)> = [
-        (promise.new_reads_old, format!("{version} reader on v1 data"), new),
-        (promise.old_reads_new, format!("v1 reader on {version} data"), old),
+        (
+            promise.new_reads_old,
+            format!("{version} reader on v1 data"),
+            new,
+        ),
+        (
+            promise.old_reads_new,
+            format!("v1 reader on {version} data"),
+            old,
+        ),
     ]
     .into_iter()
     .filter(|(p, _, _)| *p)
@@ -440,7 +453,11 @@ fn disagreement(
     }
     let show = |(what, c): &(String, &DecodeCount)| format!("{what}: {}/{}", c.decoded, c.records);
     if verdict.accepted {
-        let broken: Vec<String> = promised.iter().filter(|(_, c)| !c.all()).map(show).collect();
+        let broken: Vec<String> = promised
+            .iter()
+            .filter(|(_, c)| !c.all())
+            .map(show)
+            .collect();
         return (!broken.is_empty()).then(|| {
             format!(
                 "accepted under {mode}, but a promised direction lost records ({})",
@@ -518,7 +535,13 @@ mod tests {
         assert!(disagreement("FORWARD", &verdict(false), promise("FORWARD"), &ok, v).is_none());
         // Rejected under BACKWARD although a tenth still decodes: disagreement.
         let partial = row(count(10, 1), count(10, 1));
-        let d = disagreement("BACKWARD", &verdict(false), promise("BACKWARD"), &partial, v);
+        let d = disagreement(
+            "BACKWARD",
+            &verdict(false),
+            promise("BACKWARD"),
+            &partial,
+            v,
+        );
         assert!(d.unwrap().contains("still decode"));
         // NONE promises nothing.
         assert!(disagreement("NONE", &verdict(true), promise("NONE"), &partial, v).is_none());

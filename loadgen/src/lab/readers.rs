@@ -127,10 +127,11 @@ pub fn decode_row(
 ) -> DecodeRow {
     let result = run(reader, format, version, lab, topic, row, scratch);
     let pick = |i: usize| -> Result<DecodeCount, String> {
-        result
-            .as_ref()
-            .map_err(Clone::clone)
-            .and_then(|r| r.get(i).cloned().ok_or_else(|| format!("no job {i} in the output")))
+        result.as_ref().map_err(Clone::clone).and_then(|r| {
+            r.get(i)
+                .cloned()
+                .ok_or_else(|| format!("no job {i} in the output"))
+        })
     };
     let control = match (pick(2), pick(3)) {
         (Ok(a), Ok(b)) => Ok((a, b)),
@@ -177,7 +178,9 @@ fn run(
         cmd.arg("--job")
             .arg(format!("{}={}", id(writer)?, file.display()));
     }
-    let out = cmd.output().map_err(|e| format!("starting {reader}: {e}"))?;
+    let out = cmd
+        .output()
+        .map_err(|e| format!("starting {reader}: {e}"))?;
     if !out.status.success() {
         return Err(format!(
             "{reader} exited with {}: {}",

@@ -54,11 +54,8 @@ impl LabStack {
             Some(r) => (r.trim_end_matches('/').to_string(), None),
             None => {
                 let port = process::free_port()?;
-                let child = process::start_schemagate_registry(
-                    &schemagate_bin()?,
-                    port,
-                    &opts.log_dir,
-                )?;
+                let child =
+                    process::start_schemagate_registry(&schemagate_bin()?, port, &opts.log_dir)?;
                 (format!("http://{}", process::loopback(port)), Some(child))
             }
         };

@@ -56,9 +56,7 @@ pub fn produce_all(
         )
     })?;
     Ok((
-        stats
-            .delivered
-            .load(std::sync::atomic::Ordering::Relaxed),
+        stats.delivered.load(std::sync::atomic::Ordering::Relaxed),
         stats.errors(),
     ))
 }

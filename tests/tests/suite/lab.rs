@@ -8,7 +8,11 @@ use schemagate_tests::{env, Broker};
 
 fn loadgen_bin() -> PathBuf {
     let bin = env::target_dir().join("debug").join("loadgen");
-    assert!(bin.is_file(), "{} is missing: cargo build -p loadgen", bin.display());
+    assert!(
+        bin.is_file(),
+        "{} is missing: cargo build -p loadgen",
+        bin.display()
+    );
     bin
 }
 
@@ -28,8 +32,14 @@ fn lab_matrix_smoke_finds_the_protobuf_zero_value_disagreement() {
         .arg(&out)
         .arg("--log-dir")
         .arg(scratch.path())
-        .env("SCHEMAGATE_BIN", env::schemagate_bin().unwrap_or_else(|e| panic!("{e}")))
-        .env("SCHEMAGATE_PYTHON", env::python().unwrap_or_else(|e| panic!("{e}")))
+        .env(
+            "SCHEMAGATE_BIN",
+            env::schemagate_bin().unwrap_or_else(|e| panic!("{e}")),
+        )
+        .env(
+            "SCHEMAGATE_PYTHON",
+            env::python().unwrap_or_else(|e| panic!("{e}")),
+        )
         .output()
         .expect("loadgen runs");
     assert!(
@@ -55,7 +65,9 @@ fn lab_matrix_smoke_finds_the_protobuf_zero_value_disagreement() {
     // int → string: the registry answers 409 with its message, and the decode agrees (Avro).
     let v7 = cell("avro", "v7", "BACKWARD");
     assert_eq!(v7["verdict"]["status"], 409);
-    assert!(v7["verdict"]["message"].as_str().is_some_and(|m| m.contains("incompatible")));
+    assert!(v7["verdict"]["message"]
+        .as_str()
+        .is_some_and(|m| m.contains("incompatible")));
     assert_eq!(v7["agrees"], true);
     // Protobuf int32 → string: rejected, yet the zero priorities still decode with the new reader.
     let pb = cell("protobuf", "v7", "BACKWARD");
@@ -79,5 +91,69 @@ fn lab_matrix_smoke_finds_the_protobuf_zero_value_disagreement() {
         let controls = d["control"]["Ok"].as_array().expect("controls ran");
         assert!(controls.iter().all(|c| c["decoded"] == 50), "{r}: {d}");
     }
-    assert_eq!(row("avro", "v2", "python-fastavro")["old_reads_new"]["Ok"]["decoded"], 50);
+    assert_eq!(
+        row("avro", "v2", "python-fastavro")["old_reads_new"]["Ok"]["decoded"],
+        50
+    );
+}
+
+#[test]
+fn lab_gate_smoke_stops_the_breaking_change_at_every_line() {
+    let broker = Broker::shared().unwrap_or_else(|e| panic!("{e}"));
+    let scratch = tempfile::tempdir().expect("temp dir");
+    let out = scratch.path().join("gate.json");
+    let run = Command::new(loadgen_bin())
+        .current_dir(repo())
+        .args([
+            "lab",
+            "gate",
+            "--config",
+            "loadgen/lab/gate.toml",
+            "--records",
+            "10",
+        ])
+        .args(["--bootstrap", &broker.bootstrap(), "--out"])
+        .arg(&out)
+        .arg("--log-dir")
+        .arg(scratch.path())
+        .env(
+            "SCHEMAGATE_BIN",
+            env::schemagate_bin().unwrap_or_else(|e| panic!("{e}")),
+        )
+        .output()
+        .expect("loadgen runs");
+    assert!(
+        run.status.success(),
+        "loadgen lab gate failed: {}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let r: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&out).expect("report written")).expect("JSON");
+    for c in r["check"].as_array().expect("checks") {
+        assert_eq!(c["exit_code"], 1, "{c}");
+        assert!(
+            c["stdout"]
+                .as_str()
+                .is_some_and(|s| s.contains("Order.region")),
+            "{c}"
+        );
+    }
+    assert_eq!(r["registry"]["status"], 409, "{r}");
+    let reasons: Vec<&serde_json::Value> = r["producers"]
+        .as_array()
+        .expect("producers")
+        .iter()
+        .map(|p| &p["reasons"])
+        .collect();
+    assert_eq!(
+        reasons,
+        [
+            &serde_json::json!({}),
+            &serde_json::json!({"decode-failed": 10}),
+            &serde_json::json!({"subject-mismatch": 10}),
+            &serde_json::json!({"unknown-schema-id": 10}),
+        ]
+    );
+    assert_eq!(r["producers"][0]["on_topic"], 10);
+    assert_eq!(r["all_held"], true, "{r}");
 }
