@@ -1,5 +1,6 @@
 //! The reader implementations of the matrix (experiment 2). `loadgen` is our own decoder, run
-//! in process; the others are small programs in `loadgen/readers/` that consume the topic from
+//! in process; the others are small programs (`loadgen/readers/`, and `lab-avro` in the Go test clients of
+//! `tests/clients/go`, built by `scripts/install`) that consume the topic from
 //! Kafka themselves, fetch each record's writer schema from the registry by its id, decode
 //! with a given reader schema, and print what they decoded as JSON:
 //!
@@ -33,6 +34,9 @@ pub enum ReaderImpl {
     Loadgen,
     /// Python fastavro, through confluent-kafka's `AvroDeserializer` (Avro only).
     PythonFastavro,
+    /// Go hamba/avro/v2 (`SchemaCompatibility.Resolve`, then `Unmarshal`), in the Go test
+    /// clients' binary (`sgclients lab-avro`; Avro only).
+    GoHambaAvro,
 }
 
 impl ReaderImpl {
@@ -40,7 +44,7 @@ impl ReaderImpl {
     pub fn reads(self, format: Format) -> bool {
         match self {
             ReaderImpl::Loadgen => true,
-            ReaderImpl::PythonFastavro => format == Format::Avro,
+            ReaderImpl::PythonFastavro | ReaderImpl::GoHambaAvro => format == Format::Avro,
         }
     }
 }
@@ -50,6 +54,7 @@ impl fmt::Display for ReaderImpl {
         f.write_str(match self {
             ReaderImpl::Loadgen => "loadgen",
             ReaderImpl::PythonFastavro => "python-fastavro",
+            ReaderImpl::GoHambaAvro => "go-hamba-avro",
         })
     }
 }
@@ -61,8 +66,9 @@ impl FromStr for ReaderImpl {
         match s {
             "loadgen" => Ok(ReaderImpl::Loadgen),
             "python-fastavro" => Ok(ReaderImpl::PythonFastavro),
+            "go-hamba-avro" => Ok(ReaderImpl::GoHambaAvro),
             other => Err(format!(
-                "unknown reader {other:?}: expected loadgen or python-fastavro"
+                "unknown reader {other:?}: expected loadgen, python-fastavro or go-hamba-avro"
             )),
         }
     }
@@ -84,6 +90,13 @@ fn program(reader: ReaderImpl) -> Result<Command, String> {
                 .map_err(|_| "SCHEMAGATE_PYTHON is not set (eval \"$(scripts/install)\")")?;
             let mut c = Command::new(python);
             c.arg(readers_dir().join("python").join("avro_reader.py"));
+            Ok(c)
+        }
+        ReaderImpl::GoHambaAvro => {
+            let bin = std::env::var("SCHEMAGATE_GO_CLIENTS")
+                .map_err(|_| "SCHEMAGATE_GO_CLIENTS is not set (eval \"$(scripts/install)\")")?;
+            let mut c = Command::new(bin);
+            c.arg("lab-avro");
             Ok(c)
         }
     }

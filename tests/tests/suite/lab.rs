@@ -83,8 +83,9 @@ fn lab_matrix_smoke_finds_the_protobuf_zero_value_disagreement() {
     let pb_row = row("protobuf", "v7", "loadgen");
     assert_eq!(pb_row["new_reads_old"]["Ok"]["decoded"], 4, "{pb_row}");
     assert_eq!(pb_row["old_reads_new"]["Ok"]["decoded"], 0, "{pb_row}");
-    // fastavro, reading from Kafka with writer schemas from the registry, agrees with ours.
-    for r in ["loadgen", "python-fastavro"] {
+    // fastavro and hamba/avro, reading from Kafka with writer schemas from the registry,
+    // agree with ours.
+    for r in ["loadgen", "python-fastavro", "go-hamba-avro"] {
         let d = row("avro", "v7", r);
         assert_eq!(d["new_reads_old"]["Ok"]["records"], 50, "{r}: {d}");
         assert_eq!(d["new_reads_old"]["Ok"]["decoded"], 0, "{r}: {d}");
