@@ -37,6 +37,9 @@ pub enum ReaderImpl {
     /// Go hamba/avro/v2 (`SchemaCompatibility.Resolve`, then `Unmarshal`), in the Go test
     /// clients' binary (`sgclients lab-avro`; Avro only).
     GoHambaAvro,
+    /// Go google.golang.org/protobuf (`dynamicpb`, the `.proto` compiled with
+    /// bufbuild/protocompile), `sgclients lab-proto` (Protobuf only).
+    GoProtobuf,
 }
 
 impl ReaderImpl {
@@ -45,6 +48,7 @@ impl ReaderImpl {
         match self {
             ReaderImpl::Loadgen => true,
             ReaderImpl::PythonFastavro | ReaderImpl::GoHambaAvro => format == Format::Avro,
+            ReaderImpl::GoProtobuf => format == Format::Protobuf,
         }
     }
 }
@@ -55,6 +59,7 @@ impl fmt::Display for ReaderImpl {
             ReaderImpl::Loadgen => "loadgen",
             ReaderImpl::PythonFastavro => "python-fastavro",
             ReaderImpl::GoHambaAvro => "go-hamba-avro",
+            ReaderImpl::GoProtobuf => "go-protobuf",
         })
     }
 }
@@ -67,8 +72,10 @@ impl FromStr for ReaderImpl {
             "loadgen" => Ok(ReaderImpl::Loadgen),
             "python-fastavro" => Ok(ReaderImpl::PythonFastavro),
             "go-hamba-avro" => Ok(ReaderImpl::GoHambaAvro),
+            "go-protobuf" => Ok(ReaderImpl::GoProtobuf),
             other => Err(format!(
-                "unknown reader {other:?}: expected loadgen, python-fastavro or go-hamba-avro"
+                "unknown reader {other:?}: expected loadgen, python-fastavro, go-hamba-avro \
+                 or go-protobuf"
             )),
         }
     }
@@ -92,11 +99,15 @@ fn program(reader: ReaderImpl) -> Result<Command, String> {
             c.arg(readers_dir().join("python").join("avro_reader.py"));
             Ok(c)
         }
-        ReaderImpl::GoHambaAvro => {
+        ReaderImpl::GoHambaAvro | ReaderImpl::GoProtobuf => {
             let bin = std::env::var("SCHEMAGATE_GO_CLIENTS")
                 .map_err(|_| "SCHEMAGATE_GO_CLIENTS is not set (eval \"$(scripts/install)\")")?;
             let mut c = Command::new(bin);
-            c.arg("lab-avro");
+            c.arg(if reader == ReaderImpl::GoProtobuf {
+                "lab-proto"
+            } else {
+                "lab-avro"
+            });
             Ok(c)
         }
     }

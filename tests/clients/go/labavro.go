@@ -34,6 +34,8 @@ type labJob struct {
 	Records      int            `json:"records"`
 	Decoded      int            `json:"decoded"`
 	Errors       map[string]int `json:"errors"`
+	// lab-proto only: decoded records that kept bytes as unknown fields.
+	UnknownFields int `json:"unknown_fields,omitempty"`
 }
 
 func runLabAvroMain(args []string) {
