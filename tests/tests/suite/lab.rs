@@ -80,11 +80,14 @@ fn lab_matrix_smoke_finds_the_protobuf_zero_value_disagreement() {
             .find(|d| d["format"] == f && d["version"] == v && d["reader"] == r)
             .unwrap_or_else(|| panic!("no decode row {f} {v} {r}"))
     };
-    for r in ["loadgen", "go-protobuf"] {
-        let pb_row = row("protobuf", "v7", r);
-        assert_eq!(pb_row["new_reads_old"]["Ok"]["decoded"], 4, "{pb_row}");
-        assert_eq!(pb_row["old_reads_new"]["Ok"]["decoded"], 0, "{pb_row}");
-    }
+    let pb_row = row("protobuf", "v7", "loadgen");
+    assert_eq!(pb_row["new_reads_old"]["Ok"]["decoded"], 4, "{pb_row}");
+    assert_eq!(pb_row["old_reads_new"]["Ok"]["decoded"], 0, "{pb_row}");
+    // Go's protobuf keeps a field of the wrong wire type as unknown fields instead of failing:
+    // it "decodes" every record both ways (the languages disagree; docs/EVOLUTION.md).
+    let go_row = row("protobuf", "v7", "go-protobuf");
+    assert_eq!(go_row["new_reads_old"]["Ok"]["decoded"], 50, "{go_row}");
+    assert_eq!(go_row["old_reads_new"]["Ok"]["decoded"], 50, "{go_row}");
     // fastavro and hamba/avro, reading from Kafka with writer schemas from the registry,
     // agree with ours.
     for r in ["loadgen", "python-fastavro", "go-hamba-avro"] {
