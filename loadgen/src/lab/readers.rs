@@ -40,6 +40,9 @@ pub enum ReaderImpl {
     /// Go google.golang.org/protobuf (`dynamicpb`, the `.proto` compiled with
     /// bufbuild/protocompile), `sgclients lab-proto` (Protobuf only).
     GoProtobuf,
+    /// Java Avro 1.12 `GenericDatumReader(writer, reader)`, in the Java test clients
+    /// (`dev.schemagate.tests.LabAvroReader`; Avro only).
+    JavaAvro,
 }
 
 impl ReaderImpl {
@@ -47,7 +50,9 @@ impl ReaderImpl {
     pub fn reads(self, format: Format) -> bool {
         match self {
             ReaderImpl::Loadgen => true,
-            ReaderImpl::PythonFastavro | ReaderImpl::GoHambaAvro => format == Format::Avro,
+            ReaderImpl::PythonFastavro | ReaderImpl::GoHambaAvro | ReaderImpl::JavaAvro => {
+                format == Format::Avro
+            }
             ReaderImpl::GoProtobuf => format == Format::Protobuf,
         }
     }
@@ -60,6 +65,7 @@ impl fmt::Display for ReaderImpl {
             ReaderImpl::PythonFastavro => "python-fastavro",
             ReaderImpl::GoHambaAvro => "go-hamba-avro",
             ReaderImpl::GoProtobuf => "go-protobuf",
+            ReaderImpl::JavaAvro => "java-avro",
         })
     }
 }
@@ -73,6 +79,7 @@ impl FromStr for ReaderImpl {
             "python-fastavro" => Ok(ReaderImpl::PythonFastavro),
             "go-hamba-avro" => Ok(ReaderImpl::GoHambaAvro),
             "go-protobuf" => Ok(ReaderImpl::GoProtobuf),
+            "java-avro" => Ok(ReaderImpl::JavaAvro),
             other => Err(format!(
                 "unknown reader {other:?}: expected loadgen, python-fastavro, go-hamba-avro \
                  or go-protobuf"
@@ -97,6 +104,18 @@ fn program(reader: ReaderImpl) -> Result<Command, String> {
                 .map_err(|_| "SCHEMAGATE_PYTHON is not set (eval \"$(scripts/install)\")")?;
             let mut c = Command::new(python);
             c.arg(readers_dir().join("python").join("avro_reader.py"));
+            Ok(c)
+        }
+        ReaderImpl::JavaAvro => {
+            let cp = std::env::var("SCHEMAGATE_JAVA_CLASSPATH").map_err(|_| {
+                "SCHEMAGATE_JAVA_CLASSPATH is not set (eval \"$(scripts/install)\")"
+            })?;
+            let java = std::env::var_os("JAVA_HOME")
+                .map(|h| PathBuf::from(h).join("bin").join("java"))
+                .filter(|j| j.is_file())
+                .unwrap_or_else(|| PathBuf::from("java"));
+            let mut c = Command::new(java);
+            c.args(["-cp", &cp, "dev.schemagate.tests.LabAvroReader"]);
             Ok(c)
         }
         ReaderImpl::GoHambaAvro | ReaderImpl::GoProtobuf => {

@@ -88,9 +88,9 @@ fn lab_matrix_smoke_finds_the_protobuf_zero_value_disagreement() {
     let go_row = row("protobuf", "v7", "go-protobuf");
     assert_eq!(go_row["new_reads_old"]["Ok"]["decoded"], 50, "{go_row}");
     assert_eq!(go_row["old_reads_new"]["Ok"]["decoded"], 50, "{go_row}");
-    // fastavro and hamba/avro, reading from Kafka with writer schemas from the registry,
+    // fastavro, hamba/avro and Java Avro, reading from Kafka with writer schemas from the registry,
     // agree with ours.
-    for r in ["loadgen", "python-fastavro", "go-hamba-avro"] {
+    for r in ["loadgen", "python-fastavro", "go-hamba-avro", "java-avro"] {
         let d = row("avro", "v7", r);
         assert_eq!(d["new_reads_old"]["Ok"]["records"], 50, "{r}: {d}");
         assert_eq!(d["new_reads_old"]["Ok"]["decoded"], 0, "{r}: {d}");
