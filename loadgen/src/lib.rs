@@ -6,6 +6,7 @@
 //! - [`render`]: Avro / Protobuf bodies in the Confluent wire frame, and decoding with a reader;
 //! - [`registry`]: registering the versions through a registry's REST API;
 //! - [`fleet`]: N producers and M consumers in reader-pinned groups, with a live summary;
+//! - [`lab`]: the evolution lab's experiments (`loadgen lab matrix`), JSON for docs/EVOLUTION.md;
 //! - [`bench`]: the interleaved path benchmark (direct, relay, proxy, proxy_validating, peer);
 //! - [`relay`]: the raw TCP relay used as the physical baseline;
 //! - [`produce`]: one paced or flat-out librdkafka producer with delivery latency;
@@ -15,6 +16,7 @@
 
 pub mod bench;
 pub mod fleet;
+pub mod lab;
 pub mod latency;
 pub mod order;
 pub mod process;

@@ -136,6 +136,11 @@ enum Command {
         #[arg(long)]
         framed: bool,
     },
+    /// The evolution lab's experiments (issue 12): JSON under docs/lab/ for docs/EVOLUTION.md.
+    Lab {
+        #[command(subcommand)]
+        experiment: LabCommand,
+    },
     /// Benchmark direct, relay, proxy, proxy_validating and peer paths (and the TLS paths on
     /// Kafka), interleaved.
     Bench {
@@ -180,6 +185,93 @@ enum Command {
         #[arg(long, default_value = "tansu")]
         broker: BrokerKind,
     },
+}
+
+/// Where a lab experiment's broker and registry come from, and where its JSON goes.
+#[derive(clap::Args)]
+struct LabArgs {
+    /// The experiment's committed config (TOML).
+    #[arg(long)]
+    config: PathBuf,
+    /// Write the JSON report here (default: the config's `out`).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// bootstrap.servers of a running broker (default: start a one-node Apache Kafka with
+    /// KAFKA_CLUSTER_BIN).
+    #[arg(long)]
+    bootstrap: Option<String>,
+    /// URL of a running registry (default: start `schemagate registry --store memory` with
+    /// SCHEMAGATE_BIN).
+    #[arg(long)]
+    registry: Option<String>,
+    /// Override the config's record count (smoke runs).
+    #[arg(long)]
+    records: Option<u64>,
+    /// Directory for logs and scratch files of what the lab starts.
+    #[arg(long, default_value = "/tmp/loadgen-lab")]
+    log_dir: PathBuf,
+}
+
+#[derive(Subcommand)]
+enum LabCommand {
+    /// Experiment 1: change class × compatibility mode, registry verdict against live decode.
+    Matrix(LabArgs),
+    /// Experiment 7: a breaking schema against `schemagate check`, the registry and the proxy.
+    Gate(LabArgs),
+}
+
+/// Runs one lab experiment and writes its JSON.
+async fn lab(experiment: LabCommand) -> anyhow::Result<()> {
+    use loadgen::lab;
+    let command = std::env::args().collect::<Vec<_>>().join(" ");
+    match experiment {
+        LabCommand::Matrix(args) => {
+            let mut config = lab::matrix::MatrixConfig::load(&args.config)?;
+            if let Some(n) = args.records {
+                config.records = n.max(1);
+            }
+            let stack = lab::stack::StackOptions {
+                bootstrap: args.bootstrap,
+                registry: args.registry,
+                log_dir: args.log_dir,
+            };
+            let report = lab::matrix::run(&config, &args.config, &stack, command).await?;
+            let out = args
+                .out
+                .or(config.out)
+                .context("no --out and no `out` in the config")?;
+            lab::write_json(&out, &report)?;
+            let disagree = report.cells.iter().filter(|c| !c.agrees).count();
+            eprintln!(
+                "matrix: {} cells, {disagree} where verdict and live decode disagree; wrote {}",
+                report.cells.len(),
+                out.display()
+            );
+        }
+        LabCommand::Gate(args) => {
+            let mut config = lab::gate::GateConfig::load(&args.config)?;
+            if let Some(n) = args.records {
+                config.records = n.max(1);
+            }
+            let stack = lab::stack::StackOptions {
+                bootstrap: args.bootstrap,
+                registry: args.registry,
+                log_dir: args.log_dir,
+            };
+            let report = lab::gate::run(&config, &args.config, &stack, command).await?;
+            let out = args
+                .out
+                .or(config.out)
+                .context("no --out and no `out` in the config")?;
+            lab::write_json(&out, &report)?;
+            eprintln!(
+                "gate: every line held: {}; wrote {}",
+                report.all_held,
+                out.display()
+            );
+        }
+    }
+    Ok(())
 }
 
 #[tokio::main]
@@ -269,6 +361,7 @@ async fn main() -> anyhow::Result<()> {
             // Until killed: the bench stops it with the path.
             std::future::pending::<()>().await;
         }
+        Command::Lab { experiment } => lab(experiment).await?,
         Command::Bench {
             quick,
             out,

@@ -11,6 +11,9 @@
 //	sgclients sarama --bootstrap HOST:PORT --topic T [--group G] [--records N] [--more M]
 //	sgclients sasl   --bootstrap HOST:PORT --topic T --mechanism M --user U --password P ...
 //	                 (franz-go with SASL; see sasl.go)
+//	sgclients lab-avro --bootstrap HOST:PORT --topic T --registry URL --expect N --job ID=F ...
+//	                 (the lab matrix's hamba/avro reader; see labavro.go)
+//	sgclients lab-proto ... (the same for Protobuf: protocompile + dynamicpb; see labproto.go)
 //	sgclients seqload --bootstrap HOST:PORT --topic T --bad-file F ...
 //	                 (franz-go's default idempotent producer; see seqload.go)
 package main
@@ -55,6 +58,14 @@ func main() {
 	sub := os.Args[1]
 	if sub == "sasl" {
 		runSaslMain(os.Args[2:])
+		return
+	}
+	if sub == "lab-proto" {
+		runLabProtoMain(os.Args[2:])
+		return
+	}
+	if sub == "lab-avro" {
+		runLabAvroMain(os.Args[2:])
 		return
 	}
 	if sub == "seqload" {

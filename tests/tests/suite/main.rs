@@ -30,6 +30,7 @@ mod kafka_python;
 mod kafkajs;
 mod kcat;
 mod kip951;
+mod lab;
 mod observability;
 mod quarantine_cli;
 mod raw_kafka;

@@ -1,0 +1,130 @@
+//! Counting what a reader decodes: per direction (reader version × writer version), how many
+//! records decoded, and each distinct error message with how often it occurred.
+
+use std::collections::{BTreeMap, HashMap};
+
+use contract::SchemaId;
+use serde::{Deserialize, Serialize};
+
+use crate::render::Codec;
+use crate::version::SchemaVersion;
+
+/// Distinct error messages kept per count; the rest are folded into one line.
+const MAX_MESSAGES: usize = 6;
+
+/// What one reader made of the records of one writer version.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DecodeCount {
+    /// Records of that writer version on the topic.
+    pub records: u64,
+    /// Records the reader decoded.
+    pub decoded: u64,
+    /// Each distinct error, exactly as the reader reported it, with its count.
+    pub errors: Vec<ErrorCount>,
+}
+
+/// One error message and how many records failed with it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ErrorCount {
+    /// The message.
+    pub message: String,
+    /// Records.
+    pub count: u64,
+}
+
+impl DecodeCount {
+    /// Every record decoded (and there was at least one).
+    pub fn all(&self) -> bool {
+        self.records > 0 && self.decoded == self.records
+    }
+
+    /// No record decoded.
+    pub fn none(&self) -> bool {
+        self.decoded == 0
+    }
+
+    /// Builds a count from per-record outcomes.
+    pub fn from_outcomes<I: IntoIterator<Item = Result<(), String>>>(outcomes: I) -> Self {
+        let mut records = 0;
+        let mut decoded = 0;
+        let mut errors: BTreeMap<String, u64> = BTreeMap::new();
+        for o in outcomes {
+            records += 1;
+            match o {
+                Ok(()) => decoded += 1,
+                Err(m) => *errors.entry(m).or_default() += 1,
+            }
+        }
+        Self {
+            records,
+            decoded,
+            errors: fold(errors),
+        }
+    }
+}
+
+/// The most frequent messages first, at most [`MAX_MESSAGES`], the rest summed on one line.
+fn fold(errors: BTreeMap<String, u64>) -> Vec<ErrorCount> {
+    let mut list: Vec<ErrorCount> = errors
+        .into_iter()
+        .map(|(message, count)| ErrorCount { message, count })
+        .collect();
+    list.sort_by(|a, b| b.count.cmp(&a.count).then(a.message.cmp(&b.message)));
+    if list.len() > MAX_MESSAGES {
+        let rest: Vec<ErrorCount> = list.split_off(MAX_MESSAGES - 1);
+        list.push(ErrorCount {
+            message: format!("({} other distinct messages)", rest.len()),
+            count: rest.iter().map(|e| e.count).sum(),
+        });
+    }
+    list
+}
+
+/// Decodes with loadgen's own decoder (`render::Codec`) every value written by `writer`
+/// (told apart by the frame's schema id) as `reader`.
+pub fn with_codec(
+    codec: &Codec,
+    values: &[Vec<u8>],
+    ids: &HashMap<SchemaId, SchemaVersion>,
+    writer: SchemaVersion,
+    reader: SchemaVersion,
+) -> DecodeCount {
+    DecodeCount::from_outcomes(
+        values
+            .iter()
+            .filter(|v| writer_of(v, ids) == Some(writer))
+            .map(|v| {
+                codec
+                    .decode(v, ids, reader)
+                    .map(drop)
+                    .map_err(|(_, e)| e.to_string())
+            }),
+    )
+}
+
+/// The writer version of a framed value, from its schema id.
+fn writer_of(value: &[u8], ids: &HashMap<SchemaId, SchemaVersion>) -> Option<SchemaVersion> {
+    let frame = contract::wire::WireFrame::decode(value).ok()?;
+    ids.get(&frame.schema_id).copied()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_fold_rare_messages() {
+        let outcomes = (0..20).map(|i| {
+            if i % 2 == 0 {
+                Ok(())
+            } else {
+                Err(format!("e{}", i % 9))
+            }
+        });
+        let c = DecodeCount::from_outcomes(outcomes);
+        assert_eq!((c.records, c.decoded), (20, 10));
+        assert_eq!(c.errors.len(), MAX_MESSAGES);
+        assert_eq!(c.errors.iter().map(|e| e.count).sum::<u64>(), 10);
+        assert!(c.errors.last().unwrap().message.contains("other distinct"));
+    }
+}

@@ -1,0 +1,106 @@
+//! The evolution lab (issue 12): experiments that prove from runs which schema changes are
+//! safe, under which compatibility mode and in which order. Each is one `loadgen lab`
+//! command with a committed config (`loadgen/lab/*.toml`) that writes JSON under `docs/lab/`,
+//! from which `scripts/lab` regenerates `docs/EVOLUTION.md`.
+//!
+//! - [`stack`]: the broker and `schemagate registry` an experiment runs against (given, or
+//!   started for the run);
+//! - [`topic`]: creating a topic, producing framed records, reading a topic back whole;
+//! - [`verdict`]: the registry's answer to registering a version under a mode (the lab's one
+//!   place that talks to the registry);
+//! - [`decode`]: counting what a reader decodes from a topic, with the exact errors;
+//! - [`readers`]: the reader programs in other languages (Java, Go, Python), run as processes;
+//! - [`matrix`]: experiment 1 (change class × mode, registry verdict against live decode);
+//! - [`gate`]: experiment 7 (defense in depth: `schemagate check`, the registry's 409, the
+//!   proxy's quarantine).
+
+pub mod decode;
+pub mod gate;
+pub mod matrix;
+pub mod readers;
+pub mod stack;
+pub mod topic;
+pub mod verdict;
+
+use std::path::PathBuf;
+
+/// Why a lab experiment could not run (a finding is never an error: it is in the report).
+#[derive(Debug, thiserror::Error)]
+pub enum LabError {
+    /// The config file is missing, unreadable or invalid.
+    #[error("config {path}: {detail}")]
+    Config {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        detail: String,
+    },
+    /// A child process (broker, registry, proxy, reader program) could not be started.
+    #[error(transparent)]
+    Process(#[from] crate::process::ProcessError),
+    /// The registry could not be reached or answered something unusable.
+    #[error(transparent)]
+    Registry(#[from] crate::registry::RegistryError),
+    /// Kafka (librdkafka) failed outside of what the experiment measures.
+    #[error("kafka: {0}")]
+    Kafka(#[from] rdkafka::error::KafkaError),
+    /// The bundled schemas did not load.
+    #[error(transparent)]
+    Render(#[from] crate::render::RenderError),
+    /// A step of the experiment did not go as its setup requires.
+    #[error("{0}")]
+    Setup(String),
+    /// Writing the report or a scratch file.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+}
+
+/// Seconds since the Unix epoch: a tag that keeps one run's topics and subjects apart from
+/// an earlier run's on the same broker and registry.
+pub fn run_tag() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    format!("{secs}")
+}
+
+/// Reads and parses a TOML config into `T`.
+pub fn read_config<T: serde::de::DeserializeOwned>(path: &std::path::Path) -> Result<T, LabError> {
+    let err = |detail: String| LabError::Config {
+        path: path.to_path_buf(),
+        detail,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
+    toml::from_str(&text).map_err(|e| err(e.to_string()))
+}
+
+/// Writes `value` as pretty JSON to `path`, creating its directory.
+pub fn write_json<T: serde::Serialize>(path: &std::path::Path, value: &T) -> Result<(), LabError> {
+    let io = |source| LabError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(io)?;
+    }
+    let text = serde_json::to_string_pretty(value)
+        .map_err(|e| io(std::io::Error::other(e.to_string())))?;
+    std::fs::write(path, text + "\n").map_err(io)
+}
+
+/// The machine an experiment ran on, and its load when it started (`/proc/loadavg`).
+pub fn machine() -> serde_json::Value {
+    let cpus = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
+    let load = std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next().map(str::to_string));
+    serde_json::json!({ "cpus": cpus, "loadavg_1m_at_start": load })
+}
