@@ -45,8 +45,12 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
-        // A log file or pipe gets plain text, so `key=value` fields stay greppable.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        // A log file or pipe gets plain text, so `key=value` fields stay greppable; a terminal
+        // gets colour unless NO_COLOR is set to anything but "" (https://no-color.org).
+        .with_ansi(
+            std::io::IsTerminal::is_terminal(&std::io::stderr())
+                && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+        )
         .init();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

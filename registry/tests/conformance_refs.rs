@@ -13,9 +13,8 @@ use serde_json::{json, Value};
 
 fn cases() -> Vec<Value> {
     // Default: `../shared/conformance` beside the workspace root.
-    let dir = std::env::var("SCHEMAGATE_CONFORMANCE_DIR").unwrap_or_else(|_| {
-        format!("{}/../../shared/conformance", env!("CARGO_MANIFEST_DIR"))
-    });
+    let dir = std::env::var("SCHEMAGATE_CONFORMANCE_DIR")
+        .unwrap_or_else(|_| format!("{}/../../shared/conformance", env!("CARGO_MANIFEST_DIR")));
     let path = format!("{dir}/protobuf_compat_with_references.json");
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {path}: {e}"));
     serde_json::from_str(&text).unwrap()

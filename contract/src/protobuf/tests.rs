@@ -274,9 +274,8 @@ proptest! {
 /// a missing file fails the test.
 #[test]
 fn conformance_cases_with_references() {
-    let dir = std::env::var("SCHEMAGATE_CONFORMANCE_DIR").unwrap_or_else(|_| {
-        format!("{}/../../shared/conformance", env!("CARGO_MANIFEST_DIR"))
-    });
+    let dir = std::env::var("SCHEMAGATE_CONFORMANCE_DIR")
+        .unwrap_or_else(|_| format!("{}/../../shared/conformance", env!("CARGO_MANIFEST_DIR")));
     let path = format!("{dir}/protobuf_compat_with_references.json");
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
         panic!("reading {path}: {e} (set SCHEMAGATE_CONFORMANCE_DIR to the conformance folder)")
