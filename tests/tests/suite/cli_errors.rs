@@ -43,7 +43,17 @@ fn a_missing_file_is_named_with_its_cause_once() {
         ),
         (
             "registry --jwks-file",
-            vec!["registry", "--listen", listen, "--jwks-file", missing],
+            vec![
+                "registry",
+                "--listen",
+                listen,
+                "--jwks-file",
+                missing,
+                "--jwt-issuer",
+                "i",
+                "--jwt-audience",
+                "a",
+            ],
         ),
         (
             "check --proposed",
