@@ -1,8 +1,8 @@
 //! The Protobuf conformance cases that need schema references, run through the registry:
 //! dependencies are registered as subjects, the existing versions reference them, and the
 //! proposed schema is checked with `POST /compatibility/...` (Confluent's path for them).
-//! Reads `shared/conformance/protobuf_compat_with_references.json` (or the file named by
-//! `SCHEMAGATE_CONFORMANCE_DIR`); a missing file fails the test.
+//! Reads `protobuf_compat_with_references.json` from `SCHEMAGATE_CONFORMANCE_DIR` (default
+//! `../shared/conformance` beside the workspace root); a missing file fails the test.
 
 mod common;
 
@@ -12,17 +12,9 @@ use common::{call, memory};
 use serde_json::{json, Value};
 
 fn cases() -> Vec<Value> {
-    // The project root sits beside `shared/` (or, in a worktree, one level deeper).
-    let root = env!("CARGO_MANIFEST_DIR");
-    let dir = std::env::var("SCHEMAGATE_CONFORMANCE_DIR").unwrap_or_else(|_| {
-        [
-            format!("{root}/../../shared/conformance"),
-            format!("{root}/../../../shared/conformance"),
-        ]
-        .into_iter()
-        .find(|d| std::path::Path::new(d).is_dir())
-        .unwrap_or_else(|| format!("{root}/../../shared/conformance"))
-    });
+    // Default: `../shared/conformance` beside the workspace root.
+    let dir = std::env::var("SCHEMAGATE_CONFORMANCE_DIR")
+        .unwrap_or_else(|_| format!("{}/../../shared/conformance", env!("CARGO_MANIFEST_DIR")));
     let path = format!("{dir}/protobuf_compat_with_references.json");
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {path}: {e}"));
     serde_json::from_str(&text).unwrap()

@@ -7,7 +7,7 @@
 //! - [`tls`]: rustls on the `ring` provider: PEM files ([`tls::pem`]), [`TlsError`] naming the
 //!   file at fault, and [`ServerTls`], a listener's certificate (with optional client-certificate
 //!   verification) as a [`Watched`] value.
-//! - [`metrics_text`]: the `/metrics` answer, Prometheus text of a metrics registry.
+//! - [`metrics_text`]: the `/metrics` answer, OpenMetrics text of a metrics registry.
 #![forbid(unsafe_code)]
 
 pub mod metrics_text;

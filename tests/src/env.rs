@@ -126,10 +126,48 @@ pub fn otelcol() -> Result<PathBuf, HarnessError> {
     )
 }
 
-/// True when `SCHEMAGATE_TEST_DIRECT=1`: clients talk to the broker without the proxy. A
-/// diagnostic for telling a proxy bug from a test bug; `scripts/test` always unsets it.
+/// True when `SCHEMAGATE_TEST_DIRECT=1`: clients talk to the brokers without the proxy. A
+/// diagnostic for telling a proxy bug from a client's own behaviour; it says so on stderr each
+/// time it is asked. `scripts/test` refuses to run with it set, and every test that honours it
+/// holds a [`NotAPass`], so such a run never reports an ordinary pass.
 pub fn direct_to_broker() -> bool {
-    std::env::var("SCHEMAGATE_TEST_DIRECT").is_ok_and(|v| v == "1")
+    let direct = std::env::var("SCHEMAGATE_TEST_DIRECT").is_ok_and(|v| v == "1");
+    if direct {
+        eprintln!("{DIRECT_WARNING}");
+    }
+    direct
+}
+
+const DIRECT_WARNING: &str = "\n*** SCHEMAGATE_TEST_DIRECT=1: clients talk to Kafka directly; \
+THE PROXY WAS NOT TESTED ***\n";
+
+/// Held by a test that ran without the proxy (`SCHEMAGATE_TEST_DIRECT=1`): when dropped at the
+/// end of a test that otherwise passed, it fails the test with a message saying the proxy was
+/// not tested, so a debugging run never counts as a pass.
+#[derive(Debug)]
+pub struct NotAPass(());
+
+impl NotAPass {
+    /// `Some` when `SCHEMAGATE_TEST_DIRECT=1`.
+    pub fn if_direct() -> Option<Self> {
+        // Not `then_some`: that would build (and drop, failing) a guard on every normal run.
+        if direct_to_broker() {
+            Some(Self(()))
+        } else {
+            None
+        }
+    }
+}
+
+impl Drop for NotAPass {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            panic!(
+                "{DIRECT_WARNING}the test's checks held for the clients against the brokers, \
+                 but this is a debugging run, not a pass: unset SCHEMAGATE_TEST_DIRECT"
+            );
+        }
+    }
 }
 
 /// The directory holding the client scripts (`tests/clients`).

@@ -10,21 +10,24 @@ pub struct Stack {
     // Declared first so that it is dropped (killed) before the broker.
     proxy: Option<Proxy>,
     broker: Broker,
+    // Last: fails a test that ran without the proxy once everything else is stopped.
+    _direct: Option<env::NotAPass>,
 }
 
 impl Stack {
     /// Starts a proxy in front of the shared cluster.
     pub fn start() -> Result<Self, HarnessError> {
         let broker = Broker::shared()?;
-        let proxy = if env::direct_to_broker() {
-            eprintln!(
-                "SCHEMAGATE_TEST_DIRECT=1: clients talk to Kafka directly, NOT through the proxy"
-            );
-            None
-        } else {
-            Some(Proxy::start(broker.addrs())?)
+        let direct = env::NotAPass::if_direct();
+        let proxy = match direct {
+            Some(_) => None,
+            None => Some(Proxy::start(broker.addrs())?),
         };
-        Ok(Self { proxy, broker })
+        Ok(Self {
+            proxy,
+            broker,
+            _direct: direct,
+        })
     }
 
     /// The address clients bootstrap from.

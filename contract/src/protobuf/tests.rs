@@ -269,16 +269,17 @@ proptest! {
 }
 
 /// Runs the conformance cases that need references (they normally go through the registry)
-/// straight through `compat::check`, when the conformance folder is available.
+/// straight through `compat::check`. Reads `protobuf_compat_with_references.json` from
+/// `SCHEMAGATE_CONFORMANCE_DIR`, by default `../shared/conformance` beside the workspace root;
+/// a missing file fails the test.
 #[test]
 fn conformance_cases_with_references() {
-    let dir =
-        std::env::var("CONFORMANCE_DIR").unwrap_or_else(|_| "/work/shared/conformance".into());
-    let Ok(text) = std::fs::read_to_string(format!("{dir}/protobuf_compat_with_references.json"))
-    else {
-        eprintln!("conformance folder not found; skipping");
-        return;
-    };
+    let dir = std::env::var("SCHEMAGATE_CONFORMANCE_DIR")
+        .unwrap_or_else(|_| format!("{}/../../shared/conformance", env!("CARGO_MANIFEST_DIR")));
+    let path = format!("{dir}/protobuf_compat_with_references.json");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!("reading {path}: {e} (set SCHEMAGATE_CONFORMANCE_DIR to the conformance folder)")
+    });
     let cases: serde_json::Value = serde_json::from_str(&text).unwrap();
     let deps = |case: &serde_json::Value, key: &str| -> Vec<ResolvedReference> {
         case[key]

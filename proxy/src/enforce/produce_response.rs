@@ -64,12 +64,12 @@ pub enum ResponseError {
     #[error("produce response v{0} is not handled (only v{FIRST_VERSION} to v{LAST_VERSION})")]
     UnsupportedVersion(i16),
     /// The broker's response is malformed.
-    #[error("malformed broker produce response v{version}: {source}")]
+    #[error("malformed broker produce response v{version}: {cause}")]
     Malformed {
         /// Its version.
         version: i16,
         /// What was wrong.
-        source: WireError,
+        cause: WireError,
     },
 }
 
@@ -105,7 +105,7 @@ pub fn merge(
     let layout = Layout::new(version)?;
     walk::merge(&broker, layout, by_topic(parts))
         .map(|merged| merged.unwrap_or(broker))
-        .map_err(|source| ResponseError::Malformed { version, source })
+        .map_err(|cause| ResponseError::Malformed { version, cause })
 }
 
 /// The local partitions of one topic, in the order they were given.

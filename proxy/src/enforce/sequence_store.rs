@@ -61,12 +61,12 @@ impl Default for SequenceConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum RestoreError {
     /// librdkafka refused a call.
-    #[error("reading sequence topic {topic}: {source}")]
+    #[error("reading sequence topic {topic}: {cause}")]
     Kafka {
         /// The topic.
         topic: String,
         /// The cause.
-        source: rdkafka::error::KafkaError,
+        cause: rdkafka::error::KafkaError,
     },
     /// The end of the topic was not reached in time.
     #[error("reading sequence topic {0}: the end was not reached in time")]
@@ -370,9 +370,9 @@ impl SequenceStore {
     /// Reads every record of the topic up to the end it had when reading began.
     fn read_topic(&self, client: &ClientConfig) -> Result<usize, RestoreError> {
         let topic = self.config.topic.as_str();
-        let err = |source| RestoreError::Kafka {
+        let err = |cause| RestoreError::Kafka {
             topic: topic.to_owned(),
-            source,
+            cause,
         };
         let consumer: BaseConsumer = client
             .clone()

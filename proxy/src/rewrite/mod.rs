@@ -24,14 +24,14 @@ use crate::codec::{put_string, WireError, WireReader};
 #[derive(Debug, thiserror::Error)]
 pub enum RewriteError {
     /// The response is malformed.
-    #[error("malformed {api} v{version} response: {source}")]
+    #[error("malformed {api} v{version} response: {cause}")]
     Wire {
         /// API of the response.
         api: &'static str,
         /// Its version.
         version: i16,
         /// What was wrong.
-        source: WireError,
+        cause: WireError,
     },
     /// A broker address could not be mapped to a proxy port.
     #[error("cannot map broker address: {0}")]
@@ -100,10 +100,10 @@ pub fn rewrite_response(
         _ => return Ok(body),
     };
     result.map_err(|e| match e {
-        WalkError::Wire(source) => RewriteError::Wire {
+        WalkError::Wire(cause) => RewriteError::Wire {
             api: crate::metrics::api_label(key),
             version,
-            source,
+            cause,
         },
         WalkError::Map(m) => RewriteError::Map(m),
     })

@@ -74,12 +74,12 @@ impl StoredHash {
 #[derive(Debug, thiserror::Error)]
 pub enum CredentialsError {
     /// The file could not be read.
-    #[error("cannot read credentials file {path}: {source}")]
+    #[error("cannot read credentials file {path}: {cause}")]
     Read {
         /// The file.
         path: String,
-        /// The I/O error.
-        source: std::io::Error,
+        /// The I/O error (in the message, not a `source()`, so a chain prints it once).
+        cause: std::io::Error,
     },
     /// A line is not `user:hash`, or the hash is not one we accept.
     #[error("credentials file {path}, line {line}: {reason}")]
@@ -151,10 +151,10 @@ impl FromText for Credentials {
         Self::parse(text, origin)
     }
 
-    fn unusable(path: &Path, source: Option<std::io::Error>) -> CredentialsError {
+    fn unusable(path: &Path, cause: Option<std::io::Error>) -> CredentialsError {
         let path = path.display().to_string();
-        match source {
-            Some(source) => CredentialsError::Read { path, source },
+        match cause {
+            Some(cause) => CredentialsError::Read { path, cause },
             None => CredentialsError::Invalid {
                 path,
                 line: 1,

@@ -57,12 +57,12 @@ impl std::fmt::Debug for KeySet {
 #[derive(Debug, thiserror::Error)]
 pub enum JwksError {
     /// The file could not be read.
-    #[error("cannot read JWKS file {path}: {source}")]
+    #[error("cannot read JWKS file {path}: {cause}")]
     Read {
         /// The file.
         path: String,
-        /// The I/O error.
-        source: std::io::Error,
+        /// The I/O error (in the message, not a `source()`, so a chain prints it once).
+        cause: std::io::Error,
     },
     /// Not a JWKS, too large, or without a single usable key.
     #[error("JWKS from {origin} is not usable: {reason}")]
@@ -162,10 +162,10 @@ impl FromText for KeySet {
         KeySet::parse(text.as_bytes(), origin)
     }
 
-    fn unusable(path: &Path, source: Option<std::io::Error>) -> JwksError {
+    fn unusable(path: &Path, cause: Option<std::io::Error>) -> JwksError {
         let path = path.display().to_string();
-        match source {
-            Some(source) => JwksError::Read { path, source },
+        match cause {
+            Some(cause) => JwksError::Read { path, cause },
             None => JwksError::Invalid {
                 origin: path,
                 reason: "not UTF-8".into(),

@@ -51,7 +51,7 @@ impl FromText for Permissions {
     fn unusable(path: &Path, source: Option<std::io::Error>) -> PermissionsError {
         let path = path.display().to_string();
         match source {
-            Some(source) => PermissionsError::Read { path, source },
+            Some(cause) => PermissionsError::Read { path, cause },
             None => PermissionsError::Invalid {
                 path,
                 line: 1,

@@ -119,12 +119,12 @@ struct Grant {
 #[derive(Debug, thiserror::Error)]
 pub enum PermissionsError {
     /// The file could not be read.
-    #[error("cannot read permissions file {path}: {source}")]
+    #[error("cannot read permissions file {path}: {cause}")]
     Read {
         /// The file.
         path: String,
-        /// The I/O error.
-        source: std::io::Error,
+        /// The I/O error (in the message, not a `source()`, so a chain prints it once).
+        cause: std::io::Error,
     },
     /// The TOML is malformed, a field is unknown or wrong.
     #[error("permissions file {path}, line {line}: {reason}")]

@@ -61,4 +61,18 @@ fn admin_serves_health_readiness_and_the_dashboards_metrics_after_traffic() {
         let n = sample(&metrics, counter).unwrap_or_default();
         assert!(n > 0.0, "{counter} is {n}");
     }
+
+    // A real OpenMetrics parser (prometheus_client's, strict about `# EOF` and counter
+    // families) reads the scrape, and the header names the format the body is in.
+    let url = format!("http://{}/metrics", proxy.admin());
+    let parse = ClientRun::python("openmetrics_scrape.py")
+        .unwrap_or_else(|e| panic!("{e}"))
+        .args(["--url", &url])
+        .args(["--counter", "schemagate_requests"])
+        .args(["--counter", "schemagate_bytes_in"]);
+    let parsed = run_client(&mut stack, "openmetrics_scrape.py", parse);
+    assert!(
+        parsed["samples"].as_u64().unwrap_or_default() > 0,
+        "the parser read no samples: {parsed}"
+    );
 }

@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use rdkafka::config::ClientConfig;
 use schemagate_tests::{
-    Broker, ClientOutput, ClientRun, KafkaCluster, KafkaConfig, Proxy, Registry,
+    env, Broker, ClientOutput, ClientRun, KafkaCluster, KafkaConfig, Proxy, Registry,
 };
 use serde_json::Value;
 
@@ -144,6 +144,8 @@ pub(crate) struct Lab {
     pub bad: BTreeSet<usize>,
     pub schema_id: u64,
     pub load: Load,
+    // SCHEMAGATE_TEST_DIRECT=1 (producers straight to the brokers): the test fails at the end.
+    pub direct: Option<env::NotAPass>,
 }
 
 impl Lab {
@@ -216,7 +218,8 @@ impl Lab {
             "the proxy never became ready\n{}",
             proxy.log_tail()
         );
-        let bad = match std::env::var_os("SG_SEQQ_DIRECT") {
+        let direct = env::NotAPass::if_direct();
+        let bad = match direct {
             Some(_) => BTreeSet::new(),
             None => bad_positions(load.count),
         };
@@ -232,6 +235,7 @@ impl Lab {
             bad,
             schema_id,
             load,
+            direct,
         }
     }
 
@@ -272,9 +276,9 @@ impl Lab {
 
     /// Runs the four producers at once while `fault` runs on this thread; their outputs.
     pub(crate) fn run_with(&mut self, fault: impl FnOnce(&mut Lab)) -> Vec<(String, ClientOutput)> {
-        // SG_SEQQ_DIRECT=1: the same run straight to the brokers (no bad records), to tell a
-        // client's own behaviour under the fault from the proxy's.
-        let direct = std::env::var_os("SG_SEQQ_DIRECT").is_some();
+        // SCHEMAGATE_TEST_DIRECT=1: the same run straight to the brokers (no bad records), to
+        // tell a client's own behaviour under the fault from the proxy's.
+        let direct = self.direct.is_some();
         let bootstrap = match direct {
             true => self.cluster.addrs()[0].to_string(),
             false => self.proxy.listen().to_string(),
@@ -728,9 +732,9 @@ fn transactional_producers_commit_good_records_and_abort_cleanly() {
     const TXN: usize = 100;
     let lab = Lab::start("seqq-txn", Fault::None, true);
     let topic = &lab.topics[0];
-    // SG_SEQQ_DIRECT=1: the same producer straight to the brokers (bad records then land on
-    // the topic, so only the client's log is comparable).
-    let bootstrap = match std::env::var_os("SG_SEQQ_DIRECT") {
+    // SCHEMAGATE_TEST_DIRECT=1: the same producer straight to the brokers (bad records then
+    // land on the topic, so only the client's log is comparable).
+    let bootstrap = match lab.direct {
         Some(_) => lab.cluster.addrs()[0].to_string(),
         None => lab.proxy.listen().to_string(),
     };

@@ -10,11 +10,13 @@
 #![forbid(unsafe_code)]
 
 mod admin;
+mod cli_errors;
 mod cluster;
 mod cluster_workload;
 mod confluent_kafka;
 mod deploy;
 mod dev_stack;
+mod docs_links;
 mod enforce_bad_records;
 mod enforce_kafkajs;
 mod enforce_outage;

@@ -341,7 +341,7 @@ fn hostile_counts_are_refused_before_allocating() {
     assert!(matches!(
         err,
         ResponseError::Malformed {
-            source: WireError::Invalid { .. },
+            cause: WireError::Invalid { .. },
             ..
         }
     ));
@@ -350,7 +350,7 @@ fn hostile_counts_are_refused_before_allocating() {
     assert!(matches!(
         err,
         ResponseError::Malformed {
-            source: WireError::Invalid { .. },
+            cause: WireError::Invalid { .. },
             ..
         }
     ));
