@@ -134,12 +134,12 @@ impl Plan {
                 .messages
                 .get(msg)
                 .map_or(String::new(), |m| m.name.clone());
-            for seg in f.segments.iter().rev() {
+            for seg in f.0.segments.iter().rev() {
                 path.push_str(seg);
             }
             DecodeError {
                 path,
-                reason: f.reason,
+                reason: f.0.reason,
             }
         })
     }
@@ -189,18 +189,22 @@ impl Plan {
     }
 }
 
-/// Why decoding stopped, with the path built innermost-first on the way out.
-struct Failure {
+/// Why decoding stopped, with the path built innermost-first on the way out. Boxed so the
+/// walker's `Result`s stay one word wide on the happy path.
+struct Failure(Box<FailureInner>);
+
+struct FailureInner {
     segments: Vec<String>,
     reason: String,
 }
 
 impl Failure {
+    #[cold]
     fn new(reason: impl Into<String>) -> Self {
-        Failure {
+        Failure(Box::new(FailureInner {
             segments: Vec::new(),
             reason: reason.into(),
-        }
+        }))
     }
 }
 
@@ -267,7 +271,7 @@ impl Walker<'_> {
                     Some(f) => format!(".{}", f.name),
                     None => format!(".<field {number}>"),
                 };
-                fail.segments.push(seg);
+                fail.0.segments.push(seg);
                 return Err(fail);
             }
         }
