@@ -217,6 +217,12 @@ impl JsonSchema {
             path: "(payload)".into(),
             reason: format!("not valid JSON: {e}"),
         })?;
+        // `is_valid` short-circuits without building errors (`iter_errors` collects each
+        // keyword's errors into vectors even when there are none); the error walk runs only
+        // for a body that fails, so the verdict and the error reported are unchanged.
+        if self.validator.is_valid(&instance) {
+            return Ok(());
+        }
         let first = self
             .validator
             .iter_errors(&instance)

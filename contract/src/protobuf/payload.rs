@@ -134,12 +134,12 @@ impl Plan {
                 .messages
                 .get(msg)
                 .map_or(String::new(), |m| m.name.clone());
-            for seg in f.segments.iter().rev() {
+            for seg in f.0.segments.iter().rev() {
                 path.push_str(seg);
             }
             DecodeError {
                 path,
-                reason: f.reason,
+                reason: f.0.reason,
             }
         })
     }
@@ -189,18 +189,22 @@ impl Plan {
     }
 }
 
-/// Why decoding stopped, with the path built innermost-first on the way out.
-struct Failure {
+/// Why decoding stopped, with the path built innermost-first on the way out. Boxed so the
+/// walker's `Result`s stay one word wide on the happy path.
+struct Failure(Box<FailureInner>);
+
+struct FailureInner {
     segments: Vec<String>,
     reason: String,
 }
 
 impl Failure {
+    #[cold]
     fn new(reason: impl Into<String>) -> Self {
-        Failure {
+        Failure(Box::new(FailureInner {
             segments: Vec::new(),
             reason: reason.into(),
-        }
+        }))
     }
 }
 
@@ -267,7 +271,7 @@ impl Walker<'_> {
                     Some(f) => format!(".{}", f.name),
                     None => format!(".<field {number}>"),
                 };
-                fail.segments.push(seg);
+                fail.0.segments.push(seg);
                 return Err(fail);
             }
         }
@@ -309,6 +313,9 @@ impl Walker<'_> {
                 match ty {
                     FieldType::Bytes => Ok(()),
                     FieldType::Str { utf8: false } => Ok(()),
+                    // ASCII (most strings) is valid UTF-8; `is_ascii` checks a word at a
+                    // time, cheaper than `from_utf8`'s setup for short strings.
+                    FieldType::Str { utf8: true } if body.is_ascii() => Ok(()),
                     FieldType::Str { utf8: true } => std::str::from_utf8(body)
                         .map(|_| ())
                         .map_err(|e| Failure::new(format!("string is not valid UTF-8 ({e})"))),
@@ -406,6 +413,7 @@ fn skip_field(
     }
 }
 
+#[inline(always)]
 fn advance(buf: &[u8], pos: &mut usize, n: usize) -> Result<(), Failure> {
     match pos.checked_add(n) {
         Some(end) if end <= buf.len() => {
@@ -416,6 +424,7 @@ fn advance(buf: &[u8], pos: &mut usize, n: usize) -> Result<(), Failure> {
     }
 }
 
+#[inline(always)]
 fn length_delimited<'b>(buf: &'b [u8], pos: &mut usize) -> Result<&'b [u8], Failure> {
     let len =
         read_varint(buf, pos).ok_or_else(|| Failure::new("truncated or overlong length varint"))?;
@@ -449,7 +458,10 @@ fn packed_fixed(body: &[u8], width: usize) -> Result<(), Failure> {
 }
 
 /// Reads a base-128 varint of at most 10 bytes; `None` when truncated or overlong.
-#[inline]
+///
+/// The one-byte case (tags, lengths and small values: most varints) is inlined at every call
+/// site; longer varints take [`read_varint_long`].
+#[inline(always)]
 pub(crate) fn read_varint(buf: &[u8], pos: &mut usize) -> Option<u64> {
     if let Some(&b) = buf.get(*pos) {
         if b < 0x80 {
@@ -457,6 +469,11 @@ pub(crate) fn read_varint(buf: &[u8], pos: &mut usize) -> Option<u64> {
             return Some(u64::from(b));
         }
     }
+    read_varint_long(buf, pos)
+}
+
+#[inline(never)]
+fn read_varint_long(buf: &[u8], pos: &mut usize) -> Option<u64> {
     let mut value: u64 = 0;
     for i in 0..10 {
         let b = *buf.get(*pos + i)?;
