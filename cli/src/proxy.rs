@@ -185,7 +185,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut metrics = Registry::default();
     let inspector = enforcer(&args.enforcement, &config, &mut metrics)?;
     let proxy = Proxy::with_metrics(config, inspector, metrics)?;
-    proxy.run(proxy::shutdown::signal()).await?;
+    proxy.run(serving::shutdown::signal()).await?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -23,7 +23,8 @@
 //! - [`tls`]: TLS towards brokers ([`upstream::Connector`]) and on the client listeners
 //!   (certificate reloaded when its files change).
 //! - [`capture`]: frames written to a folder for the fuzz corpora (`SCHEMAGATE_CAPTURE_FRAMES`).
-//! - [`shutdown`]: SIGTERM / Ctrl-C; [`Proxy::run`] stops accepting and drains.
+//! - Shutdown: [`Proxy::run`] stops accepting and drains when its signal future completes
+//!   (the CLI passes `serving::shutdown::signal`, SIGTERM or Ctrl-C).
 #![forbid(unsafe_code)]
 
 pub mod admin;
@@ -44,7 +45,6 @@ pub mod metrics;
 pub mod policy;
 pub mod produce_view;
 pub mod rewrite;
-pub mod shutdown;
 pub mod tls;
 pub mod upstream;
 

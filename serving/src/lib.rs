@@ -8,9 +8,11 @@
 //!   file at fault, and [`ServerTls`], a listener's certificate (with optional client-certificate
 //!   verification) as a [`Watched`] value.
 //! - [`metrics_text`]: the `/metrics` answer, Prometheus text of a metrics registry.
+//! - [`shutdown`]: [`shutdown::signal`], completing on SIGTERM or Ctrl-C.
 #![forbid(unsafe_code)]
 
 pub mod metrics_text;
+pub mod shutdown;
 pub mod tls;
 pub mod watch;
 
