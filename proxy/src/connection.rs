@@ -159,8 +159,20 @@ pub async fn handle(
             tracing::debug!(%peer, index, reason = %e, "client went away");
         }
         Err(e) => {
-            shared.metrics.closed(e.reason());
-            tracing::warn!(%peer, index, reason = %e, "closing client connection");
+            let reason = e.reason();
+            shared.metrics.closed(reason);
+            let admit = shared.close_log.admit(reason, std::time::Instant::now());
+            if admit.suppressed > 0 {
+                tracing::warn!(
+                    ?reason,
+                    suppressed = admit.suppressed,
+                    "suppressed the log lines of more closed client connections \
+                     (schemagate_connections_closed_total counts them all)"
+                );
+            }
+            if admit.log {
+                tracing::warn!(%peer, index, reason = %e, "closing client connection");
+            }
         }
     }
 }

@@ -31,6 +31,7 @@ pub mod admin;
 pub mod batch;
 pub mod broker_map;
 pub mod capture;
+pub mod close_log;
 pub mod codec;
 pub mod config;
 pub mod connection;
@@ -85,6 +86,8 @@ pub struct Shared {
     pub connector: Connector,
     /// TLS of the client listeners, if on.
     pub listener_tls: Option<Arc<ListenerTls>>,
+    /// Limits the WARN lines of closed connections (the counter sees every close).
+    pub close_log: close_log::CloseLog,
 }
 
 /// Why the proxy could not run.
@@ -165,6 +168,7 @@ impl Proxy {
             connection_permits: Arc::new(Semaphore::new(config.max_connections)),
             connector,
             listener_tls,
+            close_log: close_log::CloseLog::default(),
             config,
         };
         Ok(Self {
