@@ -632,20 +632,20 @@ async fn writes_and_checks_register_configure_and_ask_for_compatibility() {
         r#"{"name":"id","type":"long"}"#,
         r#"{"name":"id","type":"long"},{"name":"qty","type":"int"}"#,
     );
-    client
-        .set_compatibility(&orders, "BACKWARD")
-        .await
-        .expect("level set");
-    let report = client
-        .check_compatibility(
+    let check_breaking = || {
+        client.check_compatibility(
             &orders,
             VersionSpec::Latest,
             SchemaType::Avro,
             &breaking,
             &[],
         )
+    };
+    client
+        .set_compatibility(&orders, "BACKWARD")
         .await
-        .expect("checked");
+        .expect("level set");
+    let report = check_breaking().await.expect("checked");
     assert!(!report.is_compatible);
     assert!(!report.messages.is_empty(), "{report:?}");
     let refused = client
@@ -674,16 +674,7 @@ async fn writes_and_checks_register_configure_and_ask_for_compatibility() {
         client.compatibility_level(&orders).await,
         Ok("NONE".to_string())
     );
-    let report = client
-        .check_compatibility(
-            &orders,
-            VersionSpec::Latest,
-            SchemaType::Avro,
-            &breaking,
-            &[],
-        )
-        .await
-        .expect("checked");
+    let report = check_breaking().await.expect("checked");
     assert_eq!(
         report,
         registry_client::CompatibilityReport {
