@@ -189,7 +189,7 @@ pub async fn run(
     let inspector = enforcer(&args.enforcement, &config, &mut metrics)?;
     let proxy = Proxy::with_metrics(config, inspector, metrics)?;
     telemetry.export_metrics(proxy.metrics_registry())?;
-    proxy.run(proxy::shutdown::signal()).await?;
+    proxy.run(serving::shutdown::signal()).await?;
     Ok(ExitCode::SUCCESS)
 }
 

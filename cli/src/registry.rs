@@ -202,7 +202,7 @@ pub async fn run(
         tls,
         metrics: Some(http_metrics),
     };
-    registry::serve(listener, registry, cfg, shutdown_signal()).await?;
+    registry::serve(listener, registry, cfg, serving::shutdown::signal()).await?;
     tracing::info!("schema registry stopped");
     Ok(ExitCode::SUCCESS)
 }
@@ -222,27 +222,4 @@ fn parse_store(args: &Args) -> anyhow::Result<StoreConfig> {
         replication: args.topic_replication,
         overrides: crate::kafka_config::parse(&args.kafka_config)?,
     }))
-}
-
-/// Completes on Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
-    }
-    tracing::info!("shutting down");
 }

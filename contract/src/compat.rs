@@ -9,6 +9,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::schema::ParsedSchema;
+pub use crate::verdict::Incompatibility;
 
 /// The seven Confluent compatibility levels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -91,21 +92,6 @@ impl std::str::FromStr for CompatibilityMode {
 impl std::fmt::Display for CompatibilityMode {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
-    }
-}
-
-/// One reason two schemas are incompatible.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Incompatibility {
-    /// Path of the offending field, e.g. `Order.priority` (or `#/properties/x` for JSON).
-    pub path: String,
-    /// The rule it breaks and why that matters, in one human line.
-    pub message: String,
-}
-
-impl std::fmt::Display for Incompatibility {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {}", self.path, self.message)
     }
 }
 

@@ -15,8 +15,8 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use crate::compat::Incompatibility;
 use crate::schema::{DecodeError, ResolvedReference, SchemaError, SchemaType};
+use crate::verdict::Incompatibility;
 
 /// Deepest object/array nesting accepted in a schema document.
 pub const MAX_SCHEMA_DEPTH: usize = 64;

@@ -6,7 +6,8 @@
 //! - [`schema`]: [`schema::SchemaType`], [`schema::ParsedSchema`] (parse, canonical form,
 //!   fingerprint, "does this payload decode under this writer schema").
 //! - [`compat`]: [`compat::CompatibilityMode`] and [`compat::check`], which returns every
-//!   [`compat::Incompatibility`] with the field path and the rule it breaks.
+//!   [`Incompatibility`] (in the leaf module [`verdict`]) with the field path and the rule
+//!   it breaks.
 //! - [`avro`], [`protobuf`], [`json`]: the per-format implementations behind those types.
 //!
 //! This crate knows no sockets and no async runtime: everything here is a pure function of its
@@ -18,10 +19,12 @@ pub mod compat;
 pub mod json;
 pub mod protobuf;
 pub mod schema;
+pub mod verdict;
 pub mod wire;
 
-pub use compat::{CompatibilityMode, Incompatibility};
+pub use compat::CompatibilityMode;
 pub use schema::{
     DecodeError, ParsedSchema, ResolvedReference, SchemaError, SchemaReference, SchemaType,
 };
+pub use verdict::Incompatibility;
 pub use wire::{FrameError, SchemaId, WireFrame};

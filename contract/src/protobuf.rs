@@ -14,8 +14,8 @@ pub mod payload;
 
 use prost_reflect::FileDescriptor;
 
-use crate::compat::Incompatibility;
 use crate::schema::{DecodeError, ResolvedReference, SchemaError};
+use crate::verdict::Incompatibility;
 
 pub use payload::UnknownFieldPolicy;
 

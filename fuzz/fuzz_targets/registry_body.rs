@@ -6,7 +6,7 @@ use contract::ParsedSchema;
 use libfuzzer_sys::fuzz_target;
 use registry::http::config::{ConfigRequest, ModeRequest};
 use registry::http::parse_json;
-use registry::http::subjects::SchemaRequest;
+use registry::request::SchemaRequest;
 
 fuzz_target!(|data: &[u8]| {
     let Some((&selector, body)) = data.split_first() else {

@@ -179,12 +179,12 @@ impl OrderGenerator {
 
 /// Words until the v1 Avro frame reaches [`TARGET_FRAMED_LEN`] (never past it).
 fn notes_to_fill(order: &Order, rng: &mut SplitMix64) -> String {
-    let others = crate::render::avro::v1_len_without_notes(order);
+    let others = v1_len_without_notes(order);
     let budget = TARGET_FRAMED_LEN.saturating_sub(crate::render::wire::HEADER_LEN + others);
     // Avro writes the string length as a zigzag varint before the bytes.
     let text_len = (1..=budget)
         .rev()
-        .find(|n| n + crate::render::avro::varint_len(*n as i64) <= budget)
+        .find(|n| n + varint_len(*n as i64) <= budget)
         .unwrap_or(0);
     let mut notes = String::with_capacity(text_len);
     while notes.len() < text_len {
@@ -195,6 +195,46 @@ fn notes_to_fill(order: &Order, rng: &mut SplitMix64) -> String {
     }
     notes.truncate(text_len);
     notes
+}
+
+/// Bytes Avro uses for `n` as a zigzag varint.
+fn varint_len(n: i64) -> usize {
+    let mut z = ((n << 1) ^ (n >> 63)) as u64;
+    let mut len = 1;
+    while z >= 0x80 {
+        z >>= 7;
+        len += 1;
+    }
+    len
+}
+
+fn string_len(s: &str) -> usize {
+    varint_len(s.len() as i64) + s.len()
+}
+
+/// Size of the v1 Avro datum of `order` without its `notes` field (what the generator pads).
+fn v1_len_without_notes(order: &Order) -> usize {
+    let items: usize = order
+        .items
+        .iter()
+        .map(|i| string_len(&i.sku) + varint_len(i64::from(i.qty)) + varint_len(i.price_cents))
+        .sum();
+    // One block: count, items, then the zero count that ends the array.
+    let array = match order.items.len() {
+        0 => 1,
+        n => varint_len(n as i64) + items + 1,
+    };
+    string_len(&order.order_id)
+        + varint_len(order.account_id)
+        + varint_len(i64::from(order.status.index()))
+        + varint_len(order.amount_cents)
+        + string_len(&order.currency)
+        + varint_len(order.ts_millis)
+        + array
+        + string_len(&order.customer_email)
+        + string_len(&order.shipping_address)
+        + string_len(&order.channel)
+        + varint_len(i64::from(order.priority))
 }
 
 #[cfg(test)]
@@ -227,5 +267,13 @@ mod tests {
             .sum();
         assert_eq!(o.amount_cents, sum);
         assert!((3..=5).contains(&o.items.len()));
+    }
+
+    #[test]
+    fn varint_lengths() {
+        assert_eq!(varint_len(0), 1);
+        assert_eq!(varint_len(-64), 1);
+        assert_eq!(varint_len(64), 2);
+        assert_eq!(varint_len(i64::MAX), 10);
     }
 }

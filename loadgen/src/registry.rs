@@ -1,77 +1,95 @@
-//! Registering the `Order` versions in a Confluent-compatible registry over its REST API.
+//! Registering the `Order` versions in a Confluent-compatible registry, through the
+//! `registry-client` crate (the one REST client of the workspace).
 
 use std::collections::BTreeMap;
 
-use contract::SchemaId;
-use serde::Deserialize;
+use contract::{SchemaId, SchemaType};
+use registry_client::{BuildError, RegistryConfig, Subject};
 
 use crate::render::Format;
 use crate::version::SchemaVersion;
 
-/// Registry media type (Confluent's).
-const MEDIA_TYPE: &str = "application/vnd.schemaregistry.v1+json";
-/// Largest registry response body accepted.
-const MAX_RESPONSE_LEN: usize = 64 * 1024;
-
 /// Why talking to the registry failed.
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
-    /// Transport failure.
-    #[error("registry request to {url}: {source}")]
-    Http {
-        /// The request URL.
+    /// The registry URL cannot be used.
+    #[error("registry client for {url}: {source}")]
+    Build {
+        /// The base URL as given.
         url: String,
-        /// What reqwest said.
-        source: reqwest::Error,
+        /// Why the client refused it.
+        source: BuildError,
     },
-    /// A non-success status, with the registry's body (truncated).
+    /// The registry refused the request (409 incompatible, 422 invalid), with its message.
     #[error("registry answered {status} to {url}: {body}")]
     Status {
-        /// The request URL.
+        /// The base URL and endpoint template.
         url: String,
         /// HTTP status.
         status: u16,
-        /// Body text, at most 512 bytes.
+        /// The registry's message.
         body: String,
     },
-    /// A body too large or not the expected JSON.
-    #[error("registry response from {url} is not understood: {detail}")]
-    Response {
-        /// The request URL.
+    /// No usable answer (transport failure, unexpected status or body).
+    #[error("registry at {url}: {source}")]
+    Client {
+        /// The base URL.
         url: String,
-        /// Why.
-        detail: String,
+        /// What the client said.
+        source: registry_client::RegistryError,
     },
 }
 
-#[derive(Deserialize)]
-struct Registered {
-    id: u32,
-}
-
-/// A small REST client bound to one registry base URL.
+/// Registers schemas in one registry (base URL such as `http://127.0.0.1:8081`).
 #[derive(Debug, Clone)]
 pub struct RegistryClient {
     base: String,
-    http: reqwest::Client,
+    /// A bad URL is reported by the first call, so that building stays infallible.
+    client: Result<registry_client::RegistryClient, BuildError>,
 }
 
 impl RegistryClient {
     /// A client for `base` (e.g. `http://127.0.0.1:8081`).
     pub fn new(base: &str) -> Self {
+        let client = registry_client::RegistryClient::new(RegistryConfig::new(base));
         Self {
-            base: base.trim_end_matches('/').to_string(),
-            http: reqwest::Client::new(),
+            base: base.to_string(),
+            client,
+        }
+    }
+
+    fn client(&self) -> Result<&registry_client::RegistryClient, RegistryError> {
+        self.client.as_ref().map_err(|e| RegistryError::Build {
+            url: self.base.clone(),
+            source: e.clone(),
+        })
+    }
+
+    fn error(&self, source: registry_client::RegistryError) -> RegistryError {
+        match source {
+            registry_client::RegistryError::Refused {
+                endpoint,
+                status,
+                message,
+                ..
+            } => RegistryError::Status {
+                url: format!("{}{endpoint}", self.base.trim_end_matches('/')),
+                status,
+                body: message,
+            },
+            source => RegistryError::Client {
+                url: self.base.clone(),
+                source,
+            },
         }
     }
 
     /// Sets the subject's compatibility level (e.g. `NONE` so every version registers).
     pub async fn set_compatibility(&self, subject: &str, level: &str) -> Result<(), RegistryError> {
-        let url = format!("{}/config/{subject}", self.base);
-        let body = serde_json::json!({ "compatibility": level });
-        self.send(self.http.put(&url).json(&body), &url)
+        self.client()?
+            .set_compatibility(&Subject::new(subject), level)
             .await
-            .map(drop)
+            .map_err(|e| self.error(e))
     }
 
     /// Registers `version` under `subject`, returning its id (existing id if already there).
@@ -81,18 +99,19 @@ impl RegistryClient {
         format: Format,
         version: SchemaVersion,
     ) -> Result<SchemaId, RegistryError> {
-        let url = format!("{}/subjects/{subject}/versions", self.base);
-        let mut body = serde_json::json!({ "schema": format.schema_text(version) });
-        if let (Some(t), Some(obj)) = (format.schema_type(), body.as_object_mut()) {
-            obj.insert("schemaType".into(), t.into());
-        }
-        let bytes = self.send(self.http.post(&url).json(&body), &url).await?;
-        let parsed: Registered =
-            serde_json::from_slice(&bytes).map_err(|e| RegistryError::Response {
-                url: url.clone(),
-                detail: e.to_string(),
-            })?;
-        Ok(SchemaId(parsed.id))
+        let schema_type = match format {
+            Format::Avro => SchemaType::Avro,
+            Format::Protobuf => SchemaType::Protobuf,
+        };
+        self.client()?
+            .register(
+                &Subject::new(subject),
+                schema_type,
+                format.schema_text(version),
+                &[],
+            )
+            .await
+            .map_err(|e| self.error(e))
     }
 
     /// Sets `compatibility` on the subject, then registers `versions` in order.
@@ -109,42 +128,5 @@ impl RegistryClient {
             ids.insert(v, self.register(subject, format, v).await?);
         }
         Ok(ids)
-    }
-
-    async fn send(
-        &self,
-        request: reqwest::RequestBuilder,
-        url: &str,
-    ) -> Result<Vec<u8>, RegistryError> {
-        let http = |source| RegistryError::Http {
-            url: url.to_string(),
-            source,
-        };
-        let response = request
-            .header(reqwest::header::CONTENT_TYPE, MEDIA_TYPE)
-            .header(reqwest::header::ACCEPT, MEDIA_TYPE)
-            .send()
-            .await
-            .map_err(http)?;
-        let status = response.status();
-        let too_long = response
-            .content_length()
-            .is_some_and(|n| n > MAX_RESPONSE_LEN as u64);
-        let bytes = response.bytes().await.map_err(http)?;
-        if too_long || bytes.len() > MAX_RESPONSE_LEN {
-            return Err(RegistryError::Response {
-                url: url.to_string(),
-                detail: format!("body longer than {MAX_RESPONSE_LEN} bytes"),
-            });
-        }
-        if !status.is_success() {
-            let text = String::from_utf8_lossy(bytes.get(..512).unwrap_or(&bytes)).into_owned();
-            return Err(RegistryError::Status {
-                url: url.to_string(),
-                status: status.as_u16(),
-                body: text,
-            });
-        }
-        Ok(bytes.to_vec())
     }
 }

@@ -29,7 +29,7 @@ use crate::codec::WireError;
 use crate::frame::{read_frame, write_frame, FrameError};
 use crate::header::{self, HeaderError, RequestHeaderPeek};
 use crate::inflight::{Pending, ResponseAction};
-use crate::inspect::{MergeError, ProduceDecision, ProduceRequestFrame};
+use crate::inspect::{CloseCause, MergeError, ProduceDecision, ProduceRequestFrame};
 use crate::metrics::{ApiLabels, CloseReason};
 use crate::rewrite::{self, api_versions, RewriteError};
 use crate::tls::HANDSHAKE_RECORD;
@@ -86,8 +86,8 @@ pub enum ConnectionError {
     #[error(transparent)]
     Merge(#[from] MergeError),
     /// The inspector asked to close.
-    #[error("produce inspector closed the connection: {0}")]
-    Inspector(String),
+    #[error("produce inspector closed the connection: {1}")]
+    Inspector(CloseCause, String),
     /// A client sent a TLS ClientHello to a plaintext listener.
     #[error("client sent a TLS ClientHello to a plaintext listener: set security.protocol=PLAINTEXT (or SASL_PLAINTEXT) in the client, or start the proxy with --tls-cert/--tls-key")]
     TlsOnPlaintext,
@@ -134,7 +134,9 @@ impl ConnectionError {
             | Self::UpstreamClosed(_)
             | Self::CorrelationMismatch { .. }
             | Self::Rewrite(_) => CloseReason::upstream,
-            Self::Merge(_) | Self::Inspector(_) => CloseReason::inspector,
+            Self::Inspector(CloseCause::Malformed, _) => CloseReason::malformed,
+            Self::Inspector(CloseCause::Unsupported, _) => CloseReason::unsupported_api,
+            Self::Merge(_) | Self::Inspector(CloseCause::Inspector, _) => CloseReason::inspector,
             Self::TlsOnPlaintext => CloseReason::tls_on_plaintext,
             Self::PlaintextOnTls(_) => CloseReason::plaintext_on_tls,
             Self::ClientTls(_) => CloseReason::tls_handshake,
@@ -159,8 +161,20 @@ pub async fn handle(
             tracing::debug!(%peer, index, reason = %e, "client went away");
         }
         Err(e) => {
-            shared.metrics.closed(e.reason());
-            tracing::warn!(%peer, index, reason = %e, "closing client connection");
+            let reason = e.reason();
+            shared.metrics.closed(reason);
+            let admit = shared.close_log.admit(reason, std::time::Instant::now());
+            if admit.suppressed > 0 {
+                tracing::warn!(
+                    ?reason,
+                    suppressed = admit.suppressed,
+                    "suppressed the log lines of more closed client connections \
+                     (schemagate_connections_closed_total counts them all)"
+                );
+            }
+            if admit.log {
+                tracing::warn!(%peer, index, reason = %e, "closing client connection");
+            }
         }
     }
 }
@@ -426,7 +440,7 @@ impl<CR: AsyncRead + Unpin, UW: AsyncWrite + Unpin> RequestSide<'_, CR, UW> {
             ProduceDecision::ForwardModified { request, .. } => {
                 self.send_unanswered(header, &request).await
             }
-            ProduceDecision::Close(reason) => Err(ConnectionError::Inspector(reason)),
+            ProduceDecision::Close(cause, reason) => Err(ConnectionError::Inspector(cause, reason)),
         }
     }
 
@@ -586,5 +600,21 @@ impl<UR: AsyncRead + Unpin, CW: AsyncWrite + Unpin> ResponseSide<'_, UR, CW> {
                 frame
             },
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inspector_closes_are_counted_by_their_cause() {
+        let reason = |cause| ConnectionError::Inspector(cause, "x".into()).reason();
+        assert_eq!(reason(CloseCause::Malformed), CloseReason::malformed);
+        assert_eq!(
+            reason(CloseCause::Unsupported),
+            CloseReason::unsupported_api
+        );
+        assert_eq!(reason(CloseCause::Inspector), CloseReason::inspector);
     }
 }

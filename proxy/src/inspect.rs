@@ -64,8 +64,21 @@ pub enum ProduceDecision {
         /// Builds the client's response.
         merge: MergeFn,
     },
-    /// Close the client connection; the reason is logged.
-    Close(String),
+    /// Close the client connection; the reason is logged and counted by its cause.
+    Close(CloseCause, String),
+}
+
+/// Why an inspector closes a connection: the `reason` label under which
+/// `schemagate_connections_closed_total` counts it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloseCause {
+    /// The Produce request does not decode (`reason="malformed"`).
+    Malformed,
+    /// The request uses a form the inspector cannot judge, e.g. topics by id
+    /// (`reason="unsupported_api"`).
+    Unsupported,
+    /// The inspector itself failed, e.g. building its answer (`reason="inspector"`).
+    Inspector,
 }
 
 impl std::fmt::Debug for ProduceDecision {
@@ -76,7 +89,7 @@ impl std::fmt::Debug for ProduceDecision {
             Self::ForwardModified { request, .. } => {
                 write!(f, "ForwardModified({} bytes)", request.len())
             }
-            Self::Close(reason) => write!(f, "Close({reason})"),
+            Self::Close(cause, reason) => write!(f, "Close({cause:?}, {reason})"),
         }
     }
 }

@@ -23,13 +23,15 @@
 //! - [`tls`]: TLS towards brokers ([`upstream::Connector`]) and on the client listeners
 //!   (certificate reloaded when its files change).
 //! - [`capture`]: frames written to a folder for the fuzz corpora (`SCHEMAGATE_CAPTURE_FRAMES`).
-//! - [`shutdown`]: SIGTERM / Ctrl-C; [`Proxy::run`] stops accepting and drains.
+//! - Shutdown: [`Proxy::run`] stops accepting and drains when its signal future completes
+//!   (the CLI passes `serving::shutdown::signal`, SIGTERM or Ctrl-C).
 #![forbid(unsafe_code)]
 
 pub mod admin;
 pub mod batch;
 pub mod broker_map;
 pub mod capture;
+pub mod close_log;
 pub mod codec;
 pub mod config;
 pub mod connection;
@@ -44,7 +46,6 @@ pub mod metrics;
 pub mod policy;
 pub mod produce_view;
 pub mod rewrite;
-pub mod shutdown;
 pub mod tls;
 pub mod upstream;
 
@@ -85,6 +86,8 @@ pub struct Shared {
     pub connector: Connector,
     /// TLS of the client listeners, if on.
     pub listener_tls: Option<Arc<ListenerTls>>,
+    /// Limits the WARN lines of closed connections (the counter sees every close).
+    pub close_log: close_log::CloseLog,
 }
 
 /// Why the proxy could not run.
@@ -165,6 +168,7 @@ impl Proxy {
             connection_permits: Arc::new(Semaphore::new(config.max_connections)),
             connector,
             listener_tls,
+            close_log: close_log::CloseLog::default(),
             config,
         };
         Ok(Self {

@@ -139,6 +139,11 @@ impl RegistryClient {
         self.inner.schemas.len()
     }
 
+    /// The transport, for the uncached calls in `admin`.
+    pub(crate) fn transport(&self) -> &Transport {
+        &self.inner.transport
+    }
+
     /// The parsed schema for `id`, from cache or `GET /schemas/ids/{id}` plus its references.
     /// `NotFound` means no such id (the record is invalid); `InvalidSchema` means the registry's
     /// schema does not parse; `Unavailable`/`BadResponse` mean retry later.

@@ -60,6 +60,19 @@ pub enum RegistryError {
         /// How long the lookup tried before giving up.
         elapsed: Duration,
     },
+    /// The registry refused a write or a check with a Confluent error (409 incompatible, 422
+    /// invalid schema or level): definitive, the same request gets the same answer.
+    #[error("registry refused {endpoint} with HTTP {status} (error code {error_code}): {message}")]
+    Refused {
+        /// The endpoint template.
+        endpoint: &'static str,
+        /// HTTP status, e.g. 409.
+        status: u16,
+        /// Confluent error code, e.g. 42201.
+        error_code: i32,
+        /// The registry's message.
+        message: String,
+    },
     /// The registry answered something unusable: unexpected status (401, 403, a 404 without a
     /// Confluent error code), an oversized or malformed body. Never proof a record is bad.
     #[error("unusable registry response from {endpoint}: {reason}")]
@@ -75,9 +88,9 @@ impl RegistryError {
     /// What the caller should do: reject the record, or ask the client to retry.
     pub fn action(&self) -> CallerAction {
         match self {
-            RegistryError::NotFound { .. } | RegistryError::InvalidSchema { .. } => {
-                CallerAction::RecordInvalid
-            }
+            RegistryError::NotFound { .. }
+            | RegistryError::InvalidSchema { .. }
+            | RegistryError::Refused { .. } => CallerAction::RecordInvalid,
             RegistryError::Unavailable { .. } | RegistryError::BadResponse { .. } => {
                 CallerAction::RetryLater
             }
@@ -91,7 +104,7 @@ impl RegistryError {
 }
 
 /// Why a [`crate::RegistryClient`] could not be built from its configuration.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BuildError {
     /// The registry URL does not parse or is not http/https.
     #[error("registry URL {url:?}: {reason}")]

@@ -11,6 +11,10 @@
 //!   [`RegistryClient::binding`] (is this id registered under this subject, and as which version),
 //!   [`RegistryClient::subject_version`] (reader contracts) and [`RegistryClient::lookup`]
 //!   (schema text → id).
+//! - [`admin`]: the uncached writes and checks: [`RegistryClient::register`],
+//!   [`RegistryClient::set_compatibility`], [`RegistryClient::compatibility_level`],
+//!   [`RegistryClient::version_schema`] and [`RegistryClient::check_compatibility`] (the CLI's
+//!   `check --registry` and loadgen use them; the proxy never writes).
 //! - [`error`]: [`RegistryError`], classified by [`CallerAction`]: a record is invalid only on
 //!   a definitive answer, never because the registry is down.
 //! - [`config`]: URL, auth, TLS CA, timeouts, retries, cache sizes and TTLs.
@@ -39,6 +43,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod admin;
 mod cache;
 pub mod client;
 pub mod config;
@@ -51,6 +56,7 @@ mod retry;
 pub mod subject;
 mod transport;
 
+pub use admin::{CompatibilityReport, VersionedSchema};
 pub use client::{RegisteredSchema, RegistryClient, SubjectVersion};
 pub use config::{Auth, BindingCheck, CacheConfig, RegistryConfig, RetryPolicy};
 pub use error::{BuildError, CallerAction, Missing, RegistryError};

@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use crate::error::{Missing, RegistryError};
 use crate::subject::{Subject, VersionSpec};
-use crate::transport::{Answer, Transport};
+use crate::transport::{Answer, Method, Transport};
 
 /// Endpoint templates: the only values of the `endpoint` metric label.
 pub(crate) mod endpoint {
@@ -23,6 +23,12 @@ pub(crate) mod endpoint {
     pub(crate) const SUBJECT_VERSION: &str = "/subjects/{subject}/versions/{version}";
     /// `POST /subjects/{subject}`.
     pub(crate) const LOOKUP: &str = "/subjects/{subject}";
+    /// `POST /subjects/{subject}/versions`.
+    pub(crate) const REGISTER: &str = "/subjects/{subject}/versions";
+    /// `GET` and `PUT /config/{subject}`.
+    pub(crate) const CONFIG: &str = "/config/{subject}";
+    /// `POST /compatibility/subjects/{subject}/versions/{version}`.
+    pub(crate) const COMPATIBILITY: &str = "/compatibility/subjects/{subject}/versions/{version}";
 }
 
 /// A schema as `GET /schemas/ids/{id}` returns it.
@@ -150,6 +156,20 @@ pub(crate) async fn lookup(
     references: &[SchemaReference],
 ) -> Result<VersionRecord, RegistryError> {
     let ep = endpoint::LOOKUP;
+    let body = schema_body(ep, schema_type, text, references)?;
+    let answer = t
+        .send(ep, &["subjects", subject.as_str()], Some(&body))
+        .await?;
+    read(ep, answer, Missing::Schema)
+}
+
+/// The JSON body that names a schema: `schema`, `schemaType` (absent for Avro), `references`.
+fn schema_body(
+    ep: &'static str,
+    schema_type: SchemaType,
+    text: &str,
+    references: &[SchemaReference],
+) -> Result<serde_json::Value, RegistryError> {
     let mut body = serde_json::json!({ "schema": text });
     if schema_type != SchemaType::Avro {
         body["schemaType"] = schema_type.as_str().into();
@@ -161,10 +181,135 @@ pub(crate) async fn lookup(
                 reason: format!("encoding references: {e}"),
             })?;
     }
+    Ok(body)
+}
+
+/// The answer to a registration.
+#[derive(Debug, Deserialize)]
+pub(crate) struct Registered {
+    pub(crate) id: u32,
+}
+
+/// `POST /subjects/{subject}/versions`: registers the schema (or finds it registered).
+pub(crate) async fn register(
+    t: &Transport,
+    subject: &Subject,
+    schema_type: SchemaType,
+    text: &str,
+    references: &[SchemaReference],
+) -> Result<Registered, RegistryError> {
+    let ep = endpoint::REGISTER;
+    let body = schema_body(ep, schema_type, text, references)?;
     let answer = t
-        .send(ep, &["subjects", subject.as_str()], Some(&body))
+        .request(
+            Method::Post,
+            ep,
+            &["subjects", subject.as_str(), "versions"],
+            &[],
+            Some(&body),
+        )
         .await?;
-    read(ep, answer, Missing::Schema)
+    read_verdict(ep, answer, Missing::Subject)
+}
+
+/// A compatibility level as `GET`/`PUT /config/{subject}` return it (Confluent answers
+/// `compatibilityLevel` to a GET and `compatibility` to a PUT).
+#[derive(Debug, Deserialize)]
+pub(crate) struct Level {
+    #[serde(rename = "compatibilityLevel", alias = "compatibility")]
+    pub(crate) level: String,
+}
+
+/// `GET /config/{subject}?defaultToGlobal=true`: the level that applies to the subject.
+pub(crate) async fn config(t: &Transport, subject: &Subject) -> Result<Level, RegistryError> {
+    let ep = endpoint::CONFIG;
+    let answer = t
+        .send_query(
+            ep,
+            &["config", subject.as_str()],
+            &[("defaultToGlobal", "true")],
+            None,
+        )
+        .await?;
+    read(ep, answer, Missing::Subject)
+}
+
+/// `PUT /config/{subject}`: sets the subject's compatibility level.
+pub(crate) async fn set_config(
+    t: &Transport,
+    subject: &Subject,
+    level: &str,
+) -> Result<Level, RegistryError> {
+    let ep = endpoint::CONFIG;
+    let body = serde_json::json!({ "compatibility": level });
+    let answer = t
+        .request(
+            Method::Put,
+            ep,
+            &["config", subject.as_str()],
+            &[],
+            Some(&body),
+        )
+        .await?;
+    read_verdict(ep, answer, Missing::Subject)
+}
+
+/// The answer to a compatibility check.
+#[derive(Debug, Deserialize)]
+pub(crate) struct CompatibilityAnswer {
+    pub(crate) is_compatible: bool,
+    #[serde(default)]
+    pub(crate) messages: Vec<String>,
+}
+
+/// `POST /compatibility/subjects/{subject}/versions/{version}?verbose=true`.
+pub(crate) async fn compatibility(
+    t: &Transport,
+    subject: &Subject,
+    version: VersionSpec,
+    schema_type: SchemaType,
+    text: &str,
+    references: &[SchemaReference],
+) -> Result<CompatibilityAnswer, RegistryError> {
+    let ep = endpoint::COMPATIBILITY;
+    let body = schema_body(ep, schema_type, text, references)?;
+    let v = version.path_segment();
+    let answer = t
+        .request(
+            Method::Post,
+            ep,
+            &[
+                "compatibility",
+                "subjects",
+                subject.as_str(),
+                "versions",
+                &v,
+            ],
+            &[("verbose", "true")],
+            Some(&body),
+        )
+        .await?;
+    read_verdict(ep, answer, Missing::Version)
+}
+
+/// [`read`] for writes and checks: a 409 or 422 with a Confluent error body is the registry's
+/// definitive refusal ([`RegistryError::Refused`]), not a bad answer.
+pub(crate) fn read_verdict<T: DeserializeOwned>(
+    ep: &'static str,
+    answer: Answer,
+    missing: Missing,
+) -> Result<T, RegistryError> {
+    if matches!(answer.status, 409 | 422) {
+        if let Ok(err) = serde_json::from_slice::<ErrorBody>(&answer.body) {
+            return Err(RegistryError::Refused {
+                endpoint: ep,
+                status: answer.status,
+                error_code: err.error_code,
+                message: printable(&err.message),
+            });
+        }
+    }
+    read(ep, answer, missing)
 }
 
 /// Turns an answer into `T` (200), a definitive [`RegistryError::NotFound`] (404 with a
@@ -309,6 +454,44 @@ mod tests {
             );
             proptest::prop_assert!(classified, "404 gave {:?}", missing);
         }
+    }
+
+    #[test]
+    fn confluent_refusals_of_writes_are_definitive() {
+        let body = r#"{"error_code":409,"message":"Schema being registered is incompatible"}"#;
+        let r: Result<Registered, _> = read_verdict("/x", answer(409, body), Missing::Subject);
+        assert_eq!(
+            r.map(|r| r.id),
+            Err(RegistryError::Refused {
+                endpoint: "/x",
+                status: 409,
+                error_code: 409,
+                message: "Schema being registered is incompatible".into()
+            })
+        );
+        let body = r#"{"error_code":42201,"message":"Invalid schema"}"#;
+        let r: Result<Registered, _> = read_verdict("/x", answer(422, body), Missing::Subject);
+        assert!(matches!(
+            r,
+            Err(RegistryError::Refused {
+                status: 422,
+                error_code: 42201,
+                ..
+            })
+        ));
+        // Without a Confluent body, or with another status, it is read as any answer is.
+        let r: Result<Registered, _> =
+            read_verdict("/x", answer(409, "conflict"), Missing::Subject);
+        assert!(matches!(r, Err(RegistryError::BadResponse { .. })));
+        let r: Result<Registered, _> =
+            read_verdict("/x", answer(200, r#"{"id":7}"#), Missing::Subject);
+        assert_eq!(r.map(|r| r.id), Ok(7));
+        let r: Result<Level, _> = read_verdict(
+            "/x",
+            answer(200, r#"{"compatibility":"NONE"}"#),
+            Missing::Subject,
+        );
+        assert_eq!(r.map(|l| l.level), Ok("NONE".to_string()));
     }
 
     #[test]

@@ -14,6 +14,14 @@ use crate::retry::{backoff, jitter_seed, status_is_retryable};
 /// The media type Confluent registries speak.
 const MEDIA_TYPE: &str = "application/vnd.schemaregistry.v1+json";
 
+/// The HTTP methods the client sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Method {
+    Get,
+    Post,
+    Put,
+}
+
 /// A registry answer that is not worth retrying: its status and a size-capped body.
 #[derive(Debug)]
 pub(crate) struct Answer {
@@ -58,7 +66,15 @@ enum Attempt {
 impl Transport {
     /// Builds the HTTP client from the configuration.
     pub(crate) fn new(config: &RegistryConfig, metrics: Metrics) -> Result<Self, BuildError> {
-        let base = parse_base_url(&config.url)?;
+        let mut base = parse_base_url(&config.url)?;
+        // Credentials in the URL are the fallback for the configured ones; left in the URL,
+        // reqwest would send them as a second Authorization header.
+        let from_url = (!base.username().is_empty()).then(|| Auth::Basic {
+            username: base.username().to_string(),
+            password: base.password().unwrap_or_default().to_string(),
+        });
+        let _ = base.set_username("");
+        let _ = base.set_password(None);
         let mut builder = reqwest::Client::builder()
             .use_rustls_tls()
             .connect_timeout(config.connect_timeout)
@@ -88,7 +104,7 @@ impl Transport {
         Ok(Transport {
             http,
             base,
-            auth: config.auth.clone(),
+            auth: config.auth.clone().or(from_url),
             retry: config.retry,
             max_body: config.max_body_bytes,
             metrics,
@@ -142,6 +158,24 @@ impl Transport {
         query: &[(&str, &str)],
         body: Option<&serde_json::Value>,
     ) -> Result<Answer, RegistryError> {
+        let method = if body.is_some() {
+            Method::Post
+        } else {
+            Method::Get
+        };
+        self.request(method, endpoint, segments, query, body).await
+    }
+
+    /// Sends `method` with an optional JSON `body`, retrying as [`Transport::send`] does. Only
+    /// idempotent requests go through here (Confluent's register and config writes are).
+    pub(crate) async fn request(
+        &self,
+        method: Method,
+        endpoint: &'static str,
+        segments: &[&str],
+        query: &[(&str, &str)],
+        body: Option<&serde_json::Value>,
+    ) -> Result<Answer, RegistryError> {
         let url = self.url(segments, query);
         let post =
             body.map(serde_json::to_vec)
@@ -153,11 +187,12 @@ impl Transport {
         let start = Instant::now();
         let mut attempt = 1u32;
         loop {
-            let (reason, retry_after) = match self.attempt(endpoint, &url, post.as_deref()).await {
-                Attempt::Done(answer) => return Ok(answer),
-                Attempt::Fatal(err) => return Err(err),
-                Attempt::Retryable(reason, retry_after) => (reason, retry_after),
-            };
+            let (reason, retry_after) =
+                match self.attempt(method, endpoint, &url, post.as_deref()).await {
+                    Attempt::Done(answer) => return Ok(answer),
+                    Attempt::Fatal(err) => return Err(err),
+                    Attempt::Retryable(reason, retry_after) => (reason, retry_after),
+                };
             let pause = backoff(&self.retry, attempt, jitter_seed(u64::from(attempt)))
                 .max(retry_after.unwrap_or(Duration::ZERO))
                 .min(self.retry.max_backoff);
@@ -175,15 +210,23 @@ impl Transport {
         }
     }
 
-    async fn attempt(&self, endpoint: &'static str, url: &Url, post: Option<&[u8]>) -> Attempt {
-        let mut request = match post {
-            Some(bytes) => self
-                .http
-                .post(url.clone())
-                .header(header::CONTENT_TYPE, MEDIA_TYPE)
-                .body(bytes.to_vec()),
-            None => self.http.get(url.clone()),
+    async fn attempt(
+        &self,
+        method: Method,
+        endpoint: &'static str,
+        url: &Url,
+        body: Option<&[u8]>,
+    ) -> Attempt {
+        let mut request = match method {
+            Method::Get => self.http.get(url.clone()),
+            Method::Post => self.http.post(url.clone()),
+            Method::Put => self.http.put(url.clone()),
         };
+        if let Some(bytes) = body {
+            request = request
+                .header(header::CONTENT_TYPE, MEDIA_TYPE)
+                .body(bytes.to_vec());
+        }
         request = request.header(
             header::ACCEPT,
             "application/vnd.schemaregistry.v1+json, application/json",
@@ -327,6 +370,21 @@ mod tests {
                 .as_str(),
             "https://host.example/prefix/schemas/ids/7?subject=a%26b%3Dc+d"
         );
+    }
+
+    #[test]
+    fn credentials_in_the_url_are_the_fallback_auth() {
+        let t = transport("http://key:s3cret@127.0.0.1:8081/");
+        assert_eq!(t.url(&["x"], &[]).as_str(), "http://127.0.0.1:8081/x");
+        let basic = Auth::Basic {
+            username: "key".into(),
+            password: "s3cret".into(),
+        };
+        assert_eq!(t.auth, Some(basic));
+        let mut config = RegistryConfig::new("http://key:s3cret@127.0.0.1:8081/");
+        config.auth = Some(Auth::Bearer("t".into()));
+        let t = Transport::new(&config, Metrics::default()).expect("valid test config");
+        assert_eq!(t.auth, Some(Auth::Bearer("t".into())));
     }
 
     #[test]

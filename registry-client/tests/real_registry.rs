@@ -589,3 +589,113 @@ async fn a_soft_deleted_version_still_binds_its_id_in_every_mode() {
         assert_eq!(r.map(|s| s.id), Ok(v1), "{mode:?}");
     }
 }
+
+#[tokio::test]
+async fn writes_and_checks_register_configure_and_ask_for_compatibility() {
+    let served = Served::start(HttpConfig::default()).await;
+    let client = RegistryClient::new(config(&served.url())).expect("client");
+    let orders = Subject::new("orders/value");
+
+    // No subject yet: not found, and the level is the global default.
+    assert!(matches!(
+        client.version_schema(&orders, VersionSpec::Latest).await,
+        Err(RegistryError::NotFound {
+            what: Missing::Subject,
+            ..
+        })
+    ));
+    assert_eq!(
+        client.compatibility_level(&orders).await,
+        Ok("BACKWARD".to_string())
+    );
+
+    let id = client
+        .register(&orders, SchemaType::Avro, ORDER, &[])
+        .await
+        .expect("registered");
+    let again = client.register(&orders, SchemaType::Avro, ORDER, &[]).await;
+    assert_eq!(again, Ok(id), "registering the same schema again finds it");
+    let latest = client
+        .version_schema(&orders, VersionSpec::Latest)
+        .await
+        .expect("latest");
+    assert_eq!(
+        (latest.version, latest.id, latest.schema_type),
+        (1, id, SchemaType::Avro)
+    );
+    assert_eq!(latest.subject, orders);
+    assert!(latest.schema.contains("Order"), "{}", latest.schema);
+    assert!(latest.references.is_empty());
+
+    // A new required field breaks BACKWARD: the check says why, the registration is refused.
+    let breaking = ORDER.replace(
+        r#"{"name":"id","type":"long"}"#,
+        r#"{"name":"id","type":"long"},{"name":"qty","type":"int"}"#,
+    );
+    let check_breaking = || {
+        client.check_compatibility(
+            &orders,
+            VersionSpec::Latest,
+            SchemaType::Avro,
+            &breaking,
+            &[],
+        )
+    };
+    client
+        .set_compatibility(&orders, "BACKWARD")
+        .await
+        .expect("level set");
+    let report = check_breaking().await.expect("checked");
+    assert!(!report.is_compatible);
+    assert!(!report.messages.is_empty(), "{report:?}");
+    let refused = client
+        .register(&orders, SchemaType::Avro, &breaking, &[])
+        .await;
+    match refused {
+        Err(e @ RegistryError::Refused { status: 409, .. }) => {
+            assert_eq!(e.action(), CallerAction::RecordInvalid)
+        }
+        other => panic!("expected a 409 refusal: {other:?}"),
+    }
+    let invalid = client
+        .register(&orders, SchemaType::Avro, "{not avro", &[])
+        .await;
+    assert!(
+        matches!(invalid, Err(RegistryError::Refused { status: 422, .. })),
+        "{invalid:?}"
+    );
+
+    // With NONE the same change passes the check and registers as version 2.
+    client
+        .set_compatibility(&orders, "NONE")
+        .await
+        .expect("level set");
+    assert_eq!(
+        client.compatibility_level(&orders).await,
+        Ok("NONE".to_string())
+    );
+    let report = check_breaking().await.expect("checked");
+    assert_eq!(
+        report,
+        registry_client::CompatibilityReport {
+            is_compatible: true,
+            messages: vec![]
+        }
+    );
+    let second = client
+        .register(&orders, SchemaType::Avro, &breaking, &[])
+        .await
+        .expect("registered under NONE");
+    assert_ne!(second, id);
+    let latest = client
+        .version_schema(&orders, VersionSpec::Latest)
+        .await
+        .expect("latest");
+    assert_eq!((latest.version, latest.id), (2, second));
+    // A level the registry does not know is refused.
+    let bad = client.set_compatibility(&orders, "SIDEWAYS").await;
+    assert!(
+        matches!(bad, Err(RegistryError::Refused { status: 422, .. })),
+        "{bad:?}"
+    );
+}

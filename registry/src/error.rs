@@ -138,7 +138,7 @@ impl RegistryError {
 impl IntoResponse for RegistryError {
     fn into_response(self) -> Response {
         let body = serde_json::json!({"error_code": self.code(), "message": self.to_string()});
-        let mut resp = crate::http::json_response(self.status(), &body);
+        let mut resp = crate::json::json_response(self.status(), &body);
         if self == RegistryError::Unauthorized {
             resp.headers_mut().insert(
                 axum::http::header::WWW_AUTHENTICATE,

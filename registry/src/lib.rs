@@ -14,16 +14,19 @@
 //!   OAuth2 bearer JWTs, per-subject permissions, and the audit trail.
 //! - [`metrics`]: access by outcome, file reloads, JWKS fetches.
 //! - [`serialized`]: `?format=serialized` for Protobuf (a base64 `FileDescriptorProto`).
-//! - [`error`]: [`error::RegistryError`], each variant mapped to Confluent's status and code.
+//! - [`error`]: [`error::RegistryError`], each variant mapped to Confluent's status and code;
+//!   beside it [`request`] (the request bodies) and [`json`] (JSON answers in Confluent's type).
 //!
 //! [`open`] builds a registry over a store and [`serve`] runs it until a shutdown signal.
 #![forbid(unsafe_code)]
 
 pub mod error;
 pub mod http;
+pub mod json;
 pub mod kafka;
 pub mod metrics;
 pub mod record;
+pub mod request;
 pub mod security;
 pub mod serialized;
 pub mod service;

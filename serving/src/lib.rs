@@ -8,9 +8,12 @@
 //!   file at fault, and [`ServerTls`], a listener's certificate (with optional client-certificate
 //!   verification) as a [`Watched`] value.
 //! - [`metrics_text`]: the `/metrics` answer, OpenMetrics text of a metrics registry.
+//! - [`shutdown`]: [`shutdown::signal`], completing on SIGTERM or Ctrl-C.
+//! - [`telemetry`]: the log subscriber and OpenTelemetry (OTLP) export of every binary.
 #![forbid(unsafe_code)]
 
 pub mod metrics_text;
+pub mod shutdown;
 pub mod telemetry;
 pub mod tls;
 pub mod watch;

@@ -89,7 +89,8 @@ impl Registry {
         })
     }
 
-    /// `GET path` on the admin port (`/metrics`, `/healthz`): the status and the body.
+    /// `GET path` on the admin port (`/metrics`, `/healthz`) the harness chose (not one a test
+    /// passed in its own flags): the status and the body.
     pub fn admin_get(&self, path: &str) -> Result<(u16, String), HarnessError> {
         crate::http::request(self.admin, "GET", path, None)
     }
@@ -125,9 +126,16 @@ impl Registry {
             .arg("registry")
             .args(["--listen", &self.addr.to_string()])
             .args(["--store", &self.store])
-            .args(["--admin", &self.admin.to_string()])
             .args(&self.extra)
             .env("RUST_LOG", "info");
+        // A test that names its own --admin keeps it (the flag may be given once).
+        if !self
+            .extra
+            .iter()
+            .any(|f| f == "--admin" || f.starts_with("--admin="))
+        {
+            command.args(["--admin", &self.admin.to_string()]);
+        }
         let mut server = Server::spawn("schemagate-registry", command)?;
         server.wait_for_listener(self.addr, Duration::from_secs(30))?;
         self.server = Some(server);

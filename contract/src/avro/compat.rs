@@ -15,7 +15,7 @@
 use std::collections::HashMap;
 use std::rc::Rc;
 
-use crate::compat::Incompatibility;
+use crate::verdict::Incompatibility;
 
 use super::model::{Kind, Model, NodeId, Primitive, Record};
 

@@ -16,13 +16,14 @@
 
 use std::sync::Arc;
 
-use crate::compat::Incompatibility;
 use crate::schema::{DecodeError, ResolvedReference, SchemaError, SchemaType};
+use crate::verdict::Incompatibility;
 
 mod canonical;
 mod compat;
 mod defaults;
 mod json_text;
+mod limits;
 mod model;
 mod parse;
 mod program;
@@ -31,7 +32,7 @@ mod validate;
 #[cfg(test)]
 mod tests;
 
-pub use validate::{MAX_NESTING, MAX_ZERO_SIZE_ITEMS};
+pub use limits::{MAX_NESTING, MAX_ZERO_SIZE_ITEMS};
 
 /// A parsed Avro schema. Cheap to clone; immutable after parsing.
 #[derive(Clone)]

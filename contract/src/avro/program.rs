@@ -14,8 +14,8 @@
 //! Within one program every op is reached unless an earlier one fails, so a program checks once,
 //! on entry, the deepest of its own ops ([`Prog::limit`]); sub-programs check theirs when run.
 
+use super::limits::{MAX_NESTING, MAX_ZERO_SIZE_ITEMS};
 use super::model::{Kind, Model, NodeId, Primitive};
-use super::validate::{MAX_NESTING, MAX_ZERO_SIZE_ITEMS};
 
 /// Programs up to this many ops are copied into the records that use them; longer ones are
 /// called, so a schema compiles to a size linear in its own.

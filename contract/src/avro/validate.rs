@@ -12,15 +12,9 @@
 
 use crate::schema::DecodeError;
 
+use super::limits::{MAX_NESTING, MAX_ZERO_SIZE_ITEMS};
 use super::model::{Kind, Model, NodeId, Primitive};
 use super::program::Program;
-
-/// Deepest nesting of records, arrays, maps and unions a datum may have.
-pub const MAX_NESTING: usize = 128;
-
-/// Most items one block may claim when the items take no bytes at all (`null`, empty
-/// records): such a block is valid Avro, but readers allocate per item.
-pub const MAX_ZERO_SIZE_ITEMS: u64 = 1 << 20;
 
 /// Per node: every value of the type encodes to zero bytes (null, fixed(0), records of those).
 pub(crate) fn zero_size_nodes(model: &Model) -> Vec<bool> {

@@ -14,20 +14,45 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::Context as _;
 use contract::SchemaId;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
+use rdkafka::error::KafkaError;
 use rdkafka::types::RDKafkaErrorCode;
 
 use crate::order::OrderGenerator;
 use crate::produce::{self, Limit, ProduceSpec, ProduceStats};
 use crate::registry::RegistryClient;
-use crate::render::{Codec, Format};
+use crate::render::{Codec, Format, RenderError};
 use crate::version::SchemaVersion;
 use consumer::{ConsumerHandle, ConsumerSpec, ConsumerStats};
 use summary::{ConsumerSummary, FleetSummary, LagSample};
+
+/// Why the fleet could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum FleetError {
+    /// The options ask for something the fleet cannot do.
+    #[error("{0}")]
+    Options(&'static str),
+    /// The writer versions could not be registered.
+    #[error("registering schemas")]
+    Registry(#[from] crate::registry::RegistryError),
+    /// The Kafka admin client failed.
+    #[error("kafka admin client")]
+    Kafka(#[from] KafkaError),
+    /// The broker refused to create the topic.
+    #[error("creating topic {topic}: {code}")]
+    Topic {
+        /// The topic.
+        topic: String,
+        /// The broker's error code.
+        code: RDKafkaErrorCode,
+    },
+    /// The schemas could not be loaded for encoding.
+    #[error(transparent)]
+    Render(#[from] RenderError),
+}
 
 /// How long consumers may trail after producers stop before the fleet gives up on them.
 const DRAIN_GRACE: Duration = Duration::from_secs(20);
@@ -63,7 +88,7 @@ pub struct FleetOptions {
 
 /// Resolves schema ids: registered in the registry (compatibility NONE on the subject, so every
 /// class registers), or the version numbers when there is no registry.
-async fn schema_ids(opts: &FleetOptions) -> anyhow::Result<BTreeMap<SchemaVersion, SchemaId>> {
+async fn schema_ids(opts: &FleetOptions) -> Result<BTreeMap<SchemaVersion, SchemaId>, FleetError> {
     let mut versions: Vec<SchemaVersion> =
         opts.writers.iter().chain(&opts.readers).copied().collect();
     versions.sort();
@@ -82,7 +107,7 @@ async fn schema_ids(opts: &FleetOptions) -> anyhow::Result<BTreeMap<SchemaVersio
     }
 }
 
-async fn ensure_topic(opts: &FleetOptions) -> anyhow::Result<()> {
+async fn ensure_topic(opts: &FleetOptions) -> Result<(), FleetError> {
     let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
         .set("bootstrap.servers", &opts.bootstrap)
         .create()?;
@@ -91,20 +116,23 @@ async fn ensure_topic(opts: &FleetOptions) -> anyhow::Result<()> {
     for r in admin.create_topics([&topic], &admin_opts).await? {
         match r {
             Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
-            Err((t, e)) => anyhow::bail!("creating topic {t}: {e}"),
+            Err((topic, code)) => return Err(FleetError::Topic { topic, code }),
         }
     }
     Ok(())
 }
 
 /// Runs the fleet and returns its summary.
-pub async fn run(opts: &FleetOptions) -> anyhow::Result<FleetSummary> {
-    anyhow::ensure!(!opts.writers.is_empty(), "at least one writer version");
-    anyhow::ensure!(
-        opts.readers.len() >= 2,
-        "at least two reader versions (consumer groups)"
-    );
-    let ids = schema_ids(opts).await.context("registering schemas")?;
+pub async fn run(opts: &FleetOptions) -> Result<FleetSummary, FleetError> {
+    if opts.writers.is_empty() {
+        return Err(FleetError::Options("at least one writer version"));
+    }
+    if opts.readers.len() < 2 {
+        return Err(FleetError::Options(
+            "at least two reader versions (consumer groups)",
+        ));
+    }
+    let ids = schema_ids(opts).await?;
     ensure_topic(opts).await?;
     let codec = Arc::new(Codec::new(opts.format)?);
     let writers_by_id: HashMap<SchemaId, SchemaVersion> =
@@ -135,7 +163,7 @@ pub async fn run(opts: &FleetOptions) -> anyhow::Result<FleetSummary> {
             };
             let (codec, stats, stop) = (codec.clone(), handle.stats.clone(), stop.clone());
             threads.push(std::thread::spawn(move || {
-                consumer::run(&spec, &codec, &stats, &stop).map_err(anyhow::Error::from)
+                consumer::run(&spec, &codec, &stats, &stop)
             }));
             consumers.push(handle);
         }
@@ -177,7 +205,6 @@ pub async fn run(opts: &FleetOptions) -> anyhow::Result<FleetSummary> {
                         .unwrap_or_default(),
                 )
             })
-            .map_err(anyhow::Error::from)
         });
         producers.push((stats, thread));
     }

@@ -255,46 +255,6 @@ fn item_value(item: &Item, version: SchemaVersion) -> Value {
     ])
 }
 
-/// Bytes Avro uses for `n` as a zigzag varint.
-pub fn varint_len(n: i64) -> usize {
-    let mut z = ((n << 1) ^ (n >> 63)) as u64;
-    let mut len = 1;
-    while z >= 0x80 {
-        z >>= 7;
-        len += 1;
-    }
-    len
-}
-
-fn string_len(s: &str) -> usize {
-    varint_len(s.len() as i64) + s.len()
-}
-
-/// Size of the v1 datum of `order` without its `notes` field (what the generator pads).
-pub fn v1_len_without_notes(order: &Order) -> usize {
-    let items: usize = order
-        .items
-        .iter()
-        .map(|i| string_len(&i.sku) + varint_len(i64::from(i.qty)) + varint_len(i.price_cents))
-        .sum();
-    // One block: count, items, then the zero count that ends the array.
-    let array = match order.items.len() {
-        0 => 1,
-        n => varint_len(n as i64) + items + 1,
-    };
-    string_len(&order.order_id)
-        + varint_len(order.account_id)
-        + varint_len(i64::from(order.status.index()))
-        + varint_len(order.amount_cents)
-        + string_len(&order.currency)
-        + varint_len(order.ts_millis)
-        + array
-        + string_len(&order.customer_email)
-        + string_len(&order.shipping_address)
-        + string_len(&order.channel)
-        + varint_len(i64::from(order.priority))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -392,13 +352,5 @@ mod tests {
             s.decode(&body, V1, V1),
             Err(AvroError::Trailing(1))
         ));
-    }
-
-    #[test]
-    fn varint_lengths() {
-        assert_eq!(varint_len(0), 1);
-        assert_eq!(varint_len(-64), 1);
-        assert_eq!(varint_len(64), 2);
-        assert_eq!(varint_len(i64::MAX), 10);
     }
 }

@@ -13,7 +13,9 @@ use super::quarantine::QuarantineWriter;
 use super::resolve::{reader_verdicts, ReaderVerdicts};
 use super::sequence_store::SequenceStore;
 use crate::batch::{self, BatchLimits};
-use crate::inspect::{MergeError, ProduceDecision, ProduceInspector, ProduceRequestFrame};
+use crate::inspect::{
+    CloseCause, MergeError, ProduceDecision, ProduceInspector, ProduceRequestFrame,
+};
 use crate::policy::Policy;
 use crate::produce_view::{PartitionEdit, ProduceRequestView, TOPIC_ID_FROM};
 
@@ -65,7 +67,12 @@ impl Enforcer {
         let version = req.header.api_version;
         let view = match req.view() {
             Ok(v) => v,
-            Err(e) => return ProduceDecision::Close(format!("malformed produce request: {e}")),
+            Err(e) => {
+                return ProduceDecision::Close(
+                    CloseCause::Malformed,
+                    format!("malformed produce request: {e}"),
+                )
+            }
         };
         let policies: Vec<_> = view
             .topics
@@ -91,7 +98,7 @@ impl Enforcer {
             if version >= TOPIC_ID_FROM {
                 // Topic ids cannot be matched against the policy; ApiVersions never offers
                 // v13 when enforcing, so only a misbehaving client gets here.
-                return ProduceDecision::Close(format!("Produce v{version} names topics by id, which an enforcing proxy does not accept"));
+                return ProduceDecision::Close(CloseCause::Unsupported, format!("Produce v{version} names topics by id, which an enforcing proxy does not accept"));
             }
             return ProduceDecision::Forward;
         }
@@ -146,7 +153,7 @@ fn decision(
     if locals.len() == all().count() {
         return match local_response(req.header.correlation_id, version, &locals) {
             Ok(b) => ProduceDecision::Respond(b),
-            Err(e) => ProduceDecision::Close(e.to_string()),
+            Err(e) => ProduceDecision::Close(CloseCause::Inspector, e.to_string()),
         };
     }
     let request = view.encode(|t, p| match &outcomes[t][p] {

@@ -74,7 +74,7 @@ fn decision_name(d: &ProduceDecision) -> &'static str {
         ProduceDecision::Forward => "forward",
         ProduceDecision::Respond(_) => "respond",
         ProduceDecision::ForwardModified { .. } => "forward-modified",
-        ProduceDecision::Close(_) => "close",
+        ProduceDecision::Close(..) => "close",
     }
 }
 
@@ -124,7 +124,7 @@ pub async fn traced(decide: impl Future<Output = ProduceDecision>) -> ProduceDec
     span.record("schemagate.records.audited", counts.audited);
     span.record("schemagate.records.passthrough", counts.passthrough);
     span.record("schemagate.decision", decision_name(&decision));
-    if matches!(decision, ProduceDecision::Close(_)) {
+    if matches!(decision, ProduceDecision::Close(..)) {
         span.record("otel.status_code", "ERROR");
     }
     decision

@@ -8,9 +8,9 @@ use contract::CompatibilityMode;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::subjects::SchemaRequest;
 use super::{flag, ok, AppState, JsonBody};
 use crate::error::RegistryError;
+use crate::request::SchemaRequest;
 use crate::state::{Mode, VersionSpec};
 
 type Q = Query<HashMap<String, String>>;

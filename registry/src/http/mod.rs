@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use axum::extract::{FromRequest, Request};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
@@ -24,8 +24,7 @@ pub mod subjects;
 pub use crate::security::BasicAuth;
 use crate::security::Security;
 
-/// Confluent's response content type.
-pub const CONTENT_TYPE: &str = "application/vnd.schemaregistry.v1+json";
+pub use crate::json::{json_response, CONTENT_TYPE};
 
 /// Default cap on request bodies (1 MiB).
 pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
@@ -168,15 +167,6 @@ pub fn router(registry: Arc<Registry>, cfg: &HttpConfig) -> Router {
             )
         })
         .with_state(state)
-}
-
-/// A JSON response with Confluent's content type.
-pub fn json_response<T: Serialize + ?Sized>(status: StatusCode, body: &T) -> Response {
-    let bytes = serde_json::to_vec(body).unwrap_or_default();
-    let mut resp = (status, bytes).into_response();
-    resp.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
-    resp
 }
 
 /// 200 with a JSON body.

@@ -5,48 +5,14 @@ use std::collections::HashMap;
 use axum::extract::{Extension, Path, Query, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use contract::{SchemaReference, SchemaType};
-use serde::Deserialize;
+use contract::SchemaType;
 use serde_json::json;
 
 use super::guard::{readable, ReadableSubjects};
 use super::{flag, ok, AppState, JsonBody};
 use crate::error::RegistryError;
-use crate::service::Submitted;
+use crate::request::SchemaRequest;
 use crate::state::{FoundVersion, StoredSchema, VersionSpec};
-
-/// The body of a registration, lookup or compatibility request.
-#[derive(Debug, Deserialize)]
-pub struct SchemaRequest {
-    schema: String,
-    #[serde(rename = "schemaType", default)]
-    schema_type: Option<String>,
-    #[serde(default)]
-    references: Option<Vec<SchemaReference>>,
-    #[serde(default)]
-    id: Option<i32>,
-    #[serde(default)]
-    version: Option<i32>,
-}
-
-impl SchemaRequest {
-    /// Validates the type and turns the body into a [`Submitted`] schema.
-    pub fn submitted(self) -> Result<Submitted, RegistryError> {
-        let schema_type = match self.schema_type.as_deref() {
-            None | Some("") => SchemaType::Avro,
-            Some(t) => t
-                .parse()
-                .map_err(|e: contract::SchemaError| RegistryError::InvalidSchema(e.to_string()))?,
-        };
-        Ok(Submitted {
-            schema_type,
-            schema: self.schema,
-            references: self.references.unwrap_or_default(),
-            id: self.id.filter(|&i| i > 0),
-            version: self.version.filter(|&v| v > 0),
-        })
-    }
-}
 
 /// The schema text in the requested `?format=`: for Protobuf, `serialized` is the base64
 /// `FileDescriptorProto` (Confluent's Python and Go deserializers ask for it).

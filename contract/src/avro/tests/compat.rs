@@ -2,7 +2,7 @@
 
 use super::{reference, schema};
 use crate::avro::{can_read, AvroSchema};
-use crate::compat::Incompatibility;
+use crate::verdict::Incompatibility;
 
 fn check(reader: &str, writer: &str) -> Vec<String> {
     can_read(&schema(reader), &schema(writer))
