@@ -170,11 +170,11 @@ impl Telemetry {
             .with_resource(resource)
             .build();
         let meter = provider.meter("schemagate");
-        let families = Families::read(&registry);
-        for (name, kind) in families.kinds {
-            let registry = registry.clone();
+        let scrape = Arc::new(Scrape::new(registry));
+        for (name, kind) in scrape.get().kinds.clone() {
+            let scrape = scrape.clone();
             let series = name.clone();
-            let observe = move || Families::read(&registry).samples(&series);
+            let observe = move || scrape.get().samples(&series);
             match kind {
                 Kind::Counter => {
                     let _ = meter
@@ -212,6 +212,37 @@ impl Telemetry {
         if let Some(p) = self.meter {
             if let Err(e) = p.shutdown() {
                 eprintln!("OTLP metric export did not flush: {e}");
+            }
+        }
+    }
+}
+
+/// One encoding of the registry shared by every instrument's callback of one export (each
+/// instrument asks in turn; re-encoding the registry for each would be quadratic).
+struct Scrape {
+    registry: Arc<prometheus_client::registry::Registry>,
+    last: std::sync::Mutex<Option<(std::time::Instant, Arc<Families>)>>,
+}
+
+impl Scrape {
+    /// How long one encoding serves the callbacks of an export.
+    const FRESH: std::time::Duration = std::time::Duration::from_millis(500);
+
+    fn new(registry: Arc<prometheus_client::registry::Registry>) -> Self {
+        Scrape {
+            registry,
+            last: std::sync::Mutex::new(None),
+        }
+    }
+
+    fn get(&self) -> Arc<Families> {
+        let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+        match &*last {
+            Some((at, families)) if at.elapsed() < Self::FRESH => families.clone(),
+            _ => {
+                let families = Arc::new(Families::read(&self.registry));
+                *last = Some((std::time::Instant::now(), families.clone()));
+                families
             }
         }
     }
