@@ -126,7 +126,8 @@ func labDecode(registry string, writers map[uint32]avro.Schema, id uint32, reade
 
 // labReadAll reads partition 0 of topic from the start until expect records arrived.
 func labReadAll(bootstrap, topic string, expect int) ([][]byte, error) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(bootstrap),
+	// bootstrap is a comma-separated list (the 3-node cluster): one seed each.
+	cl, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(bootstrap, ",")...),
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {0: kgo.NewOffset().AtStart()}}))
 	if err != nil {
 		return nil, err
