@@ -220,6 +220,30 @@ enum LabCommand {
     Gate(LabArgs),
 }
 
+impl LabArgs {
+    /// Where the lab's parts run (given ones, or started by the lab).
+    fn stack(&self) -> loadgen::lab::stack::StackOptions {
+        loadgen::lab::stack::StackOptions {
+            bootstrap: self.bootstrap.clone(),
+            registry: self.registry.clone(),
+            log_dir: self.log_dir.clone(),
+        }
+    }
+
+    /// The config's record count, unless `--records` overrides it.
+    fn records(&self, configured: u64) -> u64 {
+        self.records.map_or(configured, |n| n.max(1))
+    }
+
+    /// `--out`, else the config's `out`.
+    fn out(&self, configured: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+        self.out
+            .clone()
+            .or(configured)
+            .context("no --out and no `out` in the config")
+    }
+}
+
 /// Runs one lab experiment and writes its JSON.
 async fn lab(experiment: LabCommand) -> anyhow::Result<()> {
     use loadgen::lab;
@@ -227,19 +251,9 @@ async fn lab(experiment: LabCommand) -> anyhow::Result<()> {
     match experiment {
         LabCommand::Matrix(args) => {
             let mut config = lab::matrix::MatrixConfig::load(&args.config)?;
-            if let Some(n) = args.records {
-                config.records = n.max(1);
-            }
-            let stack = lab::stack::StackOptions {
-                bootstrap: args.bootstrap,
-                registry: args.registry,
-                log_dir: args.log_dir,
-            };
-            let report = lab::matrix::run(&config, &args.config, &stack, command).await?;
-            let out = args
-                .out
-                .or(config.out)
-                .context("no --out and no `out` in the config")?;
+            config.records = args.records(config.records);
+            let out = args.out(config.out.clone())?;
+            let report = lab::matrix::run(&config, &args.config, &args.stack(), command).await?;
             lab::write_json(&out, &report)?;
             let disagree = report.cells.iter().filter(|c| !c.agrees).count();
             eprintln!(
@@ -250,19 +264,9 @@ async fn lab(experiment: LabCommand) -> anyhow::Result<()> {
         }
         LabCommand::Gate(args) => {
             let mut config = lab::gate::GateConfig::load(&args.config)?;
-            if let Some(n) = args.records {
-                config.records = n.max(1);
-            }
-            let stack = lab::stack::StackOptions {
-                bootstrap: args.bootstrap,
-                registry: args.registry,
-                log_dir: args.log_dir,
-            };
-            let report = lab::gate::run(&config, &args.config, &stack, command).await?;
-            let out = args
-                .out
-                .or(config.out)
-                .context("no --out and no `out` in the config")?;
+            config.records = args.records(config.records);
+            let out = args.out(config.out.clone())?;
+            let report = lab::gate::run(&config, &args.config, &args.stack(), command).await?;
             lab::write_json(&out, &report)?;
             eprintln!(
                 "gate: every line held: {}; wrote {}",
