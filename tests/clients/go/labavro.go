@@ -58,12 +58,7 @@ func runLabAvroMain(args []string) {
 	writers := map[uint32]avro.Schema{}
 	out := []labJob{}
 	for _, j := range jobs {
-		idText, path, ok := strings.Cut(j, "=")
-		id, perr := strconv.ParseUint(idText, 10, 32)
-		if !ok || perr != nil {
-			fmt.Fprintf(os.Stderr, "bad --job %q\n", j)
-			os.Exit(2)
-		}
+		id, path := labParseJob(j)
 		text, rerr := os.ReadFile(path)
 		if rerr != nil {
 			fmt.Fprintln(os.Stderr, rerr)
@@ -74,19 +69,9 @@ func runLabAvroMain(args []string) {
 			fmt.Fprintf(os.Stderr, "reader schema %s: %v\n", path, serr)
 			os.Exit(1)
 		}
-		res := labJob{WriterID: uint32(id), ReaderSchema: path, Errors: map[string]int{}}
-		for _, v := range values {
-			if len(v) < 5 || binary.BigEndian.Uint32(v[1:5]) != uint32(id) {
-				continue
-			}
-			res.Records++
-			if derr := labDecode(*registry, writers, uint32(id), reader, v[5:]); derr != nil {
-				res.Errors[derr.Error()]++
-			} else {
-				res.Decoded++
-			}
-		}
-		out = append(out, res)
+		out = append(out, labRunJob(id, path, values, func(body []byte) (bool, error) {
+			return false, labDecode(*registry, writers, id, reader, body)
+		}))
 	}
 	b, _ := json.Marshal(map[string]any{"jobs": out})
 	fmt.Println(string(b))
@@ -122,6 +107,40 @@ func labDecode(registry string, writers map[uint32]avro.Schema, id uint32, reade
 	}
 	var v any
 	return avro.Unmarshal(resolved, body, &v)
+}
+
+// labParseJob reads one --job WRITER_ID=READER_SCHEMA_FILE, exiting 2 on a malformed one.
+func labParseJob(j string) (uint32, string) {
+	idText, path, ok := strings.Cut(j, "=")
+	id, err := strconv.ParseUint(idText, 10, 32)
+	if !ok || err != nil {
+		fmt.Fprintf(os.Stderr, "bad --job %q\n", j)
+		os.Exit(2)
+	}
+	return uint32(id), path
+}
+
+// labRunJob decodes the body (after magic byte and id) of every framed value written under
+// writer id with decode, which reports whether bytes were kept as unknown fields and the
+// decode error, and counts the outcomes.
+func labRunJob(id uint32, path string, values [][]byte, decode func([]byte) (bool, error)) labJob {
+	res := labJob{WriterID: id, ReaderSchema: path, Errors: map[string]int{}}
+	for _, v := range values {
+		if len(v) < 5 || binary.BigEndian.Uint32(v[1:5]) != id {
+			continue
+		}
+		res.Records++
+		unknown, err := decode(v[5:])
+		if unknown {
+			res.UnknownFields++
+		}
+		if err != nil {
+			res.Errors[err.Error()]++
+		} else {
+			res.Decoded++
+		}
+	}
+	return res
 }
 
 // labReadAll reads partition 0 of topic from the start until expect records arrived.

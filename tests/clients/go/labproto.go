@@ -16,8 +16,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 
 	"github.com/bufbuild/protocompile"
 	"google.golang.org/protobuf/proto"
@@ -44,38 +42,20 @@ func runLabProtoMain(args []string) {
 	}
 	out := []labJob{}
 	for _, j := range jobs {
-		idText, path, ok := strings.Cut(j, "=")
-		id, perr := strconv.ParseUint(idText, 10, 32)
-		if !ok || perr != nil {
-			fmt.Fprintf(os.Stderr, "bad --job %q\n", j)
-			os.Exit(2)
-		}
+		id, path := labParseJob(j)
 		desc, derr := labOrderDescriptor(path)
 		if derr != nil {
 			fmt.Fprintf(os.Stderr, "reader schema %s: %v\n", path, derr)
 			os.Exit(1)
 		}
-		res := labJob{WriterID: uint32(id), ReaderSchema: path, Errors: map[string]int{}}
-		for _, v := range values {
-			if len(v) < 5 || binary.BigEndian.Uint32(v[1:5]) != uint32(id) {
-				continue
-			}
-			res.Records++
-			body, ierr := labSkipIndexes(v[5:])
+		out = append(out, labRunJob(id, path, values, func(body []byte) (bool, error) {
+			body, err := labSkipIndexes(body)
 			m := dynamicpb.NewMessage(desc)
-			if ierr == nil {
-				ierr = proto.Unmarshal(body, m)
+			if err == nil {
+				err = proto.Unmarshal(body, m)
 			}
-			if ierr == nil && len(m.GetUnknown()) > 0 {
-				res.UnknownFields++
-			}
-			if ierr != nil {
-				res.Errors[ierr.Error()]++
-			} else {
-				res.Decoded++
-			}
-		}
-		out = append(out, res)
+			return err == nil && len(m.GetUnknown()) > 0, err
+		}))
 	}
 	b, _ := json.Marshal(map[string]any{"jobs": out})
 	fmt.Println(string(b))
