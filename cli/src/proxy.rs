@@ -118,6 +118,10 @@ struct EnforcementArgs {
     /// Milliseconds one registry request may take.
     #[arg(long, default_value_t = 2000)]
     registry_timeout_ms: u64,
+    /// Most registry requests on the wire at once (cache misses for distinct ids beyond it
+    /// wait for a slot; misses for one id always share one request).
+    #[arg(long, default_value_t = 32, value_name = "N")]
+    registry_max_in_flight: usize,
     /// How a schema id's binding to the topic's subject is checked: `subject-param` (one
     /// request, `GET /schemas/ids/{id}?subject=`, for registries that filter by it: schemagate's,
     /// recent Confluent), `id-versions` (two requests, any registry) or `auto` (one probe
@@ -212,6 +216,7 @@ fn enforcer(
     let policy = Policy::load(policy_file)?;
     let mut rc = a.registry_auth.config(url)?;
     rc.request_timeout = Duration::from_millis(a.registry_timeout_ms.max(1));
+    rc.max_in_flight = a.registry_max_in_flight.max(1);
     rc.cache.enabled = !a.no_schema_cache;
     rc.binding_check = a.registry_binding_check;
     rc.cache.negative_ttl = Duration::from_secs(a.negative_cache_secs);

@@ -128,6 +128,10 @@ pub struct RegistryConfig {
     pub request_timeout: Duration,
     /// Retry behaviour.
     pub retry: RetryPolicy,
+    /// Most HTTP requests on the wire to the registry at once; more wait for a slot (a retry's
+    /// backoff holds none). Concurrent misses on one key already share a request, so this
+    /// bounds a burst of distinct misses, e.g. a cold start against many ids.
+    pub max_in_flight: usize,
     /// Largest response body accepted; bigger answers are refused unread.
     pub max_body_bytes: usize,
     /// Most references followed when resolving one schema (transitively).
@@ -150,6 +154,7 @@ impl RegistryConfig {
             connect_timeout: Duration::from_secs(2),
             request_timeout: Duration::from_secs(5),
             retry: RetryPolicy::default(),
+            max_in_flight: 32,
             max_body_bytes: 8 * 1024 * 1024,
             max_references: 256,
             max_reference_depth: 32,

@@ -21,8 +21,9 @@
 //! - [`metrics`]: Prometheus counters and histograms, plus a cheap request counter.
 //! - [`subject`]: [`Subject`] and [`VersionSpec`].
 //! - Inside: `cache` (coalescing moka cache with negative entries), `hot` (lock-light index
-//!   of warm values in front of moka), `transport` (reqwest +
-//!   rustls, retries, body cap), `rest` (endpoints and strict answer reading), `references`
+//!   of warm values in front of moka), `transport` (one reqwest +
+//!   rustls client, URLs, auth), `stack` (the tower layers every request goes through: span,
+//!   retry, concurrency limit, metrics, one HTTP attempt with its body cap), `rest` (endpoints and strict answer reading), `references`
 //!   (transitive reference resolution), `retry` (backoff with jitter).
 //!
 //! How the proxy uses it, per record (memoize per batch: most records share one id):
@@ -53,6 +54,7 @@ pub mod metrics;
 mod references;
 mod rest;
 mod retry;
+mod stack;
 pub mod subject;
 mod transport;
 

@@ -44,6 +44,11 @@ struct Injector {
 }
 
 async fn injector(script: Script) -> Injector {
+    injector_counting(script, Arc::default()).await
+}
+
+/// [`injector`] that also counts, in `answered`, the answers it has started writing.
+async fn injector_counting(script: Script, answered: Arc<AtomicUsize>) -> Injector {
     let listener = TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind loopback");
@@ -54,6 +59,7 @@ async fn injector(script: Script) -> Injector {
     tokio::spawn(async move {
         while let Ok((mut conn, _)) = listener.accept().await {
             let (script, h, hd) = (script.clone(), h.clone(), hd.clone());
+            let answered = answered.clone();
             tokio::spawn(async move {
                 let mut buf = Vec::new();
                 let mut chunk = [0u8; 4096];
@@ -88,6 +94,9 @@ async fn injector(script: Script) -> Injector {
                 } else {
                     out.extend_from_slice(&r.body);
                 }
+                // Counted before the write, so a client that reads the answer and sends its
+                // next request at once can never be seen as one request too many.
+                answered.fetch_add(1, Ordering::SeqCst);
                 let _ = conn.write_all(&out).await;
                 let _ = conn.shutdown().await;
             });
@@ -286,4 +295,48 @@ async fn basic_and_bearer_auth_are_sent() {
         );
         assert!(heads[0].starts_with("GET /schemas/ids/1 HTTP/1.1"));
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn distinct_misses_in_a_burst_keep_at_most_max_in_flight_requests_on_the_wire() {
+    // Every answer takes 150 ms. A request is open at the server from its head until its
+    // answer starts; the client frees its slot only after reading that answer, so the
+    // server's count never runs ahead of the client's.
+    let answered = Arc::new(AtomicUsize::new(0));
+    let peak = Arc::new(AtomicUsize::new(0));
+    let (a, p) = (answered.clone(), peak.clone());
+    let inj = injector_counting(
+        Arc::new(move |n, _| {
+            p.fetch_max(
+                (n + 1).saturating_sub(a.load(Ordering::SeqCst)),
+                Ordering::SeqCst,
+            );
+            Reply {
+                delay: Duration::from_millis(150),
+                ..reply(200, GOOD)
+            }
+        }),
+        answered,
+    )
+    .await;
+    let mut c = config(&inj.url);
+    c.max_in_flight = 4;
+    let client = Arc::new(RegistryClient::new(c).expect("client"));
+    let tasks: Vec<_> = (1..=20u32)
+        .map(|id| {
+            let client = client.clone();
+            tokio::spawn(async move { client.schema(SchemaId(id)).await })
+        })
+        .collect();
+    for task in tasks {
+        task.await
+            .expect("task completes")
+            .expect("every lookup succeeds");
+    }
+    assert_eq!(inj.hits.load(Ordering::SeqCst), 20, "one request per id");
+    let peak = peak.load(Ordering::SeqCst);
+    assert!(
+        (2..=4).contains(&peak),
+        "peak of {peak} requests at once with max_in_flight = 4"
+    );
 }
