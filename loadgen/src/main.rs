@@ -178,6 +178,10 @@ enum Command {
         /// Skip the registry experiments (cache on/off, cold-fleet stampede).
         #[arg(long)]
         no_registry_experiments: bool,
+        /// Also run the tracing-overhead experiment: proxy_validating with span export off,
+        /// sampled at 1% and at 100%, interleaved, into a real collector (SCHEMAGATE_OTELCOL).
+        #[arg(long)]
+        tracing_overhead: bool,
         /// The broker each run starts: `tansu` (TANSU_BIN) or `kafka`, one Apache Kafka node
         /// with a TLS listener beside the plaintext one (KAFKA_CLUSTER_BIN, the tests'
         /// kafka-cluster, which needs SCHEMAGATE_KAFKA_LIBS); direct_tls and
@@ -377,6 +381,7 @@ async fn main() -> anyhow::Result<()> {
             seed,
             log_dir,
             no_registry_experiments,
+            tracing_overhead,
             broker,
         } => {
             let paths = paths
@@ -413,6 +418,7 @@ async fn main() -> anyhow::Result<()> {
                 log_dir,
                 command: std::env::args().collect::<Vec<_>>().join(" "),
                 registry_experiments: !no_registry_experiments,
+                tracing_overhead,
             };
             let report = bench::run(&opts).await?;
             let text = serde_json::to_string_pretty(&report)?;

@@ -111,7 +111,18 @@ impl ChildProcess {
         args: &[String],
         log_dir: &Path,
     ) -> Result<Self, ProcessError> {
-        Self::start(name, program, args, log_dir, false)
+        Self::start(name, program, args, &[], log_dir, false)
+    }
+
+    /// As [`spawn`](Self::spawn), with `env` added to the inherited environment.
+    pub fn spawn_with_env(
+        name: &str,
+        program: &Path,
+        args: &[String],
+        env: &[(String, String)],
+        log_dir: &Path,
+    ) -> Result<Self, ProcessError> {
+        Self::start(name, program, args, env, log_dir, false)
     }
 
     /// As [`spawn`](Self::spawn), for a child that runs until its standard input closes:
@@ -122,13 +133,14 @@ impl ChildProcess {
         args: &[String],
         log_dir: &Path,
     ) -> Result<Self, ProcessError> {
-        Self::start(name, program, args, log_dir, true)
+        Self::start(name, program, args, &[], log_dir, true)
     }
 
     fn start(
         name: &str,
         program: &Path,
         args: &[String],
+        env: &[(String, String)],
         log_dir: &Path,
         hold_stdin: bool,
     ) -> Result<Self, ProcessError> {
@@ -138,6 +150,7 @@ impl ChildProcess {
         let err = out.try_clone()?;
         let mut child = Command::new(program)
             .args(args)
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .stdin(if hold_stdin {
                 Stdio::piped()
             } else {
@@ -298,6 +311,20 @@ pub fn start_schemagate_proxy(
     extra: &[String],
     log_dir: &Path,
 ) -> Result<ChildProcess, ProcessError> {
+    start_schemagate_proxy_with_env(schemagate, port, upstream, enforcement, extra, &[], log_dir)
+}
+
+/// As [`start_schemagate_proxy`], with `env` added to the proxy's environment (e.g. the
+/// `OTEL_*` variables of the bench's tracing experiment).
+pub fn start_schemagate_proxy_with_env(
+    schemagate: &Path,
+    port: u16,
+    upstream: u16,
+    enforcement: Option<(&str, &Path)>,
+    extra: &[String],
+    env: &[(String, String)],
+    log_dir: &Path,
+) -> Result<ChildProcess, ProcessError> {
     let mut args = vec![
         "proxy".to_string(),
         "--upstream".into(),
@@ -315,7 +342,7 @@ pub fn start_schemagate_proxy(
     }
     args.extend(extra.iter().cloned());
     let name = format!("schemagate-proxy-{port}");
-    let mut proxy = ChildProcess::spawn(&name, schemagate, &args, log_dir)?;
+    let mut proxy = ChildProcess::spawn_with_env(&name, schemagate, &args, env, log_dir)?;
     proxy.wait_listening(loopback(port), READY_TIMEOUT)?;
     Ok(proxy)
 }

@@ -6,13 +6,15 @@
 //! - [`path`]: the paths and how each is stood up;
 //! - [`report`]: aggregation and the JSON shape;
 //! - [`registry_experiments`]: cache on/off and the cold-fleet stampede;
-//! - [`registry_counter`]: the relay that counts registry requests.
+//! - [`registry_counter`]: the relay that counts registry requests;
+//! - [`tracing_overhead`]: span export off, sampled at 1% and at 100% (opt-in).
 
 pub mod broker;
 pub mod path;
 pub mod registry_counter;
 pub mod registry_experiments;
 pub mod report;
+pub mod tracing_overhead;
 
 use std::borrow::Cow;
 use std::path::PathBuf;
@@ -69,6 +71,8 @@ pub struct BenchOptions {
     pub command: String,
     /// Run the registry experiments (cache on/off, stampede) after the paths.
     pub registry_experiments: bool,
+    /// Run the tracing-overhead experiment after the paths.
+    pub tracing_overhead: bool,
 }
 
 /// Runs the bench and returns the report JSON.
@@ -141,6 +145,11 @@ pub async fn run(opts: &BenchOptions) -> anyhow::Result<serde_json::Value> {
         let skipped = json!({ "status": "not_run", "reason": "--no-registry-experiments" });
         json!({ "cache_on_vs_off": skipped, "cold_fleet_stampede": skipped })
     };
+    let tracing = if opts.tracing_overhead {
+        tracing_overhead::run(opts, &pool).await
+    } else {
+        json!({ "status": "not_run", "reason": "no --tracing-overhead" })
+    };
     let context = json!({
         "machine": machine(),
         "workload": {
@@ -165,6 +174,7 @@ pub async fn run(opts: &BenchOptions) -> anyhow::Result<serde_json::Value> {
         },
         "wall_seconds": report::round3(started.elapsed().as_secs_f64()),
         "registry_experiments": registry,
+        "tracing_overhead": tracing,
     });
     Ok(m.to_json(context))
 }

@@ -200,10 +200,12 @@ pub struct RunningPath {
 }
 
 /// Knobs of a validating path.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Validation {
     /// Start schemagate with `--no-schema-cache` (every lookup asks the registry).
     pub no_schema_cache: bool,
+    /// Extra environment of schemagate (the tracing experiment's `OTEL_*` variables).
+    pub proxy_env: Vec<(String, String)>,
 }
 
 /// Starts a fresh `broker` and `path` in front of it; `log_dir` collects process logs.
@@ -324,12 +326,13 @@ pub async fn start(
                     tls.ca.display().to_string(),
                 ]);
             }
-            let proxy = process::start_schemagate_proxy(
+            let proxy = process::start_schemagate_proxy_with_env(
                 &bin,
                 front_port,
                 upstream.port(),
                 Some((&counting.url(), &policy)),
                 &extra,
+                &validation.proxy_env,
                 log_dir,
             )?;
             proxy_pid = Some(proxy.id());

@@ -81,7 +81,10 @@ async fn cache_on_vs_off(opts: &BenchOptions, pool: &[Vec<u8>]) -> anyhow::Resul
     let mut off = Vec::new();
     for round in 1..=opts.rounds {
         for no_schema_cache in [false, true] {
-            let validation = Validation { no_schema_cache };
+            let validation = Validation {
+                no_schema_cache,
+                ..Validation::default()
+            };
             let workload = Workload::Count(opts.records);
             let r = measure(
                 opts,
