@@ -1,12 +1,14 @@
 //! Topics of a test's own: a name no other test or earlier run uses, and creating a topic with
 //! rdkafka's admin client (on the broker directly, or through the proxy).
 
-use std::time::Duration;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::time::{Duration, Instant};
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 
+use crate::kafka::metadata;
 use crate::HarnessError;
 
 /// How long the broker may take to create a topic.
@@ -23,8 +25,8 @@ pub fn unique(name: &str) -> String {
 }
 
 /// Creates `topic` with `partitions` partitions, replicated as `replication` says, through
-/// the admin client bootstrapped from `bootstrap` (`host:port,...`); waits until the broker
-/// has created it.
+/// the admin client bootstrapped from `bootstrap` (`host:port,...`); returns once every
+/// broker serves it (each partition has a leader in every broker's metadata).
 pub fn create(
     bootstrap: &str,
     topic: &str,
@@ -48,7 +50,45 @@ pub fn create(
     for result in results {
         result.map_err(|(_, e)| failed(&e))?;
     }
-    Ok(())
+    wait_until_served(bootstrap, topic, partitions).map_err(|e| failed(&e))
+}
+
+/// Waits until every broker the first reachable `bootstrap` address lists knows `topic` with
+/// `partitions` partitions, each with a leader: the controller answers CreateTopics before
+/// every broker has the new metadata, and a tool asked right away may hear "unknown topic".
+fn wait_until_served(bootstrap: &str, topic: &str, partitions: i32) -> Result<(), String> {
+    let served = |addr: SocketAddr| {
+        metadata::fetch(addr, Duration::from_secs(5)).is_ok_and(|view| {
+            let parts = view.topic(topic);
+            parts.len() == usize::try_from(partitions).unwrap_or(0)
+                && parts.iter().all(|p| p.leader >= 0)
+        })
+    };
+    let deadline = Instant::now() + CREATE_TIMEOUT;
+    let mut last = String::from("no bootstrap address answered Metadata");
+    while Instant::now() < deadline {
+        let view = bootstrap
+            .split(',')
+            .filter_map(|a| a.trim().to_socket_addrs().ok()?.next())
+            .find_map(|addr| metadata::fetch(addr, Duration::from_secs(5)).ok());
+        if let Some(view) = view {
+            let nodes: Vec<SocketAddr> = view
+                .brokers
+                .iter()
+                .filter_map(|(_, host, port)| {
+                    let port = u16::try_from(*port).ok()?;
+                    (host.as_str(), port).to_socket_addrs().ok()?.next()
+                })
+                .collect();
+            let waiting: Vec<SocketAddr> = nodes.into_iter().filter(|a| !served(*a)).collect();
+            if waiting.is_empty() {
+                return Ok(());
+            }
+            last = format!("brokers {waiting:?} do not serve it yet");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Err(format!("created, but after {CREATE_TIMEOUT:?}: {last}"))
 }
 
 #[cfg(test)]
