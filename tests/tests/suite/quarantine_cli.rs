@@ -196,6 +196,27 @@ impl Quarantined {
     }
 }
 
+/// `schemagate quarantine list --json` of `topic`: the report.
+fn list_json(bootstrap: &str, topic: &str) -> Value {
+    let args = ["list", "--bootstrap", bootstrap, "--topic", topic, "--json"];
+    free(serde_json::from_str(&ok_stdout(&args)))
+}
+
+/// A topic of the test's own named after `name`, with `partitions` partitions, made straight on
+/// the shared cluster (no proxy): the broker address the quarantine command reads from, and the
+/// topic.
+fn topic_on_the_broker(name: &str, partitions: i32) -> (String, String) {
+    let b = free(Broker::shared()).addr().to_string();
+    let topic = unique(name);
+    free(topics::create(
+        &b,
+        &topic,
+        partitions,
+        TopicReplication::Fixed(1),
+    ));
+    (b, topic)
+}
+
 /// The named fields of a replay report, as numbers (`None` for a field that is not one).
 fn numbers(report: &Value, fields: &[&str]) -> Vec<Option<u64>> {
     fields.iter().map(|f| report[*f].as_u64()).collect()
@@ -259,14 +280,7 @@ fn list_counts_the_proxys_quarantine_by_reason_schema_and_client() {
     let (b, other_id) = (q.bootstrap.as_str(), q.other_id);
 
     // As JSON.
-    let report: Value = free(serde_json::from_str(&ok_stdout(&[
-        "list",
-        "--bootstrap",
-        b,
-        "--topic",
-        &q.quarantine,
-        "--json",
-    ])));
+    let report = list_json(b, &q.quarantine);
     assert_eq!(report["total"], 5, "{report}");
     assert_eq!(
         report["by_reason"],
@@ -472,20 +486,10 @@ fn replay_stops_with_exit_2_and_judges_nothing_when_the_registry_is_gone() {
 
 #[test]
 fn list_reports_an_empty_topic() {
-    let broker = free(Broker::shared());
-    let b = broker.addr().to_string();
-    let topic = unique("empty.quarantine");
-    free(topics::create(&b, &topic, 1, TopicReplication::Fixed(1)));
+    let (b, topic) = topic_on_the_broker("empty.quarantine", 1);
     let stdout = ok_stdout(&["list", "--bootstrap", &b, "--topic", &topic]);
     assert_eq!(stdout, format!("quarantine topic {topic} is empty\n"));
-    let json: Value = free(serde_json::from_str(&ok_stdout(&[
-        "list",
-        "--bootstrap",
-        &b,
-        "--topic",
-        &topic,
-        "--json",
-    ])));
+    let json = list_json(&b, &topic);
     assert_eq!(
         (json["total"].clone(), json["groups"].clone()),
         (json!(0), json!([]))
@@ -497,10 +501,7 @@ fn list_reports_an_empty_topic() {
 /// there).
 #[test]
 fn list_and_show_read_every_record_of_a_batch_on_every_partition() {
-    let broker = free(Broker::shared());
-    let b = broker.addr().to_string();
-    let topic = unique("batched.quarantine");
-    free(topics::create(&b, &topic, 2, TopicReplication::Fixed(1)));
+    let (b, topic) = topic_on_the_broker("batched.quarantine", 2);
     let producer: FutureProducer = free(
         ClientConfig::new()
             .set("bootstrap.servers", b.as_str())
@@ -534,14 +535,7 @@ fn list_and_show_read_every_record_of_a_batch_on_every_partition() {
     for s in block_on(futures::future::join_all(sends)) {
         s.unwrap_or_else(|(e, _)| panic!("produce: {e}"));
     }
-    let json: Value = free(serde_json::from_str(&ok_stdout(&[
-        "list",
-        "--bootstrap",
-        &b,
-        "--topic",
-        &topic,
-        "--json",
-    ])));
+    let json = list_json(&b, &topic);
     assert_eq!(json["total"], 7, "{json}");
     let last = ok_stdout(&["show", "--bootstrap", &b, "--topic", &topic, "--index", "6"]);
     assert!(last.contains("partition  1\noffset     2\n"), "{last}");
