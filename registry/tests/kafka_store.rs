@@ -8,36 +8,21 @@ use std::time::Duration;
 
 use common::{avro, call, start, Running};
 use registry::{HttpConfig, KafkaConfig, StoreConfig};
+use schemagate_tests::topics::unique;
 use schemagate_tests::{Broker, KafkaCluster, KafkaConfig as ClusterConfig};
 use serde_json::{json, Value};
 
-/// The bootstrap list of a cluster and how many replicas a `_schemas` topic gets on it.
-struct Cluster {
-    bootstrap: String,
-    replication: i32,
+fn shared() -> Broker {
+    Broker::shared().unwrap_or_else(|e| panic!("{e}"))
 }
 
-fn shared() -> Cluster {
-    let broker = Broker::shared().unwrap_or_else(|e| panic!("{e}"));
-    Cluster {
-        bootstrap: broker.bootstrap(),
-        replication: broker.addrs().len().min(3) as i32,
-    }
-}
-
-/// A topic name no other test or earlier run on the shared cluster uses.
-fn unique(topic: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    format!("{topic}-{}-{nanos}", std::process::id())
-}
-
-async fn registry_on(broker: &Cluster, topic: &str) -> Running {
+/// A registry in this process whose store is `topic` on `broker`, replicated as widely as the
+/// cluster allows.
+async fn registry_on(broker: &Broker, topic: &str) -> Running {
     let store = StoreConfig::Kafka(KafkaConfig {
-        bootstrap: broker.bootstrap.clone(),
+        bootstrap: broker.bootstrap(),
         topic: topic.to_string(),
-        replication: broker.replication,
+        replication: broker.schemas_replication() as i32,
         overrides: Vec::new(),
     });
     start(store, HttpConfig::default()).await
@@ -248,10 +233,8 @@ async fn the_store_survives_the_loss_of_one_broker() {
         .await
         .unwrap()
         .unwrap_or_else(|e| panic!("{e}"));
-    let broker = Cluster {
-        bootstrap: cluster.bootstrap(),
-        replication: 3,
-    };
+    let broker = Broker::of(&cluster);
+    assert_eq!(broker.schemas_replication(), 3, "three copies of _schemas");
     let a = registry_on(&broker, "_schemas").await;
     call(
         "PUT",

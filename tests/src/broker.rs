@@ -23,6 +23,21 @@ impl Broker {
         })
     }
 
+    /// A cluster of the test's own, seen as a [`Broker`] for code that takes one (its
+    /// addresses and its folder; the cluster itself keeps running its nodes).
+    pub fn of(cluster: &crate::KafkaCluster) -> Self {
+        Self {
+            addrs: cluster.addrs(),
+            dir: Some(cluster.dir().to_path_buf()),
+        }
+    }
+
+    /// How many copies a `_schemas` topic gets on this cluster: as many as it has nodes, at
+    /// most three (three copies, `min.insync.replicas=2`, on the three-node cluster).
+    pub fn schemas_replication(&self) -> usize {
+        self.addrs.len().min(3)
+    }
+
     /// The address of node 1, a bootstrap address for tools that take one.
     pub fn addr(&self) -> SocketAddr {
         self.addrs[0]

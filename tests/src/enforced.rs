@@ -23,6 +23,7 @@ pub struct EnforcedStack {
     proxy: Proxy,
     registry: Registry,
     broker: Broker,
+    policy: std::path::PathBuf,
     _policy_dir: tempfile::TempDir,
 }
 
@@ -61,6 +62,7 @@ impl EnforcedStack {
             proxy,
             registry,
             broker,
+            policy: path,
             _policy_dir: dir,
         })
     }
@@ -83,6 +85,12 @@ impl EnforcedStack {
     /// The registry, to stop and restart it.
     pub fn registry_mut(&mut self) -> &mut Registry {
         &mut self.registry
+    }
+
+    /// The policy file the proxy was started with (for tools that take the same policy, such
+    /// as `schemagate quarantine replay --policy`).
+    pub fn policy_path(&self) -> &std::path::Path {
+        &self.policy
     }
 
     /// The broker behind the proxy.

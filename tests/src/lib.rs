@@ -19,6 +19,7 @@
 //! - [`client`]: runs a Python or Node client script, a Java client scenario, a Go client, or
 //!   kcat, and fails with its stderr.
 //! - [`procstat`]: a process's memory (now and peak), CPU time, descriptors and threads.
+//! - [`topics`]: a topic name of a test's own, and creating a topic.
 //! - [`http`]: one HTTP/1.0 request (admin endpoints, the registry's REST API).
 //! - [`error`]: [`HarnessError`], the one error type of the harness.
 #![forbid(unsafe_code)]
@@ -39,6 +40,7 @@ pub mod procstat;
 pub mod proxy;
 pub mod registry;
 pub mod stack;
+pub mod topics;
 
 pub use broker::Broker;
 pub use client::{ClientOutput, ClientRun};

@@ -29,17 +29,7 @@ impl Metrics {
     /// The value of the sample `name` whose labels include every `labels` pair; 0 when absent.
     /// Fails (None) when several samples match, so a test never sums by accident.
     pub fn value(&self, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-        let wanted: Vec<String> = labels.iter().map(|(k, v)| format!("{k}=\"{v}\"")).collect();
-        let matching: Vec<f64> = self
-            .samples
-            .iter()
-            .filter(|(sample, _)| {
-                let (sample_name, rest) = sample.split_once('{').unwrap_or((sample, ""));
-                let label_list: Vec<&str> = rest.trim_end_matches('}').split(',').collect();
-                sample_name == name && wanted.iter().all(|w| label_list.contains(&w.as_str()))
-            })
-            .map(|(_, v)| *v)
-            .collect();
+        let matching: Vec<f64> = self.matching(name, labels).collect();
         match matching.as_slice() {
             [] => Some(0.0),
             [one] => Some(*one),
@@ -49,16 +39,24 @@ impl Metrics {
 
     /// The sum of every sample `name` whose labels include every `labels` pair.
     pub fn sum(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
+        self.matching(name, labels).sum()
+    }
+
+    /// The values of the samples `name` whose labels include every `labels` pair.
+    fn matching<'a>(
+        &'a self,
+        name: &'a str,
+        labels: &[(&str, &str)],
+    ) -> impl Iterator<Item = f64> + 'a {
         let wanted: Vec<String> = labels.iter().map(|(k, v)| format!("{k}=\"{v}\"")).collect();
         self.samples
             .iter()
-            .filter(|(sample, _)| {
+            .filter(move |(sample, _)| {
                 let (sample_name, rest) = sample.split_once('{').unwrap_or((sample, ""));
                 let label_list: Vec<&str> = rest.trim_end_matches('}').split(',').collect();
                 sample_name == name && wanted.iter().all(|w| label_list.contains(&w.as_str()))
             })
             .map(|(_, v)| *v)
-            .sum()
     }
 
     /// The raw text, for failure messages.

@@ -32,7 +32,7 @@ impl Registry {
 
     /// Starts a registry whose store is a `_schemas` topic of its own on `cluster` (a unique
     /// name, so tests sharing the cluster never share schemas), replicated as widely as the
-    /// cluster allows (three copies, `min.insync.replicas=2`, on the three-node cluster).
+    /// cluster allows ([`Broker::schemas_replication`](crate::Broker::schemas_replication)).
     pub fn start_kafka(cluster: &crate::Broker) -> Result<Self, HarnessError> {
         use std::sync::atomic::{AtomicU32, Ordering};
         static NEXT: AtomicU32 = AtomicU32::new(0);
@@ -41,7 +41,7 @@ impl Registry {
             std::process::id(),
             NEXT.fetch_add(1, Ordering::Relaxed)
         );
-        let replication = cluster.addrs().len().min(3).to_string();
+        let replication = cluster.schemas_replication().to_string();
         let extra = ["--topic", &topic, "--topic-replication", &replication].map(String::from);
         Self::start_with(&format!("kafka://{}", cluster.bootstrap()), extra.to_vec())
     }
@@ -68,6 +68,36 @@ impl Registry {
     /// `POST path` with a JSON body on the REST API: the status and the body.
     pub fn post(&self, path: &str, body: &str) -> Result<(u16, String), HarnessError> {
         crate::http::request(self.addr, "POST", path, Some(body))
+    }
+
+    /// `PUT path` with a JSON body on the REST API (`/config/SUBJECT`, `/mode`): the status
+    /// and the body.
+    pub fn put(&self, path: &str, body: &str) -> Result<(u16, String), HarnessError> {
+        crate::http::request(self.addr, "PUT", path, Some(body))
+    }
+
+    /// Registers `schema` of `schema_type` (`AVRO`, `PROTOBUF`, `JSON`) under `subject`; the
+    /// id the registry gave it, or an error with the status and body of any other answer.
+    pub fn register(
+        &self,
+        subject: &str,
+        schema_type: &str,
+        schema: &str,
+    ) -> Result<u32, HarnessError> {
+        let body = serde_json::json!({ "schemaType": schema_type, "schema": schema });
+        let (status, answer) =
+            self.post(&format!("/subjects/{subject}/versions"), &body.to_string())?;
+        let id = serde_json::from_str::<serde_json::Value>(&answer)
+            .ok()
+            .and_then(|v| v["id"].as_u64())
+            .and_then(|id| u32::try_from(id).ok());
+        match (status, id) {
+            (200, Some(id)) => Ok(id),
+            _ => Err(HarnessError::io(
+                format!("registering a schema under {subject}"),
+                std::io::Error::other(format!("status {status}: {answer}")),
+            )),
+        }
     }
 
     fn start_with(store: &str, extra: Vec<String>) -> Result<Self, HarnessError> {

@@ -7,17 +7,7 @@
 process.env.KAFKAJS_NO_PARTITIONER_WARNING = '1';
 const { Kafka, CompressionTypes, logLevel } = require('kafkajs');
 
-function arg(name, dflt) {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? process.argv[i + 1] : dflt;
-}
-function fail(msg) {
-  console.error(`FAIL: ${msg}`);
-  process.exit(1);
-}
-function check(cond, msg) {
-  if (!cond) fail(msg);
-}
+const { arg, check, fail } = require('./common');
 
 const SCHEMA = { type: 'record', name: 'Tick', namespace: 'schemagate.e2e', fields: [{ name: 'n', type: 'long' }] };
 

@@ -6,14 +6,7 @@ process.env.KAFKAJS_NO_PARTITIONER_WARNING = '1';
 const { Kafka, CompressionTypes, CompressionCodecs, logLevel } = require('kafkajs');
 CompressionCodecs[CompressionTypes.Snappy] = require('kafkajs-snappy');
 
-function arg(name, dflt) {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? process.argv[i + 1] : dflt;
-}
-function fail(msg) {
-  console.error(`FAIL: ${msg}`);
-  process.exit(1);
-}
+const { arg, fail } = require('./common');
 
 const CODECS = { none: CompressionTypes.None, gzip: CompressionTypes.GZIP, snappy: CompressionTypes.Snappy };
 const PARTITIONS = 3;

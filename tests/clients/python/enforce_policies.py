@@ -50,6 +50,20 @@ class Avro:
         ]
 
 
+def prepare(a, sr, default_topic, partitions=1):
+    """The scenario's topic (`--topic`, or `default_topic`), created with `partitions`; its Avro
+    records; and the reason the proxy should give each bad one."""
+    topic = a.topic or default_topic
+    ec.create_topics(a.bootstrap, [topic], partitions=partitions)
+    avro = Avro(sr, topic)
+    return topic, avro, {t: r for t, _, r in avro.bad}
+
+
+def sender(a, **conf):
+    """A Sender with this script's client id and a 300 ms linger, plus `conf`."""
+    return ec.Sender(a.bootstrap, **{"client.id": CLIENT_ID, "linger.ms": 300, **conf})
+
+
 def headers(tag):
     return [("case", tag.encode()), ("dup", b"1"), ("dup", b"2")]
 
@@ -84,19 +98,16 @@ def check_quarantine(bootstrap, topic, sent_bad, reasons):
 
 
 def idempotent(a, sr):
-    topic = a.topic or "e2e-idem"
-    ec.create_topics(a.bootstrap, [topic], partitions=1)
-    avro = Avro(sr, topic)
-    reasons = {t: r for t, _, r in avro.bad}
-    conf = {"client.id": CLIENT_ID, "enable.idempotence": True, "acks": "all", "linger.ms": 300}
-    first = ec.Sender(a.bootstrap, **conf)
+    topic, avro, reasons = prepare(a, sr, "e2e-idem")
+    conf = {"enable.idempotence": True, "acks": "all"}
+    first = sender(a, **conf)
     for i in range(20):
         first.send(topic, 0, f"k{i}".encode(), avro.good(i), headers(f"good-{i}"), tag=f"good-{i}")
     first.flush()
     check(not first.failed(), f"good idempotent records failed: {[str(r['err']) for r in first.failed()][:3]}")
 
     # One batch: 9 good records and one out-of-range enum in the middle.
-    second = ec.Sender(a.bootstrap, **conf)
+    second = sender(a, **conf)
     batch = []
     for i in range(20, 30):
         if i == 24:
@@ -166,11 +177,8 @@ def kafka_python_idempotent(a, topic, avro):
 
 
 def reject(a, sr):
-    topic = a.topic or "e2e-reject"
-    ec.create_topics(a.bootstrap, [topic], partitions=2)
-    avro = Avro(sr, topic)
-    reasons = {t: r for t, _, r in avro.bad}
-    s = ec.Sender(a.bootstrap, **{"client.id": CLIENT_ID, "linger.ms": 300})
+    topic, avro, reasons = prepare(a, sr, "e2e-reject", partitions=2)
+    s = sender(a)
     clean = [s.send(topic, 0, f"c{i}".encode(), avro.good(i), headers(f"clean-{i}"), tag=f"clean-{i}")
              for i in range(10)]
     s.flush()
@@ -198,11 +206,8 @@ def reject(a, sr):
 
 
 def audit(a, sr):
-    topic = a.topic or "e2e-audit"
-    ec.create_topics(a.bootstrap, [topic], partitions=1)
-    avro = Avro(sr, topic)
-    reasons = {t: r for t, _, r in avro.bad}
-    s = ec.Sender(a.bootstrap, **{"client.id": CLIENT_ID, "linger.ms": 300})
+    topic, avro, reasons = prepare(a, sr, "e2e-audit")
+    s = sender(a)
     sent = send_mixed(s, topic, avro, 20)
     s.flush()
     check(not s.failed(), f"audit refused records: {[str(r['err']) for r in s.failed()][:3]}")
@@ -219,11 +224,8 @@ def audit(a, sr):
 
 
 def acks0(a, sr):
-    topic = a.topic or "e2e-acks0"
-    ec.create_topics(a.bootstrap, [topic], partitions=1)
-    avro = Avro(sr, topic)
-    reasons = {t: r for t, _, r in avro.bad}
-    s = ec.Sender(a.bootstrap, **{"client.id": CLIENT_ID, "linger.ms": 300, "acks": 0})
+    topic, avro, reasons = prepare(a, sr, "e2e-acks0")
+    s = sender(a, acks=0)
     sent = send_mixed(s, topic, avro, 20)
     s.flush()
     check(not s.failed(), "acks=0 records failed locally")
@@ -247,11 +249,8 @@ def acks0(a, sr):
 
 
 def traced(a, sr):
-    topic = a.topic or "e2e-traced"
-    ec.create_topics(a.bootstrap, [topic], partitions=1)
-    avro = Avro(sr, topic)
-    reasons = {t: r for t, _, r in avro.bad}
-    s = ec.Sender(a.bootstrap, **{"client.id": CLIENT_ID, "linger.ms": 300})
+    topic, avro, reasons = prepare(a, sr, "e2e-traced")
+    s = sender(a)
     producer_traces = {}
     for i in range(10):
         s.send(topic, 0, f"k{i}".encode(), avro.good(i), [("case", b"good")], tag=f"good-{i}")

@@ -12,13 +12,13 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use futures::executor::block_on;
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
+use rdkafka::admin::TopicReplication;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::error::RDKafkaErrorCode;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Message, Offset, TopicPartitionList};
+use schemagate_tests::topics;
 
 /// Records sent per round of the producer (each round waits for all its acknowledgements).
 const ROUND: u64 = 50;
@@ -26,21 +26,17 @@ const ROUND: u64 = 50;
 /// Creates `topic` with `partitions` partitions and three replicas, the replicas of partition
 /// `p` starting with broker `p % 3 + 1` so that every broker leads one.
 pub fn create_spread_topic(bootstrap: &str, topic: &str, partitions: i32) {
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .create()
-        .unwrap_or_else(|e| panic!("admin client: {e}"));
     let assignment: Vec<Vec<i32>> = (0..partitions)
         .map(|p| (0..3).map(|r| (p + r) % 3 + 1).collect())
         .collect();
     let refs: Vec<&[i32]> = assignment.iter().map(Vec::as_slice).collect();
-    let new = NewTopic::new(topic, partitions, TopicReplication::Variable(&refs));
-    let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
-    let results = block_on(admin.create_topics([&new], &opts))
-        .unwrap_or_else(|e| panic!("creating {topic}: {e}"));
-    for r in results {
-        r.unwrap_or_else(|(t, e)| panic!("creating {t}: {e}"));
-    }
+    topics::create(
+        bootstrap,
+        topic,
+        partitions,
+        TopicReplication::Variable(&refs),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
 }
 
 /// What the producer did.

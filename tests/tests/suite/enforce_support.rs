@@ -6,6 +6,9 @@ use std::time::Duration;
 use schemagate_tests::{ClientRun, EnforcedStack, Metrics, RegistryStore};
 use serde_json::Value;
 
+/// The number in a client's summary (the same for every suite).
+pub use crate::support::number;
+
 /// Starts the stack with `policy` (TOML text), or fails the test with the reason.
 pub fn start_enforced(policy: &str, store: RegistryStore) -> EnforcedStack {
     EnforcedStack::start(policy, store)
@@ -75,13 +78,6 @@ pub fn sample(m: &Metrics, name: &str, labels: &[(&str, &str)]) -> u64 {
     m.value(name, labels)
         .unwrap_or_else(|| panic!("several {name} samples match {labels:?}:\n{}", m.text()))
         as u64
-}
-
-/// The number in `summary[field]`, or a test failure naming the field.
-pub fn number(summary: &Value, field: &str) -> u64 {
-    summary[field]
-        .as_u64()
-        .unwrap_or_else(|| panic!("summary has no number {field}: {summary}"))
 }
 
 /// A quarantine policy for topics matching `glob` (value required, topic strategy).

@@ -182,17 +182,10 @@ impl Lab {
         let registry = Registry::start("memory").unwrap_or_else(|e| panic!("{e}"));
         let mut schema_id = 0;
         for t in &topics {
-            let (status, body) = registry
-                .post(
-                    &format!("/subjects/{t}-value/versions"),
-                    r#"{"schema":"\"string\""}"#,
-                )
+            schema_id = registry
+                .register(&format!("{t}-value"), "AVRO", r#""string""#)
+                .map(u64::from)
                 .unwrap_or_else(|e| panic!("{e}"));
-            assert_eq!(status, 200, "{body}");
-            let v: Value = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}"));
-            schema_id = v["id"]
-                .as_u64()
-                .unwrap_or_else(|| panic!("no id in {body}"));
         }
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let policy_path = dir.path().join("policy.toml");

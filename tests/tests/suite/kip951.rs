@@ -19,7 +19,6 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use futures::executor::block_on;
 use kafka_protocol::messages::metadata_response::MetadataResponseTopic;
 use kafka_protocol::messages::{
     fetch_request, metadata_request, produce_request, ApiKey, ApiVersionsRequest,
@@ -30,10 +29,9 @@ use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 use kafka_protocol::records::{
     Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
 };
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
-use rdkafka::ClientConfig;
+use rdkafka::admin::TopicReplication;
 use schemagate_tests::kafka::metadata;
+use schemagate_tests::topics;
 use schemagate_tests::{Broker, Stack};
 
 use crate::support::{start_stack, unique};
@@ -94,17 +92,9 @@ fn newest_version(addr: SocketAddr, key: ApiKey, max: i16) -> i16 {
 
 /// Creates `topic` (one partition, replicated as `replication` says) through the proxy.
 fn create_topic(stack: &mut Stack, topic: &str, replication: TopicReplication<'_>) {
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", stack.bootstrap().to_string())
-        .create()
-        .unwrap_or_else(|e| panic!("rdkafka admin: {e}"));
-    let results = block_on(admin.create_topics(
-        &[NewTopic::new(topic, 1, replication)],
-        &AdminOptions::new().operation_timeout(Some(TIMEOUT)),
-    ))
-    .unwrap_or_else(|e| panic!("create {topic}: {e}\n{}", stack.diagnostics()));
-    for r in results {
-        r.unwrap_or_else(|(t, e)| panic!("create {t}: {e}\n{}", stack.diagnostics()));
+    let bootstrap = stack.bootstrap().to_string();
+    if let Err(e) = topics::create(&bootstrap, topic, 1, replication) {
+        panic!("{e}\n{}", stack.diagnostics());
     }
 }
 

@@ -20,14 +20,17 @@ fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-#[test]
-fn lab_matrix_smoke_finds_the_protobuf_zero_value_disagreement() {
+/// Runs `loadgen lab ARGS --bootstrap <the run's cluster> --out <scratch>/<report> --log-dir
+/// <scratch>` from the repository root, with `SCHEMAGATE_BIN` and `vars` set;
+/// fails the test unless it exits 0, and returns the JSON report it wrote.
+fn lab(args: &[&str], report: &str, vars: &[(&str, PathBuf)]) -> serde_json::Value {
     let broker = Broker::shared().unwrap_or_else(|e| panic!("{e}"));
     let scratch = tempfile::tempdir().expect("temp dir");
-    let out = scratch.path().join("matrix.json");
+    let out = scratch.path().join(report);
     let run = Command::new(loadgen_bin())
         .current_dir(repo())
-        .args(["lab", "matrix", "--config", "loadgen/lab/matrix-smoke.toml"])
+        .arg("lab")
+        .args(args)
         .args(["--bootstrap", &broker.bootstrap(), "--out"])
         .arg(&out)
         .arg("--log-dir")
@@ -36,19 +39,26 @@ fn lab_matrix_smoke_finds_the_protobuf_zero_value_disagreement() {
             "SCHEMAGATE_BIN",
             env::schemagate_bin().unwrap_or_else(|e| panic!("{e}")),
         )
-        .env(
-            "SCHEMAGATE_PYTHON",
-            env::python().unwrap_or_else(|e| panic!("{e}")),
-        )
+        .envs(vars.iter().cloned())
         .output()
         .expect("loadgen runs");
     assert!(
         run.status.success(),
-        "loadgen lab matrix failed: {}",
+        "loadgen lab {} failed: {}",
+        args.first().copied().unwrap_or_default(),
         String::from_utf8_lossy(&run.stderr)
     );
-    let report: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&out).expect("report written")).expect("JSON");
+    serde_json::from_slice(&std::fs::read(&out).expect("report written")).expect("JSON")
+}
+
+#[test]
+fn lab_matrix_smoke_finds_the_protobuf_zero_value_disagreement() {
+    let python = env::python().unwrap_or_else(|e| panic!("{e}"));
+    let report = lab(
+        &["matrix", "--config", "loadgen/lab/matrix-smoke.toml"],
+        "matrix.json",
+        &[("SCHEMAGATE_PYTHON", python)],
+    );
     let cells = report["cells"].as_array().expect("cells");
     assert_eq!(cells.len(), 2 * 2 * 4);
     let cell = |f: &str, v: &str, m: &str| {
@@ -105,36 +115,17 @@ fn lab_matrix_smoke_finds_the_protobuf_zero_value_disagreement() {
 
 #[test]
 fn lab_gate_smoke_stops_the_breaking_change_at_every_line() {
-    let broker = Broker::shared().unwrap_or_else(|e| panic!("{e}"));
-    let scratch = tempfile::tempdir().expect("temp dir");
-    let out = scratch.path().join("gate.json");
-    let run = Command::new(loadgen_bin())
-        .current_dir(repo())
-        .args([
-            "lab",
+    let r = lab(
+        &[
             "gate",
             "--config",
             "loadgen/lab/gate.toml",
             "--records",
             "10",
-        ])
-        .args(["--bootstrap", &broker.bootstrap(), "--out"])
-        .arg(&out)
-        .arg("--log-dir")
-        .arg(scratch.path())
-        .env(
-            "SCHEMAGATE_BIN",
-            env::schemagate_bin().unwrap_or_else(|e| panic!("{e}")),
-        )
-        .output()
-        .expect("loadgen runs");
-    assert!(
-        run.status.success(),
-        "loadgen lab gate failed: {}",
-        String::from_utf8_lossy(&run.stderr)
+        ],
+        "gate.json",
+        &[],
     );
-    let r: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&out).expect("report written")).expect("JSON");
     for c in r["check"].as_array().expect("checks") {
         assert_eq!(c["exit_code"], 1, "{c}");
         assert!(

@@ -4,13 +4,14 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use futures::executor::block_on;
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
+use rdkafka::admin::TopicReplication;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::TopicPartitionList;
+
+use schemagate_tests::topics;
 
 use crate::support::start_stack;
 
@@ -102,16 +103,8 @@ fn rdkafka_produces_and_consumes_in_a_group() {
     let mut stack = start_stack();
     let bootstrap = stack.bootstrap().to_string();
 
-    let admin: AdminClient<DefaultClientContext> = config(&bootstrap)
-        .create()
-        .unwrap_or_else(|e| panic!("rdkafka admin: {e}"));
-    let created = block_on(admin.create_topics(
-        &[NewTopic::new(TOPIC, PARTITIONS, TopicReplication::Fixed(1))],
-        &AdminOptions::new().operation_timeout(Some(Duration::from_secs(30))),
-    ))
-    .unwrap_or_else(|e| panic!("rdkafka create_topics: {e}\n{}", stack.diagnostics()));
-    for result in created {
-        result.unwrap_or_else(|(t, e)| panic!("creating {t}: {e}"));
+    if let Err(e) = topics::create(&bootstrap, TOPIC, PARTITIONS, TopicReplication::Fixed(1)) {
+        panic!("{e}\n{}", stack.diagnostics());
     }
 
     let sent = produce_all(&bootstrap);

@@ -24,6 +24,9 @@ pub const ENFORCEMENT_METRICS: &[&str] = &[
 ];
 use serde_json::Value;
 
+/// A topic name of this test's own (the harness's, shared with the registry's store tests).
+pub use schemagate_tests::topics::unique;
+
 /// Starts a broker and the proxy, or fails the test with the reason.
 pub fn start_stack() -> Stack {
     Stack::start().unwrap_or_else(|e| panic!("cannot start the test stack: {e}"))
@@ -62,13 +65,4 @@ pub fn number(summary: &Value, field: &str) -> u64 {
     summary[field]
         .as_u64()
         .unwrap_or_else(|| panic!("summary has no number {field}: {summary}"))
-}
-
-/// A topic name of this test's own: `name`, the process id and a clock reading, so that a
-/// rerun against the same cluster never meets an earlier run's records or committed offsets.
-pub fn unique(name: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
-    format!("{name}-{}-{nanos}", std::process::id())
 }

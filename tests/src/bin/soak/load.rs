@@ -7,8 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
+use rdkafka::admin::TopicReplication;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
@@ -198,18 +197,8 @@ pub fn saturation(
 
 /// Creates `topic` with `partitions` partitions, replicated three times.
 pub fn create_topic(bootstrap: &str, topic: &str, partitions: i32) -> Result<(), String> {
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .create()
-        .map_err(|e| format!("admin client: {e}"))?;
-    let new = NewTopic::new(topic, partitions, TopicReplication::Fixed(3));
-    let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
-    let results = futures::executor::block_on(admin.create_topics([&new], &opts))
-        .map_err(|e| format!("creating {topic}: {e}"))?;
-    for r in results {
-        r.map_err(|(t, e)| format!("creating {t}: {e}"))?;
-    }
-    Ok(())
+    schemagate_tests::topics::create(bootstrap, topic, partitions, TopicReplication::Fixed(3))
+        .map_err(|e| e.to_string())
 }
 
 /// Records stored in `topic` (sum over partitions of high minus low watermark; with an
