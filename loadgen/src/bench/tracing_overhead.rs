@@ -92,32 +92,37 @@ impl Collector {
 
     /// Spans received so far, by `service.name`.
     fn spans_by_service(&self) -> BTreeMap<String, u64> {
-        let mut out = BTreeMap::new();
-        let text = std::fs::read_to_string(&self.traces).unwrap_or_default();
-        for line in text.lines() {
-            let Ok(batch) = serde_json::from_str::<Value>(line) else {
-                continue;
-            };
-            for rs in batch["resourceSpans"].as_array().into_iter().flatten() {
-                let service = rs["resource"]["attributes"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .find(|a| a["key"] == "service.name")
-                    .and_then(|a| a["value"]["stringValue"].as_str())
-                    .unwrap_or("?")
-                    .to_string();
-                let spans: usize = rs["scopeSpans"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .map(|ss| ss["spans"].as_array().map_or(0, Vec::len))
-                    .sum();
-                *out.entry(service).or_default() += spans as u64;
-            }
-        }
-        out
+        spans_in(&self.traces)
     }
+}
+
+/// Spans in a file exporter's JSON lines, by `service.name` (unreadable lines are skipped).
+fn spans_in(traces: &Path) -> BTreeMap<String, u64> {
+    let mut out = BTreeMap::new();
+    let text = std::fs::read_to_string(traces).unwrap_or_default();
+    for line in text.lines() {
+        let Ok(batch) = serde_json::from_str::<Value>(line) else {
+            continue;
+        };
+        for rs in batch["resourceSpans"].as_array().into_iter().flatten() {
+            let service = rs["resource"]["attributes"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|a| a["key"] == "service.name")
+                .and_then(|a| a["value"]["stringValue"].as_str())
+                .unwrap_or("?")
+                .to_string();
+            let spans: usize = rs["scopeSpans"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|ss| ss["spans"].as_array().map_or(0, Vec::len))
+                .sum();
+            *out.entry(service).or_default() += spans as u64;
+        }
+    }
+    out
 }
 
 /// The environment of one variant's schemagate.
@@ -210,4 +215,60 @@ async fn experiment(opts: &BenchOptions, pool: &[Vec<u8>]) -> anyhow::Result<Val
         "collector": "sgotelcol (OTLP/HTTP receiver, file exporter), on this machine",
         "variants": variants,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn export_off_sets_no_variable_and_sampled_variants_export_traces_only() {
+        assert!(variant_env("off", None, "http://127.0.0.1:1").is_empty());
+        let env: BTreeMap<String, String> = variant_env("one", Some("0.01"), "http://h:1")
+            .into_iter()
+            .collect();
+        assert_eq!(
+            env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+                .map(String::as_str),
+            Some("http://h:1/v1/traces")
+        );
+        assert_eq!(
+            env.get("OTEL_TRACES_SAMPLER_ARG").map(String::as_str),
+            Some("0.01")
+        );
+        assert_eq!(
+            env.get("OTEL_SERVICE_NAME").map(String::as_str),
+            Some("bench-one")
+        );
+        assert!(!env.contains_key("OTEL_EXPORTER_OTLP_ENDPOINT"));
+    }
+
+    #[test]
+    fn spans_are_counted_per_service_from_the_file_exporter_lines() {
+        let dir = std::env::temp_dir().join(format!("sg-tracing-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let traces = dir.join("traces.jsonl");
+        let batch = |service: &str, spans: usize| {
+            json!({"resourceSpans": [{
+                "resource": {"attributes": [
+                    {"key": "service.name", "value": {"stringValue": service}}
+                ]},
+                "scopeSpans": [{"spans": vec![json!({"name": "produce"}); spans]}]
+            }]})
+            .to_string()
+        };
+        let text = [
+            batch("bench-a", 3),
+            "not json".into(),
+            batch("bench-a", 2),
+            batch("bench-b", 1),
+        ]
+        .join("\n");
+        std::fs::write(&traces, text).expect("write");
+        let counted = spans_in(&traces);
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(counted.get("bench-a"), Some(&5));
+        assert_eq!(counted.get("bench-b"), Some(&1));
+        assert_eq!(counted.len(), 2);
+    }
 }
