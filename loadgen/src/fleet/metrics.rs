@@ -244,7 +244,11 @@ mod tests {
         assert_eq!(member.total(), Some(7));
         let unknown = r#"{"topics":{"orders":{"partitions":{"0":{"partition":0,"fetch_state":"offset-query","consumer_lag":-1}}}}}"#;
         member.update(unknown.as_bytes(), "orders");
-        assert_eq!(member.total(), Some(7), "an unknown report keeps the last view");
+        assert_eq!(
+            member.total(),
+            Some(7),
+            "an unknown report keeps the last view"
+        );
         let caught_up = r#"{"topics":{"orders":{"partitions":{"0":{"partition":0,"fetch_state":"active","consumer_lag":0}}}}}"#;
         member.update(caught_up.as_bytes(), "orders");
         assert_eq!(member.total(), Some(0));
@@ -279,7 +283,12 @@ mod tests {
         prometheus_client::encoding::text::encode(&mut text, &registry).expect("encodes");
         assert!(text.contains("schemagate_fleet_deserialize_errors_total{subject=\"orders-value\",reason=\"reader-incompatible\",group=\"g\",writer_version=\"v1\"} 1"), "{text}");
         assert!(text.contains("schemagate_fleet_reader_info{group=\"g\",subject=\"orders-value\",reader_version=\"v7\"} 1"), "{text}");
-        assert!(text.contains("schemagate_fleet_decode_seconds_count{group=\"g\",outcome=\"failed\"} 1"), "{text}");
+        assert!(
+            text.contains(
+                "schemagate_fleet_decode_seconds_count{group=\"g\",outcome=\"failed\"} 1"
+            ),
+            "{text}"
+        );
         assert!(text.ends_with("# EOF\n"), "{text}");
     }
 }

@@ -14,9 +14,7 @@ use std::time::{Duration, Instant};
 use schemagate_tests::{ClientRun, Collector, EnforcedStack, Metrics, RegistryStore};
 use serde_json::Value;
 
-use crate::enforce_support::{
-    metrics, number, policy, python, run, run_summary, start_enforced,
-};
+use crate::enforce_support::{metrics, number, policy, python, run, run_summary, start_enforced};
 use crate::support::unique;
 
 fn deploy_file(rel: &str) -> String {
@@ -211,7 +209,11 @@ fn fleet_scrape(stack: &mut EnforcedStack) -> String {
     let bin = schemagate_tests::env::target_dir()
         .join("debug")
         .join("loadgen");
-    assert!(bin.is_file(), "{} is missing: cargo build -p loadgen", bin.display());
+    assert!(
+        bin.is_file(),
+        "{} is missing: cargo build -p loadgen",
+        bin.display()
+    );
     let topic = unique("obs-fleet");
     let subject = format!("{topic}-value");
     let port = schemagate_tests::net::free_port().unwrap_or_else(|e| panic!("{e}"));
@@ -223,7 +225,14 @@ fn fleet_scrape(stack: &mut EnforcedStack) -> String {
         .args(["fleet", "--bootstrap", &stack.bootstrap().to_string()])
         .args(["--registry", &stack.registry_url(), "--topic", &topic])
         .args(["--partitions", "2", "--producers", "1", "--rate", "300"])
-        .args(["--writers", "v1,v2", "--readers", "v1,v7", "--duration", "10"])
+        .args([
+            "--writers",
+            "v1,v2",
+            "--readers",
+            "v1,v7",
+            "--duration",
+            "10",
+        ])
         .args(["--metrics-addr", &addr.to_string()])
         .arg("--out")
         .arg(&out)
@@ -246,8 +255,7 @@ fn fleet_scrape(stack: &mut EnforcedStack) -> String {
             && m.sum("schemagate_fleet_reader_info", &[("reader_version", "v7")]) == 1.0
             && m.sum(count, &[("outcome", "decoded")]) > 0.0
             && m.sum(count, &[("outcome", "failed")]) > 0.0
-            && m
-                .text()
+            && m.text()
                 .lines()
                 .filter(|l| l.starts_with("schemagate_fleet_consumer_lag_records{"))
                 .count()
@@ -255,7 +263,11 @@ fn fleet_scrape(stack: &mut EnforcedStack) -> String {
     };
     let text = loop {
         if let Ok(Some(status)) = fleet.child.try_wait() {
-            panic!("the fleet exited ({status}) before its metrics were complete:\n{}\n{}", fleet.log(), stack.diagnostics());
+            panic!(
+                "the fleet exited ({status}) before its metrics were complete:\n{}\n{}",
+                fleet.log(),
+                stack.diagnostics()
+            );
         }
         let scrape = schemagate_tests::http::request(addr, "GET", "/metrics", None);
         if let Ok((200, text)) = &scrape {
@@ -280,16 +292,29 @@ fn fleet_scrape(stack: &mut EnforcedStack) -> String {
         .unwrap_or_else(|e| panic!("{e}\n{}", fleet.log()));
 
     // Each group's reader version, as an info-style gauge of 1.
-    assert_eq!(parsed["parsed"]["schemagate_fleet_reader_info"]["type"], "gauge", "{parsed}");
+    assert_eq!(
+        parsed["parsed"]["schemagate_fleet_reader_info"]["type"], "gauge",
+        "{parsed}"
+    );
     let group_of = |reader: &str| -> String {
-        let found = parsed_samples(&parsed, "schemagate_fleet_reader_info", "schemagate_fleet_reader_info");
+        let found = parsed_samples(
+            &parsed,
+            "schemagate_fleet_reader_info",
+            "schemagate_fleet_reader_info",
+        );
         let one: Vec<_> = found
             .iter()
-            .filter(|s| s["labels"]["reader_version"] == reader && s["labels"]["subject"] == subject.as_str())
+            .filter(|s| {
+                s["labels"]["reader_version"] == reader
+                    && s["labels"]["subject"] == subject.as_str()
+            })
             .collect();
         assert_eq!(one.len(), 1, "reader {reader}: {parsed}");
         assert_eq!(one[0]["value"].as_f64(), Some(1.0), "{parsed}");
-        one[0]["labels"]["group"].as_str().unwrap_or_default().to_owned()
+        one[0]["labels"]["group"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
     };
     let (g1, g7) = (group_of("v1"), group_of("v7"));
     assert_ne!(g1, g7);
@@ -323,7 +348,10 @@ fn fleet_scrape(stack: &mut EnforcedStack) -> String {
             "schemagate_fleet_consumer_lag_records",
             "schemagate_fleet_consumer_lag_records",
         );
-        let lag: Vec<_> = lag.iter().filter(|s| s["labels"]["group"] == g.as_str()).collect();
+        let lag: Vec<_> = lag
+            .iter()
+            .filter(|s| s["labels"]["group"] == g.as_str())
+            .collect();
         assert_eq!(lag.len(), 1, "{g}: {parsed}");
         assert_eq!(lag[0]["labels"]["topic"], topic.as_str(), "{parsed}");
         let v = lag[0]["value"].as_f64().unwrap_or(-1.0);
@@ -331,7 +359,10 @@ fn fleet_scrape(stack: &mut EnforcedStack) -> String {
     }
 
     // Decode time: decoded records in v1's group, failed ones in v7's, each a few µs to ms.
-    assert_eq!(parsed["parsed"]["schemagate_fleet_decode_seconds"]["type"], "histogram");
+    assert_eq!(
+        parsed["parsed"]["schemagate_fleet_decode_seconds"]["type"],
+        "histogram"
+    );
     let decode = |group: &str, outcome: &str, sample: &str| -> f64 {
         parsed_samples(&parsed, "schemagate_fleet_decode_seconds", sample)
             .iter()
@@ -344,9 +375,16 @@ fn fleet_scrape(stack: &mut EnforcedStack) -> String {
         let sum = decode(g, outcome, "schemagate_fleet_decode_seconds_sum");
         assert!(count > 0.0, "{g} {outcome}: {parsed}");
         // Network time is not in it: a 512-byte record decodes far below 10 ms.
-        assert!(sum > 0.0 && sum / count < 0.01, "{g} {outcome}: mean {} s", sum / count);
+        assert!(
+            sum > 0.0 && sum / count < 0.01,
+            "{g} {outcome}: mean {} s",
+            sum / count
+        );
     }
-    assert_eq!(decode(&g1, "failed", "schemagate_fleet_decode_seconds_count"), 0.0);
+    assert_eq!(
+        decode(&g1, "failed", "schemagate_fleet_decode_seconds_count"),
+        0.0
+    );
 
     // The fleet finishes, and its JSON summary agrees with what was scraped.
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -354,22 +392,34 @@ fn fleet_scrape(stack: &mut EnforcedStack) -> String {
         if let Ok(Some(status)) = fleet.child.try_wait() {
             break status;
         }
-        assert!(Instant::now() < deadline, "the fleet did not finish:\n{}", fleet.log());
+        assert!(
+            Instant::now() < deadline,
+            "the fleet did not finish:\n{}",
+            fleet.log()
+        );
         std::thread::sleep(Duration::from_millis(200));
     };
     assert!(status.success(), "fleet: {status}\n{}", fleet.log());
-    let summary: Value = serde_json::from_slice(&std::fs::read(&fleet.out).expect("summary"))
-        .expect("summary JSON");
+    let summary: Value =
+        serde_json::from_slice(&std::fs::read(&fleet.out).expect("summary")).expect("summary JSON");
     let summarised: f64 = summary["consumers"]
         .as_object()
         .into_iter()
         .flatten()
         .filter(|(_, c)| c["group"] == g7.as_str())
-        .flat_map(|(_, c)| c["deserialize_errors"].as_object().cloned().unwrap_or_default())
+        .flat_map(|(_, c)| {
+            c["deserialize_errors"]
+                .as_object()
+                .cloned()
+                .unwrap_or_default()
+        })
         .flat_map(|(_, kinds)| kinds.as_object().cloned().unwrap_or_default())
         .map(|(_, n)| n.as_f64().unwrap_or_default())
         .sum();
-    assert!(summarised >= errors_of(&g7), "summary {summarised} < scraped: {summary}");
+    assert!(
+        summarised >= errors_of(&g7),
+        "summary {summarised} < scraped: {summary}"
+    );
     text
 }
 
