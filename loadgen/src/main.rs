@@ -93,6 +93,10 @@ enum Command {
         /// Also write the summary as JSON here.
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Serve the consumers' Prometheus metrics on GET /metrics here while the fleet runs
+        /// (e.g. 127.0.0.1:9645; port 0 picks one, printed on stderr).
+        #[arg(long)]
+        metrics_addr: Option<std::net::SocketAddr>,
     },
     /// One producer process: interleaved writer versions, prints a JSON report on stdout.
     Produce {
@@ -314,6 +318,7 @@ async fn main() -> anyhow::Result<()> {
             duration,
             seed,
             out,
+            metrics_addr,
         } => {
             let opts = FleetOptions {
                 bootstrap,
@@ -328,6 +333,7 @@ async fn main() -> anyhow::Result<()> {
                 rate,
                 duration: Duration::from_secs(duration),
                 seed,
+                metrics_addr,
             };
             let summary = fleet::run(&opts).await?;
             print!("{}", summary.render());

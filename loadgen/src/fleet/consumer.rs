@@ -4,13 +4,14 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use contract::SchemaId;
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::Message;
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
+use rdkafka::{ClientContext, Message};
 
+use super::metrics::{DecodeLabels, ErrorLabels, FleetMetrics, MemberLag, Outcome};
 use crate::render::avro::AvroError;
 use crate::render::{Codec, DecodeFailure};
 use crate::version::SchemaVersion;
@@ -26,6 +27,8 @@ pub struct ConsumerStats {
     pub errors: Mutex<BTreeMap<(String, String), u64>>,
     /// Consumer-side (librdkafka) errors by kind.
     pub client_errors: Mutex<BTreeMap<String, u64>>,
+    /// Lag of this member's partitions, from librdkafka's statistics.
+    pub lag: MemberLag,
 }
 
 impl ConsumerStats {
@@ -49,7 +52,25 @@ pub struct ConsumerSpec {
     pub reader: SchemaVersion,
     /// Registered ids → writer versions (the fleet registered them all).
     pub writers: HashMap<SchemaId, SchemaVersion>,
+    /// The topic's value subject, a label of the metrics.
+    pub subject: String,
+    /// Where decode times and errors are published.
+    pub metrics: FleetMetrics,
 }
+
+/// The consumer's librdkafka context: hands each statistics report to the member's lag view.
+struct StatsContext {
+    stats: Arc<ConsumerStats>,
+    topic: String,
+}
+
+impl ClientContext for StatsContext {
+    fn stats_raw(&self, statistics: &[u8]) {
+        self.stats.lag.update(statistics, &self.topic);
+    }
+}
+
+impl ConsumerContext for StatsContext {}
 
 /// A label for a decode failure (bounded: one per variant).
 fn failure_kind(f: &DecodeFailure) -> &'static str {
@@ -68,17 +89,36 @@ fn failure_kind(f: &DecodeFailure) -> &'static str {
 pub fn run(
     spec: &ConsumerSpec,
     codec: &Codec,
-    stats: &ConsumerStats,
+    stats: &Arc<ConsumerStats>,
     stop: &AtomicBool,
 ) -> Result<(), rdkafka::error::KafkaError> {
-    let consumer: BaseConsumer = ClientConfig::new()
+    let context = StatsContext {
+        stats: stats.clone(),
+        topic: spec.topic.clone(),
+    };
+    // Owned handles: a family's guard held across the loop would block other groups' inserts.
+    let decode_time = |outcome| {
+        spec.metrics
+            .decode
+            .get_or_create(&DecodeLabels {
+                group: spec.group.clone(),
+                outcome,
+            })
+            .clone()
+    };
+    let (decoded_time, failed_time) = (decode_time(Outcome::decoded), decode_time(Outcome::failed));
+    let consumer: BaseConsumer<StatsContext> = ClientConfig::new()
         .set("bootstrap.servers", &spec.bootstrap)
         .set("group.id", &spec.group)
         .set("auto.offset.reset", "earliest")
         .set("enable.auto.commit", "true")
         .set("session.timeout.ms", "6000")
         .set("heartbeat.interval.ms", "1000")
-        .create()?;
+        .set(
+            "statistics.interval.ms",
+            super::metrics::STATS_INTERVAL_MS.to_string(),
+        )
+        .create_with_context(context)?;
     consumer.subscribe(&[spec.topic.as_str()])?;
     while !stop.load(Ordering::Relaxed) {
         match consumer.poll(Duration::from_millis(100)) {
@@ -91,16 +131,29 @@ pub fn run(
             Some(Ok(message)) => {
                 stats.consumed.fetch_add(1, Ordering::Relaxed);
                 let payload = message.payload().unwrap_or(&[]);
-                match codec.decode(payload, &spec.writers, spec.reader) {
+                // Only the decode call is timed: the poll above is the network's time.
+                let started = Instant::now();
+                let decoded = codec.decode(payload, &spec.writers, spec.reader);
+                let secs = started.elapsed().as_secs_f64();
+                match decoded {
                     Ok(_) => {
+                        decoded_time.observe(secs);
                         stats.decoded.fetch_add(1, Ordering::Relaxed);
                     }
                     Err((writer, failure)) => {
+                        failed_time.observe(secs);
                         let writer = writer.map_or("unknown".to_string(), |w| w.to_string());
-                        ConsumerStats::count(
-                            &stats.errors,
-                            (writer, failure_kind(&failure).into()),
-                        );
+                        let reason = failure_kind(&failure);
+                        spec.metrics
+                            .errors
+                            .get_or_create(&ErrorLabels {
+                                subject: spec.subject.clone(),
+                                reason: reason.into(),
+                                group: spec.group.clone(),
+                                writer_version: writer.clone(),
+                            })
+                            .inc();
+                        ConsumerStats::count(&stats.errors, (writer, reason.into()));
                     }
                 }
             }

@@ -3,13 +3,16 @@
 //! final [`summary::FleetSummary`].
 //!
 //! - [`consumer`]: one decoding consumer and its counters;
+//! - [`metrics`]: the Prometheus metrics served on `--metrics-addr`;
 //! - [`summary`]: the summary and its rendering.
 
 pub mod consumer;
+pub mod metrics;
 pub mod summary;
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -27,6 +30,7 @@ use crate::registry::RegistryClient;
 use crate::render::{Codec, Format, RenderError};
 use crate::version::SchemaVersion;
 use consumer::{ConsumerHandle, ConsumerSpec, ConsumerStats};
+use metrics::{FleetMetrics, LagLabels, ReaderLabels};
 use summary::{ConsumerSummary, FleetSummary, LagSample};
 
 /// Why the fleet could not run.
@@ -52,6 +56,15 @@ pub enum FleetError {
     /// The schemas could not be loaded for encoding.
     #[error(transparent)]
     Render(#[from] RenderError),
+    /// The metrics listener could not bind.
+    #[error("metrics listener on {addr}")]
+    Metrics {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// Why it failed.
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// How long consumers may trail after producers stop before the fleet gives up on them.
@@ -84,6 +97,8 @@ pub struct FleetOptions {
     pub duration: Duration,
     /// Generator seed.
     pub seed: u64,
+    /// Where to serve `GET /metrics` while the fleet runs (`None`: not served).
+    pub metrics_addr: Option<SocketAddr>,
 }
 
 /// Resolves schema ids: registered in the registry (compatibility NONE on the subject, so every
@@ -132,6 +147,15 @@ pub async fn run(opts: &FleetOptions) -> Result<FleetSummary, FleetError> {
             "at least two reader versions (consumer groups)",
         ));
     }
+    let mut registry = prometheus_client::registry::Registry::default();
+    let fleet_metrics = FleetMetrics::register(&mut registry);
+    if let Some(addr) = opts.metrics_addr {
+        let bound = metrics::serve(addr, Arc::new(registry))
+            .await
+            .map_err(|source| FleetError::Metrics { addr, source })?;
+        eprintln!("serving metrics on http://{bound}/metrics");
+    }
+    let subject = format!("{}-value", opts.topic);
     let ids = schema_ids(opts).await?;
     ensure_topic(opts).await?;
     let codec = Arc::new(Codec::new(opts.format)?);
@@ -147,6 +171,14 @@ pub async fn run(opts: &FleetOptions) -> Result<FleetSummary, FleetError> {
     let mut threads = Vec::new();
     for reader in &opts.readers {
         let group = format!("loadgen-{reader}-{nonce}");
+        fleet_metrics
+            .readers
+            .get_or_create(&ReaderLabels {
+                group: group.clone(),
+                subject: subject.clone(),
+                reader_version: reader.to_string(),
+            })
+            .set(1);
         for member in 0..opts.consumers_per_group {
             let handle = ConsumerHandle {
                 label: format!("{group}/{member}"),
@@ -160,6 +192,8 @@ pub async fn run(opts: &FleetOptions) -> Result<FleetSummary, FleetError> {
                 group: group.clone(),
                 reader: *reader,
                 writers: writers_by_id.clone(),
+                subject: subject.clone(),
+                metrics: fleet_metrics.clone(),
             };
             let (codec, stats, stop) = (codec.clone(), handle.stats.clone(), stop.clone());
             threads.push(std::thread::spawn(move || {
@@ -226,6 +260,7 @@ pub async fn run(opts: &FleetOptions) -> Result<FleetSummary, FleetError> {
         tokio::time::sleep(Duration::from_millis(200)).await;
         let acked = delivered(&producers);
         let groups = group_consumed(&consumers);
+        publish_lag(&fleet_metrics, &consumers, &opts.topic);
         let producing = producers.iter().any(|(_, t)| !t.is_finished());
         if last_sample.elapsed() >= Duration::from_secs(1) {
             last_sample = Instant::now();
@@ -308,6 +343,25 @@ fn group_consumed(consumers: &[ConsumerHandle]) -> BTreeMap<String, u64> {
             c.stats.consumed.load(Ordering::Relaxed);
     }
     m
+}
+
+/// Sets each group's lag gauge to the sum of its members' librdkafka lag, once any member
+/// knows its lag (a group with no known lag yet has no series).
+fn publish_lag(m: &FleetMetrics, consumers: &[ConsumerHandle], topic: &str) {
+    let mut by_group: BTreeMap<&str, i64> = BTreeMap::new();
+    for c in consumers {
+        if let Some(lag) = c.stats.lag.total() {
+            *by_group.entry(c.group.as_str()).or_default() += lag;
+        }
+    }
+    for (group, lag) in by_group {
+        m.lag
+            .get_or_create(&LagLabels {
+                group: group.to_owned(),
+                topic: topic.to_owned(),
+            })
+            .set(lag);
+    }
 }
 
 fn consumer_summary(c: &ConsumerHandle) -> ConsumerSummary {

@@ -3,6 +3,8 @@
 Checks that the content type names OpenMetrics 1.0, that the body parses (the parser is strict:
 it needs `# EOF`, and `_total` samples under a counter family), and that every family named
 with --counter is a counter with at least one sample. Exits non-zero on the first failure.
+With --samples the JSON summary also holds every parsed family: its type and its samples
+(`name`, `labels`, `value`), for the caller to check values.
 """
 
 import argparse
@@ -17,6 +19,7 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--url", required=True)
     ap.add_argument("--counter", action="append", default=[])
+    ap.add_argument("--samples", action="store_true")
     args = ap.parse_args()
     with urllib.request.urlopen(args.url, timeout=10) as resp:
         ctype = resp.headers.get("Content-Type", "")
@@ -35,7 +38,19 @@ def main() -> int:
             print(f"{name}: type {fam.type}, {len(fam.samples)} samples", file=sys.stderr)
             return 1
     samples = sum(len(f.samples) for f in families.values())
-    print(json.dumps({"families": len(families), "samples": samples, "content_type": ctype}))
+    summary = {"families": len(families), "samples": samples, "content_type": ctype}
+    if args.samples:
+        summary["parsed"] = {
+            name: {
+                "type": fam.type,
+                "samples": [
+                    {"name": s.name, "labels": dict(s.labels), "value": s.value}
+                    for s in fam.samples
+                ],
+            }
+            for name, fam in families.items()
+        }
+    print(json.dumps(summary))
     return 0
 
 

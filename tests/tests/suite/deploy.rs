@@ -181,6 +181,24 @@ fn compose_wires_kraft_registry_schemagate_prometheus_and_grafana() {
         targets.contains(&format!("schemagate:{admin}")),
         "{targets:?}"
     );
+    // The opt-in fleet (profile "fleet") runs the image's loadgen, and Prometheus scrapes the
+    // port its consumers serve /metrics on.
+    let fleet = &services["fleet"];
+    assert_eq!(strings(&fleet["profiles"]), ["fleet"], "{fleet:?}");
+    assert_eq!(fleet["image"], sg["image"], "{fleet:?}");
+    assert_eq!(strings(&fleet["entrypoint"]), ["/usr/local/bin/loadgen"]);
+    let fleet_args = strings(&fleet["command"]);
+    assert_eq!(fleet_args.first().map(String::as_str), Some("fleet"));
+    let fleet_metrics = port_of(&flag_values(&fleet_args, "--metrics-addr")[0]);
+    assert!(
+        targets.contains(&format!("fleet:{fleet_metrics}")),
+        "{targets:?}"
+    );
+    let dockerfile_text = read(&deploy_dir().join(context).join(dockerfile));
+    assert!(
+        dockerfile_text.contains("/src/target/release/loadgen /usr/local/bin/loadgen"),
+        "the image has no loadgen:\n{dockerfile_text}"
+    );
     let mounts = strings(&services["prometheus"]["volumes"]).join(" ");
     assert!(
         mounts.contains("./prometheus/prometheus.yml:/etc/prometheus/prometheus.yml"),

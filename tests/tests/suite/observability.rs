@@ -1,17 +1,20 @@
 //! What operators watch, checked against the running binaries: after real traffic through an
-//! enforcing proxy (with a registry on a Kafka store), every metric the Grafana dashboard and
-//! the Prometheus alert rules name is served by a scrape of the proxy or of the registry, and
-//! the registry's own metrics count what happened; and with OTLP export configured, the
-//! spans and metrics of a quarantined record reach a real OpenTelemetry Collector.
+//! enforcing proxy (with a registry on a Kafka store) and a short `loadgen fleet` through it,
+//! every metric the Grafana dashboard and the Prometheus alert rules name is served by a scrape
+//! of the proxy, the registry or the fleet; the registry's and the fleet's own metrics count
+//! what happened; and with OTLP export configured, the spans and metrics of a quarantined
+//! record reach a real OpenTelemetry Collector.
 
 use std::collections::BTreeSet;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
-use schemagate_tests::{Collector, EnforcedStack, Metrics, RegistryStore};
+use schemagate_tests::{ClientRun, Collector, EnforcedStack, Metrics, RegistryStore};
 use serde_json::Value;
 
-use crate::enforce_support::{metrics, number, policy, python, run, start_enforced};
+use crate::enforce_support::{metrics, number, policy, python, run, run_summary, start_enforced};
 use crate::support::unique;
 
 fn deploy_file(rel: &str) -> String {
@@ -80,6 +83,7 @@ fn dashboards_and_alerts_name_only_metrics_the_running_binaries_serve() {
     let registry = Metrics::parse(&registry_text);
     let mut names = served(proxy.text());
     names.extend(served(&registry_text));
+    names.extend(served(&fleet_scrape(&mut stack)));
 
     // The registry counted the traffic it served, by route template, and holds what was
     // registered; its Kafka store has caught up with its topic.
@@ -163,6 +167,260 @@ fn dashboards_and_alerts_name_only_metrics_the_running_binaries_serve() {
         unserved.is_empty(),
         "named but not served: {unserved:#?}\nserved: {names:#?}"
     );
+}
+
+/// A `loadgen fleet` process (the real binary), killed on drop.
+struct Fleet {
+    child: Child,
+    log: PathBuf,
+    out: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Fleet {
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Fleet {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One sample of a family `openmetrics_scrape.py --samples` parsed: its labels and value.
+fn parsed_samples<'a>(parsed: &'a Value, family: &str, sample: &str) -> Vec<&'a Value> {
+    parsed["parsed"][family]["samples"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|s| s["name"] == sample)
+        .collect()
+}
+
+/// Runs a short `loadgen fleet` through the stack's proxy (writers v1 and v2; readers v1, which
+/// reads both, and v7, whose int → string change reads neither), scrapes its `/metrics` while
+/// it runs, parses the scrape with prometheus_client's OpenMetrics parser and checks the
+/// values: the reader of each group, deserialize errors for v7 only, lag of both groups,
+/// decode times. Returns the scrape's text.
+fn fleet_scrape(stack: &mut EnforcedStack) -> String {
+    let bin = schemagate_tests::env::target_dir()
+        .join("debug")
+        .join("loadgen");
+    assert!(
+        bin.is_file(),
+        "{} is missing: cargo build -p loadgen",
+        bin.display()
+    );
+    let topic = unique("obs-fleet");
+    let subject = format!("{topic}-value");
+    let port = schemagate_tests::net::free_port().unwrap_or_else(|e| panic!("{e}"));
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (log, out) = (dir.path().join("fleet.log"), dir.path().join("fleet.json"));
+    let log_file = std::fs::File::create(&log).expect("log file");
+    let child = Command::new(&bin)
+        .args(["fleet", "--bootstrap", &stack.bootstrap().to_string()])
+        .args(["--registry", &stack.registry_url(), "--topic", &topic])
+        .args(["--partitions", "2", "--producers", "1", "--rate", "300"])
+        .args([
+            "--writers",
+            "v1,v2",
+            "--readers",
+            "v1,v7",
+            "--duration",
+            "10",
+        ])
+        .args(["--metrics-addr", &addr.to_string()])
+        .arg("--out")
+        .arg(&out)
+        .stdout(Stdio::null())
+        .stderr(log_file)
+        .spawn()
+        .expect("loadgen runs");
+    let mut fleet = Fleet {
+        child,
+        log,
+        out,
+        _dir: dir,
+    };
+
+    // Wait until both groups have decoded, v7's has failed, and librdkafka knows both lags.
+    let deadline = Instant::now() + Duration::from_secs(40);
+    let ready = |m: &Metrics| {
+        let count = "schemagate_fleet_decode_seconds_count";
+        m.sum("schemagate_fleet_reader_info", &[("reader_version", "v1")]) == 1.0
+            && m.sum("schemagate_fleet_reader_info", &[("reader_version", "v7")]) == 1.0
+            && m.sum(count, &[("outcome", "decoded")]) > 0.0
+            && m.sum(count, &[("outcome", "failed")]) > 0.0
+            && m.text()
+                .lines()
+                .filter(|l| l.starts_with("schemagate_fleet_consumer_lag_records{"))
+                .count()
+                == 2
+    };
+    let text = loop {
+        if let Ok(Some(status)) = fleet.child.try_wait() {
+            panic!(
+                "the fleet exited ({status}) before its metrics were complete:\n{}\n{}",
+                fleet.log(),
+                stack.diagnostics()
+            );
+        }
+        let scrape = schemagate_tests::http::request(addr, "GET", "/metrics", None);
+        if let Ok((200, text)) = &scrape {
+            if ready(&Metrics::parse(text)) {
+                break text.clone();
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the fleet's metrics were not complete within 40 s: {scrape:?}\n{}",
+            fleet.log()
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    };
+
+    // A real OpenMetrics parser reads the live endpoint.
+    let parse = ClientRun::python("openmetrics_scrape.py")
+        .unwrap_or_else(|e| panic!("{e}"))
+        .args(["--url", &format!("http://{addr}/metrics"), "--samples"])
+        .args(["--counter", "schemagate_fleet_deserialize_errors"]);
+    let parsed = run_summary(parse, "openmetrics_scrape.py")
+        .unwrap_or_else(|e| panic!("{e}\n{}", fleet.log()));
+
+    // Each group's reader version, as an info-style gauge of 1.
+    assert_eq!(
+        parsed["parsed"]["schemagate_fleet_reader_info"]["type"], "gauge",
+        "{parsed}"
+    );
+    let group_of = |reader: &str| -> String {
+        let found = parsed_samples(
+            &parsed,
+            "schemagate_fleet_reader_info",
+            "schemagate_fleet_reader_info",
+        );
+        let one: Vec<_> = found
+            .iter()
+            .filter(|s| {
+                s["labels"]["reader_version"] == reader
+                    && s["labels"]["subject"] == subject.as_str()
+            })
+            .collect();
+        assert_eq!(one.len(), 1, "reader {reader}: {parsed}");
+        assert_eq!(one[0]["value"].as_f64(), Some(1.0), "{parsed}");
+        one[0]["labels"]["group"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let (g1, g7) = (group_of("v1"), group_of("v7"));
+    assert_ne!(g1, g7);
+
+    // Deserialize errors: v7 cannot read v1 or v2 (int → string); v1 reads both.
+    let errors = parsed_samples(
+        &parsed,
+        "schemagate_fleet_deserialize_errors",
+        "schemagate_fleet_deserialize_errors_total",
+    );
+    let errors_of = |group: &str| -> f64 {
+        errors
+            .iter()
+            .filter(|s| s["labels"]["group"] == group)
+            .map(|s| s["value"].as_f64().unwrap_or_default())
+            .sum()
+    };
+    assert!(errors_of(&g7) > 0.0, "{parsed}");
+    assert_eq!(errors_of(&g1), 0.0, "{parsed}");
+    for e in &errors {
+        assert_eq!(e["labels"]["subject"], subject.as_str(), "{e}");
+        assert_eq!(e["labels"]["reason"], "reader-incompatible", "{e}");
+        let writer = e["labels"]["writer_version"].as_str().unwrap_or_default();
+        assert!(["v1", "v2"].contains(&writer), "{e}");
+    }
+
+    // Lag of both groups from librdkafka: known, not negative, below what was produced.
+    for g in [&g1, &g7] {
+        let lag = parsed_samples(
+            &parsed,
+            "schemagate_fleet_consumer_lag_records",
+            "schemagate_fleet_consumer_lag_records",
+        );
+        let lag: Vec<_> = lag
+            .iter()
+            .filter(|s| s["labels"]["group"] == g.as_str())
+            .collect();
+        assert_eq!(lag.len(), 1, "{g}: {parsed}");
+        assert_eq!(lag[0]["labels"]["topic"], topic.as_str(), "{parsed}");
+        let v = lag[0]["value"].as_f64().unwrap_or(-1.0);
+        assert!((0.0..=2400.0).contains(&v), "lag {v}: {parsed}");
+    }
+
+    // Decode time: decoded records in v1's group, failed ones in v7's, each a few µs to ms.
+    assert_eq!(
+        parsed["parsed"]["schemagate_fleet_decode_seconds"]["type"],
+        "histogram"
+    );
+    let decode = |group: &str, outcome: &str, sample: &str| -> f64 {
+        parsed_samples(&parsed, "schemagate_fleet_decode_seconds", sample)
+            .iter()
+            .filter(|s| s["labels"]["group"] == group && s["labels"]["outcome"] == outcome)
+            .map(|s| s["value"].as_f64().unwrap_or_default())
+            .sum()
+    };
+    for (g, outcome) in [(&g1, "decoded"), (&g7, "failed")] {
+        let count = decode(g, outcome, "schemagate_fleet_decode_seconds_count");
+        let sum = decode(g, outcome, "schemagate_fleet_decode_seconds_sum");
+        assert!(count > 0.0, "{g} {outcome}: {parsed}");
+        // Network time is not in it: a 512-byte record decodes far below 10 ms.
+        assert!(
+            sum > 0.0 && sum / count < 0.01,
+            "{g} {outcome}: mean {} s",
+            sum / count
+        );
+    }
+    assert_eq!(
+        decode(&g1, "failed", "schemagate_fleet_decode_seconds_count"),
+        0.0
+    );
+
+    // The fleet finishes, and its JSON summary agrees with what was scraped.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Ok(Some(status)) = fleet.child.try_wait() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the fleet did not finish:\n{}",
+            fleet.log()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(status.success(), "fleet: {status}\n{}", fleet.log());
+    let summary: Value =
+        serde_json::from_slice(&std::fs::read(&fleet.out).expect("summary")).expect("summary JSON");
+    let summarised: f64 = summary["consumers"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter(|(_, c)| c["group"] == g7.as_str())
+        .flat_map(|(_, c)| {
+            c["deserialize_errors"]
+                .as_object()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .flat_map(|(_, kinds)| kinds.as_object().cloned().unwrap_or_default())
+        .map(|(_, n)| n.as_f64().unwrap_or_default())
+        .sum();
+    assert!(
+        summarised >= errors_of(&g7),
+        "summary {summarised} < scraped: {summary}"
+    );
+    text
 }
 
 /// The trace id of a `traceparent` value.
