@@ -399,6 +399,11 @@ async fn main() -> anyhow::Result<()> {
                     BrokerKind::Tansu => kafka_cluster.ok(),
                 },
                 schemagate: process::binary_from_env("SCHEMAGATE_BIN", "schemagate").ok(),
+                kroxylicious: process::binary_from_env(
+                    "KROXYLICIOUS_BIN",
+                    "Kroxylicious (scripts/install kroxylicious)",
+                )
+                .ok(),
             };
             let default_half = if quick { 2.5 } else { 10.0 };
             let opts = BenchOptions {
