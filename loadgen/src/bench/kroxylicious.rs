@@ -4,7 +4,9 @@
 //!
 //! - `peer_kroxylicious`: no filters;
 //! - `peer_kroxylicious_validating`: the Record Validation filter with a JSON Schema rule on the
-//!   bench topic, so every record value is JSON validated against [`ORDER_JSON_SCHEMA`].
+//!   bench topic, so every record value is JSON validated against [`ORDER_JSON_SCHEMA`];
+//! - and, for the comparison, `proxy_validating_json`: schemagate validating the same Orders
+//!   (in the Confluent frame) against the same schema, registered in its registry.
 //!
 //! The filter resolves its schema by Apicurio global id from an Apicurio Registry (v2 API).
 //! Apicurio Registry itself is a Quarkus application that cannot be run from the jars Maven
@@ -25,6 +27,9 @@ use serde_json::json;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
+
+use contract::{SchemaId, SchemaType};
+use registry_client::{RegistryConfig, Subject};
 
 use crate::order::Order;
 use crate::process::{self, ChildProcess};
@@ -49,6 +54,17 @@ const READY_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Longest request head [`SchemaDocument`] reads before giving up on a connection.
 const MAX_REQUEST_HEAD: usize = 16 * 1024;
+
+/// Registers [`ORDER_JSON_SCHEMA`] as a JSON Schema under `subject` in the registry at `url`
+/// (for `proxy_validating_json`, which validates the same documents through schemagate).
+pub async fn register_json_schema(url: &str, subject: &str) -> anyhow::Result<SchemaId> {
+    let client = registry_client::RegistryClient::new(RegistryConfig::new(url))
+        .with_context(|| format!("registry client for {url}"))?;
+    client
+        .register(&Subject::new(subject), SchemaType::Json, ORDER_JSON_SCHEMA, &[])
+        .await
+        .with_context(|| format!("registering the Order JSON Schema at {url}"))
+}
 
 /// `order` as the JSON document [`ORDER_JSON_SCHEMA`] describes (the same fields and values
 /// as the Avro v1 datum of the other paths).

@@ -197,6 +197,15 @@ pub async fn measure(
         let generator = OrderGenerator::new(opts.seed);
         (0..POOL_SIZE)
             .map(|i| kroxylicious::order_json(&generator.order(i)))
+            .map(|json| match path.runs_schemagate() {
+                // The Confluent frame a JSON Schema serializer writes: magic, id, document.
+                true => contract::wire::WireFrame {
+                    schema_id: running.schema_id,
+                    body: &json,
+                }
+                .to_bytes(),
+                false => json,
+            })
             .collect()
     } else {
         let mut records = pool.to_vec();

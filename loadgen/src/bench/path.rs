@@ -43,6 +43,9 @@ pub enum BenchPath {
     /// The same idempotent producer and records through schemagate under `quarantine`: the
     /// bad records go to quarantine and the good ones are forwarded with rewritten sequences.
     ProxyIdempotentQuarantine,
+    /// As `ProxyValidating`, the values JSON Orders in the Confluent frame, validated against
+    /// the Order JSON Schema (the one `PeerKroxyliciousValidating` enforces).
+    ProxyValidatingJson,
     /// Through Kroxylicious with no filters (port-per-broker).
     PeerKroxylicious,
     /// Through Kroxylicious' Record Validation filter, every value JSON validated against the
@@ -52,7 +55,7 @@ pub enum BenchPath {
 
 impl BenchPath {
     /// Every path, in the interleaving order.
-    pub const ALL: [BenchPath; 13] = [
+    pub const ALL: [BenchPath; 14] = [
         BenchPath::Direct,
         BenchPath::DirectTls,
         BenchPath::Relay,
@@ -64,6 +67,7 @@ impl BenchPath {
         BenchPath::Peer,
         BenchPath::DirectIdempotent,
         BenchPath::ProxyIdempotentQuarantine,
+        BenchPath::ProxyValidatingJson,
         BenchPath::PeerKroxylicious,
         BenchPath::PeerKroxyliciousValidating,
     ];
@@ -82,6 +86,7 @@ impl BenchPath {
             BenchPath::Peer => "peer",
             BenchPath::DirectIdempotent => "direct_idempotent",
             BenchPath::ProxyIdempotentQuarantine => "proxy_idempotent_quarantine",
+            BenchPath::ProxyValidatingJson => "proxy_validating_json",
             BenchPath::PeerKroxylicious => "peer_kroxylicious",
             BenchPath::PeerKroxyliciousValidating => "peer_kroxylicious_validating",
         }
@@ -100,6 +105,7 @@ impl BenchPath {
                 | BenchPath::ProxyValidating
                 | BenchPath::ProxyValidatingTls
                 | BenchPath::ProxyIdempotentQuarantine
+                | BenchPath::ProxyValidatingJson
         )
     }
 
@@ -111,9 +117,13 @@ impl BenchPath {
         )
     }
 
-    /// Whether the records are JSON Orders (unframed) instead of the Avro pool.
+    /// Whether the records are JSON Orders instead of the Avro pool (framed when the path is
+    /// schemagate's, unframed for Kroxylicious).
     pub fn values_are_json(self) -> bool {
-        self == BenchPath::PeerKroxyliciousValidating
+        matches!(
+            self,
+            BenchPath::PeerKroxyliciousValidating | BenchPath::ProxyValidatingJson
+        )
     }
 
     /// One record in this many is bad (unframed), on the idempotent paths.
@@ -359,13 +369,21 @@ pub async fn start(
         }
         BenchPath::ProxyValidating
         | BenchPath::ProxyValidatingTls
-        | BenchPath::ProxyIdempotentQuarantine => {
+        | BenchPath::ProxyIdempotentQuarantine
+        | BenchPath::ProxyValidatingJson => {
             let bin = schemagate()?;
             let (registry, url) = start_registry(&bin, log_dir).await?;
             front.push(registry);
-            schema_id = RegistryClient::new(&url)
-                .register(SUBJECT, Format::Avro, SchemaVersion::V1)
-                .await?;
+            schema_id = match path {
+                BenchPath::ProxyValidatingJson => {
+                    kroxylicious::register_json_schema(&url, SUBJECT).await?
+                }
+                _ => {
+                    RegistryClient::new(&url)
+                        .register(SUBJECT, Format::Avro, SchemaVersion::V1)
+                        .await?
+                }
+            };
             let counting =
                 RegistryCounter::start(process::loopback(0), registry_addr(&url)?).await?;
             let on_invalid = match path {

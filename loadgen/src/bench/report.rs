@@ -232,6 +232,8 @@ impl Measurements {
             "peer_kroxylicious_validating/direct": self.ratio(PeerKroxyliciousValidating, Direct),
             "proxy/peer_kroxylicious": self.ratio(Proxy, PeerKroxylicious),
             "proxy_validating/peer_kroxylicious_validating": self.ratio(ProxyValidating, PeerKroxyliciousValidating),
+            "proxy_validating_json/direct": self.ratio(ProxyValidatingJson, Direct),
+            "proxy_validating_json/peer_kroxylicious_validating": self.ratio(ProxyValidatingJson, PeerKroxyliciousValidating),
         });
         let added_p99: BTreeMap<&str, Option<f64>> = BenchPath::ALL
             .into_iter()
