@@ -87,7 +87,7 @@ fn landed(running: &RunningPath, expected: usize) -> Vec<Vec<u8>> {
         .expect("consumer");
     consumer.subscribe(&[TOPIC]).expect("subscribe");
     let mut values = Vec::new();
-    let mut poll_until = |deadline: Instant, values: &mut Vec<Vec<u8>>, stop_at: usize| {
+    let poll_until = |deadline: Instant, values: &mut Vec<Vec<u8>>, stop_at: usize| {
         while Instant::now() < deadline && values.len() < stop_at {
             match consumer.poll(Duration::from_millis(200)) {
                 Some(Ok(m)) => values.push(m.payload().unwrap_or_default().to_vec()),
@@ -96,13 +96,24 @@ fn landed(running: &RunningPath, expected: usize) -> Vec<Vec<u8>> {
             }
         }
     };
-    poll_until(Instant::now() + Duration::from_secs(30), &mut values, expected);
-    poll_until(Instant::now() + Duration::from_secs(2), &mut values, usize::MAX);
+    poll_until(
+        Instant::now() + Duration::from_secs(30),
+        &mut values,
+        expected,
+    );
+    poll_until(
+        Instant::now() + Duration::from_secs(2),
+        &mut values,
+        usize::MAX,
+    );
     values
 }
 
 fn log_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("loadgen-kroxylicious-{name}-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!(
+        "loadgen-kroxylicious-{name}-{}",
+        std::process::id()
+    ));
     std::fs::create_dir_all(&dir).expect("log dir");
     dir
 }
@@ -113,7 +124,10 @@ async fn peer_kroxylicious_forwards_records_to_the_broker() {
     let dir = log_dir("plain");
     let running = start(BenchPath::PeerKroxylicious, &dir).await;
     assert_ne!(running.bootstrap, running.broker_addr().to_string());
-    assert!(running.proxy_pid.is_some(), "the bench measures Kroxylicious' CPU");
+    assert!(
+        running.proxy_pid.is_some(),
+        "the bench measures Kroxylicious' CPU"
+    );
     let p = producer(&running.bootstrap);
     let sent: Vec<Vec<u8>> = (0..RECORDS)
         .map(|i| format!("plain record {i}").into_bytes())
@@ -136,7 +150,9 @@ async fn peer_kroxylicious_validating_lands_valid_orders_and_refuses_invalid_jso
         .expect("the validating path serves its schema");
     let p = producer(&running.bootstrap);
     let generator = OrderGenerator::new(42);
-    let sent: Vec<Vec<u8>> = (0..RECORDS).map(|i| order_json(&generator.order(i))).collect();
+    let sent: Vec<Vec<u8>> = (0..RECORDS)
+        .map(|i| order_json(&generator.order(i)))
+        .collect();
     for v in &sent {
         send(&p, v).await.expect("a valid Order is delivered");
     }
@@ -144,15 +160,22 @@ async fn peer_kroxylicious_validating_lands_valid_orders_and_refuses_invalid_jso
     // Valid JSON, but `status` is not one of the enum's symbols and the required fields are
     // missing: only a schema check refuses it.
     let bad = br#"{"order_id": "o-1", "status": "LOST"}"#;
-    let refused = send(&p, bad).await.expect_err("an Order breaking the schema is refused");
+    let refused = send(&p, bad)
+        .await
+        .expect_err("an Order breaking the schema is refused");
     assert_eq!(
         refused.rdkafka_error_code(),
         Some(RDKafkaErrorCode::InvalidRecord),
         "{refused}"
     );
     let not_json = b"not json at all";
-    let refused = send(&p, not_json).await.expect_err("a non-JSON value is refused");
-    assert_eq!(refused.rdkafka_error_code(), Some(RDKafkaErrorCode::InvalidRecord));
+    let refused = send(&p, not_json)
+        .await
+        .expect_err("a non-JSON value is refused");
+    assert_eq!(
+        refused.rdkafka_error_code(),
+        Some(RDKafkaErrorCode::InvalidRecord)
+    );
     let got = landed(&running, sent.len());
     assert_eq!(got, sent, "exactly the valid Orders landed");
 }

@@ -61,7 +61,12 @@ pub async fn register_json_schema(url: &str, subject: &str) -> anyhow::Result<Sc
     let client = registry_client::RegistryClient::new(RegistryConfig::new(url))
         .with_context(|| format!("registry client for {url}"))?;
     client
-        .register(&Subject::new(subject), SchemaType::Json, ORDER_JSON_SCHEMA, &[])
+        .register(
+            &Subject::new(subject),
+            SchemaType::Json,
+            ORDER_JSON_SCHEMA,
+            &[],
+        )
         .await
         .with_context(|| format!("registering the Order JSON Schema at {url}"))
 }
@@ -156,8 +161,7 @@ fn free_port_block(count: u16) -> anyhow::Result<u16> {
         let Some(last) = first.checked_add(count - 1) else {
             continue;
         };
-        let all_free =
-            (first..=last).all(|p| StdListener::bind(process::loopback(p)).is_ok());
+        let all_free = (first..=last).all(|p| StdListener::bind(process::loopback(p)).is_ok());
         if all_free {
             return Ok(first);
         }
@@ -319,7 +323,12 @@ mod tests {
             .collect();
         let doc: serde_json::Value =
             serde_json::from_slice(&order_json(&OrderGenerator::new(7).order(3))).unwrap();
-        let mut keys: Vec<&str> = doc.as_object().unwrap().keys().map(String::as_str).collect();
+        let mut keys: Vec<&str> = doc
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
         let mut want = required.clone();
         keys.sort_unstable();
         want.sort_unstable();
@@ -332,13 +341,22 @@ mod tests {
         let listen = process::loopback(9100);
         let up = process::loopback(9092);
         let plain = config_yaml(listen, 9101, up, None);
-        assert!(plain.contains("bootstrapServers: 127.0.0.1:9092"), "{plain}");
-        assert!(plain.contains("bootstrapAddress: 127.0.0.1:9100"), "{plain}");
+        assert!(
+            plain.contains("bootstrapServers: 127.0.0.1:9092"),
+            "{plain}"
+        );
+        assert!(
+            plain.contains("bootstrapAddress: 127.0.0.1:9100"),
+            "{plain}"
+        );
         assert!(plain.contains("nodeStartPort: 9101"), "{plain}");
         assert!(plain.contains("defaultFilters: []"), "{plain}");
         assert!(!plain.contains("RecordValidation"), "{plain}");
         let validating = config_yaml(listen, 9101, up, Some(("http://r/apis/registry/v2", "t")));
-        assert!(validating.contains("type: RecordValidation"), "{validating}");
+        assert!(
+            validating.contains("type: RecordValidation"),
+            "{validating}"
+        );
         assert!(validating.contains("- t\n"), "{validating}");
         assert!(
             validating.contains("apicurioRegistryUrl: http://r/apis/registry/v2"),
@@ -359,12 +377,21 @@ mod tests {
     fn only_the_schema_and_its_references_are_served() {
         let get = |t: &str| respond(&format!("GET {t} HTTP/1.1\r\nHost: x\r\n\r\n"), "S");
         assert_eq!(get("/apis/registry/v2/ids/globalIds/1"), (200, "S"));
-        assert_eq!(get("/apis/registry/v2/ids/globalIds/1?dereference=false"), (200, "S"));
-        assert_eq!(get("/apis/registry/v2/ids/globalIds/1/references"), (200, "[]"));
+        assert_eq!(
+            get("/apis/registry/v2/ids/globalIds/1?dereference=false"),
+            (200, "S")
+        );
+        assert_eq!(
+            get("/apis/registry/v2/ids/globalIds/1/references"),
+            (200, "[]")
+        );
         assert_eq!(get("/apis/registry/v2/ids/globalIds/2").0, 404);
         assert_eq!(get("/apis/registry/v2/ids/globalIds/x").0, 404);
         assert_eq!(get("/other").0, 404);
-        assert_eq!(respond("POST /apis/registry/v2/ids/globalIds/1 HTTP/1.1", "S").0, 404);
+        assert_eq!(
+            respond("POST /apis/registry/v2/ids/globalIds/1 HTTP/1.1", "S").0,
+            404
+        );
         assert_eq!(respond("", "S").0, 404);
     }
 
@@ -380,7 +407,10 @@ mod tests {
     #[tokio::test]
     async fn serves_the_schema_over_http_and_counts() {
         let doc = SchemaDocument::start(ORDER_JSON_SCHEMA).await.unwrap();
-        let base = doc.url().trim_start_matches(&format!("http://{}", doc.addr)).to_string();
+        let base = doc
+            .url()
+            .trim_start_matches(&format!("http://{}", doc.addr))
+            .to_string();
         let found = http_get(doc.addr, &format!("{base}/ids/globalIds/{GLOBAL_ID}")).await;
         assert!(found.starts_with("HTTP/1.1 200 OK\r\n"), "{found}");
         assert!(found.ends_with(ORDER_JSON_SCHEMA), "{found}");
