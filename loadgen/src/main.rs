@@ -181,7 +181,9 @@ enum Command {
         /// The broker each run starts: `tansu` (TANSU_BIN) or `kafka`, one Apache Kafka node
         /// with a TLS listener beside the plaintext one (KAFKA_CLUSTER_BIN, the tests'
         /// kafka-cluster, which needs SCHEMAGATE_KAFKA_LIBS); direct_tls and
-        /// proxy_validating_tls run on kafka only, relay and peer on tansu only.
+        /// proxy_validating_tls run on kafka only, relay and peer on tansu only. The opt-in
+        /// peer_kroxylicious, peer_kroxylicious_validating (KROXYLICIOUS_BIN, from
+        /// `scripts/install kroxylicious`) and proxy_validating_json run on either.
         #[arg(long, default_value = "tansu")]
         broker: BrokerKind,
     },
