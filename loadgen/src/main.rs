@@ -189,7 +189,9 @@ enum Command {
         /// The broker each run starts: `tansu` (TANSU_BIN) or `kafka`, one Apache Kafka node
         /// with a TLS listener beside the plaintext one (KAFKA_CLUSTER_BIN, the tests'
         /// kafka-cluster, which needs SCHEMAGATE_KAFKA_LIBS); direct_tls and
-        /// proxy_validating_tls run on kafka only, relay and peer on tansu only.
+        /// proxy_validating_tls run on kafka only, relay and peer on tansu only. The opt-in
+        /// peer_kroxylicious, peer_kroxylicious_validating (KROXYLICIOUS_BIN, from
+        /// `scripts/install kroxylicious`) and proxy_validating_json run on either.
         #[arg(long, default_value = "tansu")]
         broker: BrokerKind,
     },
@@ -410,6 +412,11 @@ async fn main() -> anyhow::Result<()> {
                     BrokerKind::Tansu => kafka_cluster.ok(),
                 },
                 schemagate: process::binary_from_env("SCHEMAGATE_BIN", "schemagate").ok(),
+                kroxylicious: process::binary_from_env(
+                    "KROXYLICIOUS_BIN",
+                    "Kroxylicious (scripts/install kroxylicious)",
+                )
+                .ok(),
             };
             let default_half = if quick { 2.5 } else { 10.0 };
             let opts = BenchOptions {

@@ -14,6 +14,9 @@ TANSU_VERSION="0.6.0"
 # The broker the tests and the dev stack run: Apache Kafka, its jars pinned by this pom.
 KAFKA_VERSION="4.4.0"
 SG_KAFKA_POM="$SG_ROOT/scripts/kafka/pom.xml"
+# The peer proxy of `loadgen bench` (scripts/kroxylicious/pom.xml pins it; bench-only install).
+KROXYLICIOUS_VERSION="0.12.0"
+SG_KROXYLICIOUS_DIR="$SG_ROOT/scripts/kroxylicious"
 
 # Real clients: pinned in files under tests/clients so that the cache key follows them.
 SG_PY_REQUIREMENTS="$SG_ROOT/tests/clients/python/requirements.txt"

@@ -10,6 +10,7 @@
 //! - [`tracing_overhead`]: span export off, sampled at 1% and at 100% (opt-in).
 
 pub mod broker;
+pub mod kroxylicious;
 pub mod path;
 pub mod registry_counter;
 pub mod registry_experiments;
@@ -165,12 +166,15 @@ pub async fn run(opts: &BenchOptions) -> anyhow::Result<serde_json::Value> {
             "half_load_rate": "half of the slowest path's median saturation events/s",
             "broker": opts.broker.describe(),
             "proxy_cpu": "schemagate's user+system CPU from /proc/<pid>/stat over the produce phase: millicores = 1000 × CPU s / wall s; per MB/s = 1000 × CPU s / MB acknowledged",
+            "proxy_rss": "the proxy process's peak resident set (VmHWM of /proc/<pid>/status) at the end of each run, MB",
+            "peer_kroxylicious": "Kroxylicious 0.12.0 (runtime and Record Validation filter from Maven Central, JVM defaults, port-per-broker); proxy_* CPU and RSS on its paths are its JVM's; peer_kroxylicious_validating sends the same Orders as unframed JSON, validated against the Order JSON Schema (Apicurio global id 1)",
         },
         "command": opts.command,
         "binaries": {
             "tansu": opts.binaries.tansu.as_ref().map(|p| p.display().to_string()),
             "kafka_cluster": opts.binaries.kafka_cluster.as_ref().map(|p| p.display().to_string()),
             "schemagate": opts.binaries.schemagate.as_ref().map(|p| p.display().to_string()),
+            "kroxylicious": opts.binaries.kroxylicious.as_ref().map(|p| p.display().to_string()),
         },
         "wall_seconds": report::round3(started.elapsed().as_secs_f64()),
         "registry_experiments": registry,
@@ -199,10 +203,27 @@ pub async fn measure(
 ) -> anyhow::Result<RunResult> {
     let running = path::start(path, &opts.binaries, opts.broker, &opts.log_dir, validation).await?;
     create_topic(&running, opts.partitions).await?;
-    let mut records = pool.to_vec();
-    for r in &mut records {
-        wire::set_schema_id(r, running.schema_id);
-    }
+    let records = if path.values_are_json() {
+        let generator = OrderGenerator::new(opts.seed);
+        (0..POOL_SIZE)
+            .map(|i| kroxylicious::order_json(&generator.order(i)))
+            .map(|json| match path.runs_schemagate() {
+                // The Confluent frame a JSON Schema serializer writes: magic, id, document.
+                true => contract::wire::WireFrame {
+                    schema_id: running.schema_id,
+                    body: &json,
+                }
+                .to_bytes(),
+                false => json,
+            })
+            .collect()
+    } else {
+        let mut records = pool.to_vec();
+        for r in &mut records {
+            wire::set_schema_id(r, running.schema_id);
+        }
+        records
+    };
     let spec = ProduceSpec {
         bootstrap: running.bootstrap.clone(),
         topic: TOPIC.into(),
@@ -252,6 +273,16 @@ pub async fn measure(
     let megabytes = bytes as f64 / 1e6;
     let relay_bytes = running.relay.as_ref().map(|r| r.bytes_copied());
     let registry_requests = running.registry.as_ref().map(|r| r.requests());
+    let peak_rss = running.proxy_pid.and_then(kroxylicious::peak_rss_mb);
+    if let Some(doc) = &running.schema_document {
+        // The filter resolves the schema on the first batch: a run that never asked for it
+        // validated nothing.
+        anyhow::ensure!(
+            doc.requests() > 0 || delivered == 0,
+            "{path}: Kroxylicious never fetched the JSON Schema from {}",
+            doc.url()
+        );
+    }
     drop(running);
     Ok(RunResult {
         round,
@@ -269,6 +300,7 @@ pub async fn measure(
         proxy_millicores_per_mb_s: cpu
             .filter(|_| megabytes > 0.0)
             .map(|c| report::round3(1000.0 * c / megabytes)),
+        proxy_peak_rss_mb: peak_rss.map(report::round3),
         proxy_cpu_us_per_record: cpu
             .filter(|_| delivered > 0)
             .map(|c| report::round3(1e6 * c / delivered as f64)),

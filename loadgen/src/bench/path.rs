@@ -7,6 +7,7 @@ use anyhow::Context as _;
 use contract::SchemaId;
 
 use super::broker::{self, BrokerKind, RunningBroker};
+use super::kroxylicious::{self, SchemaDocument};
 use super::registry_counter::RegistryCounter;
 use crate::process::{self, ChildProcess};
 use crate::registry::RegistryClient;
@@ -42,11 +43,19 @@ pub enum BenchPath {
     /// The same idempotent producer and records through schemagate under `quarantine`: the
     /// bad records go to quarantine and the good ones are forwarded with rewritten sequences.
     ProxyIdempotentQuarantine,
+    /// As `ProxyValidating`, the values JSON Orders in the Confluent frame, validated against
+    /// the Order JSON Schema (the one `PeerKroxyliciousValidating` enforces).
+    ProxyValidatingJson,
+    /// Through Kroxylicious with no filters (port-per-broker).
+    PeerKroxylicious,
+    /// Through Kroxylicious' Record Validation filter, every value JSON validated against the
+    /// Order JSON Schema (the records are JSON on this path, not Avro).
+    PeerKroxyliciousValidating,
 }
 
 impl BenchPath {
     /// Every path, in the interleaving order.
-    pub const ALL: [BenchPath; 11] = [
+    pub const ALL: [BenchPath; 14] = [
         BenchPath::Direct,
         BenchPath::DirectTls,
         BenchPath::Relay,
@@ -58,6 +67,9 @@ impl BenchPath {
         BenchPath::Peer,
         BenchPath::DirectIdempotent,
         BenchPath::ProxyIdempotentQuarantine,
+        BenchPath::ProxyValidatingJson,
+        BenchPath::PeerKroxylicious,
+        BenchPath::PeerKroxyliciousValidating,
     ];
 
     /// The JSON key.
@@ -74,6 +86,9 @@ impl BenchPath {
             BenchPath::Peer => "peer",
             BenchPath::DirectIdempotent => "direct_idempotent",
             BenchPath::ProxyIdempotentQuarantine => "proxy_idempotent_quarantine",
+            BenchPath::ProxyValidatingJson => "proxy_validating_json",
+            BenchPath::PeerKroxylicious => "peer_kroxylicious",
+            BenchPath::PeerKroxyliciousValidating => "peer_kroxylicious_validating",
         }
     }
 
@@ -90,6 +105,24 @@ impl BenchPath {
                 | BenchPath::ProxyValidating
                 | BenchPath::ProxyValidatingTls
                 | BenchPath::ProxyIdempotentQuarantine
+                | BenchPath::ProxyValidatingJson
+        )
+    }
+
+    /// Whether the path runs Kroxylicious.
+    pub fn runs_kroxylicious(self) -> bool {
+        matches!(
+            self,
+            BenchPath::PeerKroxylicious | BenchPath::PeerKroxyliciousValidating
+        )
+    }
+
+    /// Whether the records are JSON Orders instead of the Avro pool (framed when the path is
+    /// schemagate's, unframed for Kroxylicious).
+    pub fn values_are_json(self) -> bool {
+        matches!(
+            self,
+            BenchPath::PeerKroxyliciousValidating | BenchPath::ProxyValidatingJson
         )
     }
 
@@ -141,6 +174,8 @@ pub struct Binaries {
     pub kafka_cluster: Option<PathBuf>,
     /// schemagate, from `SCHEMAGATE_BIN`, if set.
     pub schemagate: Option<PathBuf>,
+    /// Kroxylicious' launcher, from `KROXYLICIOUS_BIN` (`scripts/install kroxylicious`).
+    pub kroxylicious: Option<PathBuf>,
 }
 
 impl Binaries {
@@ -148,6 +183,11 @@ impl Binaries {
     pub fn unavailable(&self, path: BenchPath, broker: BrokerKind) -> Option<String> {
         if let Some(reason) = path.unsupported_on(broker) {
             return Some(reason.into());
+        }
+        if path.runs_kroxylicious() && self.kroxylicious.is_none() {
+            return Some(
+                "KROXYLICIOUS_BIN is not set (`scripts/install kroxylicious` prints it)".into(),
+            );
         }
         let needs_schemagate = path.runs_schemagate();
         match (&self.schemagate, needs_schemagate) {
@@ -194,9 +234,18 @@ pub struct RunningPath {
     pub relay: Option<Relay>,
     /// The counter in front of the registry, when the path validates.
     pub registry: Option<RegistryCounter>,
+    /// The schema Kroxylicious' filter reads, when that path validates.
+    pub schema_document: Option<SchemaDocument>,
     // Field order is drop order: front processes stop before the broker.
     _front: Vec<ChildProcess>,
     _broker: RunningBroker,
+}
+
+impl RunningPath {
+    /// The broker's own plaintext listener (behind the path).
+    pub fn broker_addr(&self) -> std::net::SocketAddr {
+        self._broker.plaintext
+    }
 }
 
 /// Knobs of a validating path.
@@ -247,6 +296,8 @@ pub async fn start(
     let mut relay = None;
     let mut counter = None;
     let mut proxy_pid = None;
+    let mut kroxylicious_front = None;
+    let mut schema_document = None;
     let mut schema_id = SchemaId(1);
     let front_addr = process::loopback(front_port);
     let schemagate = || bins.schemagate.clone().context("SCHEMAGATE_BIN is not set");
@@ -283,6 +334,29 @@ pub async fn start(
                 log_dir,
             )?);
         }
+        BenchPath::PeerKroxylicious | BenchPath::PeerKroxyliciousValidating => {
+            let bin = bins
+                .kroxylicious
+                .clone()
+                .context("KROXYLICIOUS_BIN is not set")?;
+            let doc = match path {
+                BenchPath::PeerKroxyliciousValidating => {
+                    Some(SchemaDocument::start(kroxylicious::ORDER_JSON_SCHEMA).await?)
+                }
+                _ => None,
+            };
+            let url = doc.as_ref().map(SchemaDocument::url);
+            let dir = log_dir.to_path_buf();
+            let (proxy, listen) = tokio::task::spawn_blocking(move || {
+                let rule = url.as_deref().map(|u| (u, TOPIC));
+                kroxylicious::start(&bin, broker_addr, rule, &dir)
+            })
+            .await??;
+            proxy_pid = Some(proxy.id());
+            front.push(proxy);
+            kroxylicious_front = Some(listen);
+            schema_document = doc;
+        }
         BenchPath::Proxy => {
             let proxy = process::start_schemagate_proxy(
                 &schemagate()?,
@@ -297,13 +371,21 @@ pub async fn start(
         }
         BenchPath::ProxyValidating
         | BenchPath::ProxyValidatingTls
-        | BenchPath::ProxyIdempotentQuarantine => {
+        | BenchPath::ProxyIdempotentQuarantine
+        | BenchPath::ProxyValidatingJson => {
             let bin = schemagate()?;
             let (registry, url) = start_registry(&bin, log_dir).await?;
             front.push(registry);
-            schema_id = RegistryClient::new(&url)
-                .register(SUBJECT, Format::Avro, SchemaVersion::V1)
-                .await?;
+            schema_id = match path {
+                BenchPath::ProxyValidatingJson => {
+                    kroxylicious::register_json_schema(&url, SUBJECT).await?
+                }
+                _ => {
+                    RegistryClient::new(&url)
+                        .register(SUBJECT, Format::Avro, SchemaVersion::V1)
+                        .await?
+                }
+            };
             let counting =
                 RegistryCounter::start(process::loopback(0), registry_addr(&url)?).await?;
             let on_invalid = match path {
@@ -353,7 +435,10 @@ pub async fn start(
             ];
             (tls.addr.to_string(), config)
         }
-        _ => (front_addr.to_string(), vec![]),
+        _ => match kroxylicious_front {
+            Some(listen) => (listen.to_string(), vec![]),
+            None => (front_addr.to_string(), vec![]),
+        },
     };
     Ok(RunningPath {
         bootstrap,
@@ -362,6 +447,7 @@ pub async fn start(
         schema_id,
         relay,
         registry: counter,
+        schema_document,
         _front: front,
         _broker: broker,
     })

@@ -44,6 +44,11 @@ pub struct RunResult {
     /// schemagate's CPU per acknowledged record, microseconds (schemagate paths only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub proxy_cpu_us_per_record: Option<f64>,
+    /// The proxy process's peak resident set (`VmHWM`) at the end of the run, MB (10^6).
+    /// schemagate's, or Kroxylicious' JVM on its paths (which also report their CPU in the
+    /// `proxy_*` fields).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy_peak_rss_mb: Option<f64>,
 }
 
 /// Median of `xs` (mean of the middle two when even); 0 when empty.
@@ -137,6 +142,15 @@ fn path_json(saturation: &[RunResult], half: &[RunResult], half_rate: Option<f64
             );
         }
     }
+    let rss: Vec<f64> = saturation
+        .iter()
+        .filter_map(|r| r.proxy_peak_rss_mb)
+        .collect();
+    if let (false, Some(obj)) = (rss.is_empty(), v.as_object_mut()) {
+        obj.insert("proxy_peak_rss_mb".into(), json!(round3(median(&rss))));
+        let max = rss.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        obj.insert("proxy_peak_rss_mb_max".into(), json!(round3(max)));
+    }
     if let (Some(rate), false, Some(obj)) = (half_rate, half.is_empty(), v.as_object_mut()) {
         obj.insert(
             "half_load".into(),
@@ -214,6 +228,12 @@ impl Measurements {
             "proxy_validating_tls/proxy_validating": self.ratio(ProxyValidatingTls, ProxyValidating),
             "proxy_idempotent_quarantine/direct_idempotent": self.ratio(ProxyIdempotentQuarantine, DirectIdempotent),
             "proxy_idempotent_quarantine/direct": self.ratio(ProxyIdempotentQuarantine, Direct),
+            "peer_kroxylicious/direct": self.ratio(PeerKroxylicious, Direct),
+            "peer_kroxylicious_validating/direct": self.ratio(PeerKroxyliciousValidating, Direct),
+            "proxy/peer_kroxylicious": self.ratio(Proxy, PeerKroxylicious),
+            "proxy_validating/peer_kroxylicious_validating": self.ratio(ProxyValidating, PeerKroxyliciousValidating),
+            "proxy_validating_json/direct": self.ratio(ProxyValidatingJson, Direct),
+            "proxy_validating_json/peer_kroxylicious_validating": self.ratio(ProxyValidatingJson, PeerKroxyliciousValidating),
         });
         let added_p99: BTreeMap<&str, Option<f64>> = BenchPath::ALL
             .into_iter()
@@ -258,6 +278,7 @@ mod tests {
             proxy_millicores: None,
             proxy_millicores_per_mb_s: None,
             proxy_cpu_us_per_record: None,
+            proxy_peak_rss_mb: None,
         }
     }
 
