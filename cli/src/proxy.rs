@@ -11,6 +11,7 @@ use prometheus_client::registry::Registry;
 use proxy::batch::BatchLimits;
 use proxy::config::{ListenerTlsConfig, UpstreamTlsConfig};
 use proxy::enforce::metrics::EnforceMetrics;
+use proxy::enforce::partition::Judge;
 use proxy::enforce::quarantine::{QuarantineConfig, QuarantineWriter};
 use proxy::enforce::sequence_store::{SequenceConfig, SequenceMetrics, SequenceStore};
 use proxy::enforce::Enforcer;
@@ -245,14 +246,14 @@ fn enforcer(
         SequenceMetrics::register(metrics),
     );
     tracing::info!(policy = %policy_file.display(), registry = %url, "schema enforcement on");
-    let enforcer = Arc::new(Enforcer::new(
-        policy,
+    let judge = Judge::new(
         client,
         quarantine,
         limits,
         enforce_metrics,
         Arc::new(sequences),
-    ));
+    );
+    let enforcer = Arc::new(Enforcer::new(policy, judge));
     tokio::spawn(enforcer.clone().maintain_sequences());
     Ok(enforcer)
 }

@@ -8,7 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::schema::ParsedSchema;
+use crate::parsed::ParsedSchema;
 pub use crate::verdict::Incompatibility;
 
 /// The seven Confluent compatibility levels.
@@ -139,3 +139,6 @@ pub fn check(
     }
     out
 }
+
+#[cfg(test)]
+mod tests;

@@ -3,8 +3,9 @@
 //! A tour of the crate:
 //! - [`wire`]: the Confluent wire frame (magic `0x00`, 4-byte big-endian [`wire::SchemaId`],
 //!   and for Protobuf the message-index list).
-//! - [`schema`]: [`schema::SchemaType`], [`schema::ParsedSchema`] (parse, canonical form,
-//!   fingerprint, "does this payload decode under this writer schema").
+//! - [`schema`]: [`schema::SchemaType`], references and errors: the leaf every format uses.
+//! - [`parsed`]: [`parsed::ParsedSchema`] (parse, canonical form, fingerprint, "does this
+//!   payload decode under this writer schema"), dispatching to the formats.
 //! - [`compat`]: [`compat::CompatibilityMode`] and [`compat::check`], which returns every
 //!   [`Incompatibility`] (in the leaf module [`verdict`]) with the field path and the rule
 //!   it breaks.
@@ -17,14 +18,14 @@
 pub mod avro;
 pub mod compat;
 pub mod json;
+pub mod parsed;
 pub mod protobuf;
 pub mod schema;
 pub mod verdict;
 pub mod wire;
 
 pub use compat::CompatibilityMode;
-pub use schema::{
-    DecodeError, ParsedSchema, ResolvedReference, SchemaError, SchemaReference, SchemaType,
-};
+pub use parsed::ParsedSchema;
+pub use schema::{DecodeError, ResolvedReference, SchemaError, SchemaReference, SchemaType};
 pub use verdict::Incompatibility;
 pub use wire::{FrameError, SchemaId, WireFrame};

@@ -99,4 +99,4 @@ pub fn can_read(reader: &ProtobufSchema, writer: &ProtobufSchema) -> Vec<Incompa
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

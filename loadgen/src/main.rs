@@ -176,9 +176,10 @@ enum Command {
         /// Generator seed.
         #[arg(long, default_value_t = 1)]
         seed: u64,
-        /// Directory for broker and proxy logs.
-        #[arg(long, default_value = "/tmp/loadgen-bench")]
-        log_dir: PathBuf,
+        /// Directory for broker and proxy logs (default: a new
+        /// `loadgen-bench-<time>-<pid>-0` in the system temp dir, named on stderr).
+        #[arg(long)]
+        log_dir: Option<PathBuf>,
         /// Skip the registry experiments (cache on/off, cold-fleet stampede).
         #[arg(long)]
         no_registry_experiments: bool,
@@ -217,9 +218,10 @@ struct LabArgs {
     /// Override the config's record count (smoke runs).
     #[arg(long)]
     records: Option<u64>,
-    /// Directory for logs and scratch files of what the lab starts.
-    #[arg(long, default_value = "/tmp/loadgen-lab")]
-    log_dir: PathBuf,
+    /// Directory for logs and scratch files of what the lab starts (default: a new
+    /// `loadgen-lab-<time>-<pid>-0` in the system temp dir, named on stderr).
+    #[arg(long)]
+    log_dir: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -236,7 +238,7 @@ impl LabArgs {
         loadgen::lab::stack::StackOptions {
             bootstrap: self.bootstrap.clone(),
             registry: self.registry.clone(),
-            log_dir: self.log_dir.clone(),
+            log_dir: log_dir_or_new(self.log_dir.clone(), "lab"),
         }
     }
 
@@ -252,6 +254,13 @@ impl LabArgs {
             .or(configured)
             .context("no --out and no `out` in the config")
     }
+}
+
+/// `--log-dir`, else a new per-run directory in the system temp dir; said on stderr either way.
+fn log_dir_or_new(given: Option<PathBuf>, kind: &str) -> PathBuf {
+    let dir = given.unwrap_or_else(|| process::run_dir(kind));
+    eprintln!("{kind}: logs and scratch files in {}", dir.display());
+    dir
 }
 
 /// Runs one lab experiment and writes its JSON.
@@ -428,7 +437,7 @@ async fn main() -> anyhow::Result<()> {
                 seed,
                 binaries,
                 broker,
-                log_dir,
+                log_dir: log_dir_or_new(log_dir, "bench"),
                 command: std::env::args().collect::<Vec<_>>().join(" "),
                 registry_experiments: !no_registry_experiments,
                 tracing_overhead,

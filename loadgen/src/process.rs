@@ -84,6 +84,19 @@ pub fn free_port() -> Result<u16, ProcessError> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
+/// A fresh directory name for one run's logs and scratch files: `loadgen-<kind>-<unix
+/// seconds>-<pid>-<n>` in the system temp dir (`TMPDIR`, else `/tmp`). Unique per run and per
+/// call, so two runs never mix their logs; nothing is created here (whoever writes first
+/// creates it).
+pub fn run_dir(kind: &str) -> PathBuf {
+    static CALLS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    std::env::temp_dir().join(format!("loadgen-{kind}-{secs}-{}-{n}", std::process::id()))
+}
+
 /// `127.0.0.1:port`.
 pub fn loopback(port: u16) -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], port))
@@ -473,6 +486,19 @@ fn clock_ticks_per_second() -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn run_dirs_are_unique_and_in_the_temp_dir() {
+        let (a, b) = (run_dir("bench"), run_dir("bench"));
+        assert_ne!(a, b);
+        assert_eq!(a.parent(), Some(std::env::temp_dir().as_path()));
+        let name = a.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        assert!(name.starts_with("loadgen-bench-"), "{name}");
+        assert!(
+            !a.exists(),
+            "nothing is created until a process writes its log"
+        );
+    }
 
     #[test]
     fn cpu_ticks_are_counted_after_the_command_name() {

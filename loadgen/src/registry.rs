@@ -13,12 +13,12 @@ use crate::version::SchemaVersion;
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
     /// The registry URL cannot be used.
-    #[error("registry client for {url}: {source}")]
+    #[error("registry client for {url}: {cause}")]
     Build {
         /// The base URL as given.
         url: String,
-        /// Why the client refused it.
-        source: BuildError,
+        /// Why the client refused it (in the message, not also a `source()`).
+        cause: BuildError,
     },
     /// The registry refused the request (409 incompatible, 422 invalid), with its message.
     #[error("registry answered {status} to {url}: {body}")]
@@ -31,12 +31,12 @@ pub enum RegistryError {
         body: String,
     },
     /// No usable answer (transport failure, unexpected status or body).
-    #[error("registry at {url}: {source}")]
+    #[error("registry at {url}: {cause}")]
     Client {
         /// The base URL.
         url: String,
-        /// What the client said.
-        source: registry_client::RegistryError,
+        /// What the client said (in the message, not also a `source()`).
+        cause: registry_client::RegistryError,
     },
 }
 
@@ -61,7 +61,7 @@ impl RegistryClient {
     fn client(&self) -> Result<&registry_client::RegistryClient, RegistryError> {
         self.client.as_ref().map_err(|e| RegistryError::Build {
             url: self.base.clone(),
-            source: e.clone(),
+            cause: e.clone(),
         })
     }
 
@@ -77,9 +77,9 @@ impl RegistryClient {
                 status,
                 body: message,
             },
-            source => RegistryError::Client {
+            cause => RegistryError::Client {
                 url: self.base.clone(),
-                source,
+                cause,
             },
         }
     }

@@ -1,11 +1,14 @@
 //! Bounded reading and writing of Kafka wire primitives.
 //!
 //! This is the one place where bytes from a socket are turned into numbers, strings and
-//! counts. Every read checks the remaining length first and every array count is checked
+//! counts: the protocol's fields here, and the zigzag varints of record batches too
+//! ([`crate::batch`] reads its records with the same [`WireReader`]). Every read checks the remaining length first and every array count is checked
 //! against the bytes left (each element takes at least one byte), so a hostile count can
 //! never make us reserve memory. kafka-protocol is not used on hostile bytes: it trusts wire
 //! counts when reserving memory and re-encodes differently from the broker. The rewriters walk
 //! the message with this reader and copy every byte they do not change.
+
+use std::borrow::Cow;
 
 use bytes::{BufMut, BytesMut};
 
@@ -28,7 +31,7 @@ pub enum WireError {
         /// The field being read.
         field: &'static str,
         /// What is wrong with it.
-        detail: String,
+        detail: Cow<'static, str>,
     },
 }
 
@@ -118,6 +121,57 @@ impl<'a> WireReader<'a> {
         })
     }
 
+    /// Reads an unsigned LEB128 varint of at most 10 bytes (the base of Kafka's zigzag
+    /// VARINT and VARLONG, as record batches use them).
+    fn uvarlong(&mut self, field: &'static str) -> Result<u64, WireError> {
+        let rest = self.rest();
+        // Most lengths, deltas and counts in a record take one byte.
+        if let Some(&b) = rest.first() {
+            if b < 0x80 {
+                self.pos += 1;
+                return Ok(u64::from(b));
+            }
+        }
+        let mut value = 0u64;
+        for (i, &b) in rest.iter().take(10).enumerate() {
+            value |= u64::from(b & 0x7f) << (7 * i);
+            if b & 0x80 == 0 {
+                self.pos += i + 1;
+                return Ok(value);
+            }
+        }
+        if rest.len() < 10 {
+            return Err(WireError::Truncated {
+                field,
+                needed: rest.len() + 1,
+                left: rest.len(),
+            });
+        }
+        Err(invalid(field, "varint longer than 10 bytes"))
+    }
+
+    /// Reads a zigzag VARLONG.
+    pub fn varlong(&mut self, field: &'static str) -> Result<i64, WireError> {
+        let v = self.uvarlong(field)?;
+        Ok(((v >> 1) as i64) ^ -((v & 1) as i64))
+    }
+
+    /// Reads a zigzag VARINT, which must fit in 32 bits.
+    pub fn varint(&mut self, field: &'static str) -> Result<i32, WireError> {
+        i32::try_from(self.varlong(field)?)
+            .map_err(|_| invalid(field, "varint out of 32-bit range"))
+    }
+
+    /// Reads a VARINT length followed by that many bytes (record keys, values, headers);
+    /// -1 means null.
+    pub fn varint_bytes(&mut self, field: &'static str) -> Result<Option<&'a [u8]>, WireError> {
+        match self.varint(field)? {
+            -1 => Ok(None),
+            n if n < 0 => Err(invalid(field, "negative length")),
+            n => self.take(n as usize, field).map(Some),
+        }
+    }
+
     /// Reads a STRING or NULLABLE_STRING (INT16 length, -1 = null); `None` for null.
     pub fn string(&mut self, field: &'static str) -> Result<Option<&'a [u8]>, WireError> {
         match self.i16(field)? {
@@ -199,8 +253,11 @@ impl<'a> WireReader<'a> {
     }
 }
 
-fn invalid(field: &'static str, detail: String) -> WireError {
-    WireError::Invalid { field, detail }
+fn invalid(field: &'static str, detail: impl Into<Cow<'static, str>>) -> WireError {
+    WireError::Invalid {
+        field,
+        detail: detail.into(),
+    }
 }
 
 /// Appends an UNSIGNED_VARINT.
@@ -294,7 +351,44 @@ mod tests {
         assert_eq!(r.remaining(), 0);
     }
 
+    /// The kind of a read error, without the byte counts a truncation reports.
+    fn kind<T>(r: Result<T, WireError>) -> Result<T, &'static str> {
+        r.map_err(|e| match e {
+            WireError::Truncated { .. } => "truncated",
+            WireError::Invalid { .. } => "invalid",
+        })
+    }
+
     proptest! {
+        #[test]
+        fn uvarlong_agrees_with_the_byte_at_a_time_reading(
+            bytes in proptest::collection::vec(any::<u8>(), 0..14),
+            skip in 0usize..3,
+        ) {
+            // The plain reading: one checked byte at a time, at most 10.
+            let reference = |c: &mut WireReader<'_>| -> Result<u64, WireError> {
+                let mut value = 0u64;
+                for i in 0..10 {
+                    let b = c.i8("t")? as u8;
+                    value |= u64::from(b & 0x7f) << (7 * i);
+                    if b & 0x80 == 0 {
+                        return Ok(value);
+                    }
+                }
+                Err(invalid("t", "varint longer than 10 bytes"))
+            };
+            let mut fast = WireReader::new(&bytes);
+            let mut plain = WireReader::new(&bytes);
+            let skip = skip.min(bytes.len());
+            fast.take(skip, "t").unwrap();
+            plain.take(skip, "t").unwrap();
+            let (a, b) = (kind(fast.uvarlong("t")), kind(reference(&mut plain)));
+            prop_assert_eq!(&a, &b);
+            if a.is_ok() {
+                prop_assert_eq!(fast.remaining(), plain.remaining());
+            }
+        }
+
         #[test]
         fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
             let mut r = WireReader::new(&bytes);

@@ -99,7 +99,14 @@ pub enum ConnectionError {
     ClientTls(std::io::Error),
     /// A socket failed.
     #[error("i/o error: {0}")]
-    Io(#[from] std::io::Error),
+    Io(std::io::Error),
+}
+
+// The cause is in the message, so not also a `source()` (`#[from]` would make it one).
+impl From<std::io::Error> for ConnectionError {
+    fn from(e: std::io::Error) -> Self {
+        Self::Io(e)
+    }
 }
 
 impl ConnectionError {

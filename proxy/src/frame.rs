@@ -41,7 +41,14 @@ pub enum FrameError {
     Stalled(Duration),
     /// The socket failed.
     #[error("i/o error: {0}")]
-    Io(#[from] std::io::Error),
+    Io(std::io::Error),
+}
+
+// The cause is in the message, so not also a `source()` (`#[from]` would make it one).
+impl From<std::io::Error> for FrameError {
+    fn from(e: std::io::Error) -> Self {
+        Self::Io(e)
+    }
 }
 
 /// Limits applied to every frame read.

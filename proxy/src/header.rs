@@ -31,7 +31,14 @@ pub enum HeaderError {
     UnknownApiKey(i16),
     /// A field after the fixed header could not be read.
     #[error("malformed request: {0}")]
-    Malformed(#[from] WireError),
+    Malformed(WireError),
+}
+
+// The cause is in the message, so not also a `source()` (`#[from]` would make it one).
+impl From<WireError> for HeaderError {
+    fn from(e: WireError) -> Self {
+        Self::Malformed(e)
+    }
 }
 
 impl RequestHeaderPeek {

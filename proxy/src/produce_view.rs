@@ -71,7 +71,7 @@ impl<'a> ProduceRequestView<'a> {
         if !(3..=TOPIC_ID_FROM).contains(&version) {
             return Err(WireError::Invalid {
                 field: "produce version",
-                detail: format!("v{version} is not read by the proxy"),
+                detail: format!("v{version} is not read by the proxy").into(),
             });
         }
         let mut r = WireReader::new(frame);
@@ -115,7 +115,7 @@ impl<'a> ProduceRequestView<'a> {
         if r.remaining() != 0 {
             return Err(WireError::Invalid {
                 field: "produce request",
-                detail: format!("{} bytes after the last field", r.remaining()),
+                detail: format!("{} bytes after the last field", r.remaining()).into(),
             });
         }
         Ok(Self {
@@ -188,7 +188,7 @@ fn bytes_field<'a>(r: &mut WireReader<'a>, flexible: bool) -> Result<Option<&'a 
         -1 => Ok(None),
         n if n < 0 => Err(WireError::Invalid {
             field: "records",
-            detail: format!("negative length {n}"),
+            detail: format!("negative length {n}").into(),
         }),
         n => r.take(n as usize, "records").map(Some),
     }

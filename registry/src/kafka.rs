@@ -21,7 +21,7 @@ use tokio::task::JoinHandle;
 
 use crate::error::RegistryError;
 use crate::record::LogRecord;
-use crate::store::{apply, SharedState};
+use crate::state::{apply, SharedState};
 
 /// How long a write or the start-up replay may wait on Kafka.
 const KAFKA_TIMEOUT: Duration = Duration::from_secs(15);

@@ -218,15 +218,6 @@ mod tests {
 
     proptest::proptest! {
         #[test]
-        fn random_bytes_never_panic(key in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..256),
-                                    value in proptest::option::of(proptest::collection::vec(proptest::prelude::any::<u8>(), 0..256))) {
-            if let Some(rec) = LogRecord::decode(&key, value.as_deref()) {
-                let mut state = crate::state::State::default();
-                state.apply(&rec);
-            }
-        }
-
-        #[test]
         fn schema_keys_round_trip(subject in ".{0,40}", version in 1i32..i32::MAX) {
             let key = RecordKey::schema(&subject, version);
             let rec = LogRecord::tombstone(key.clone());

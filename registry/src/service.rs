@@ -11,8 +11,9 @@ use crate::record::{
     ClearSubjectValue, ConfigValue, DeleteSubjectValue, LogRecord, ModeValue, RecordKey,
     SchemaValue,
 };
+use crate::state::SharedState;
 use crate::state::{fingerprint, Fingerprint, FoundVersion, Mode, State, VersionSpec};
-use crate::store::{SharedState, Store};
+use crate::store::Store;
 
 /// How many times a registration retries after losing a race in the log.
 const MAX_ATTEMPTS: usize = 32;

@@ -9,7 +9,7 @@
 //!   the same key only change its `deleted` flag, and only when they carry the same id.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use contract::{CompatibilityMode, ParsedSchema, ResolvedReference, SchemaReference, SchemaType};
 use sha2::{Digest, Sha256};
@@ -127,6 +127,15 @@ pub struct Counts {
     pub schemas: usize,
     /// Subjects with at least one version that is not soft-deleted.
     pub subjects: usize,
+}
+
+/// The state every handler reads, shared with the log reader that writes it.
+pub type SharedState = Arc<RwLock<State>>;
+
+/// Applies a record to shared state; a poisoned lock (a panic elsewhere) is taken over.
+pub fn apply(state: &SharedState, rec: &LogRecord) {
+    let mut guard = state.write().unwrap_or_else(|e| e.into_inner());
+    guard.apply(rec);
 }
 
 /// Everything the registry knows, rebuilt from the log.

@@ -1,23 +1,12 @@
 //! Where the log lives: in memory (tests) or in a Kafka topic (see [`crate::kafka`]).
 //!
 //! Either way a write returns only once the record has been applied to this instance's
-//! [`State`], so every answer reflects the caller's own writes.
-
-use std::sync::{Arc, RwLock};
+//! [`crate::state::State`], so every answer reflects the caller's own writes.
 
 use crate::error::RegistryError;
 use crate::kafka::KafkaLog;
 use crate::record::LogRecord;
-use crate::state::State;
-
-/// The state every handler reads, shared with the log reader that writes it.
-pub type SharedState = Arc<RwLock<State>>;
-
-/// Applies a record to shared state; a poisoned lock (a panic elsewhere) is taken over.
-pub fn apply(state: &SharedState, rec: &LogRecord) {
-    let mut guard = state.write().unwrap_or_else(|e| e.into_inner());
-    guard.apply(rec);
-}
+use crate::state::{apply, SharedState};
 
 /// Which log backs the registry.
 pub enum Store {

@@ -160,25 +160,9 @@ impl Parser {
             "enum" => self.parse_enum(obj, space, props),
             "fixed" => self.parse_fixed(obj, space, props),
             "array" => {
-                let items = obj.get("items").map_or_else(
-                    || self.fail("array has no \"items\""),
-                    |items| Ok(items.clone()),
-                )?;
-                self.path.push("[]".into());
-                let id = self.parse(&items, space)?;
-                self.path.pop();
-                Ok(self.push(Kind::Array(id), props))
+                self.parse_container(obj, space, props, ["array", "items", "[]"], Kind::Array)
             }
-            "map" => {
-                let values = obj.get("values").map_or_else(
-                    || self.fail("map has no \"values\""),
-                    |values| Ok(values.clone()),
-                )?;
-                self.path.push("{}".into());
-                let id = self.parse(&values, space)?;
-                self.path.pop();
-                Ok(self.push(Kind::Map(id), props))
-            }
+            "map" => self.parse_container(obj, space, props, ["map", "values", "{}"], Kind::Map),
             // `{"type": "Foo"}` may name a type defined earlier, as Java allows.
             other => self.resolve(other, space),
         }
@@ -373,6 +357,25 @@ impl Parser {
             }),
             props,
         )
+    }
+
+    /// An array or map (`ty`): the schema under `field` (`items`, `values`), parsed with `step`
+    /// (`[]`, `{}`) on the path, wrapped by `kind`.
+    fn parse_container(
+        &mut self,
+        obj: &Map<String, Value>,
+        space: &str,
+        props: Props,
+        [ty, field, step]: [&str; 3],
+        kind: fn(NodeId) -> Kind,
+    ) -> Result<NodeId, String> {
+        let Some(inner) = obj.get(field).cloned() else {
+            return self.fail(format!("{ty} has no \"{field}\""));
+        };
+        self.path.push(step.into());
+        let id = self.parse(&inner, space)?;
+        self.path.pop();
+        Ok(self.push(kind(id), props))
     }
 
     fn parse_fixed(

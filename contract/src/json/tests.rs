@@ -1,17 +1,12 @@
 use super::*;
-use crate::compat::{check, CompatibilityMode};
-use crate::schema::ParsedSchema;
 
 fn schema(text: &str) -> JsonSchema {
     JsonSchema::parse(text, &[]).unwrap()
 }
 
+/// Can `proposed` read data of `existing` (what `compat::check` asks under BACKWARD).
 fn backward(existing: &str, proposed: &str) -> Vec<Incompatibility> {
-    check(
-        CompatibilityMode::Backward,
-        &[ParsedSchema::Json(schema(existing))],
-        &ParsedSchema::Json(schema(proposed)),
-    )
+    can_read(&schema(proposed), &schema(existing))
 }
 
 #[test]

@@ -3,8 +3,6 @@ use prost::Message as _;
 use prost_reflect::{DynamicMessage, Value};
 
 use super::*;
-use crate::compat::{check, CompatibilityMode};
-use crate::schema::ParsedSchema;
 
 include!("../../benches/fixtures/protobuf_order.rs");
 
@@ -142,10 +140,22 @@ fn canonical_reparses_to_itself() {
     assert_eq!(s.canonical(), again.canonical());
 }
 
-fn verdict(existing: &str, proposed: &str, mode: CompatibilityMode) -> Vec<Incompatibility> {
-    let e = ParsedSchema::Protobuf(schema(existing));
-    let p = ParsedSchema::Protobuf(schema(proposed));
-    check(mode, &[e], &p)
+/// Which way a schema change is checked (`compat::check`, with one existing version,
+/// calls `can_read` the same way).
+#[derive(Clone, Copy)]
+enum Direction {
+    /// The proposed schema reads data of the existing one.
+    Backward,
+    /// The existing schema reads data of the proposed one.
+    Forward,
+}
+
+fn verdict(existing: &str, proposed: &str, direction: Direction) -> Vec<Incompatibility> {
+    let (e, p) = (schema(existing), schema(proposed));
+    match direction {
+        Direction::Backward => can_read(&p, &e),
+        Direction::Forward => can_read(&e, &p),
+    }
 }
 
 #[test]
@@ -161,7 +171,7 @@ fn scalar_groups_follow_confluent() {
     ] {
         let p = format!("syntax = \"proto3\"; message M {{ {ty} a = 1; }}");
         assert_eq!(
-            verdict(base, &p, CompatibilityMode::Backward).is_empty(),
+            verdict(base, &p, Direction::Backward).is_empty(),
             ok,
             "{ty}"
         );
@@ -172,8 +182,8 @@ fn scalar_groups_follow_confluent() {
 fn oneof_member_added_is_backward_only() {
     let old = "syntax = \"proto3\"; message M { oneof o { int32 a = 1; } }";
     let new = "syntax = \"proto3\"; message M { oneof o { int32 a = 1; string b = 2; } }";
-    assert!(verdict(old, new, CompatibilityMode::Backward).is_empty());
-    let fwd = verdict(old, new, CompatibilityMode::Forward);
+    assert!(verdict(old, new, Direction::Backward).is_empty());
+    let fwd = verdict(old, new, Direction::Forward);
     assert_eq!(fwd.len(), 1);
     assert_eq!(fwd[0].path, "#/M/o/2");
     assert!(
@@ -187,7 +197,7 @@ fn oneof_member_added_is_backward_only() {
 fn package_change_and_message_removal_are_reported() {
     let old = "syntax = \"proto3\"; package a; message M { int32 x = 1; } message N {}";
     let new = "syntax = \"proto3\"; package b; message M { int32 x = 1; }";
-    let out = verdict(old, new, CompatibilityMode::Backward);
+    let out = verdict(old, new, Direction::Backward);
     let paths: Vec<&str> = out.iter().map(|i| i.path.as_str()).collect();
     assert_eq!(paths, ["#/", "#/N"]);
 }
@@ -217,11 +227,7 @@ fn incompatible_import_change_is_found_through_references() {
         &refs(&[("google2.proto", GOOGLE2)]),
     )
     .unwrap();
-    let out = check(
-        CompatibilityMode::Backward,
-        &[ParsedSchema::Protobuf(e)],
-        &ParsedSchema::Protobuf(p),
-    );
+    let out = can_read(&p, &e);
     let paths: Vec<&str> = out.iter().map(|i| i.path.as_str()).collect();
     assert_eq!(paths, ["#/GoogleHome/1", "#/TestMessage/1"]);
 }
@@ -265,83 +271,6 @@ proptest! {
         let s = schema(ORDER);
         let body = order_bytes(&s, 12);
         let _ = s.validate(&body[..cut.min(body.len())]);
-    }
-}
-
-/// Runs the conformance cases that need references (they normally go through the registry)
-/// straight through `compat::check`. Reads `protobuf_compat_with_references.json` from
-/// `SCHEMAGATE_CONFORMANCE_DIR`, by default `../shared/conformance` beside the workspace root;
-/// a missing file fails the test.
-#[test]
-fn conformance_cases_with_references() {
-    let dir = std::env::var("SCHEMAGATE_CONFORMANCE_DIR")
-        .unwrap_or_else(|_| format!("{}/../../shared/conformance", env!("CARGO_MANIFEST_DIR")));
-    let path = format!("{dir}/protobuf_compat_with_references.json");
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!("reading {path}: {e} (set SCHEMAGATE_CONFORMANCE_DIR to the conformance folder)")
-    });
-    let cases: serde_json::Value = serde_json::from_str(&text).unwrap();
-    let deps = |case: &serde_json::Value, key: &str| -> Vec<ResolvedReference> {
-        case[key]
-            .as_object()
-            .map(|m| {
-                m.iter()
-                    .map(|(n, s)| ResolvedReference {
-                        name: n.clone(),
-                        schema: s.as_str().unwrap().to_string(),
-                    })
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
-    let cases = cases.as_array().unwrap();
-    assert_eq!(cases.len(), 7);
-    // Each case twice: as written (text), then with every schema and dependency in the
-    // descriptor form Confluent's serializers register.
-    for as_descriptors in [false, true] {
-        for case in cases {
-            let form = |text: &str, refs: &[ResolvedReference]| {
-                if as_descriptors {
-                    descriptor_form(text, refs)
-                } else {
-                    text.to_string()
-                }
-            };
-            let form_refs = |refs: Vec<ResolvedReference>| -> Vec<ResolvedReference> {
-                // Each case's dependencies import only well-known files.
-                refs.into_iter()
-                    .map(|r| ResolvedReference {
-                        schema: form(&r.schema, &[]),
-                        name: r.name,
-                    })
-                    .collect()
-            };
-            let existing_text_refs = deps(case, "existing_dependencies");
-            let existing_refs = form_refs(existing_text_refs.clone());
-            let existing: Vec<ParsedSchema> = case["existing"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|s| {
-                    let text = form(s.as_str().unwrap(), &existing_text_refs);
-                    ParsedSchema::Protobuf(ProtobufSchema::parse(&text, &existing_refs).unwrap())
-                })
-                .collect();
-            let proposed_text_refs = deps(case, "proposed_dependencies");
-            let proposed = ProtobufSchema::parse(
-                &form(case["proposed"].as_str().unwrap(), &proposed_text_refs),
-                &form_refs(proposed_text_refs.clone()),
-            )
-            .unwrap();
-            let mode: CompatibilityMode = case["mode"].as_str().unwrap().parse().unwrap();
-            let out = check(mode, &existing, &ParsedSchema::Protobuf(proposed));
-            assert_eq!(
-                out.is_empty(),
-                case["expected_compatible"].as_bool().unwrap(),
-                "{} (descriptors: {as_descriptors}): {out:?}",
-                case["id"]
-            );
-        }
     }
 }
 

@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
+use super::BenchError;
 use crate::process::{self, ChildProcess};
 
 /// Which broker the runs start.
@@ -80,7 +81,7 @@ pub async fn start_tansu(
     port: u16,
     advertised: u16,
     log_dir: &Path,
-) -> anyhow::Result<RunningBroker> {
+) -> Result<RunningBroker, BenchError> {
     let (tansu, dir) = (tansu.to_path_buf(), log_dir.to_path_buf());
     let process = tokio::task::spawn_blocking(move || {
         process::start_tansu_broker(&tansu, port, advertised, &dir)
@@ -94,7 +95,10 @@ pub async fn start_tansu(
 }
 
 /// Starts a fresh one-node Kafka with `kafka-cluster`; it advertises its own addresses.
-pub async fn start_kafka(kafka_cluster: &Path, log_dir: &Path) -> anyhow::Result<RunningBroker> {
+pub async fn start_kafka(
+    kafka_cluster: &Path,
+    log_dir: &Path,
+) -> Result<RunningBroker, BenchError> {
     let (bin, dir) = (kafka_cluster.to_path_buf(), log_dir.to_path_buf());
     let node = tokio::task::spawn_blocking(move || process::start_kafka_node(&bin, &dir)).await??;
     Ok(RunningBroker {

@@ -22,7 +22,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context as _;
 use serde_json::json;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpListener;
@@ -31,6 +30,7 @@ use tokio::task::JoinHandle;
 use contract::{SchemaId, SchemaType};
 use registry_client::{RegistryConfig, Subject};
 
+use super::BenchError;
 use crate::order::Order;
 use crate::process::{self, ChildProcess};
 
@@ -57,9 +57,10 @@ const MAX_REQUEST_HEAD: usize = 16 * 1024;
 
 /// Registers [`ORDER_JSON_SCHEMA`] as a JSON Schema under `subject` in the registry at `url`
 /// (for `proxy_validating_json`, which validates the same documents through schemagate).
-pub async fn register_json_schema(url: &str, subject: &str) -> anyhow::Result<SchemaId> {
+pub async fn register_json_schema(url: &str, subject: &str) -> Result<SchemaId, BenchError> {
+    let during = || format!("registering the Order JSON Schema at {url}");
     let client = registry_client::RegistryClient::new(RegistryConfig::new(url))
-        .with_context(|| format!("registry client for {url}"))?;
+        .map_err(|e| BenchError::from(e).during(during()))?;
     client
         .register(
             &Subject::new(subject),
@@ -68,7 +69,7 @@ pub async fn register_json_schema(url: &str, subject: &str) -> anyhow::Result<Sc
             &[],
         )
         .await
-        .with_context(|| format!("registering the Order JSON Schema at {url}"))
+        .map_err(|e| BenchError::from(e).during(during()))
 }
 
 /// `order` as the JSON document [`ORDER_JSON_SCHEMA`] describes (the same fields and values
@@ -155,7 +156,7 @@ pub fn config_yaml(
 
 /// A free loopback port `p` with `p + 1 .. p + count` free too (bound and released at once,
 /// as [`process::free_port`] does).
-fn free_port_block(count: u16) -> anyhow::Result<u16> {
+fn free_port_block(count: u16) -> Result<u16, BenchError> {
     for _ in 0..50 {
         let first = process::free_port()?;
         let Some(last) = first.checked_add(count - 1) else {
@@ -166,7 +167,7 @@ fn free_port_block(count: u16) -> anyhow::Result<u16> {
             return Ok(first);
         }
     }
-    anyhow::bail!("no block of {count} free loopback ports found")
+    Err(BenchError::NoPortBlock(count))
 }
 
 /// Starts Kroxylicious with bootstrap on `port` in front of `upstream`, validating `topic`
@@ -176,13 +177,14 @@ pub fn start(
     upstream: SocketAddr,
     validation: Option<(&str, &str)>,
     log_dir: &Path,
-) -> anyhow::Result<(ChildProcess, SocketAddr)> {
+) -> Result<(ChildProcess, SocketAddr), BenchError> {
     let first = free_port_block(PORTS)?;
     let listen = process::loopback(first);
     let config = config_yaml(listen, first + 1, upstream, validation);
     std::fs::create_dir_all(log_dir)?;
     let file = log_dir.join("kroxylicious.yaml");
-    std::fs::write(&file, config).with_context(|| format!("writing {}", file.display()))?;
+    std::fs::write(&file, config)
+        .map_err(|e| BenchError::from(e).during(format!("writing {}", file.display())))?;
     let args = [file.display().to_string()];
     let mut child = ChildProcess::spawn("kroxylicious", bin, &args, log_dir)?;
     child.wait_listening(listen, READY_TIMEOUT)?;
@@ -211,7 +213,7 @@ pub struct SchemaDocument {
 
 impl SchemaDocument {
     /// Serves `schema` as global id [`GLOBAL_ID`] on a free loopback port.
-    pub async fn start(schema: &'static str) -> anyhow::Result<Self> {
+    pub async fn start(schema: &'static str) -> Result<Self, BenchError> {
         let listener = TcpListener::bind(process::loopback(0)).await?;
         let addr = listener.local_addr()?;
         let requests = Arc::new(AtomicU64::new(0));

@@ -2,6 +2,8 @@
 //! broker; medians and spread per path, ratios from medians, schemagate's CPU per MB/s, JSON
 //! for `docs/BENCHMARKS.md`.
 //!
+//! - [`error`]: [`BenchError`], why a run failed;
+//! - [`kroxylicious`]: the Kroxylicious peer (its launcher and config);
 //! - [`broker`]: the broker each run starts (tansu, or Apache Kafka with a TLS listener);
 //! - [`path`]: the paths and how each is stood up;
 //! - [`report`]: aggregation and the JSON shape;
@@ -10,6 +12,7 @@
 //! - [`tracing_overhead`]: span export off, sampled at 1% and at 100% (opt-in).
 
 pub mod broker;
+pub mod error;
 pub mod kroxylicious;
 pub mod path;
 pub mod registry_counter;
@@ -22,7 +25,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::Context as _;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
@@ -34,6 +36,7 @@ use crate::produce::{self, Limit, ProduceSpec, ProduceStats};
 use crate::render::{wire, Codec, Format};
 use crate::version::SchemaVersion;
 use broker::BrokerKind;
+pub use error::BenchError;
 use path::{BenchPath, Binaries, RunningPath, Validation, TOPIC};
 use report::{Measurements, RunResult};
 
@@ -77,7 +80,7 @@ pub struct BenchOptions {
 }
 
 /// Runs the bench and returns the report JSON.
-pub async fn run(opts: &BenchOptions) -> anyhow::Result<serde_json::Value> {
+pub async fn run(opts: &BenchOptions) -> Result<serde_json::Value, BenchError> {
     let started = Instant::now();
     let codec = Codec::new(Format::Avro)?;
     let generator = OrderGenerator::new(opts.seed);
@@ -106,7 +109,7 @@ pub async fn run(opts: &BenchOptions) -> anyhow::Result<serde_json::Value> {
             let spec = Workload::Count(opts.records);
             let r = measure(opts, p, round, &pool, spec, Validation::default())
                 .await
-                .with_context(|| format!("{p} round {round}"))?;
+                .map_err(|e| e.during(format!("{p} round {round}")))?;
             let cpu = r
                 .proxy_millicores_per_mb_s
                 .map(|c| format!(" proxy {c:.1} mcores per MB/s"))
@@ -131,7 +134,7 @@ pub async fn run(opts: &BenchOptions) -> anyhow::Result<serde_json::Value> {
                 let spec = Workload::Paced(rate, opts.half_load);
                 let r = measure(opts, p, round, &pool, spec, Validation::default())
                     .await
-                    .with_context(|| format!("{p} half-load round {round}"))?;
+                    .map_err(|e| e.during(format!("{p} half-load round {round}")))?;
                 eprintln!(
                     "bench: half-load {rate:.0}/s round {round} {p:<16} p50 {:.2} ms p99 {:.2} ms p999 {:.2} ms",
                     r.p50_ms, r.p99_ms, r.p999_ms
@@ -200,7 +203,7 @@ pub async fn measure(
     pool: &[Vec<u8>],
     workload: Workload,
     validation: Validation,
-) -> anyhow::Result<RunResult> {
+) -> Result<RunResult, BenchError> {
     let running = path::start(path, &opts.binaries, opts.broker, &opts.log_dir, validation).await?;
     create_topic(&running, opts.partitions).await?;
     let records = if path.values_are_json() {
@@ -277,11 +280,12 @@ pub async fn measure(
     if let Some(doc) = &running.schema_document {
         // The filter resolves the schema on the first batch: a run that never asked for it
         // validated nothing.
-        anyhow::ensure!(
-            doc.requests() > 0 || delivered == 0,
-            "{path}: Kroxylicious never fetched the JSON Schema from {}",
-            doc.url()
-        );
+        if doc.requests() == 0 && delivered > 0 {
+            return Err(BenchError::SchemaNeverFetched {
+                path,
+                url: doc.url(),
+            });
+        }
     }
     drop(running);
     Ok(RunResult {
@@ -308,7 +312,7 @@ pub async fn measure(
 }
 
 /// Creates the bench topic through the path itself (so a broken path fails here, loudly).
-pub async fn create_topic(running: &RunningPath, partitions: i32) -> anyhow::Result<()> {
+pub async fn create_topic(running: &RunningPath, partitions: i32) -> Result<(), BenchError> {
     create_topic_at(&running.bootstrap, &running.client_config, partitions).await
 }
 
@@ -317,7 +321,7 @@ pub async fn create_topic_at(
     bootstrap: &str,
     settings: &[(String, String)],
     partitions: i32,
-) -> anyhow::Result<()> {
+) -> Result<(), BenchError> {
     let mut config = ClientConfig::new();
     config.set("bootstrap.servers", bootstrap);
     for (k, v) in settings {
@@ -328,7 +332,7 @@ pub async fn create_topic_at(
     let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
     let results = admin.create_topics([&topic], &opts).await?;
     for r in results {
-        r.map_err(|(t, e)| anyhow::anyhow!("creating topic {t}: {e}"))?;
+        r.map_err(|(topic, code)| BenchError::CreateTopic { topic, code })?;
     }
     Ok(())
 }

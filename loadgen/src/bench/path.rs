@@ -3,12 +3,12 @@
 use std::fmt;
 use std::path::{Path as FsPath, PathBuf};
 
-use anyhow::Context as _;
 use contract::SchemaId;
 
 use super::broker::{self, BrokerKind, RunningBroker};
 use super::kroxylicious::{self, SchemaDocument};
 use super::registry_counter::RegistryCounter;
+use super::BenchError;
 use crate::process::{self, ChildProcess};
 use crate::registry::RegistryClient;
 use crate::relay::Relay;
@@ -264,11 +264,14 @@ pub async fn start(
     broker: BrokerKind,
     log_dir: &FsPath,
     validation: Validation,
-) -> anyhow::Result<RunningPath> {
+) -> Result<RunningPath, BenchError> {
     let front_port = process::free_port()?;
     let broker = match broker {
         BrokerKind::Tansu => {
-            let tansu = bins.tansu.as_deref().context("TANSU_BIN is not set")?;
+            let tansu = bins
+                .tansu
+                .as_deref()
+                .ok_or(BenchError::Unset("TANSU_BIN"))?;
             let port = process::free_port()?;
             let advertised = if path.advertises_front() {
                 front_port
@@ -281,17 +284,12 @@ pub async fn start(
             let bin = bins
                 .kafka_cluster
                 .as_deref()
-                .context("KAFKA_CLUSTER_BIN is not set")?;
+                .ok_or(BenchError::Unset("KAFKA_CLUSTER_BIN"))?;
             broker::start_kafka(bin, log_dir).await?
         }
     };
     let broker_addr = broker.plaintext;
-    let tls = || {
-        broker
-            .tls
-            .clone()
-            .with_context(|| format!("{path} needs the broker's TLS listener"))
-    };
+    let tls = || broker.tls.clone().ok_or(BenchError::NoTls(path));
     let mut front = Vec::new();
     let mut relay = None;
     let mut counter = None;
@@ -300,7 +298,11 @@ pub async fn start(
     let mut schema_document = None;
     let mut schema_id = SchemaId(1);
     let front_addr = process::loopback(front_port);
-    let schemagate = || bins.schemagate.clone().context("SCHEMAGATE_BIN is not set");
+    let schemagate = || {
+        bins.schemagate
+            .clone()
+            .ok_or(BenchError::Unset("SCHEMAGATE_BIN"))
+    };
     match path {
         BenchPath::Direct | BenchPath::DirectTls | BenchPath::DirectIdempotent => {}
         BenchPath::Relay => {
@@ -326,7 +328,10 @@ pub async fn start(
             front.push(child);
         }
         BenchPath::Peer => {
-            let tansu = bins.tansu.as_deref().context("TANSU_BIN is not set")?;
+            let tansu = bins
+                .tansu
+                .as_deref()
+                .ok_or(BenchError::Unset("TANSU_BIN"))?;
             front.push(process::start_tansu_proxy(
                 tansu,
                 front_port,
@@ -338,7 +343,7 @@ pub async fn start(
             let bin = bins
                 .kroxylicious
                 .clone()
-                .context("KROXYLICIOUS_BIN is not set")?;
+                .ok_or(BenchError::Unset("KROXYLICIOUS_BIN"))?;
             let doc = match path {
                 BenchPath::PeerKroxyliciousValidating => {
                     Some(SchemaDocument::start(kroxylicious::ORDER_JSON_SCHEMA).await?)
@@ -457,7 +462,7 @@ pub async fn start(
 pub async fn start_registry(
     bin: &FsPath,
     log_dir: &FsPath,
-) -> anyhow::Result<(ChildProcess, String)> {
+) -> Result<(ChildProcess, String), BenchError> {
     let port = process::free_port()?;
     let (bin, dir) = (bin.to_path_buf(), log_dir.to_path_buf());
     let child =
@@ -466,17 +471,21 @@ pub async fn start_registry(
     Ok((child, format!("http://{}", process::loopback(port))))
 }
 
-fn registry_addr(url: &str) -> anyhow::Result<std::net::SocketAddr> {
+/// The address of a registry at `http://IP:PORT`.
+pub fn registry_addr(url: &str) -> Result<std::net::SocketAddr, BenchError> {
     url.trim_start_matches("http://")
         .parse()
-        .with_context(|| format!("registry URL {url} is not http://IP:PORT"))
+        .map_err(|cause| BenchError::RegistryUrl {
+            url: url.to_string(),
+            cause,
+        })
 }
 
 /// The policy of the validating paths: every value of the bench topic must be valid Avro of
 /// a registered schema; a bad record is handled by `on_invalid` (`reject` for
 /// `proxy_validating`, so the count of errors is honest; `quarantine` for
 /// `proxy_idempotent_quarantine`).
-pub fn write_policy(dir: &FsPath, on_invalid: &str) -> anyhow::Result<PathBuf> {
+pub fn write_policy(dir: &FsPath, on_invalid: &str) -> Result<PathBuf, BenchError> {
     let policy = format!(
         "[[topic]]\nmatch = \"{TOPIC}\"\nvalue = \"required\"\nkey = \"off\"\n\
          strategy = \"topic\"\non_invalid = \"{on_invalid}\"\n"

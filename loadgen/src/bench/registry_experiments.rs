@@ -14,14 +14,13 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use anyhow::Context as _;
 use serde_json::{json, Value};
 
 use super::broker::{self, BrokerKind};
 use super::path::{self, BenchPath, Validation, SUBJECT, TOPIC};
 use super::registry_counter::{peak_rps, RegistryCounter};
 use super::report::{median, round3};
-use super::{measure, BenchOptions, Workload};
+use super::{measure, BenchError, BenchOptions, Workload};
 use crate::process::{self, ChildProcess};
 use crate::registry::RegistryClient;
 use crate::render::Format;
@@ -63,8 +62,8 @@ pub async fn run(opts: &BenchOptions, pool: &[Vec<u8>]) -> Value {
     }
     let cache = cache_on_vs_off(opts, pool)
         .await
-        .unwrap_or_else(|e| json!({ "status": "failed", "error": format!("{e:#}") }));
-    let failed = |e: anyhow::Error| json!({ "status": "failed", "error": format!("{e:#}") });
+        .unwrap_or_else(|e| json!({ "status": "failed", "error": e.to_string() }));
+    let failed = |e: BenchError| json!({ "status": "failed", "error": e.to_string() });
     // The registry here is schemagate's, which filters `?subject=`: `subject-param` is the
     // setting for it; `auto` (the default) adds one probe per process.
     let exact = stampede(opts, "subject-param").await.unwrap_or_else(failed);
@@ -76,7 +75,7 @@ pub async fn run(opts: &BenchOptions, pool: &[Vec<u8>]) -> Value {
     })
 }
 
-async fn cache_on_vs_off(opts: &BenchOptions, pool: &[Vec<u8>]) -> anyhow::Result<Value> {
+async fn cache_on_vs_off(opts: &BenchOptions, pool: &[Vec<u8>]) -> Result<Value, BenchError> {
     let mut on = Vec::new();
     let mut off = Vec::new();
     for round in 1..=opts.rounds {
@@ -95,11 +94,11 @@ async fn cache_on_vs_off(opts: &BenchOptions, pool: &[Vec<u8>]) -> anyhow::Resul
                 validation,
             )
             .await
-            .with_context(|| {
-                format!(
+            .map_err(|e| {
+                e.during(format!(
                     "cache {} round {round}",
                     if no_schema_cache { "off" } else { "on" }
-                )
+                ))
             })?;
             let rps = r.registry_requests.unwrap_or(0) as f64 / r.elapsed_s.max(1e-9);
             eprintln!(
@@ -134,26 +133,25 @@ async fn cache_on_vs_off(opts: &BenchOptions, pool: &[Vec<u8>]) -> anyhow::Resul
 
 /// The stampede: fresh broker and registry, N sidecars (checking bindings as `binding_check`
 /// says), N producer processes at once.
-async fn stampede(opts: &BenchOptions, binding_check: &str) -> anyhow::Result<Value> {
+async fn stampede(opts: &BenchOptions, binding_check: &str) -> Result<Value, BenchError> {
     let bin = opts
         .binaries
         .schemagate
         .clone()
-        .context("SCHEMAGATE_BIN is not set")?;
+        .ok_or(BenchError::Unset("SCHEMAGATE_BIN"))?;
     let log_dir = opts.log_dir.join(format!("stampede-{binding_check}"));
     let broker_port = process::free_port()?;
     let tansu = opts
         .binaries
         .tansu
         .as_deref()
-        .context("TANSU_BIN is not set")?;
+        .ok_or(BenchError::Unset("TANSU_BIN"))?;
     let _broker = broker::start_tansu(tansu, broker_port, broker_port, &log_dir).await?;
     let (_registry, url) = path::start_registry(&bin, &log_dir).await?;
     let ids = RegistryClient::new(&url)
         .register_all(SUBJECT, Format::Avro, &STAMPEDE_VERSIONS, "NONE")
         .await?;
-    let registry_addr = url.trim_start_matches("http://").parse()?;
-    let counter = RegistryCounter::start(process::loopback(0), registry_addr).await?;
+    let counter = RegistryCounter::start(process::loopback(0), path::registry_addr(&url)?).await?;
     let policy = path::write_policy(&log_dir, "reject")?;
     let extra = if process::schemagate_proxy_supports(&bin, "--registry-binding-check") {
         vec![
@@ -261,7 +259,7 @@ async fn start_sidecars(
     policy: &Path,
     extra: &[String],
     log_dir: &Path,
-) -> anyhow::Result<Vec<(u16, ChildProcess)>> {
+) -> Result<Vec<(u16, ChildProcess)>, BenchError> {
     let mut sidecars = Vec::new();
     for _ in 0..STAMPEDE_PROCESSES {
         let port = process::free_port()?;

@@ -9,11 +9,11 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::Context as _;
 use serde_json::{json, Value};
 
 use super::path::{BenchPath, Validation};
 use super::report::{median, round3};
+use super::BenchError;
 use super::{measure, BenchOptions, Workload};
 use crate::process::{self, ChildProcess};
 
@@ -55,7 +55,7 @@ pub async fn run(opts: &BenchOptions, pool: &[Vec<u8>]) -> Value {
     }
     experiment(opts, pool)
         .await
-        .unwrap_or_else(|e| json!({ "status": "failed", "error": format!("{e:#}") }))
+        .unwrap_or_else(|e| json!({ "status": "failed", "error": e.to_string() }))
 }
 
 /// A running collector receiving OTLP/HTTP and writing spans as JSON lines; killed on drop.
@@ -66,7 +66,7 @@ struct Collector {
 }
 
 impl Collector {
-    fn start(bin: &Path, dir: &Path) -> anyhow::Result<Self> {
+    fn start(bin: &Path, dir: &Path) -> Result<Self, BenchError> {
         std::fs::create_dir_all(dir)?;
         let addr = process::loopback(process::free_port()?);
         let traces = dir.join("traces.jsonl");
@@ -146,8 +146,8 @@ fn variant_env(name: &str, sampler_arg: Option<&str>, endpoint: &str) -> Vec<(St
     .collect()
 }
 
-async fn experiment(opts: &BenchOptions, pool: &[Vec<u8>]) -> anyhow::Result<Value> {
-    let bin = otelcol().context("SCHEMAGATE_OTELCOL")?;
+async fn experiment(opts: &BenchOptions, pool: &[Vec<u8>]) -> Result<Value, BenchError> {
+    let bin = otelcol().ok_or(BenchError::Unset("SCHEMAGATE_OTELCOL"))?;
     let collector = Collector::start(&bin, &opts.log_dir.join("otelcol"))?;
     let mut runs: BTreeMap<&str, Vec<(f64, Option<f64>)>> = BTreeMap::new();
     for round in 1..=opts.rounds {
@@ -165,7 +165,7 @@ async fn experiment(opts: &BenchOptions, pool: &[Vec<u8>]) -> anyhow::Result<Val
                 validation,
             )
             .await
-            .with_context(|| format!("tracing {name} round {round}"))?;
+            .map_err(|e| e.during(format!("tracing {name} round {round}")))?;
             eprintln!(
                 "bench: tracing {name:<15} round {round}: {:.0} ev/s, proxy {:?} mcores per MB/s, errors {:?}",
                 r.events_per_sec, r.proxy_millicores_per_mb_s, r.errors

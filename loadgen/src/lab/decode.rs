@@ -108,6 +108,39 @@ fn writer_of(value: &[u8], ids: &HashMap<SchemaId, SchemaVersion>) -> Option<Sch
     ids.get(&frame.schema_id).copied()
 }
 
+// The matrix's rows: matrix and readers both fill them.
+/// One reader implementation's live decode of one (format, class) topic.
+#[derive(Debug, Clone, Serialize)]
+pub struct DecodeRow {
+    /// Format.
+    pub format: String,
+    /// The class's version.
+    pub version: String,
+    /// Reader implementation.
+    pub reader: String,
+    /// vN reader on v1 records.
+    pub new_reads_old: Result<DecodeCount, String>,
+    /// v1 reader on vN records.
+    pub old_reads_new: Result<DecodeCount, String>,
+    /// v1 reader on v1 records and vN reader on vN records (the data itself is sound).
+    pub control: Result<(DecodeCount, DecodeCount), String>,
+}
+
+/// One topic's setup: its name and the registry ids of v1 and vN.
+#[derive(Debug, Clone, Serialize)]
+pub struct TopicRow {
+    /// Format.
+    pub format: String,
+    /// The class's version.
+    pub version: String,
+    /// Topic the records went to.
+    pub topic: String,
+    /// Registry id of v1 and vN under `{topic}-value`.
+    pub ids: BTreeMap<String, u32>,
+    /// Records acknowledged by the broker.
+    pub produced: u64,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -171,9 +171,9 @@ pub async fn run(
     };
     let file = |v: SchemaVersion| -> Result<PathBuf, LabError> {
         let p = crate::lab::stack::scratch(&scratch, &format!("order-{v}.{ext}"))?;
-        std::fs::write(&p, format.schema_text(v)).map_err(|source| LabError::Io {
+        std::fs::write(&p, format.schema_text(v)).map_err(|cause| LabError::Io {
             path: p.clone(),
-            source,
+            cause,
         })?;
         Ok(p)
     };
@@ -234,9 +234,9 @@ pub async fn run(
          strategy = \"topic\"\non_invalid = \"quarantine\"\nquarantine = \"{{topic}}.quarantine\"\n"
     );
     let policy_file = crate::lab::stack::scratch(&scratch, "policy.toml")?;
-    std::fs::write(&policy_file, &policy).map_err(|source| LabError::Io {
+    std::fs::write(&policy_file, &policy).map_err(|cause| LabError::Io {
         path: policy_file.clone(),
-        source,
+        cause,
     })?;
     let quarantine = format!("{topic_name}.quarantine");
     topic::create(&lab.bootstrap, &topic_name).await?;

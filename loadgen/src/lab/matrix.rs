@@ -15,14 +15,14 @@
 //! The live decode does not depend on the mode, so it runs once per (format, class) and every
 //! mode's cell is judged against it.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use contract::SchemaId;
 use serde::{Deserialize, Serialize};
 
-use crate::lab::decode::{self, DecodeCount};
+use crate::lab::decode::{self, DecodeCount, DecodeRow, TopicRow};
 use crate::lab::readers::{self, ReaderImpl};
 use crate::lab::stack::{LabStack, StackOptions};
 use crate::lab::verdict::{self, Verdict};
@@ -157,23 +157,6 @@ pub fn promise(mode: &str) -> Promise {
     }
 }
 
-/// One reader implementation's live decode of one (format, class) topic.
-#[derive(Debug, Clone, Serialize)]
-pub struct DecodeRow {
-    /// Format.
-    pub format: String,
-    /// The class's version.
-    pub version: String,
-    /// Reader implementation.
-    pub reader: String,
-    /// vN reader on v1 records.
-    pub new_reads_old: Result<DecodeCount, String>,
-    /// v1 reader on vN records.
-    pub old_reads_new: Result<DecodeCount, String>,
-    /// v1 reader on v1 records and vN reader on vN records (the data itself is sound).
-    pub control: Result<(DecodeCount, DecodeCount), String>,
-}
-
 /// One cell: a class under a mode, in one format.
 #[derive(Debug, Clone, Serialize)]
 pub struct Cell {
@@ -195,21 +178,6 @@ pub struct Cell {
     pub agrees: bool,
     /// Why not, in numbers.
     pub disagreement: Option<String>,
-}
-
-/// One topic's setup: its name and the registry ids of v1 and vN.
-#[derive(Debug, Clone, Serialize)]
-pub struct TopicRow {
-    /// Format.
-    pub format: String,
-    /// The class's version.
-    pub version: String,
-    /// Topic the records went to.
-    pub topic: String,
-    /// Registry id of v1 and vN under `{topic}-value`.
-    pub ids: BTreeMap<String, u32>,
-    /// Records acknowledged by the broker.
-    pub produced: u64,
 }
 
 /// The whole experiment's report (`docs/lab/matrix.json`).

@@ -42,7 +42,7 @@ pub enum LabError {
     #[error(transparent)]
     Registry(#[from] crate::registry::RegistryError),
     /// Kafka (librdkafka) failed outside of what the experiment measures.
-    #[error("kafka: {0}")]
+    #[error(transparent)]
     Kafka(#[from] rdkafka::error::KafkaError),
     /// The bundled schemas did not load.
     #[error(transparent)]
@@ -51,12 +51,12 @@ pub enum LabError {
     #[error("{0}")]
     Setup(String),
     /// Writing the report or a scratch file.
-    #[error("{path}: {source}")]
+    #[error("{path}: {cause}")]
     Io {
         /// The file.
         path: PathBuf,
-        /// The OS error.
-        source: std::io::Error,
+        /// The OS error (in the message, not also a `source()`).
+        cause: std::io::Error,
     },
 }
 
@@ -82,9 +82,9 @@ pub fn read_config<T: serde::de::DeserializeOwned>(path: &std::path::Path) -> Re
 
 /// Writes `value` as pretty JSON to `path`, creating its directory.
 pub fn write_json<T: serde::Serialize>(path: &std::path::Path, value: &T) -> Result<(), LabError> {
-    let io = |source| LabError::Io {
+    let io = |cause| LabError::Io {
         path: path.to_path_buf(),
-        source,
+        cause,
     };
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(io)?;

@@ -21,8 +21,7 @@ use std::str::FromStr;
 
 use serde::Deserialize;
 
-use crate::lab::decode::DecodeCount;
-use crate::lab::matrix::{DecodeRow, TopicRow};
+use crate::lab::decode::{DecodeCount, DecodeRow, TopicRow};
 use crate::lab::stack::LabStack;
 use crate::render::Format;
 use crate::version::SchemaVersion;

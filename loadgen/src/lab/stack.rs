@@ -76,9 +76,9 @@ pub fn schemagate_bin() -> Result<PathBuf, LabError> {
 
 /// `dir/name`, with `dir` created.
 pub fn scratch(dir: &Path, name: &str) -> Result<PathBuf, LabError> {
-    std::fs::create_dir_all(dir).map_err(|source| LabError::Io {
+    std::fs::create_dir_all(dir).map_err(|cause| LabError::Io {
         path: dir.to_path_buf(),
-        source,
+        cause,
     })?;
     Ok(dir.join(name))
 }

@@ -61,17 +61,23 @@ pub fn produce_all(
     ))
 }
 
-/// Reads partition 0 of `topic` from the beginning until `expected` values arrived (or the
-/// timeout passed) and returns the values in offset order.
-pub fn read_all(bootstrap: &str, topic: &str, expected: usize) -> Result<Vec<Vec<u8>>, LabError> {
+/// A consumer of partition 0 of `topic`, assigned at `offset`, that commits nothing.
+fn reader_at(bootstrap: &str, topic: &str, offset: Offset) -> Result<BaseConsumer, LabError> {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .set("group.id", format!("loadgen-lab-{topic}"))
         .set("enable.auto.commit", "false")
         .create()?;
     let mut tpl = TopicPartitionList::new();
-    tpl.add_partition_offset(topic, 0, Offset::Beginning)?;
+    tpl.add_partition_offset(topic, 0, offset)?;
     consumer.assign(&tpl)?;
+    Ok(consumer)
+}
+
+/// Reads partition 0 of `topic` from the beginning until `expected` values arrived (or the
+/// timeout passed) and returns the values in offset order.
+pub fn read_all(bootstrap: &str, topic: &str, expected: usize) -> Result<Vec<Vec<u8>>, LabError> {
+    let consumer = reader_at(bootstrap, topic, Offset::Beginning)?;
     let start = Instant::now();
     let mut values = Vec::with_capacity(expected);
     while values.len() < expected && start.elapsed() < READ_TIMEOUT {
@@ -109,14 +115,7 @@ pub fn header_values(
     header: &str,
 ) -> Result<Vec<String>, LabError> {
     use rdkafka::message::Headers;
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set("group.id", format!("loadgen-lab-{topic}"))
-        .set("enable.auto.commit", "false")
-        .create()?;
-    let mut tpl = TopicPartitionList::new();
-    tpl.add_partition_offset(topic, 0, Offset::Offset(from))?;
-    consumer.assign(&tpl)?;
+    let consumer = reader_at(bootstrap, topic, Offset::Offset(from))?;
     let start = Instant::now();
     let mut out = vec![];
     while (out.len() as i64) < to - from && start.elapsed() < READ_TIMEOUT {

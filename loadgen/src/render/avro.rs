@@ -13,20 +13,20 @@ use crate::version::SchemaVersion;
 #[derive(Debug, thiserror::Error)]
 pub enum AvroError {
     /// A bundled `.avsc` did not parse (a bug in `loadgen/schemas/`).
-    #[error("schema {version} does not parse: {source}")]
+    #[error("schema {version} does not parse: {cause}")]
     Schema {
         /// Which version.
         version: SchemaVersion,
-        /// What apache-avro said.
-        source: apache_avro::Error,
+        /// What apache-avro said (in the message, not also a `source()`).
+        cause: apache_avro::Error,
     },
     /// The value did not encode under its schema.
-    #[error("encoding under {version}: {source}")]
+    #[error("encoding under {version}: {cause}")]
     Encode {
         /// Which version.
         version: SchemaVersion,
-        /// What apache-avro said.
-        source: apache_avro::Error,
+        /// What apache-avro said (in the message, not also a `source()`).
+        cause: apache_avro::Error,
     },
     /// Decoding or schema resolution failed.
     #[error("decoding: {0}")]
@@ -62,7 +62,7 @@ impl AvroSchemas {
             .map(|version| {
                 Schema::parse_str(version.avsc())
                     .map(|s| (version, s))
-                    .map_err(|source| AvroError::Schema { version, source })
+                    .map_err(|cause| AvroError::Schema { version, cause })
             })
             .collect::<Result<_, _>>()?;
         Ok(Self {
@@ -89,7 +89,7 @@ impl AvroSchemas {
         apache_avro::writer::datum::GenericDatumWriter::builder(schema)
             .build()
             .and_then(|w| w.write_value_to_vec(to_value(order, version)))
-            .map_err(|source| AvroError::Encode { version, source })
+            .map_err(|cause| AvroError::Encode { version, cause })
     }
 
     /// Decodes a datum written with `writer`, resolved into `reader`; rejects leftovers.

@@ -85,19 +85,33 @@ pub enum RenderError {
 pub enum DecodeFailure {
     /// Not a Confluent frame.
     #[error("frame: {0}")]
-    Frame(#[from] contract::FrameError),
+    Frame(contract::FrameError),
     /// An id this fleet never registered.
     #[error("unknown schema id {0}")]
     UnknownId(SchemaId),
     /// The Protobuf message-index list is broken.
     #[error("message indexes: {0}")]
-    Indexes(#[from] contract::wire::MessageIndexError),
+    Indexes(contract::wire::MessageIndexError),
     /// Avro resolution or datum failure.
     #[error(transparent)]
     Avro(#[from] avro::AvroError),
     /// Protobuf decode failure.
     #[error(transparent)]
     Protobuf(#[from] protobuf::ProtobufError),
+}
+
+// Frame and Indexes say their cause in their message, so they are not `#[from]` (which would
+// also make it their `source()`, and a chain would print it twice).
+impl From<contract::FrameError> for DecodeFailure {
+    fn from(e: contract::FrameError) -> Self {
+        Self::Frame(e)
+    }
+}
+
+impl From<contract::wire::MessageIndexError> for DecodeFailure {
+    fn from(e: contract::wire::MessageIndexError) -> Self {
+        Self::Indexes(e)
+    }
 }
 
 /// Encodes orders of any version, and decodes them with any reader version.

@@ -22,9 +22,16 @@ pub enum ProtobufError {
         /// What protox or prost-reflect said.
         detail: String,
     },
-    /// The body is not a valid message of the reader's descriptor.
+    /// The body is not a valid message of the reader's descriptor (the cause is in the
+    /// message, not also a `source()`).
     #[error("decoding: {0}")]
-    Decode(#[from] prost::DecodeError),
+    Decode(prost::DecodeError),
+}
+
+impl From<prost::DecodeError> for ProtobufError {
+    fn from(e: prost::DecodeError) -> Self {
+        Self::Decode(e)
+    }
 }
 
 /// Serves one in-memory `.proto` file to protox.

@@ -32,7 +32,7 @@ impl Compression {
             3 => Compression::Lz4,
             4 => Compression::Zstd,
             _ => {
-                return Err(BatchError::Malformed(
+                return Err(BatchError::malformed(
                     "attributes",
                     "unknown compression codec",
                 ))
@@ -103,17 +103,17 @@ fn snappy_decompress(input: &[u8], limit: usize) -> Result<Vec<u8>, BatchError> 
     // (4-byte big-endian length, raw snappy block).
     rest = rest
         .get(8..)
-        .ok_or(BatchError::Malformed("snappy", "xerial header truncated"))?;
+        .ok_or(BatchError::malformed("snappy", "xerial header truncated"))?;
     let mut out = Vec::new();
     while !rest.is_empty() {
-        let (len, tail) = rest.split_first_chunk::<4>().ok_or(BatchError::Malformed(
+        let (len, tail) = rest.split_first_chunk::<4>().ok_or(BatchError::malformed(
             "snappy",
             "xerial block length truncated",
         ))?;
         let len = u32::from_be_bytes(*len) as usize;
         let block = tail
             .get(..len)
-            .ok_or(BatchError::Malformed("snappy", "xerial block truncated"))?;
+            .ok_or(BatchError::malformed("snappy", "xerial block truncated"))?;
         out = snappy_block(block, limit, out)?;
         rest = &tail[len..];
     }

@@ -28,7 +28,7 @@ pub fn encode_batch(
         template.base_timestamp.saturating_add(max_delta)
     };
     let batch_length = i32::try_from(HEADER_LEN - 12 + body.len())
-        .map_err(|_| BatchError::Malformed("batch length", "batch too large to encode"))?;
+        .map_err(|_| BatchError::malformed("batch length", "batch too large to encode"))?;
     let attributes = (template.attributes & !0x07) | codec.attribute_bits();
 
     let mut out = Vec::with_capacity(HEADER_LEN + body.len());

@@ -16,7 +16,7 @@ pub use record::{Header, Record};
 
 use std::borrow::Cow;
 
-use varint::Cursor;
+use crate::codec::{WireError, WireReader};
 
 /// Size of the fixed v2 batch header, from base offset to record count.
 pub const HEADER_LEN: usize = 61;
@@ -67,7 +67,7 @@ pub enum BatchError {
     Truncated(&'static str),
     /// A field has an impossible value.
     #[error("record batch malformed in {0}: {1}")]
-    Malformed(&'static str, &'static str),
+    Malformed(&'static str, Cow<'static, str>),
     /// Message format v0/v1 (pre-0.11 clients): not inspected.
     #[error("legacy message format v{0} is not supported on enforced topics")]
     LegacyFormat(i8),
@@ -77,6 +77,23 @@ pub enum BatchError {
     /// More records than the limit allows.
     #[error("batch declares {0} records, over the limit")]
     TooManyRecords(i64),
+}
+
+impl BatchError {
+    /// [`BatchError::Malformed`] with a fixed detail.
+    pub const fn malformed(field: &'static str, detail: &'static str) -> Self {
+        Self::Malformed(field, Cow::Borrowed(detail))
+    }
+}
+
+/// The records are read with the proxy's one bounded reader; its errors keep their field.
+impl From<WireError> for BatchError {
+    fn from(e: WireError) -> Self {
+        match e {
+            WireError::Truncated { field, .. } => Self::Truncated(field),
+            WireError::Invalid { field, detail } => Self::Malformed(field, detail),
+        }
+    }
 }
 
 /// The fixed header of a v2 record batch.
@@ -165,7 +182,7 @@ impl<'a> RecordBatch<'a> {
     /// Does the batch's CRC-32C match its bytes?
     pub fn verify_crc(&self) -> Result<(), BatchError> {
         if crc32c::crc32c(self.crc_covered) != self.crc {
-            return Err(BatchError::Malformed("crc", "CRC-32C does not match"));
+            return Err(BatchError::malformed("crc", "CRC-32C does not match"));
         }
         Ok(())
     }
@@ -197,7 +214,7 @@ impl<'a> RecordBatch<'a> {
             .ok()
             .and_then(|l| l.checked_add(12))
             .filter(|&t| t >= HEADER_LEN)
-            .ok_or(BatchError::Malformed(
+            .ok_or(BatchError::malformed(
                 "batch length",
                 "shorter than the header",
             ))?;
@@ -229,7 +246,7 @@ impl<'a> RecordBatch<'a> {
                 Ok(plain) => Cow::Owned(plain),
                 Err(e) if crc32c::crc32c(crc_covered) != crc => {
                     tracing::debug!(error = %e, "undecompressable batch with a wrong CRC");
-                    return Err(BatchError::Malformed("crc", "CRC-32C does not match"));
+                    return Err(BatchError::malformed("crc", "CRC-32C does not match"));
                 }
                 Err(e) => return Err(e),
             },
@@ -265,7 +282,7 @@ impl<'a> RecordBatch<'a> {
     /// Iterates the records; iteration stops after the first error.
     pub fn records(&self) -> Records<'_> {
         Records {
-            cursor: Cursor::new(&self.records),
+            cursor: WireReader::new(&self.records),
             left: self.header.record_count,
             done: false,
         }
@@ -274,7 +291,7 @@ impl<'a> RecordBatch<'a> {
 
 /// Iterator over a batch's records, see [`RecordBatch::records`].
 pub struct Records<'a> {
-    cursor: Cursor<'a>,
+    cursor: WireReader<'a>,
     left: i32,
     done: bool,
 }
@@ -288,7 +305,7 @@ impl<'a> Iterator for Records<'a> {
         }
         if self.left <= 0 {
             self.done = true;
-            return (self.cursor.remaining() > 0).then_some(Err(BatchError::Malformed(
+            return (self.cursor.remaining() > 0).then_some(Err(BatchError::malformed(
                 "records",
                 "bytes after the last record",
             )));

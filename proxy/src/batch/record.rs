@@ -1,7 +1,7 @@
 //! One record inside a v2 batch, borrowed from the (decompressed) batch bytes.
 
-use super::varint::Cursor;
 use super::BatchError;
+use crate::codec::WireReader;
 
 /// A record's fields as slices of the batch; nothing is copied.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,33 +33,33 @@ pub struct Header<'a> {
 
 impl<'a> Record<'a> {
     /// Reads one length-prefixed record from the cursor.
-    pub(super) fn read(cursor: &mut Cursor<'a>) -> Result<Self, BatchError> {
+    pub(super) fn read(cursor: &mut WireReader<'a>) -> Result<Self, BatchError> {
         let len = cursor.varint("record length")?;
         if len < 0 {
-            return Err(BatchError::Malformed("record length", "negative length"));
+            return Err(BatchError::malformed("record length", "negative length"));
         }
-        let mut c = Cursor::new(cursor.take(len as usize, "record")?);
-        let attributes = c.u8("record attributes")? as i8;
+        let mut c = WireReader::new(cursor.take(len as usize, "record")?);
+        let attributes = c.i8("record attributes")?;
         let timestamp_delta = c.varlong("timestamp delta")?;
         let offset_delta = c.varint("offset delta")?;
-        let key = c.nullable_bytes("record key")?;
-        let value = c.nullable_bytes("record value")?;
+        let key = c.varint_bytes("record key")?;
+        let value = c.varint_bytes("record value")?;
         let header_count = c.varint("header count")?;
         if header_count < 0 {
-            return Err(BatchError::Malformed("header count", "negative count"));
+            return Err(BatchError::malformed("header count", "negative count"));
         }
         let headers_start = c.clone();
         for _ in 0..header_count {
-            let k = c.nullable_bytes("header key")?;
+            let k = c.varint_bytes("header key")?;
             if k.is_none() {
-                return Err(BatchError::Malformed("header key", "null header key"));
+                return Err(BatchError::malformed("header key", "null header key"));
             }
-            c.nullable_bytes("header value")?;
+            c.varint_bytes("header value")?;
         }
         let used = headers_start.remaining() - c.remaining();
         let headers_raw = headers_start.clone().take(used, "headers")?;
         if c.remaining() != 0 {
-            return Err(BatchError::Malformed("record", "bytes after the headers"));
+            return Err(BatchError::malformed("record", "bytes after the headers"));
         }
         Ok(Self {
             attributes,
@@ -74,10 +74,10 @@ impl<'a> Record<'a> {
 
     /// Iterates the headers in wire order, duplicates included.
     pub fn headers(&self) -> impl Iterator<Item = Header<'a>> + 'a {
-        let mut c = Cursor::new(self.headers_raw);
+        let mut c = WireReader::new(self.headers_raw);
         (0..self.header_count).map_while(move |_| {
-            let key = c.nullable_bytes("header key").ok().flatten()?;
-            let value = c.nullable_bytes("header value").ok()?;
+            let key = c.varint_bytes("header key").ok().flatten()?;
+            let value = c.varint_bytes("header value").ok()?;
             Some(Header { key, value })
         })
     }

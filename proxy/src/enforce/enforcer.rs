@@ -1,65 +1,42 @@
-//! [`Enforcer`]: the [`ProduceInspector`] that applies the policy to every Produce request.
+//! Deciding a request: [`Enforcer`], the [`ProduceInspector`] that applies the policy to every
+//! Produce request. It finds each partition's rule, hands the partition to the
+//! [`Judge`] ([`super::partition`]) and turns the outcomes into one decision
+//! ([`super::answer::decision`]).
 
 use std::sync::Arc;
 use std::time::Instant;
 
 use futures::future::BoxFuture;
-use registry_client::RegistryClient;
 
-use super::metrics::{EnforceMetrics, Outcome};
-use super::partition::{PartitionInput, PartitionOutcome};
-use super::produce_response::{local_response, merge};
-use super::quarantine::QuarantineWriter;
-use super::resolve::{reader_verdicts, ReaderVerdicts};
-use super::sequence_store::SequenceStore;
-use crate::batch::{self, BatchLimits};
-use crate::inspect::{
-    CloseCause, MergeError, ProduceDecision, ProduceInspector, ProduceRequestFrame,
-};
+use super::answer::{decision, PartitionInput, PartitionOutcome};
+use super::outcome::Outcome;
+use super::partition::Judge;
+use crate::batch;
+use crate::inspect::{CloseCause, ProduceDecision, ProduceInspector, ProduceRequestFrame};
 use crate::policy::Policy;
-use crate::produce_view::{PartitionEdit, ProduceRequestView, TOPIC_ID_FROM};
+use crate::produce_view::TOPIC_ID_FROM;
 
 /// Schema enforcement on the produce path.
 pub struct Enforcer {
-    pub(super) policy: Policy,
-    pub(super) client: RegistryClient,
-    pub(super) quarantine: QuarantineWriter,
-    pub(super) verdicts: ReaderVerdicts,
-    pub(super) limits: BatchLimits,
-    pub(super) metrics: EnforceMetrics,
-    pub(super) sequences: Arc<SequenceStore>,
+    policy: Policy,
+    judge: Judge,
 }
 
 impl Enforcer {
-    /// Builds the enforcer from its parts.
-    pub fn new(
-        policy: Policy,
-        client: RegistryClient,
-        quarantine: QuarantineWriter,
-        limits: BatchLimits,
-        metrics: EnforceMetrics,
-        sequences: Arc<SequenceStore>,
-    ) -> Self {
-        Self {
-            policy,
-            client,
-            quarantine,
-            verdicts: reader_verdicts(),
-            limits,
-            metrics,
-            sequences,
-        }
+    /// The enforcer of `policy`, with the judge of its partitions.
+    pub fn new(policy: Policy, judge: Judge) -> Self {
+        Self { policy, judge }
     }
 
     /// Reads the sequence shifts back from their topic (until it succeeds), then sweeps
     /// expired ones once a minute; spawn it when the proxy starts.
     pub async fn maintain_sequences(self: Arc<Self>) {
-        let client = self.quarantine.client_config().clone();
-        self.sequences.clone().restore(client).await;
+        let client = self.judge.quarantine.client_config().clone();
+        self.judge.sequences.clone().restore(client).await;
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
         loop {
             tick.tick().await;
-            self.sequences.expire();
+            self.judge.sequences.expire();
         }
     }
 
@@ -88,7 +65,7 @@ impl Enforcer {
                         .filter_map(|p| p.records)
                         .map(batch::record_count)
                         .sum();
-                    self.metrics.count(name, Outcome::passthrough, n);
+                    self.judge.metrics.count(name, Outcome::passthrough, n);
                     return None;
                 }
                 Some((name, rule))
@@ -117,7 +94,7 @@ impl Enforcer {
                             policy,
                             client_id,
                         };
-                        self.check_partition(&input).await
+                        self.judge.check_partition(&input).await
                     }
                     _ => PartitionOutcome::Forward,
                 };
@@ -125,47 +102,11 @@ impl Enforcer {
             }
             outcomes.push(row);
         }
-        self.metrics
+        self.judge
+            .metrics
             .validate_seconds
             .observe(started.elapsed().as_secs_f64());
         decision(&view, req, outcomes)
-    }
-}
-
-/// Turns per-partition outcomes into one decision: the original bytes when nothing changed,
-/// a local response when nothing is forwarded, else a rebuilt request and a merge.
-fn decision(
-    view: &ProduceRequestView<'_>,
-    req: &ProduceRequestFrame,
-    outcomes: Vec<Vec<PartitionOutcome>>,
-) -> ProduceDecision {
-    let all = || outcomes.iter().flatten();
-    if all().all(|o| *o == PartitionOutcome::Forward) {
-        return ProduceDecision::Forward;
-    }
-    let locals: Vec<_> = all()
-        .filter_map(|o| match o {
-            PartitionOutcome::Local(l) => Some(l.clone()),
-            _ => None,
-        })
-        .collect();
-    let version = req.header.api_version;
-    if locals.len() == all().count() {
-        return match local_response(req.header.correlation_id, version, &locals) {
-            Ok(b) => ProduceDecision::Respond(b),
-            Err(e) => ProduceDecision::Close(CloseCause::Inspector, e.to_string()),
-        };
-    }
-    let request = view.encode(|t, p| match &outcomes[t][p] {
-        PartitionOutcome::Forward => PartitionEdit::Keep,
-        PartitionOutcome::Replace(b) => PartitionEdit::Replace(b.clone()),
-        PartitionOutcome::Local(_) => PartitionEdit::Drop,
-    });
-    ProduceDecision::ForwardModified {
-        request,
-        merge: Box::new(move |broker| {
-            merge(broker, version, &locals).map_err(|e| MergeError(e.to_string()))
-        }),
     }
 }
 
@@ -186,7 +127,7 @@ impl ProduceInspector for Enforcer {
     }
 
     fn not_ready(&self) -> Option<&'static str> {
-        (!self.sequences.is_ready()).then_some("sequence shifts not restored yet")
+        (!self.judge.sequences.is_ready()).then_some("sequence shifts not restored yet")
     }
 }
 

@@ -19,12 +19,14 @@ use std::collections::BTreeMap;
 use bytes::Bytes;
 use tokio::sync::OwnedMutexGuard;
 
-use super::metrics::Outcome;
-use super::partition::{local, PartitionInput, PartitionOutcome, Scanned};
-use super::quarantine::{QuarantineRecord, StateRecord};
+use super::answer::{
+    local, refuse_unreadable, reject, retriable, PartitionInput, PartitionOutcome, Scanned,
+};
+use super::metrics::EnforceMetrics;
+use super::outcome::Outcome;
+use super::quarantine::{QuarantineRecord, QuarantineWriter, StateRecord};
 use super::sequence::{Plan, ProducerPartition, Rewrite, Shift};
-use super::sequence_store::{encode_shift, now_ms};
-use super::Enforcer;
+use super::sequence_store::{encode_shift, now_ms, SequenceStore};
 use crate::batch::{encode_batch, BatchHeader, Record, RecordBatch};
 
 /// What happens to one batch of the partition.
@@ -35,7 +37,15 @@ enum BatchPlan {
     Sequenced(Rewrite),
 }
 
-impl Enforcer {
+/// What the quarantine of an idempotent producer's batches needs: the sequence shifts, the
+/// quarantine writer (copies and shifts are written together) and the metrics.
+pub(super) struct Sequenced<'a> {
+    pub(super) sequences: &'a SequenceStore,
+    pub(super) quarantine: &'a QuarantineWriter,
+    pub(super) metrics: &'a EnforceMetrics,
+}
+
+impl Sequenced<'_> {
     /// For a partition whose records all pass: moves the sequences of producers that lost
     /// records before. None when nothing moves (the bytes go out as they came).
     pub(super) async fn shift_clean(
@@ -78,7 +88,7 @@ impl Enforcer {
         // The proxy is about to change the bytes: their CRC must hold first, or the rewrite
         // would launder a corrupt batch.
         if let Some(e) = batches.iter().find_map(|b| b.verify_crc().err()) {
-            return Some(self.refuse_unreadable(input, &e));
+            return Some(refuse_unreadable(self.metrics, input, &e));
         }
         let mut out = Vec::with_capacity(input.records.len());
         for (b, base) in batches.iter().zip(&moved) {
@@ -145,11 +155,11 @@ impl Enforcer {
             let any_bad = bad.iter().any(|b| *b);
             match working.plan(h.producer_epoch, h.base_sequence, bad, now) {
                 Plan::OlderEpoch if any_bad => {
-                    return self.reject(input, scanned, Some("the batch comes from a fenced producer epoch (an older epoch than the proxy has seen), so it is refused whole"));
+                    return reject(self.metrics, input, scanned, Some("the batch comes from a fenced producer epoch (an older epoch than the proxy has seen), so it is refused whole"));
                 }
                 Plan::OlderEpoch => plans.push(BatchPlan::Sequenced(identity(bad.len(), h))),
                 Plan::Forward(r) if r.below_floor && any_bad => {
-                    return self.reject(input, scanned, Some("the batch's sequence is older than any retry the proxy keeps a mapping for, so it is refused whole"));
+                    return reject(self.metrics, input, scanned, Some("the batch's sequence is older than any retry the proxy keeps a mapping for, so it is refused whole"));
                 }
                 Plan::Forward(r) => {
                     match &r.next {
@@ -185,7 +195,7 @@ impl Enforcer {
             })
             .collect();
         if let Err(e) = self.quarantine.write_with_states(&records, &states).await {
-            return self.retriable(input, "quarantine", e.to_string());
+            return retriable(self.metrics, input, "quarantine", e.to_string());
         }
         for r in &records {
             self.metrics.quarantined(input.topic, r.violation.reason);
@@ -265,7 +275,7 @@ impl Enforcer {
                         self.sequences.metrics().rewritten.inc();
                     }
                 }
-                Err(e) => return self.retriable(input, "encode", e.to_string()),
+                Err(e) => return retriable(self.metrics, input, "encode", e.to_string()),
             }
         }
         self.metrics
@@ -280,7 +290,8 @@ impl Enforcer {
 
     /// The shifts are still being read at start: the client retries.
     fn not_ready(&self, input: &PartitionInput<'_>) -> PartitionOutcome {
-        self.retriable(
+        retriable(
+            self.metrics,
             input,
             "sequences",
             "the proxy is still reading its sequence shifts".to_owned(),

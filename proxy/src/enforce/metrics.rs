@@ -1,29 +1,14 @@
 //! Enforcement metrics, with the names ARCHITECTURE.md publishes. Labels stay bounded: topic
 //! (only topics a policy rule matched), outcome and reason; never ids, client ids or keys.
 
-use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
+use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
+use super::outcome::Outcome;
 use super::reason::Reason;
-
-/// What happened to a record.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EncodeLabelValue)]
-#[allow(non_camel_case_types)]
-pub enum Outcome {
-    /// Checked and valid; forwarded.
-    valid,
-    /// Invalid; written to quarantine, not to the topic.
-    quarantined,
-    /// Refused to the client (invalid, or in a batch that had to be refused whole).
-    rejected,
-    /// Invalid but forwarded under `audit`, with a copy in quarantine.
-    audited,
-    /// On a topic whose rule inspects nothing.
-    passthrough,
-}
 
 /// Labels of `schemagate_records_total`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]

@@ -1,7 +1,12 @@
 //! Produce-path enforcement, plugged into the proxy's [`crate::inspect`] seam.
 //!
-//! - [`enforcer`]: [`Enforcer`], the inspector: per request, per partition, one decision.
-//! - [`partition`]: one partition through the contract and its `on_invalid` policy.
+//! Three files carry a request, each with one job; imports run downwards only:
+//! - [`enforcer`]: deciding a request. [`Enforcer`], the inspector: per request, the rule of
+//!   each partition, one decision.
+//! - [`partition`]: judging a partition. [`partition::Judge`] takes one partition through the
+//!   contract and its `on_invalid` policy (`idempotent` for idempotent producers).
+//! - [`answer`]: building the answer. What a partition's judgement becomes, and the
+//!   outcomes of a request as one decision.
 //! - [`record_check`]: frame reading and per-record verdicts, synchronous and allocation-light.
 //! - [`resolve`]: one registry round per batch for its distinct schema ids, readers included.
 //! - [`reason`]: the published reason codes and [`reason::Violation`].
@@ -11,13 +16,16 @@
 //! - [`quarantine`]: the durable writer of bad records with `schemagate.*` headers.
 //! - [`audit`]: reading, summarizing, showing and replaying quarantine topics (the CLI's
 //!   `schemagate quarantine`).
-//! - [`metrics`]: `schemagate_records_total`, `schemagate_quarantined_total`, ...
+//! - [`metrics`]: `schemagate_records_total`, `schemagate_quarantined_total`, ...; by
+//!   [`outcome::Outcome`], which the `produce` span counts too.
 //! - [`trace`]: OpenTelemetry spans (a `produce` span per request, the quarantine write,
 //!   links to producers' traces), exported only when configured.
+pub mod answer;
 pub mod audit;
 pub mod enforcer;
 mod idempotent;
 pub mod metrics;
+pub mod outcome;
 pub mod partition;
 pub mod produce_response;
 pub mod quarantine;

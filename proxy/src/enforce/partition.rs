@@ -1,64 +1,70 @@
-//! One partition's records through the contract: scan frames, resolve ids once, judge each
-//! record, then apply the topic's `on_invalid` policy.
+//! Judging a partition: one partition's records through the contract. Scan frames, resolve
+//! ids once, judge each record, then apply the topic's `on_invalid` policy. [`Judge`] holds
+//! what that needs; the answers it gives are built by [`super::answer`].
+
+use std::sync::Arc;
 
 use bytes::Bytes;
-use contract::{SchemaId, WireFrame};
+use contract::SchemaId;
+use registry_client::RegistryClient;
 
-use super::metrics::Outcome;
-use super::produce_response::{codes, LocalPartition};
-use super::quarantine::{ProducerStamp, QuarantineRecord};
-use super::reason::{Part, Violation};
+use super::answer::{
+    local, refuse_unreadable, reject, retriable, PartitionInput, PartitionOutcome, Scanned,
+};
+use super::idempotent::Sequenced;
+use super::metrics::EnforceMetrics;
+use super::outcome::Outcome;
+use super::produce_response::codes;
+use super::quarantine::{ProducerStamp, QuarantineRecord, QuarantineWriter};
+use super::reason::Part;
 use super::record_check::{frame_of, passes, verdict, FrameCheck, IdVerdict, Resolved};
-use super::resolve::Resolver;
+use super::resolve::{reader_verdicts, ReaderVerdicts, Resolver};
 use super::sequence::ProducerPartition;
-use super::sequence_store::producer_of;
-use super::Enforcer;
-use crate::batch::{encode_batch, BatchError, BatchHeader, Record, RecordBatch};
+use super::sequence_store::{producer_of, SequenceStore};
+use crate::batch::{encode_batch, BatchError, BatchHeader, BatchLimits, Record, RecordBatch};
 use crate::policy::{OnInvalid, Requirement, TopicPolicy};
-
-/// What the proxy does with one partition of a Produce request.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PartitionOutcome {
-    /// Forward the client's bytes unchanged.
-    Forward,
-    /// Forward these batches (the good records) instead.
-    Replace(Bytes),
-    /// Do not forward; answer for the partition.
-    Local(LocalPartition),
-}
-
-/// One record with what its frames said.
-pub(super) struct Scanned<'b> {
-    pub(super) record: Record<'b>,
-    pub(super) timestamp: i64,
-    pub(super) batch: usize,
-    pub(super) index_in_batch: i32,
-    frames: [Option<WireFrame<'b>>; 2],
-    pub(super) bad: Option<Violation>,
-    /// The producer and original sequence, for a record of an idempotent batch.
-    pub(super) producer: Option<ProducerStamp>,
-}
 
 const PARTS: [Part; 2] = [Part::Key, Part::Value];
 
-/// Most per-record errors in one partition's response; the message still gives the total.
-const MAX_RECORD_ERRORS: usize = 100;
-
-/// The partition being judged.
-pub struct PartitionInput<'a> {
-    /// Topic name.
-    pub topic: &'a str,
-    /// Partition index.
-    pub index: i32,
-    /// Its record batches.
-    pub records: &'a [u8],
-    /// The topic's policy.
-    pub policy: &'a TopicPolicy,
-    /// The producing client's id.
-    pub client_id: Option<&'a str>,
+/// Judges partitions: the registry, the quarantine writer and the sequence shifts a judgement
+/// needs, and the metrics it counts into.
+pub struct Judge {
+    pub(super) client: RegistryClient,
+    pub(super) quarantine: QuarantineWriter,
+    verdicts: ReaderVerdicts,
+    limits: BatchLimits,
+    pub(super) metrics: EnforceMetrics,
+    pub(super) sequences: Arc<SequenceStore>,
 }
 
-impl Enforcer {
+impl Judge {
+    /// Builds the judge from its parts.
+    pub fn new(
+        client: RegistryClient,
+        quarantine: QuarantineWriter,
+        limits: BatchLimits,
+        metrics: EnforceMetrics,
+        sequences: Arc<SequenceStore>,
+    ) -> Self {
+        Self {
+            client,
+            quarantine,
+            verdicts: reader_verdicts(),
+            limits,
+            metrics,
+            sequences,
+        }
+    }
+
+    /// The quarantine with sequence rewriting, for idempotent producers.
+    fn sequenced(&self) -> Sequenced<'_> {
+        Sequenced {
+            sequences: &self.sequences,
+            quarantine: &self.quarantine,
+            metrics: &self.metrics,
+        }
+    }
+
     /// Judges one partition and carries out its policy (quarantine writes included).
     ///
     /// Three passes over the records, none of which keeps anything per record in the common
@@ -80,7 +86,8 @@ impl Enforcer {
             producer_id: id,
         };
         if self.sequences.any_gap() && self.sequences.behind_gap(&key(), epoch, sequence) {
-            return self.retriable(
+            return retriable(
+                &self.metrics,
                 input,
                 "order",
                 format!("an earlier batch of producer {id} (sequence before {sequence}) is still to be retried"),
@@ -96,16 +103,16 @@ impl Enforcer {
     }
 
     async fn judge_partition(&self, input: &PartitionInput<'_>) -> PartitionOutcome {
-        let (topic, policy) = (input.topic, input.policy);
+        let (topic, policy, metrics) = (input.topic, input.policy, &self.metrics);
         // CRCs are checked only before the proxy acts on the content (quarantine, reject,
         // rewrite, refuse): a batch forwarded untouched is checked by the broker.
         let batches = match RecordBatch::parse_all_deferring_crc(input.records, self.limits) {
             Ok(b) => b,
-            Err(e) => return self.refuse_unreadable(input, &e),
+            Err(e) => return refuse_unreadable(metrics, input, &e),
         };
         let ids = match distinct_ids(&batches, policy) {
             Ok(ids) => ids,
-            Err(e) => return self.refuse_unreadable(input, &crc_error(&batches).unwrap_or(e)),
+            Err(e) => return refuse_unreadable(metrics, input, &crc_error(&batches).unwrap_or(e)),
         };
         let resolved = if ids.is_empty() {
             Resolved::new()
@@ -118,7 +125,7 @@ impl Enforcer {
             };
             match resolver.resolve(&ids).await {
                 Ok(r) => r,
-                Err(e) => return self.retriable(input, "registry", e.to_string()),
+                Err(e) => return retriable(metrics, input, "registry", e.to_string()),
             }
         };
         let sequenced = batches.iter().any(|b| b.header.has_sequences());
@@ -128,40 +135,44 @@ impl Enforcer {
         if let Some(good) = all_pass(&batches, policy, &resolved) {
             if rewrite {
                 // Clean, but an earlier batch of the producer may have lost records.
-                if let Some(outcome) = self.shift_clean(input, &batches).await {
+                if let Some(outcome) = self.sequenced().shift_clean(input, &batches).await {
                     return outcome;
                 }
             }
-            self.metrics.count(topic, Outcome::valid, good);
+            metrics.count(topic, Outcome::valid, good);
             return PartitionOutcome::Forward;
         }
         if let Some(e) = crc_error(&batches) {
-            return self.refuse_unreadable(input, &e);
+            return refuse_unreadable(metrics, input, &e);
         }
         let scanned = match scan(&batches, policy, &resolved) {
             Ok(s) => s,
-            Err(e) => return self.refuse_unreadable(input, &e),
+            Err(e) => return refuse_unreadable(metrics, input, &e),
         };
         let bad = scanned.iter().filter(|s| s.bad.is_some()).count();
         let good = scanned.len() - bad;
         if bad == 0 {
-            self.metrics.count(topic, Outcome::valid, good);
+            metrics.count(topic, Outcome::valid, good);
             return PartitionOutcome::Forward;
         }
         if rewrite {
-            return self.quarantine_sequenced(input, &batches, &scanned).await;
+            return self
+                .sequenced()
+                .quarantine_sequenced(input, &batches, &scanned)
+                .await;
         }
         if let Err(outcome) = self.quarantine_copies(input, &scanned).await {
             return outcome;
         }
         match policy.on_invalid {
             OnInvalid::Audit => {
-                self.metrics.count(topic, Outcome::valid, good);
-                self.metrics.count(topic, Outcome::audited, bad);
+                metrics.count(topic, Outcome::valid, good);
+                metrics.count(topic, Outcome::audited, bad);
                 PartitionOutcome::Forward
             }
-            OnInvalid::Reject => self.reject(input, &scanned, None),
-            OnInvalid::Quarantine if sequenced => self.reject(
+            OnInvalid::Reject => reject(metrics, input, &scanned, None),
+            OnInvalid::Quarantine if sequenced => reject(
+                metrics,
                 input,
                 &scanned,
                 Some("the batch comes from an idempotent or transactional producer and the proxy's sequence rewrite is off, so it is refused whole"),
@@ -189,7 +200,7 @@ impl Enforcer {
                 }
                 Ok(())
             }
-            Err(e) => Err(self.retriable(input, "quarantine", e.to_string())),
+            Err(e) => Err(retriable(&self.metrics, input, "quarantine", e.to_string())),
         }
     }
 
@@ -213,7 +224,7 @@ impl Enforcer {
             }
             match encode_batch(&batch.header, batch.compression, &good) {
                 Ok(bytes) => out.extend_from_slice(&bytes),
-                Err(e) => return self.retriable(input, "encode", e.to_string()),
+                Err(e) => return retriable(&self.metrics, input, "encode", e.to_string()),
             }
         }
         self.metrics.count(input.topic, Outcome::quarantined, bad);
@@ -225,123 +236,6 @@ impl Enforcer {
         }
         PartitionOutcome::Replace(Bytes::from(out))
     }
-
-    /// Refuses the partition with INVALID_RECORD and one record error per bad record.
-    pub(super) fn reject(
-        &self,
-        input: &PartitionInput<'_>,
-        scanned: &[Scanned<'_>],
-        why_whole: Option<&str>,
-    ) -> PartitionOutcome {
-        let bad = scanned.iter().filter(|s| s.bad.is_some()).count();
-        // Kafka's batch_index is the record's index within its batch; the message also gives
-        // its index within the partition's records. Capped: the response must stay small.
-        let record_errors: Vec<(i32, String)> = scanned
-            .iter()
-            .enumerate()
-            .filter_map(|(i, s)| {
-                s.bad.as_ref().map(|v| {
-                    (
-                        s.index_in_batch,
-                        format!(
-                            "topic {} partition {} record {}: {}: {}",
-                            input.topic, input.index, i, v.reason, v.detail
-                        ),
-                    )
-                })
-            })
-            .take(MAX_RECORD_ERRORS)
-            .collect();
-        let first = record_errors
-            .first()
-            .map(|(_, m)| m.as_str())
-            .unwrap_or_default();
-        let mut message = format!(
-            "schemagate: {bad} of {} records break the contract of {}; first: {first}",
-            scanned.len(),
-            input.topic
-        );
-        if let Some(why) = why_whole {
-            message.push_str("; ");
-            message.push_str(why);
-        }
-        self.metrics
-            .count(input.topic, Outcome::rejected, scanned.len());
-        local(input, codes::INVALID_RECORD, Some(message), record_errors)
-    }
-
-    /// A batch that cannot be read is refused: it could hide records from inspection.
-    pub(super) fn refuse_unreadable(
-        &self,
-        input: &PartitionInput<'_>,
-        e: &BatchError,
-    ) -> PartitionOutcome {
-        let code = match e {
-            BatchError::Truncated(_) | BatchError::Malformed(..) => codes::CORRUPT_MESSAGE,
-            _ => codes::INVALID_RECORD,
-        };
-        self.metrics.count(input.topic, Outcome::rejected, 1);
-        let message = format!(
-            "schemagate: cannot inspect {} partition {}: {e}",
-            input.topic, input.index
-        );
-        local(input, code, Some(message), Vec::new())
-    }
-
-    /// A dependency could not answer: the client retries, nothing is judged.
-    pub(super) fn retriable(
-        &self,
-        input: &PartitionInput<'_>,
-        cause: &str,
-        reason: String,
-    ) -> PartitionOutcome {
-        self.metrics
-            .retriable
-            .get_or_create(&super::metrics::RetriableLabels {
-                topic: input.topic.to_string(),
-                cause: cause.to_string(),
-            })
-            .inc();
-        tracing::warn!(topic = input.topic, partition = input.index, cause, %reason, "answering a produce partition with a retriable error");
-        let message = format!("schemagate: {cause} unavailable, retry: {reason}");
-        local(input, codes::NOT_ENOUGH_REPLICAS, Some(message), Vec::new())
-    }
-}
-
-impl<'b> Scanned<'b> {
-    /// The quarantine copy of this record, if it is bad.
-    pub(super) fn quarantine_record<'s>(
-        &'s self,
-        topic: &'s str,
-        input: &'s PartitionInput<'_>,
-    ) -> Option<QuarantineRecord<'s>> {
-        self.bad.as_ref().map(|violation| QuarantineRecord {
-            topic,
-            source_topic: input.topic,
-            source_partition: input.index,
-            record: &self.record,
-            timestamp: self.timestamp,
-            violation,
-            client_id: input.client_id,
-            producer: self.producer,
-        })
-    }
-}
-
-/// The proxy's own answer for the partition.
-pub(super) fn local(
-    input: &PartitionInput<'_>,
-    error_code: i16,
-    error_message: Option<String>,
-    record_errors: Vec<(i32, String)>,
-) -> PartitionOutcome {
-    PartitionOutcome::Local(LocalPartition {
-        topic: input.topic.to_string(),
-        index: input.index,
-        error_code,
-        error_message,
-        record_errors,
-    })
 }
 
 /// The key or value of `record` with the requirement the policy puts on it.
@@ -375,13 +269,13 @@ fn user_records<'r, 'b>(
         .flat_map(|(bi, b)| b.records().enumerate().map(move |(i, r)| (bi, i, b, r)))
 }
 
-/// The distinct (part, schema id) pairs the records' frames name, sorted; an error when a
-/// record cannot be read.
 /// The first batch whose CRC does not match, as an error.
 fn crc_error(batches: &[RecordBatch<'_>]) -> Option<BatchError> {
     batches.iter().find_map(|b| b.verify_crc().err())
 }
 
+/// The distinct (part, schema id) pairs the records' frames name, sorted; an error when a
+/// record cannot be read.
 fn distinct_ids(
     batches: &[RecordBatch<'_>],
     policy: &TopicPolicy,
@@ -649,10 +543,9 @@ mod deferred_crc {
     use registry_client::{BindingCheck, RegistryClient, RegistryConfig};
 
     use super::*;
-    use crate::batch::BatchLimits;
-    use crate::enforce::metrics::EnforceMetrics;
-    use crate::enforce::quarantine::{QuarantineConfig, QuarantineWriter};
-    use crate::enforce::sequence_store::{SequenceConfig, SequenceMetrics, SequenceStore};
+    use crate::enforce::produce_response::codes;
+    use crate::enforce::quarantine::QuarantineConfig;
+    use crate::enforce::sequence_store::{SequenceConfig, SequenceMetrics};
     use crate::policy::Policy;
 
     const POLICY: &str =
@@ -684,7 +577,7 @@ mod deferred_crc {
         url
     }
 
-    fn enforcer(url: &str) -> Enforcer {
+    fn judge(url: &str) -> Judge {
         let mut rc = RegistryConfig::new(url);
         rc.binding_check = BindingCheck::SubjectParam;
         // Nothing listens here: a quarantine write would only fail (after a long wait).
@@ -697,8 +590,7 @@ mod deferred_crc {
         })
         .expect("quarantine writer");
         let mut metrics = prometheus_client::registry::Registry::default();
-        Enforcer::new(
-            Policy::parse(POLICY, "test").expect("policy"),
+        Judge::new(
             RegistryClient::new(rc).expect("client"),
             quarantine,
             BatchLimits::default(),
@@ -719,8 +611,9 @@ mod deferred_crc {
         bytes
     }
 
-    async fn outcome(e: &Enforcer, bytes: &[u8]) -> PartitionOutcome {
-        let policy = e.policy.rule_for("t").expect("rule");
+    async fn outcome(e: &Judge, bytes: &[u8]) -> PartitionOutcome {
+        let policy = Policy::parse(POLICY, "test").expect("policy");
+        let policy = policy.rule_for("t").expect("rule");
         e.check_partition(&PartitionInput {
             topic: "t",
             index: 0,
@@ -736,7 +629,7 @@ mod deferred_crc {
 
     #[tokio::test]
     async fn a_corrupt_batch_is_forwarded_when_clean_and_refused_when_not() {
-        let e = enforcer(&registry().await);
+        let e = judge(&registry().await);
         assert_eq!(
             outcome(&e, &batch(&[GOOD, GOOD], false)).await,
             PartitionOutcome::Forward

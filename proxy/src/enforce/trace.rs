@@ -21,7 +21,7 @@ use tracing::field::Empty;
 use tracing::Instrument as _;
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
-use super::metrics::Outcome;
+use super::outcome::Outcome;
 use crate::batch::Record;
 use crate::inspect::ProduceDecision;
 

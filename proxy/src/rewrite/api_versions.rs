@@ -76,7 +76,7 @@ pub fn rewrite(body: &[u8], version: i16, produce_max: i16) -> Result<Bytes, Wir
         // Every field of v0-v4 is known: anything left would be silently dropped.
         return Err(WireError::Invalid {
             field: "api versions response",
-            detail: format!("{} trailing bytes", r.remaining()),
+            detail: format!("{} trailing bytes", r.remaining()).into(),
         });
     }
     let ranges = intersect(&ranges, produce_max);

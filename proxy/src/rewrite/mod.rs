@@ -35,7 +35,14 @@ pub enum RewriteError {
     },
     /// A broker address could not be mapped to a proxy port.
     #[error("cannot map broker address: {0}")]
-    Map(#[from] MapError),
+    Map(MapError),
+}
+
+// The cause is in the message, so not also a `source()` (`#[from]` would make it one).
+impl From<MapError> for RewriteError {
+    fn from(e: MapError) -> Self {
+        Self::Map(e)
+    }
 }
 
 /// Internal error of one rewriter, before the API name is attached.

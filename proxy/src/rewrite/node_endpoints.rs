@@ -100,7 +100,7 @@ fn rewrite_top_tags(
     if r.remaining() != 0 {
         return Err(WireError::Invalid {
             field: "response",
-            detail: format!("{} trailing bytes", r.remaining()),
+            detail: format!("{} trailing bytes", r.remaining()).into(),
         }
         .into());
     }
@@ -139,7 +139,7 @@ fn rewrite_endpoint_list(value: &[u8], map: &BrokerMap) -> Result<BytesMut, Walk
     if r.remaining() != 0 {
         return Err(WireError::Invalid {
             field: "node endpoints",
-            detail: format!("{} trailing bytes", r.remaining()),
+            detail: format!("{} trailing bytes", r.remaining()).into(),
         }
         .into());
     }

@@ -170,3 +170,16 @@ fn references_resolve_transitively_dependencies_first() {
     assert!(s.resolve(&[r("X", "missing")]).is_err());
     assert_eq!(s.referenced_by("c", 1), vec![2]);
 }
+
+proptest::proptest! {
+    /// Whatever bytes a log holds, a record that decodes applies without a panic (moved here
+    /// from `record.rs`, whose tests do not reach into the state).
+    #[test]
+    fn random_bytes_never_panic(key in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..256),
+                                value in proptest::option::of(proptest::collection::vec(proptest::prelude::any::<u8>(), 0..256))) {
+        if let Some(rec) = LogRecord::decode(&key, value.as_deref()) {
+            let mut state = State::default();
+            state.apply(&rec);
+        }
+    }
+}

@@ -1,7 +1,8 @@
 //! The canonical form: same meaning, same text; different meaning, different text.
 
 use super::{schema, ORDER};
-use crate::schema::{ParsedSchema, SchemaType};
+use crate::parsed::ParsedSchema;
+use crate::schema::SchemaType;
 
 fn canonical(text: &str) -> String {
     schema(text).canonical()

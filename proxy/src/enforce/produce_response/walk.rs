@@ -78,7 +78,7 @@ pub(super) fn merge(
     if r.remaining() != 0 {
         return Err(WireError::Invalid {
             field: "produce response",
-            detail: format!("{} trailing bytes", r.remaining()),
+            detail: format!("{} trailing bytes", r.remaining()).into(),
         });
     }
     if pending.is_empty() {

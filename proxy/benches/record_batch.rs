@@ -1,0 +1,83 @@
+//! Cost of reading a Produce partition's records the way the enforcer does on every request:
+//! parse the v2 batch (CRC included), then walk every record and its headers. This is the
+//! bounded reader's hottest use (a varint or two per field, per record).
+//!
+//! Run: `cargo bench -p proxy --bench record_batch`.
+
+use std::hint::black_box;
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use proxy::batch::{encode_batch, BatchHeader, BatchLimits, Compression, Record, RecordBatch};
+
+/// One uncompressed batch of `n` records: a 16-byte key, a `value_len`-byte value and two
+/// headers each.
+fn batch(n: usize, value_len: usize) -> Vec<u8> {
+    let keys: Vec<Vec<u8>> = (0..n)
+        .map(|i| format!("key-{i:012}").into_bytes())
+        .collect();
+    let value: Vec<u8> = (0..value_len).map(|i| (i % 251) as u8).collect();
+    let mut headers = Vec::new();
+    for (k, v) in [
+        (&b"trace"[..], &b"00-4bf92f3577b34da6-01"[..]),
+        (b"source", b"web"),
+    ] {
+        headers.push((k.len() as u8) << 1); // zigzag varint, < 64
+        headers.extend_from_slice(k);
+        headers.push((v.len() as u8) << 1);
+        headers.extend_from_slice(v);
+    }
+    let records: Vec<Record<'_>> = keys
+        .iter()
+        .enumerate()
+        .map(|(i, k)| Record {
+            attributes: 0,
+            timestamp_delta: i as i64,
+            offset_delta: i as i32,
+            key: Some(k),
+            value: Some(&value),
+            header_count: 2,
+            headers_raw: &headers,
+        })
+        .collect();
+    let header = BatchHeader {
+        base_offset: 0,
+        partition_leader_epoch: -1,
+        attributes: 0,
+        last_offset_delta: 0,
+        base_timestamp: 1_700_000_000_000,
+        max_timestamp: 0,
+        producer_id: -1,
+        producer_epoch: -1,
+        base_sequence: -1,
+        record_count: 0,
+    };
+    encode_batch(&header, Compression::None, &records).expect("encode")
+}
+
+/// Parses every batch and walks every record and header; returns a checksum of lengths.
+fn read_all(bytes: &[u8]) -> usize {
+    let batches = RecordBatch::parse_all(bytes, BatchLimits::default()).expect("batch");
+    let mut total = 0;
+    for b in &batches {
+        for r in b.records() {
+            let r = r.expect("record");
+            total += r.value.map_or(0, <[u8]>::len) + r.key.map_or(0, <[u8]>::len);
+            total += r.headers().map(|h| h.key.len()).sum::<usize>();
+        }
+    }
+    total
+}
+
+fn bench(c: &mut Criterion) {
+    let mut group = c.benchmark_group("record_batch");
+    for (name, n, value_len) in [("1000x512B", 1000, 512), ("1000x32B", 1000, 32)] {
+        let bytes = batch(n, value_len);
+        assert!(read_all(&bytes) > n * value_len);
+        group.throughput(Throughput::Elements(n as u64));
+        group.bench_function(name, |b| b.iter(|| read_all(black_box(&bytes))));
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
