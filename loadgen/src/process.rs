@@ -3,7 +3,7 @@
 //! is stopped when its handle drops; and the CPU time a process has used, from `/proc`.
 
 use std::fs::File;
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -79,9 +79,16 @@ pub fn binary_from_env(var: &'static str, what: &'static str) -> Result<PathBuf,
     }
 }
 
-/// A loopback port that was free a moment ago.
+/// A loopback port that was free a moment ago, outside the OS's ephemeral range (see
+/// [`loopback`]).
 pub fn free_port() -> Result<u16, ProcessError> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    free_block(1)
+}
+
+/// A base port `p` with `p .. p + count` free a moment ago, for servers on consecutive ports.
+pub fn free_block(count: u16) -> Result<u16, ProcessError> {
+    loopback::free_block(count)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::AddrInUse, e.to_string()).into())
 }
 
 /// A fresh directory name for one run's logs and scratch files: `loadgen-<kind>-<unix

@@ -1,5 +1,6 @@
 //! Admin HTTP: `/metrics` (Prometheus text), `/healthz` (process up), `/readyz` (upstream
-//! reachable on the latest metadata fetch).
+//! reachable on the latest metadata fetch, every known broker has its listener, and the inspector
+//! is ready).
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -35,12 +36,18 @@ async fn metrics(State(state): State<AdminState>) -> Response {
     serving::metrics_text::response(&state.registry)
 }
 
-async fn ready(State(state): State<AdminState>) -> (StatusCode, &'static str) {
+async fn ready(State(state): State<AdminState>) -> (StatusCode, String) {
     if !state.shared.ready.load(Ordering::SeqCst) {
-        return (StatusCode::SERVICE_UNAVAILABLE, "upstream not reachable\n");
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "upstream not reachable\n".into(),
+        );
+    }
+    if let Some(why) = state.shared.unbound.not_ready() {
+        return (StatusCode::SERVICE_UNAVAILABLE, why);
     }
     match state.shared.inspector.not_ready() {
-        Some(why) => (StatusCode::SERVICE_UNAVAILABLE, why),
-        None => (StatusCode::OK, "ready\n"),
+        Some(why) => (StatusCode::SERVICE_UNAVAILABLE, why.into()),
+        None => (StatusCode::OK, "ready\n".into()),
     }
 }

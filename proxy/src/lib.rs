@@ -88,6 +88,8 @@ pub struct Shared {
     pub listener_tls: Option<Arc<ListenerTls>>,
     /// Limits the WARN lines of closed connections (the counter sees every close).
     pub close_log: close_log::CloseLog,
+    /// Brokers whose listener is not bound yet (their port was taken).
+    pub unbound: listener::Unbound,
 }
 
 /// Why the proxy could not run.
@@ -169,6 +171,7 @@ impl Proxy {
             connector,
             listener_tls,
             close_log: close_log::CloseLog::default(),
+            unbound: listener::Unbound::default(),
             config,
         };
         Ok(Self {
@@ -232,12 +235,7 @@ impl Proxy {
                     if index == 0 {
                         continue;
                     }
-                    match listener::bind(&shared, index).await {
-                        Ok(l) => {
-                            tasks.spawn(listener::serve(shared.clone(), index, l, stop_rx.clone()));
-                        }
-                        Err(e) => tracing::error!(index, error = %e, "cannot listen for broker"),
-                    }
+                    tasks.spawn(listener::bind_until_stopped(shared.clone(), index, stop_rx.clone()));
                 }
             }
         }

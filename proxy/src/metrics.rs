@@ -82,6 +82,8 @@ pub struct Metrics {
     pub closed: Family<ReasonLabels, Counter>,
     /// Connections refused because the connection cap was reached.
     pub refused: Counter,
+    /// Failed attempts to bind a broker's listener (its port was taken, or not allowed).
+    pub bind_failures: Counter,
     /// Failed TLS handshakes with brokers, by reason.
     pub upstream_tls_failures: Family<TlsFailureLabels, Counter>,
     /// Listener certificate reloads, by outcome.
@@ -103,6 +105,7 @@ impl Metrics {
             upstream_seconds: Family::new_with_constructor(latency_histogram),
             closed: Family::default(),
             refused: Counter::default(),
+            bind_failures: Counter::default(),
             upstream_tls_failures: Family::default(),
             tls_reloads: Family::default(),
         };
@@ -140,6 +143,11 @@ impl Metrics {
             "schemagate_connections_refused",
             "Client connections refused at the connection cap",
             m.refused.clone(),
+        );
+        registry.register(
+            "schemagate_listener_bind_failures",
+            "Failed attempts to bind the listener of a broker found after start (retried until bound)",
+            m.bind_failures.clone(),
         );
         registry.register(
             "schemagate_upstream_tls_failures",

@@ -1,37 +1,24 @@
 //! Loopback ports: finding free ones and waiting until a server accepts on one.
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use crate::HarnessError;
 
-/// A loopback port that was free a moment ago (the OS picked it; a race with another process
-/// is possible but rare, and shows up as a server that fails to start).
+/// A loopback port that was free a moment ago, outside the OS's ephemeral range so that no
+/// client socket of a parallel test takes it before the server binds it (see [`loopback`]).
 pub fn free_port() -> Result<u16, HarnessError> {
-    let listener = TcpListener::bind("127.0.0.1:0")
-        .map_err(|e| HarnessError::io("binding 127.0.0.1:0 to find a free port", e))?;
-    let addr = listener
-        .local_addr()
-        .map_err(|e| HarnessError::io("reading the port the OS picked", e))?;
-    Ok(addr.port())
+    free_port_range(1)
 }
 
 /// A base port `p` with `p..p + count` all free, for servers that listen on consecutive ports.
 pub fn free_port_range(count: u16) -> Result<u16, HarnessError> {
-    for _ in 0..50 {
-        let base = free_port()?;
-        if base.checked_add(count).is_none() {
-            continue;
-        }
-        let all_free = (1..count).all(|i| TcpListener::bind(("127.0.0.1", base + i)).is_ok());
-        if all_free {
-            return Ok(base);
-        }
-    }
-    Err(HarnessError::io(
-        format!("finding {count} consecutive free ports"),
-        std::io::Error::from(std::io::ErrorKind::AddrInUse),
-    ))
+    loopback::free_block(count).map_err(|e| {
+        HarnessError::io(
+            format!("finding {count} consecutive free ports"),
+            std::io::Error::new(std::io::ErrorKind::AddrInUse, e.to_string()),
+        )
+    })
 }
 
 /// Whether something accepts TCP connections on `addr` right now.
@@ -56,6 +43,7 @@ pub fn wait_until(timeout: Duration, mut ready: impl FnMut() -> bool) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::TcpListener;
 
     #[test]
     fn a_free_port_range_can_be_bound_and_then_accepts() {

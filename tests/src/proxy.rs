@@ -43,6 +43,16 @@ impl Proxy {
     /// As [`start`](Proxy::start), with `extra` flags appended to the command line.
     pub fn start_with(upstream: &[SocketAddr], extra: &[String]) -> Result<Self, HarnessError> {
         let listen = SocketAddr::from(([127, 0, 0, 1], net::free_port_range(BROKER_PORTS)?));
+        Self::start_at(listen, upstream, extra)
+    }
+
+    /// As [`start_with`](Proxy::start_with), listening at `listen` (broker N at `listen + N`),
+    /// for a test that holds one of those ports itself.
+    pub fn start_at(
+        listen: SocketAddr,
+        upstream: &[SocketAddr],
+        extra: &[String],
+    ) -> Result<Self, HarnessError> {
         let admin = SocketAddr::from(([127, 0, 0, 1], net::free_port()?));
         let command = Self::command(upstream, extra, listen, admin)?;
         let mut server = Server::spawn("schemagate-proxy", command)?;

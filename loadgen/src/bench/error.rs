@@ -58,9 +58,6 @@ pub enum BenchError {
     /// The registry, asked through `registry_client`, refused or did not answer.
     #[error(transparent)]
     RegistryClient(#[from] registry_client::RegistryError),
-    /// No block of consecutive free loopback ports was found (Kroxylicious needs one).
-    #[error("no block of {0} free loopback ports found")]
-    NoPortBlock(u16),
     /// Kroxylicious delivered records without ever fetching the schema it validates against.
     #[error("{path}: Kroxylicious never fetched the JSON Schema from {url}")]
     SchemaNeverFetched {

@@ -16,7 +16,7 @@
 //! it counts the requests it answers, so a run proves the schema was fetched from it.
 
 use std::fmt::Write as _;
-use std::net::{SocketAddr, TcpListener as StdListener};
+use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -154,22 +154,6 @@ pub fn config_yaml(
     yaml
 }
 
-/// A free loopback port `p` with `p + 1 .. p + count` free too (bound and released at once,
-/// as [`process::free_port`] does).
-fn free_port_block(count: u16) -> Result<u16, BenchError> {
-    for _ in 0..50 {
-        let first = process::free_port()?;
-        let Some(last) = first.checked_add(count - 1) else {
-            continue;
-        };
-        let all_free = (first..=last).all(|p| StdListener::bind(process::loopback(p)).is_ok());
-        if all_free {
-            return Ok(first);
-        }
-    }
-    Err(BenchError::NoPortBlock(count))
-}
-
 /// Starts Kroxylicious with bootstrap on `port` in front of `upstream`, validating `topic`
 /// against the schema at `registry` when given; waits until it listens.
 pub fn start(
@@ -178,7 +162,7 @@ pub fn start(
     validation: Option<(&str, &str)>,
     log_dir: &Path,
 ) -> Result<(ChildProcess, SocketAddr), BenchError> {
-    let first = free_port_block(PORTS)?;
+    let first = process::free_block(PORTS)?;
     let listen = process::loopback(first);
     let config = config_yaml(listen, first + 1, upstream, validation);
     std::fs::create_dir_all(log_dir)?;

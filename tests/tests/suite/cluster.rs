@@ -206,3 +206,78 @@ fn a_rolling_restart_under_load_loses_no_acknowledged_record() {
     let report = workload.finish(Duration::from_secs(120));
     report.assert_nothing_lost("rolling restart", || diag(&cluster, &proxy));
 }
+
+/// Another program holds the port the proxy would give broker index 1 when the proxy starts.
+/// The proxy keeps trying: `/readyz` is 503 and names the broker, every attempt is counted.
+/// Once the port is free the proxy binds it, is ready, and a producer reaches the leaders on
+/// every broker with nothing refused.
+#[test]
+fn a_taken_broker_port_is_retried_until_free_and_readiness_says_why() {
+    use rdkafka::producer::{FutureProducer, FutureRecord};
+    use schemagate_tests::{net, Broker};
+
+    let broker = Broker::shared().unwrap_or_else(|e| panic!("{e}"));
+    let base = net::free_port_range(schemagate_tests::proxy::BROKER_PORTS)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let squatter = std::net::TcpListener::bind(("127.0.0.1", base + 1))
+        .unwrap_or_else(|e| panic!("holding port {}: {e}", base + 1));
+    let listen = std::net::SocketAddr::from(([127, 0, 0, 1], base));
+    let proxy = Proxy::start_at(listen, broker.addrs(), &[]).unwrap_or_else(|e| panic!("{e}"));
+
+    let mut last = (0, String::new());
+    let named = net::wait_until(Duration::from_secs(30), || {
+        last = proxy.admin_get("/readyz").unwrap_or_default();
+        last.0 == 503 && last.1.contains("no listener for broker index 1")
+    });
+    assert!(
+        named,
+        "readyz never named the taken port: {last:?}\n{}",
+        proxy.log_tail()
+    );
+    let retried = net::wait_until(Duration::from_secs(10), || {
+        let body = proxy.admin_get("/metrics").unwrap_or_default().1;
+        schemagate_tests::metrics::Metrics::parse(&body)
+            .value("schemagate_listener_bind_failures_total", &[])
+            .unwrap_or(0.0)
+            >= 2.0
+    });
+    assert!(
+        retried,
+        "fewer than 2 counted bind attempts\n{}",
+        proxy.log_tail()
+    );
+
+    drop(squatter);
+    assert_eq!(
+        proxy.wait_for_readyz(200, Duration::from_secs(30)),
+        Some(200),
+        "{}",
+        proxy.log_tail()
+    );
+    assert!(net::accepts(std::net::SocketAddr::from((
+        [127, 0, 0, 1],
+        base + 1
+    ))));
+
+    let topic = unique("taken-port");
+    create_spread_topic(&broker.bootstrap(), &topic, PARTITIONS);
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", proxy.listen().to_string())
+        .set("message.timeout.ms", "30000")
+        .create()
+        .unwrap_or_else(|e| panic!("{e}"));
+    for partition in 0..PARTITIONS {
+        let key = format!("k{partition}");
+        let record = FutureRecord::to(&topic)
+            .partition(partition)
+            .key(&key)
+            .payload("after the port came free");
+        let sent = futures::executor::block_on(producer.send(record, Duration::from_secs(30)));
+        assert!(
+            sent.is_ok(),
+            "partition {partition}: {:?}\n{}",
+            sent.err(),
+            proxy.log_tail()
+        );
+    }
+}

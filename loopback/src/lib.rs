@@ -1,0 +1,185 @@
+//! # loopback — free ports for the servers that tests and benchmarks start
+//!
+//! A test that starts a server needs a port nobody else uses. Asking the OS for port 0 and
+//! releasing it gives a port from the *ephemeral* range (Linux: 32768–60999), and that is
+//! where every outgoing connection on the machine takes its local port too: between the probe
+//! and the server's own bind, a client socket of a parallel test can take it. That happened in
+//! CI (a proxy's broker port taken, `Address already in use`).
+//!
+//! So ports come from outside the ephemeral range (by default 10000 up to its start), at a
+//! random place, and a candidate is used only after every port of the block was bound once
+//! here. Only another server can then take it, and parallel tests start at different random
+//! places.
+//!
+//! No `unsafe`, no dependencies.
+#![forbid(unsafe_code)]
+
+use std::collections::hash_map::RandomState;
+use std::hash::{BuildHasher, Hasher};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::ops::RangeInclusive;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// The lowest port handed out (below it live well-known and registered services).
+pub const LOWEST: u16 = 10_000;
+
+/// Attempts before [`free_block`] gives up.
+const ATTEMPTS: usize = 200;
+
+/// No block of `count` free ports was found (or `count` is 0 or too large).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NoFreePorts {
+    /// The block size asked for.
+    pub count: u16,
+}
+
+impl std::fmt::Display for NoFreePorts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "no {} consecutive free loopback ports outside the ephemeral range after {ATTEMPTS} tries",
+            self.count
+        )
+    }
+}
+
+impl std::error::Error for NoFreePorts {}
+
+/// A loopback port that was free a moment ago, outside the ephemeral range.
+pub fn free_port() -> Result<u16, NoFreePorts> {
+    free_block(1)
+}
+
+/// A base port `p` with `p .. p + count` all free a moment ago, outside the ephemeral range,
+/// for a server that listens on consecutive ports (the proxy's port per broker).
+pub fn free_block(count: u16) -> Result<u16, NoFreePorts> {
+    let none = NoFreePorts { count };
+    let range = usable(ephemeral(), count).ok_or(none.clone())?;
+    let span = u64::from(range.end() - range.start()) + 1;
+    for _ in 0..ATTEMPTS {
+        let base = range.start() + u16::try_from(random() % span).map_err(|_| none.clone())?;
+        if all_bindable(base, count) {
+            return Ok(base);
+        }
+    }
+    Err(none)
+}
+
+/// `127.0.0.1:port`.
+pub fn addr(port: u16) -> SocketAddr {
+    SocketAddr::from((Ipv4Addr::LOCALHOST, port))
+}
+
+/// Whether every port of `base .. base + count` can be bound on 127.0.0.1 now (all held at
+/// once, then released).
+fn all_bindable(base: u16, count: u16) -> bool {
+    let mut held = Vec::with_capacity(usize::from(count));
+    for i in 0..count {
+        let Some(port) = base.checked_add(i) else {
+            return false;
+        };
+        match TcpListener::bind(addr(port)) {
+            Ok(l) => held.push(l),
+            Err(_) => return false,
+        }
+    }
+    true
+}
+
+/// The OS's ephemeral range (Linux's `ip_local_port_range`; the Linux default elsewhere).
+fn ephemeral() -> RangeInclusive<u16> {
+    std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|text| parse_range(&text))
+        .unwrap_or(32_768..=60_999)
+}
+
+/// `"32768\t60999\n"` → `32768..=60999`.
+fn parse_range(text: &str) -> Option<RangeInclusive<u16>> {
+    let mut parts = text.split_whitespace().map(str::parse::<u16>);
+    let low = parts.next()?.ok()?;
+    let high = parts.next()?.ok()?;
+    (low <= high).then_some(low..=high)
+}
+
+/// The bases a block of `count` may start at: below the ephemeral range when there is room
+/// (the usual case), else above it.
+fn usable(ephemeral: RangeInclusive<u16>, count: u16) -> Option<RangeInclusive<u16>> {
+    if count == 0 {
+        return None;
+    }
+    let below = ephemeral
+        .start()
+        .checked_sub(count)
+        .filter(|&last| last >= LOWEST)
+        .map(|last| LOWEST..=last);
+    let above = ephemeral
+        .end()
+        .checked_add(1)
+        .zip(u16::MAX.checked_sub(count - 1))
+        .filter(|(first, last)| first <= last)
+        .map(|(first, last)| first..=last);
+    below.or(above)
+}
+
+/// A number that differs between calls, processes and runs (std's random hasher keys, the
+/// process id and a counter; no dependency on a random-number crate).
+fn random() -> u64 {
+    static CALLS: AtomicU64 = AtomicU64::new(0);
+    let mut h = RandomState::new().build_hasher();
+    h.write_u64(CALLS.fetch_add(1, Ordering::Relaxed));
+    h.write_u32(std::process::id());
+    h.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_range_file_is_parsed_and_nonsense_is_refused() {
+        assert_eq!(parse_range("32768\t60999\n"), Some(32_768..=60_999));
+        assert_eq!(parse_range("1024 65535"), Some(1024..=65_535));
+        assert_eq!(parse_range("60999 32768"), None);
+        assert_eq!(parse_range("32768"), None);
+        assert_eq!(parse_range("a b"), None);
+    }
+
+    #[test]
+    fn blocks_start_below_the_ephemeral_range_and_fit_before_it() {
+        assert_eq!(usable(32_768..=60_999, 4), Some(LOWEST..=32_764));
+        assert_eq!(usable(32_768..=60_999, 1), Some(LOWEST..=32_767));
+        // No room below: above it, ending at 65535.
+        assert_eq!(usable(1024..=60_999, 4), Some(61_000..=65_532));
+        // No room anywhere, or nothing asked.
+        assert_eq!(usable(1024..=65_535, 4), None);
+        assert_eq!(usable(32_768..=60_999, 0), None);
+    }
+
+    #[test]
+    fn a_block_is_bindable_outside_the_ephemeral_range_and_taken_ports_are_skipped() {
+        let eph = ephemeral();
+        let base = free_block(4).unwrap_or(0);
+        assert!(base >= LOWEST, "base {base}");
+        assert!(
+            !eph.contains(&base) && !eph.contains(&(base + 3)),
+            "{base} in {eph:?}"
+        );
+        let held: Vec<_> = (0..4)
+            .filter_map(|i| TcpListener::bind(addr(base + i)).ok())
+            .collect();
+        assert_eq!(held.len(), 4, "ports {base}..{} not free", base + 4);
+        // While held, the block is not offered again.
+        assert!(!all_bindable(base, 4));
+        assert!(!all_bindable(base + 3, 1));
+        drop(held);
+        assert!(all_bindable(base, 4));
+    }
+
+    #[test]
+    fn successive_picks_spread_out() {
+        let picks: std::collections::BTreeSet<u16> =
+            (0..20).filter_map(|_| free_port().ok()).collect();
+        assert!(picks.len() >= 15, "{picks:?}");
+    }
+}
