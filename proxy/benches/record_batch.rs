@@ -39,18 +39,7 @@ fn batch(n: usize, value_len: usize) -> Vec<u8> {
             headers_raw: &headers,
         })
         .collect();
-    let header = BatchHeader {
-        base_offset: 0,
-        partition_leader_epoch: -1,
-        attributes: 0,
-        last_offset_delta: 0,
-        base_timestamp: 1_700_000_000_000,
-        max_timestamp: 0,
-        producer_id: -1,
-        producer_epoch: -1,
-        base_sequence: -1,
-        record_count: 0,
-    };
+    let header = BatchHeader::plain(1_700_000_000_000);
     encode_batch(&header, Compression::None, &records).expect("encode")
 }
 

@@ -184,46 +184,49 @@ install_java_clients() {
   touch "$dir/.complete"
 }
 
-# install_otelcol: build tests/otelcol (an OpenTelemetry Collector with the OTLP receiver and
-# the file exporter, pinned by its go.mod and go.sum) into the cache as sgotelcol: the real
-# OTLP endpoint the observability tests export to.
-install_otelcol() {
-  [ -f "$SG_OTELCOL_DIR/go.sum" ] || die "missing $SG_OTELCOL_DIR/go.sum"
-  local dir
-  dir="$SG_CACHE/otelcol-$(sha256_of "$SG_OTELCOL_DIR/go.mod" "$SG_OTELCOL_DIR/go.sum" "$SG_OTELCOL_DIR"/*.go)"
-  SCHEMAGATE_OTELCOL="$dir/sgotelcol"
-  export SCHEMAGATE_OTELCOL
-  if [ -f "$dir/.complete" ] && [ -x "$SCHEMAGATE_OTELCOL" ]; then return 0; fi
-  need go "to build the OpenTelemetry Collector the tests export to"
-  log "building the OpenTelemetry Collector (otlp receiver, file exporter) into $dir"
+# go_build_cached VAR SRC PREFIX NAME WHY CHECK: builds the Go module in SRC (pinned by its
+# go.mod and go.sum) once into $SG_CACHE/PREFIX-<hash of its sources>/NAME and exports VAR as
+# that path. Modules come from the Go module proxy into Go's own module cache; -mod=readonly
+# fails instead of editing go.mod or go.sum, and -buildvcs=false keeps the binary independent
+# of the git checkout's state. CHECK BIN must succeed before the build counts as complete.
+go_build_cached() {
+  local var=$1 src=$2 prefix=$3 name=$4 why=$5 check=$6
+  [ -f "$src/go.sum" ] || die "missing $src/go.sum"
+  local dir bin
+  dir="$SG_CACHE/$prefix-$(sha256_of "$src/go.mod" "$src/go.sum" "$src"/*.go)"
+  bin="$dir/$name"
+  printf -v "$var" '%s' "$bin"
+  export "${var?}"
+  if [ -f "$dir/.complete" ] && [ -x "$bin" ]; then return 0; fi
+  need go "$why"
+  log "building $src ($why) into $dir"
   rm -rf "$dir" && mkdir -p "$dir" || die "cannot create $dir"
-  (cd "$SG_OTELCOL_DIR" && GOFLAGS="-mod=readonly -buildvcs=false" \
-    go build -o "$SCHEMAGATE_OTELCOL" . >&2) || die "go build in $SG_OTELCOL_DIR failed"
-  "$SCHEMAGATE_OTELCOL" --version >/dev/null 2>&1 || die "$SCHEMAGATE_OTELCOL does not run"
+  (cd "$src" && GOFLAGS="-mod=readonly -buildvcs=false" go build -o "$bin" . >&2) \
+    || die "go build in $src failed"
+  "$check" "$bin"
   touch "$dir/.complete"
 }
 
-# install_go_clients: build tests/clients/go (franz-go and sarama, pinned by its go.mod and
-# go.sum) into the cache as one binary, sgclients. Modules come from the Go module proxy into
-# Go's own module cache; -mod=readonly fails instead of editing go.mod or go.sum.
+# install_otelcol: build tests/otelcol (an OpenTelemetry Collector with the OTLP receiver and
+# the file exporter) into the cache as sgotelcol: the real OTLP endpoint the observability
+# tests export to.
+install_otelcol() {
+  go_build_cached SCHEMAGATE_OTELCOL "$SG_OTELCOL_DIR" otelcol sgotelcol \
+    "to build the OpenTelemetry Collector the tests export to" otelcol_runs
+}
+otelcol_runs() { "$1" --version >/dev/null 2>&1 || die "$1 does not run"; }
+
+# install_go_clients: build tests/clients/go (franz-go and sarama) into the cache as one
+# binary, sgclients.
 install_go_clients() {
-  [ -f "$SG_GO_DIR/go.sum" ] || die "missing $SG_GO_DIR/go.sum"
-  local dir
-  dir="$SG_CACHE/go-clients-$(sha256_of "$SG_GO_DIR/go.mod" "$SG_GO_DIR/go.sum" "$SG_GO_DIR"/*.go)"
-  SCHEMAGATE_GO_CLIENTS="$dir/sgclients"
-  export SCHEMAGATE_GO_CLIENTS
-  if [ -f "$dir/.complete" ] && [ -x "$SCHEMAGATE_GO_CLIENTS" ]; then return 0; fi
-  need go "to build the franz-go and sarama test clients"
-  log "building the Go clients (franz-go, sarama) into $dir"
-  rm -rf "$dir" && mkdir -p "$dir" || die "cannot create $dir"
-  # -buildvcs=false: the binary does not depend on the state of the git checkout.
-  (cd "$SG_GO_DIR" && GOFLAGS="-mod=readonly -buildvcs=false" \
-    go build -o "$SCHEMAGATE_GO_CLIENTS" . >&2) || die "go build in $SG_GO_DIR failed"
-  # Without arguments it prints its usage and exits 2: proof that it runs here.
+  go_build_cached SCHEMAGATE_GO_CLIENTS "$SG_GO_DIR" go-clients sgclients \
+    "to build the franz-go and sarama test clients" go_clients_run
+}
+# Without arguments sgclients prints its usage and exits 2: proof that it runs here.
+go_clients_run() {
   local rc=0
-  "$SCHEMAGATE_GO_CLIENTS" >/dev/null 2>&1 || rc=$?
-  [ "$rc" -eq 2 ] || die "$SCHEMAGATE_GO_CLIENTS does not run (exit $rc, expected its usage error, 2)"
-  touch "$dir/.complete"
+  "$1" >/dev/null 2>&1 || rc=$?
+  [ "$rc" -eq 2 ] || die "$1 does not run (exit $rc, expected its usage error, 2)"
 }
 
 # install_kroxylicious: Kroxylicious $KROXYLICIOUS_VERSION (runtime and Record Validation

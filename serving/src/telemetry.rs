@@ -84,16 +84,37 @@ pub fn log_colour() -> bool {
     std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
+/// The subscriber [`init`] installs: text logs to `writer` filtered by `filter` (never the
+/// [`TARGET`] spans), plus, with a `tracer`, every [`TARGET`] span at INFO or above sent to
+/// it. Public so that a benchmark measures exactly this stack (`proxy/benches/produce_span.rs`).
+pub fn subscriber<W>(
+    writer: W,
+    colour: bool,
+    filter: EnvFilter,
+    tracer: Option<&SdkTracerProvider>,
+) -> impl tracing::Subscriber + Send + Sync + 'static
+where
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
+    let logs = tracing_subscriber::fmt::layer()
+        .with_writer(writer)
+        .with_ansi(colour)
+        .with_filter(filter)
+        .with_filter(filter_fn(|meta| meta.target() != TARGET));
+    let spans = tracer.map(|provider| {
+        tracing_opentelemetry::layer()
+            .with_tracer(provider.tracer("schemagate"))
+            .with_filter(filter_fn(|meta| meta.target() == TARGET))
+            .with_filter(LevelFilter::INFO)
+    });
+    tracing_subscriber::registry().with(logs).with(spans)
+}
+
 /// Installs the global subscriber: text logs on stderr filtered by `RUST_LOG` (default
 /// `info`), plus OTLP span export when configured. `service` names the binary in the exported
 /// resource unless `OTEL_SERVICE_NAME` says otherwise.
 pub fn init(service: &str) -> Result<Telemetry, TelemetryError> {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let logs = tracing_subscriber::fmt::layer()
-        .with_writer(std::io::stderr)
-        .with_ansi(log_colour())
-        .with_filter(filter)
-        .with_filter(filter_fn(|meta| meta.target() != TARGET));
     let resource = (export_configured("TRACES") || export_configured("METRICS")).then(|| {
         let builder = Resource::builder();
         match env_set("OTEL_SERVICE_NAME") {
@@ -119,15 +140,7 @@ pub fn init(service: &str) -> Result<Telemetry, TelemetryError> {
         }
         _ => None,
     };
-    let spans = tracer.as_ref().map(|provider| {
-        tracing_opentelemetry::layer()
-            .with_tracer(provider.tracer("schemagate"))
-            .with_filter(filter_fn(|meta| meta.target() == TARGET))
-            .with_filter(LevelFilter::INFO)
-    });
-    tracing_subscriber::registry()
-        .with(logs)
-        .with(spans)
+    subscriber(std::io::stderr, log_colour(), filter, tracer.as_ref())
         .try_init()
         .map_err(|e| TelemetryError::Subscriber(e.to_string()))?;
     if let Some(p) = &tracer {

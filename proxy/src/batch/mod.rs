@@ -122,6 +122,24 @@ pub struct BatchHeader {
 }
 
 impl BatchHeader {
+    /// The header of a batch from a plain (not idempotent) producer, as a template for
+    /// [`encode_batch`], which fills in the counts and the largest timestamp: no producer id
+    /// or sequence, offsets from 0, no codec or transaction bits.
+    pub fn plain(base_timestamp: i64) -> Self {
+        Self {
+            base_offset: 0,
+            partition_leader_epoch: -1,
+            attributes: 0,
+            last_offset_delta: 0,
+            base_timestamp,
+            max_timestamp: base_timestamp,
+            producer_id: -1,
+            producer_epoch: -1,
+            base_sequence: -1,
+            record_count: 0,
+        }
+    }
+
     /// True when the batch comes from an idempotent or transactional producer, whose sequence
     /// numbers forbid dropping records from it.
     pub fn has_sequences(&self) -> bool {

@@ -2,18 +2,7 @@ use super::*;
 use proptest::prelude::*;
 
 fn template() -> BatchHeader {
-    BatchHeader {
-        base_offset: 0,
-        partition_leader_epoch: -1,
-        attributes: 0,
-        last_offset_delta: 0,
-        base_timestamp: 1_700_000_000_000,
-        max_timestamp: 1_700_000_000_000,
-        producer_id: -1,
-        producer_epoch: -1,
-        base_sequence: -1,
-        record_count: 0,
-    }
+    BatchHeader::plain(1_700_000_000_000)
 }
 
 /// A record with no key, value "a" and no headers.

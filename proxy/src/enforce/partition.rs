@@ -478,18 +478,7 @@ mod tests {
                 headers_raw: &[],
             })
             .collect();
-        let header = BatchHeader {
-            base_offset: 0,
-            partition_leader_epoch: -1,
-            attributes: 0,
-            last_offset_delta: 0,
-            base_timestamp: 0,
-            max_timestamp: 0,
-            producer_id: -1,
-            producer_epoch: -1,
-            base_sequence: -1,
-            record_count: 0,
-        };
+        let header = BatchHeader::plain(0);
         encode_batch(&header, Compression::None, &records).unwrap()
     }
 

@@ -190,14 +190,29 @@ impl Drop for Fleet {
     }
 }
 
-/// One sample of a family `openmetrics_scrape.py --samples` parsed: its labels and value.
-fn parsed_samples<'a>(parsed: &'a Value, family: &str, sample: &str) -> Vec<&'a Value> {
+/// The samples named `sample` of a family `openmetrics_scrape.py --samples` parsed (each with
+/// its labels and value) that carry every one of `labels`.
+fn parsed_samples<'a>(
+    parsed: &'a Value,
+    family: &str,
+    sample: &str,
+    labels: &[(&str, &str)],
+) -> Vec<&'a Value> {
     parsed["parsed"][family]["samples"]
         .as_array()
         .into_iter()
         .flatten()
         .filter(|s| s["name"] == sample)
+        .filter(|s| labels.iter().all(|(k, v)| s["labels"][*k] == *v))
         .collect()
+}
+
+/// The sum of the values of [`parsed_samples`].
+fn parsed_sum(parsed: &Value, family: &str, sample: &str, labels: &[(&str, &str)]) -> f64 {
+    parsed_samples(parsed, family, sample, labels)
+        .iter()
+        .map(|s| s["value"].as_f64().unwrap_or_default())
+        .sum()
 }
 
 /// Runs a short `loadgen fleet` through the stack's proxy (writers v1 and v2; readers v1, which
@@ -297,18 +312,12 @@ fn fleet_scrape(stack: &mut EnforcedStack) -> String {
         "{parsed}"
     );
     let group_of = |reader: &str| -> String {
-        let found = parsed_samples(
+        let one = parsed_samples(
             &parsed,
             "schemagate_fleet_reader_info",
             "schemagate_fleet_reader_info",
+            &[("reader_version", reader), ("subject", &subject)],
         );
-        let one: Vec<_> = found
-            .iter()
-            .filter(|s| {
-                s["labels"]["reader_version"] == reader
-                    && s["labels"]["subject"] == subject.as_str()
-            })
-            .collect();
         assert_eq!(one.len(), 1, "reader {reader}: {parsed}");
         assert_eq!(one[0]["value"].as_f64(), Some(1.0), "{parsed}");
         one[0]["labels"]["group"]
@@ -320,18 +329,12 @@ fn fleet_scrape(stack: &mut EnforcedStack) -> String {
     assert_ne!(g1, g7);
 
     // Deserialize errors: v7 cannot read v1 or v2 (int → string); v1 reads both.
-    let errors = parsed_samples(
-        &parsed,
+    const ERRORS: [&str; 2] = [
         "schemagate_fleet_deserialize_errors",
         "schemagate_fleet_deserialize_errors_total",
-    );
-    let errors_of = |group: &str| -> f64 {
-        errors
-            .iter()
-            .filter(|s| s["labels"]["group"] == group)
-            .map(|s| s["value"].as_f64().unwrap_or_default())
-            .sum()
-    };
+    ];
+    let errors = parsed_samples(&parsed, ERRORS[0], ERRORS[1], &[]);
+    let errors_of = |group: &str| parsed_sum(&parsed, ERRORS[0], ERRORS[1], &[("group", group)]);
     assert!(errors_of(&g7) > 0.0, "{parsed}");
     assert_eq!(errors_of(&g1), 0.0, "{parsed}");
     for e in &errors {
@@ -347,11 +350,8 @@ fn fleet_scrape(stack: &mut EnforcedStack) -> String {
             &parsed,
             "schemagate_fleet_consumer_lag_records",
             "schemagate_fleet_consumer_lag_records",
+            &[("group", g.as_str())],
         );
-        let lag: Vec<_> = lag
-            .iter()
-            .filter(|s| s["labels"]["group"] == g.as_str())
-            .collect();
         assert_eq!(lag.len(), 1, "{g}: {parsed}");
         assert_eq!(lag[0]["labels"]["topic"], topic.as_str(), "{parsed}");
         let v = lag[0]["value"].as_f64().unwrap_or(-1.0);
@@ -364,11 +364,12 @@ fn fleet_scrape(stack: &mut EnforcedStack) -> String {
         "histogram"
     );
     let decode = |group: &str, outcome: &str, sample: &str| -> f64 {
-        parsed_samples(&parsed, "schemagate_fleet_decode_seconds", sample)
-            .iter()
-            .filter(|s| s["labels"]["group"] == group && s["labels"]["outcome"] == outcome)
-            .map(|s| s["value"].as_f64().unwrap_or_default())
-            .sum()
+        parsed_sum(
+            &parsed,
+            "schemagate_fleet_decode_seconds",
+            sample,
+            &[("group", group), ("outcome", outcome)],
+        )
     };
     for (g, outcome) in [(&g1, "decoded"), (&g7, "failed")] {
         let count = decode(g, outcome, "schemagate_fleet_decode_seconds_count");
