@@ -297,7 +297,11 @@ async fn lab(experiment: LabCommand) -> anyhow::Result<()> {
                     m.change,
                     m.change_class,
                     m.order,
-                    if m.as_predicted { "" } else { " (NOT as predicted)" }
+                    if m.as_predicted {
+                        ""
+                    } else {
+                        " (NOT as predicted)"
+                    }
                 );
             }
             eprintln!("upgrade: wrote {}", out.display());

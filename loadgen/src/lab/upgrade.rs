@@ -406,7 +406,15 @@ pub async fn run(
         let mut errors = BTreeMap::new();
         for order in [UpgradeOrder::ProducersFirst, UpgradeOrder::ConsumersFirst] {
             let r = rollout(
-                config, &lab, &registry, &codec, &tag, m, order, None, &stack.log_dir,
+                config,
+                &lab,
+                &registry,
+                &codec,
+                &tag,
+                m,
+                order,
+                None,
+                &stack.log_dir,
             )
             .await?;
             errors.insert(order.name(), r.deserialize_errors);
@@ -813,7 +821,8 @@ async fn rollout(
                 *produced.entry(w.to_string()).or_default() += acked;
             }
             let on_topic = topic::total_records(&lab.bootstrap, &topic_name, partitions)?;
-            let drained = g.wait_drained(u64::try_from(on_topic).unwrap_or(0), config.drain_timeout);
+            let drained =
+                g.wait_drained(u64::try_from(on_topic).unwrap_or(0), config.drain_timeout);
             let errors = delta(&g.errors_by_reader(), &errors0);
             eprintln!(
                 "upgrade: {topic_name} step {n} ({what}): produced {produced:?}, errors {errors:?}, drained {drained}"
@@ -899,7 +908,9 @@ async fn rollout(
         group,
         registrations,
         drained: steps.iter().all(|s| s.drained)
-            && proxy_outcome.as_ref().is_none_or(|p| p.drained_after_replay),
+            && proxy_outcome
+                .as_ref()
+                .is_none_or(|p| p.drained_after_replay),
         steps,
         produced,
         consumed: g.consumed(),
@@ -933,8 +944,13 @@ fn repair(
     let on_topic = topic::total_records(&lab.bootstrap, topic_name, partitions)?;
     let quarantined = topic::end_offset(&lab.bootstrap, quarantine)?;
     let mut reasons = BTreeMap::new();
-    for r in topic::header_values(&lab.bootstrap, quarantine, 0, quarantined, "schemagate.reason")?
-    {
+    for r in topic::header_values(
+        &lab.bootstrap,
+        quarantine,
+        0,
+        quarantined,
+        "schemagate.reason",
+    )? {
         *reasons.entry(r).or_default() += 1;
     }
     let replay = |policy: &Path, dry_run: bool| {

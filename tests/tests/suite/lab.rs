@@ -176,18 +176,28 @@ fn lab_upgrade_smoke_derives_each_modes_order_and_the_proxy_prevents_the_wrong_o
             x["deserialize_errors"], x["deserialize_errors_total_metric"],
             "{x}"
         );
-        assert_eq!(x["consumed"], x["decoded"].as_u64().unwrap() + errors(x), "{x}");
+        assert_eq!(
+            x["consumed"],
+            x["decoded"].as_u64().unwrap() + errors(x),
+            "{x}"
+        );
     }
     // BACKWARD (v4 removes a field v1 requires): producers first breaks the old consumers, and
     // only them; consumers first is clean.
     let wrong = run("BACKWARD", "producers-first", false);
     assert!(errors(wrong) > 0, "{wrong}");
-    assert_eq!(wrong["errors_by_reader"], serde_json::json!({"v1": errors(wrong)}));
+    assert_eq!(
+        wrong["errors_by_reader"],
+        serde_json::json!({"v1": errors(wrong)})
+    );
     assert_eq!(errors(run("BACKWARD", "consumers-first", false)), 0);
     // FORWARD (v3 adds a required field): the reverse, the new consumers fail on old data.
     let wrong = run("FORWARD", "consumers-first", false);
     assert!(errors(wrong) > 0, "{wrong}");
-    assert_eq!(wrong["errors_by_reader"], serde_json::json!({"v3": errors(wrong)}));
+    assert_eq!(
+        wrong["errors_by_reader"],
+        serde_json::json!({"v3": errors(wrong)})
+    );
     assert_eq!(errors(run("FORWARD", "producers-first", false)), 0);
     let modes = r["modes"].as_array().expect("modes");
     assert_eq!(modes[0]["order"], "consumers first", "{r}");
