@@ -313,6 +313,10 @@ pub struct RunReport {
     pub decoded: u64,
     /// Deserialize errors counted by the consumers.
     pub deserialize_errors: u64,
+    /// The floor the mode's promise predicts: the records of the unprotected writer version
+    /// written in steps where every consumer read as the unprotected reader version (each of
+    /// them can only reach a reader that cannot read it). 0 when the mode promises both ways.
+    pub predicted_errors_at_least: u64,
     /// The same, as `schemagate_fleet_deserialize_errors_total` summed from the metrics text.
     pub deserialize_errors_total_metric: u64,
     /// Deserialize errors by the failing consumer's reader version.
@@ -860,6 +864,7 @@ async fn rollout(
     drop(proxy_child);
     tokio::task::block_in_place(|| g.stop_all());
     let (steps, produced, proxy_outcome) = result?;
+    let predicted_errors_at_least = predicted_floor(&m.mode, m.change, &steps);
 
     let mut text = String::new();
     prometheus_client::encoding::text::encode(&mut text, &prom)
@@ -916,6 +921,7 @@ async fn rollout(
         consumed: g.consumed(),
         decoded: g.decoded(),
         deserialize_errors: g.errors_by_reader().values().sum(),
+        predicted_errors_at_least,
         deserialize_errors_total_metric: metric_sum(&text),
         errors_by_reader,
         failed_consumers,
@@ -923,6 +929,23 @@ async fn rollout(
         proxy: proxy_outcome,
         wall_seconds: begin.elapsed().as_secs_f64(),
     })
+}
+
+/// The errors the mode's promise predicts at least (see
+/// [`RunReport::predicted_errors_at_least`]): BACKWARD leaves (new writer, old reader)
+/// unprotected, FORWARD (old writer, new reader).
+fn predicted_floor(mode: &str, change: SchemaVersion, steps: &[StepReport]) -> u64 {
+    let (writer, reader) = match promise(mode).1 {
+        Some(UpgradeOrder::ProducersFirst) => (change, SchemaVersion::V1),
+        Some(UpgradeOrder::ConsumersFirst) => (SchemaVersion::V1, change),
+        None => return 0,
+    };
+    let (writer, reader) = (writer.to_string(), reader.to_string());
+    steps
+        .iter()
+        .filter(|s| !s.consumers.is_empty() && s.consumers.iter().all(|c| *c == reader))
+        .map(|s| s.produced.get(&writer).copied().unwrap_or(0))
+        .sum()
 }
 
 /// After a rollout through the proxy: count the quarantine, show that a replay with the old
@@ -1068,6 +1091,31 @@ mod tests {
             plan(UpgradeOrder::ConsumersFirst, 1, 2),
             [Start, Consumer(0), Consumer(1), Producer(0)]
         );
+    }
+
+    #[test]
+    fn the_floor_counts_unprotected_records_that_only_failing_readers_could_get() {
+        let step = |p: &[(&str, u64)], c: &[&str]| StepReport {
+            step: 0,
+            action: String::new(),
+            producers: vec![],
+            consumers: c.iter().map(ToString::to_string).collect(),
+            produced: p.iter().map(|(k, n)| (k.to_string(), *n)).collect(),
+            decoded: 0,
+            deserialize_errors: BTreeMap::new(),
+            drained: true,
+            seconds: 0.0,
+        };
+        let steps = [
+            step(&[("v1", 10)], &["v1", "v1"]),
+            step(&[("v1", 5), ("v4", 5)], &["v1", "v1"]),
+            step(&[("v4", 10)], &["v4", "v1"]),
+            step(&[("v4", 10)], &["v4", "v4"]),
+        ];
+        assert_eq!(predicted_floor("BACKWARD", SchemaVersion::V4, &steps), 5);
+        assert_eq!(predicted_floor("FULL", SchemaVersion::V4, &steps), 0);
+        // FORWARD: v1 records read only by v4 readers: none here.
+        assert_eq!(predicted_floor("FORWARD", SchemaVersion::V4, &steps), 0);
     }
 
     #[test]
