@@ -228,6 +228,9 @@ struct LabArgs {
 enum LabCommand {
     /// Experiment 1: change class × compatibility mode, registry verdict against live decode.
     Matrix(LabArgs),
+    /// Experiment 3: upgrade order per mode (producers first against consumers first, then the
+    /// failing order through an enforcing proxy and `schemagate quarantine replay`).
+    Upgrade(LabArgs),
     /// Experiment 7: a breaking schema against `schemagate check`, the registry and the proxy.
     Gate(LabArgs),
 }
@@ -280,6 +283,28 @@ async fn lab(experiment: LabCommand) -> anyhow::Result<()> {
                 report.cells.len(),
                 out.display()
             );
+        }
+        LabCommand::Upgrade(args) => {
+            let mut config = lab::upgrade::UpgradeConfig::load(&args.config)?;
+            config.records = args.records(config.records);
+            let out = args.out(config.out.clone())?;
+            let report = lab::upgrade::run(&config, &args.config, &args.stack(), command).await?;
+            lab::write_json(&out, &report)?;
+            for m in &report.modes {
+                eprintln!(
+                    "upgrade: {} ({} {}): order {}{}",
+                    m.mode,
+                    m.change,
+                    m.change_class,
+                    m.order,
+                    if m.as_predicted {
+                        ""
+                    } else {
+                        " (NOT as predicted)"
+                    }
+                );
+            }
+            eprintln!("upgrade: wrote {}", out.display());
         }
         LabCommand::Gate(args) => {
             let mut config = lab::gate::GateConfig::load(&args.config)?;

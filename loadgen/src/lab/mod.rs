@@ -11,6 +11,8 @@
 //! - [`decode`]: counting what a reader decodes from a topic, with the exact errors;
 //! - [`readers`]: the reader programs in other languages (Java, Go, Python), run as processes;
 //! - [`matrix`]: experiment 1 (change class × mode, registry verdict against live decode);
+//! - [`upgrade`]: experiment 3 (upgrade order per mode: rolling upgrades of producers and
+//!   consumers in both orders, then the failing order through an enforcing proxy and a replay);
 //! - [`gate`]: experiment 7 (defense in depth: `schemagate check`, the registry's 409, the
 //!   proxy's quarantine).
 
@@ -20,6 +22,7 @@ pub mod matrix;
 pub mod readers;
 pub mod stack;
 pub mod topic;
+pub mod upgrade;
 pub mod verdict;
 
 use std::path::PathBuf;

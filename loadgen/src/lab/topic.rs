@@ -19,10 +19,19 @@ const READ_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Creates `topic` with one partition (so records keep the order they were written in).
 pub async fn create(bootstrap: &str, topic: &str) -> Result<(), LabError> {
+    create_partitioned(bootstrap, topic, 1).await
+}
+
+/// Creates `topic` with `partitions` partitions (one per member of a consumer group).
+pub async fn create_partitioned(
+    bootstrap: &str,
+    topic: &str,
+    partitions: i32,
+) -> Result<(), LabError> {
     let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .create()?;
-    let new = NewTopic::new(topic, 1, TopicReplication::Fixed(1));
+    let new = NewTopic::new(topic, partitions.max(1), TopicReplication::Fixed(1));
     let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(20)));
     for r in admin.create_topics([&new], &opts).await? {
         match r {
@@ -103,6 +112,21 @@ pub fn end_offset(bootstrap: &str, topic: &str) -> Result<i64, LabError> {
         .create()?;
     let (_, high) = consumer.fetch_watermarks(topic, 0, Duration::from_secs(20))?;
     Ok(high)
+}
+
+/// The sum over `partitions` partitions of `topic` of their high watermarks (the records the
+/// topic holds when it started empty).
+pub fn total_records(bootstrap: &str, topic: &str, partitions: i32) -> Result<i64, LabError> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", format!("loadgen-lab-{topic}"))
+        .create()?;
+    let mut total = 0;
+    for p in 0..partitions {
+        let (_, high) = consumer.fetch_watermarks(topic, p, Duration::from_secs(20))?;
+        total += high;
+    }
+    Ok(total)
 }
 
 /// The `header`'s value of each record at offsets `from..to` of partition 0 of `topic`

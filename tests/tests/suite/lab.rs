@@ -154,3 +154,84 @@ fn lab_gate_smoke_stops_the_breaking_change_at_every_line() {
     assert_eq!(r["producers"][0]["on_topic"], 10);
     assert_eq!(r["all_held"], true, "{r}");
 }
+
+#[test]
+fn lab_upgrade_smoke_derives_each_modes_order_and_the_proxy_prevents_the_wrong_one() {
+    let r = lab(
+        &["upgrade", "--config", "loadgen/lab/upgrade-smoke.toml"],
+        "upgrade.json",
+        &[],
+    );
+    let runs = r["runs"].as_array().expect("runs");
+    let run = |mode: &str, order: &str, proxy: bool| {
+        runs.iter()
+            .find(|x| x["mode"] == mode && x["order"] == order && x["through_proxy"] == proxy)
+            .unwrap_or_else(|| panic!("no run {mode} {order} proxy={proxy}: {r}"))
+    };
+    let errors = |x: &serde_json::Value| x["deserialize_errors"].as_u64().expect("count");
+    for x in runs {
+        assert_eq!(x["drained"], true, "{x}");
+        // The consumers' counters and the Prometheus counter agree.
+        assert_eq!(
+            x["deserialize_errors"], x["deserialize_errors_total_metric"],
+            "{x}"
+        );
+        assert_eq!(
+            x["consumed"],
+            x["decoded"].as_u64().unwrap() + errors(x),
+            "{x}"
+        );
+    }
+    // BACKWARD (v4 removes a field v1 requires): producers first breaks the old consumers, and
+    // only them; consumers first is clean.
+    let wrong = run("BACKWARD", "producers-first", false);
+    let floor = |x: &serde_json::Value| x["predicted_errors_at_least"].as_u64().expect("floor");
+    assert!(floor(wrong) > 0 && errors(wrong) >= floor(wrong), "{wrong}");
+    assert_eq!(
+        wrong["errors_by_reader"],
+        serde_json::json!({"v1": errors(wrong)})
+    );
+    assert_eq!(errors(run("BACKWARD", "consumers-first", false)), 0);
+    // FORWARD (v3 adds a required field): the reverse, the new consumers fail on old data.
+    let wrong = run("FORWARD", "consumers-first", false);
+    assert!(floor(wrong) > 0 && errors(wrong) >= floor(wrong), "{wrong}");
+    assert_eq!(
+        wrong["errors_by_reader"],
+        serde_json::json!({"v3": errors(wrong)})
+    );
+    assert_eq!(errors(run("FORWARD", "producers-first", false)), 0);
+    let modes = r["modes"].as_array().expect("modes");
+    assert_eq!(modes[0]["order"], "consumers first", "{r}");
+    assert_eq!(modes[1]["order"], "producers first", "{r}");
+    assert!(modes.iter().all(|m| m["as_predicted"] == true), "{r}");
+    // The wrong order again, through the enforcing proxy with `readers = [1]`: no consumer
+    // fails, the v4 records wait in quarantine, and the replay after the consumers upgraded
+    // delivers every one of them to consumers that decode them.
+    let guarded = run("BACKWARD", "producers-first", true);
+    assert_eq!(errors(guarded), 0, "{guarded}");
+    let p = &guarded["proxy"];
+    let quarantined = p["quarantined"].as_u64().expect("count");
+    assert!(quarantined > 0, "{p}");
+    assert_eq!(
+        p["reasons"],
+        serde_json::json!({"reader-incompatible": quarantined})
+    );
+    // Every v4 record was held back: quarantined + on the topic = acknowledged.
+    let v4: u64 = guarded["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .filter_map(|s| s["produced"]["v4"].as_u64())
+        .sum();
+    assert_eq!(quarantined, v4, "{guarded}");
+    assert_eq!(
+        p["on_topic"].as_u64().unwrap() + quarantined,
+        p["acknowledged"].as_u64().unwrap()
+    );
+    // With the old reader still declared, a replay releases nothing.
+    assert_eq!(p["replay_dry_run_before_upgrade"]["passed"], 0, "{p}");
+    assert_eq!(p["replay"]["exit_code"], 0, "{p}");
+    assert_eq!(p["replay"]["produced"].as_u64(), Some(quarantined), "{p}");
+    assert_eq!(p["decoded_after_replay"].as_u64(), Some(quarantined), "{p}");
+    assert_eq!(p["errors_after_replay"], 0, "{p}");
+}
