@@ -9,10 +9,12 @@
 //!   verification) as a [`Watched`] value.
 //! - [`metrics_text`]: the `/metrics` answer, OpenMetrics text of a metrics registry.
 //! - [`shutdown`]: [`shutdown::signal`], completing on SIGTERM or Ctrl-C.
-//! - [`telemetry`]: the log subscriber and OpenTelemetry (OTLP) export of every binary.
+//! - [`telemetry`]: the log subscriber and OpenTelemetry (OTLP) export of every binary;
+//!   [`sampling`]: the head sampling of its spans, decided before a span is built.
 #![forbid(unsafe_code)]
 
 pub mod metrics_text;
+pub mod sampling;
 pub mod shutdown;
 pub mod telemetry;
 pub mod tls;

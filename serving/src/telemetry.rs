@@ -6,11 +6,13 @@
 //! `..._METRICS_ENDPOINT`), and `OTEL_SDK_DISABLED=true` turns it off again. The SDK reads the
 //! rest itself: `OTEL_EXPORTER_OTLP_PROTOCOL` (`http/protobuf`, the default, or `http/json`;
 //! `grpc` is not built in and is refused with a message), `OTEL_SERVICE_NAME`,
-//! `OTEL_RESOURCE_ATTRIBUTES`, `OTEL_TRACES_SAMPLER` / `_ARG`, `OTEL_BSP_*` (batching) and
+//! `OTEL_RESOURCE_ATTRIBUTES`, `OTEL_BSP_*` (batching) and
 //! `OTEL_METRIC_EXPORT_INTERVAL`.
 //!
 //! Spans: only spans whose target is [`TARGET`] are exported, and the text log never shows
 //! them, so the spans cost nothing when export is off (their call sites are disabled).
+//! `OTEL_TRACES_SAMPLER` / `_ARG` are read by [`HeadSampler`], which decides before a span is
+//! built, so that an unsampled span costs next to nothing too.
 //!
 //! Metrics: the Prometheus registry a binary serves on `/metrics` is exported as it stands, by
 //! [`Telemetry::export_metrics`]: every counter and gauge family becomes an observable OTLP
@@ -25,12 +27,16 @@ use opentelemetry::metrics::MeterProvider as _;
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry::KeyValue;
 use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider};
-use opentelemetry_sdk::trace::SdkTracerProvider;
+use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
 use opentelemetry_sdk::Resource;
-use tracing_subscriber::filter::{filter_fn, EnvFilter, LevelFilter};
+use tracing_subscriber::filter::{EnvFilter, LevelFilter};
+use tracing_subscriber::layer::Identity;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::Layer;
+use tracing_subscriber::Registry;
+
+use crate::sampling::HeadSampler;
 
 /// The `tracing` target of every span meant for OpenTelemetry.
 pub const TARGET: &str = "schemagate::otel";
@@ -46,6 +52,9 @@ pub enum TelemetryError {
         /// The SDK's reason.
         reason: String,
     },
+    /// `OTEL_TRACES_SAMPLER` or its argument cannot be used.
+    #[error(transparent)]
+    Sampler(#[from] crate::sampling::SamplerError),
     /// A global subscriber was already installed.
     #[error("cannot install the log subscriber: {0}")]
     Subscriber(String),
@@ -85,13 +94,15 @@ pub fn log_colour() -> bool {
 }
 
 /// The subscriber [`init`] installs: text logs to `writer` filtered by `filter` (never the
-/// [`TARGET`] spans), plus, with a `tracer`, every [`TARGET`] span at INFO or above sent to
-/// it. Public so that a benchmark measures exactly this stack (`proxy/benches/produce_span.rs`).
+/// [`TARGET`] spans), plus, with a `tracer`, the [`TARGET`] spans at INFO or above that the
+/// [`HeadSampler`] picks, sent to it (give the provider [`Sampler::AlwaysOn`]: the choice is
+/// made here). Public so that a benchmark measures exactly this stack
+/// (`proxy/benches/produce_span.rs`).
 pub fn subscriber<W>(
     writer: W,
     colour: bool,
     filter: EnvFilter,
-    tracer: Option<&SdkTracerProvider>,
+    tracer: Option<(&SdkTracerProvider, HeadSampler)>,
 ) -> impl tracing::Subscriber + Send + Sync + 'static
 where
     W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
@@ -99,15 +110,35 @@ where
     let logs = tracing_subscriber::fmt::layer()
         .with_writer(writer)
         .with_ansi(colour)
-        .with_filter(filter)
-        .with_filter(filter_fn(|meta| meta.target() != TARGET));
-    let spans = tracer.map(|provider| {
-        tracing_opentelemetry::layer()
-            .with_tracer(provider.tracer("schemagate"))
-            .with_filter(filter_fn(|meta| meta.target() == TARGET))
-            .with_filter(LevelFilter::INFO)
-    });
-    tracing_subscriber::registry().with(logs).with(spans)
+        .with_filter(without_spans(filter));
+    // Only what the spans carry themselves: no source location, thread, target or busy/idle
+    // attributes, and no OpenTelemetry context attached on each poll (nothing here reads
+    // `Context::current()`); together a third of a span's cost in proxy/benches/produce_span.rs.
+    // Without export, a layer that wants nothing, so that no span of [`TARGET`] is ever built
+    // (`Span::is_disabled`); an absent layer (`Option::None`) would count as wanting all of
+    // them, and stacked per-layer filters likewise build a span any one of them wants.
+    let spans: Box<dyn Layer<Registry> + Send + Sync> = match tracer {
+        Some((provider, sampler)) => Box::new(
+            tracing_opentelemetry::layer()
+                .with_location(false)
+                .with_threads(false)
+                .with_target(false)
+                .with_tracked_inactivity(false)
+                .with_context_activation(false)
+                .with_tracer(provider.tracer("schemagate"))
+                .with_filter(sampler.filter(TARGET)),
+        ),
+        None => Box::new(Identity::new().with_filter(LevelFilter::OFF)),
+    };
+    tracing_subscriber::registry().with(spans).with(logs)
+}
+
+/// `filter` with [`TARGET`] turned off: the text log never shows the exported spans.
+fn without_spans(filter: EnvFilter) -> EnvFilter {
+    match format!("{TARGET}=off").parse() {
+        Ok(directive) => filter.add_directive(directive),
+        Err(_) => filter,
+    }
 }
 
 /// Installs the global subscriber: text logs on stderr filtered by `RUST_LOG` (default
@@ -131,23 +162,30 @@ pub fn init(service: &str) -> Result<Telemetry, TelemetryError> {
                     what: "traces",
                     reason: e.to_string(),
                 })?;
-            Some(
+            Some((
                 SdkTracerProvider::builder()
                     .with_batch_exporter(exporter)
                     .with_resource(resource.clone())
+                    .with_sampler(Sampler::AlwaysOn)
                     .build(),
-            )
+                HeadSampler::from_env()?,
+            ))
         }
         _ => None,
     };
-    subscriber(std::io::stderr, log_colour(), filter, tracer.as_ref())
-        .try_init()
-        .map_err(|e| TelemetryError::Subscriber(e.to_string()))?;
-    if let Some(p) = &tracer {
+    subscriber(
+        std::io::stderr,
+        log_colour(),
+        filter,
+        tracer.as_ref().map(|(p, s)| (p, *s)),
+    )
+    .try_init()
+    .map_err(|e| TelemetryError::Subscriber(e.to_string()))?;
+    if let Some((p, _)) = &tracer {
         opentelemetry::global::set_tracer_provider(p.clone());
     }
     Ok(Telemetry {
-        tracer,
+        tracer: tracer.map(|(p, _)| p),
         meter: None,
         resource,
     })

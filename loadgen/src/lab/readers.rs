@@ -143,8 +143,10 @@ struct Job {
     errors: BTreeMap<String, u64>,
 }
 
-impl From<Job> for DecodeCount {
-    fn from(j: Job) -> Self {
+impl Job {
+    /// What the program counted, as the lab counts it.
+    fn count(self) -> DecodeCount {
+        let j = self;
         let outcomes = std::iter::repeat_n(Ok(()), j.decoded as usize).chain(
             j.errors
                 .into_iter()
@@ -236,7 +238,7 @@ fn run(
             String::from_utf8_lossy(&out.stdout)
         )
     })?;
-    Ok(parsed.jobs.into_iter().map(DecodeCount::from).collect())
+    Ok(parsed.jobs.into_iter().map(Job::count).collect())
 }
 
 /// Writes the reader schema of `version` to the scratch directory and returns its path.
