@@ -58,6 +58,14 @@ pub enum BenchError {
     /// The registry, asked through `registry_client`, refused or did not answer.
     #[error(transparent)]
     RegistryClient(#[from] registry_client::RegistryError),
+    /// A new topic's partitions did not all get a leader and a full ISR in time.
+    #[error("topic {topic} not ready: {seen}")]
+    TopicNotReady {
+        /// The topic.
+        topic: String,
+        /// What the last metadata showed.
+        seen: String,
+    },
     /// No block of consecutive free loopback ports was found (Kroxylicious needs one).
     #[error("no block of {0} free loopback ports found")]
     NoPortBlock(u16),

@@ -277,6 +277,15 @@ pub async fn measure(
     )
     .await?;
     create_topic(&running, opts.partitions, opts.broker).await?;
+    if opts.broker.shared() {
+        // Not timed: every partition led and fully in sync before the first send.
+        let (bootstrap, topic) = (running.broker_bootstrap(), running.topic.clone());
+        let (partitions, replicas) = (opts.partitions, opts.broker.replication());
+        tokio::task::spawn_blocking(move || {
+            wait_topic_ready(&bootstrap, &topic, partitions, replicas)
+        })
+        .await??;
+    }
     let records = if path.values_are_json() {
         let generator = OrderGenerator::new(opts.seed);
         (0..POOL_SIZE)
@@ -449,6 +458,50 @@ pub async fn create_topic_at(
         r.map_err(|(topic, code)| BenchError::CreateTopic { topic, code })?;
     }
     Ok(())
+}
+
+/// How long a new topic gets to have a leader and a full ISR on every partition.
+const TOPIC_READY_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Waits until every one of `partitions` partitions of `topic` has a leader and `replicas`
+/// in-sync replicas, as the brokers at `bootstrap` report it.
+pub fn wait_topic_ready(
+    bootstrap: &str,
+    topic: &str,
+    partitions: i32,
+    replicas: i32,
+) -> Result<(), BenchError> {
+    use rdkafka::producer::{BaseProducer, Producer as _};
+    let client: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()?;
+    let deadline = Instant::now() + TOPIC_READY_TIMEOUT;
+    let mut seen = String::from("no metadata yet");
+    while Instant::now() < deadline {
+        if let Ok(md) = client
+            .client()
+            .fetch_metadata(Some(topic), Duration::from_secs(5))
+        {
+            let ready = md.topics().iter().find(|t| t.name() == topic).map(|t| {
+                let good = t
+                    .partitions()
+                    .iter()
+                    .filter(|p| p.leader() >= 0 && p.isr().len() == replicas as usize)
+                    .count();
+                (good, t.partitions().len())
+            });
+            match ready {
+                Some((good, all)) if all == partitions as usize && good == all => return Ok(()),
+                Some((good, all)) => seen = format!("{good} of {all} partitions ready"),
+                None => seen = "topic not in metadata".into(),
+            }
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    Err(BenchError::TopicNotReady {
+        topic: topic.to_string(),
+        seen,
+    })
 }
 
 /// Deletes `topic` through `bootstrap` (the broker's own listeners); a failure is reported on
