@@ -488,12 +488,11 @@ pub fn start_kafka_cluster(
     }
     let mut process = ChildProcess::spawn_until_eof("kafka-cluster", kafka_cluster, &args, dir)?;
     let text = process.wait_for_file(&ready, KAFKA_READY_TIMEOUT)?;
-    let (tls, plaintext) = parse_ready(&text, tls, nodes).map_err(|problem| {
-        ProcessError::BadReadyFile {
+    let (tls, plaintext) =
+        parse_ready(&text, tls, nodes).map_err(|problem| ProcessError::BadReadyFile {
             file: ready.display().to_string(),
             problem,
-        }
-    })?;
+        })?;
     Ok(KafkaNodes {
         plaintext,
         tls,
@@ -513,21 +512,23 @@ fn parse_ready(
     let mut addrs = |what: &str| -> Result<Vec<SocketAddr>, String> {
         let line = lines.next().ok_or(format!("no {what} line"))?;
         line.split(',')
-            .map(|a| a.trim().parse().map_err(|e| format!("{what} address {a:?}: {e}")))
+            .map(|a| {
+                a.trim()
+                    .parse()
+                    .map_err(|e| format!("{what} address {a:?}: {e}"))
+            })
             .collect()
     };
     let tls = match tls {
-        true => Some(
-            addrs("SSL")?
-                .first()
-                .copied()
-                .ok_or("no SSL address")?,
-        ),
+        true => Some(addrs("SSL")?.first().copied().ok_or("no SSL address")?),
         false => None,
     };
     let plaintext = addrs("plaintext")?;
     if plaintext.len() != nodes {
-        return Err(format!("{} plaintext addresses for {nodes} nodes", plaintext.len()));
+        return Err(format!(
+            "{} plaintext addresses for {nodes} nodes",
+            plaintext.len()
+        ));
     }
     Ok((tls, plaintext))
 }

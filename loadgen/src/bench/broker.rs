@@ -217,7 +217,11 @@ mod tests {
 
     #[test]
     fn broker_names_round_trip() {
-        for kind in [BrokerKind::Tansu, BrokerKind::Kafka, BrokerKind::KafkaCluster] {
+        for kind in [
+            BrokerKind::Tansu,
+            BrokerKind::Kafka,
+            BrokerKind::KafkaCluster,
+        ] {
             assert_eq!(kind.to_string().parse::<BrokerKind>(), Ok(kind));
         }
         assert_eq!(BrokerKind::KafkaCluster.replication(), 3);

@@ -138,7 +138,10 @@ pub fn draw_ratios(report: &Value, out: &Path) -> Result<(), String> {
             .draw_series(set.ratios.iter().filter_map(|(key, ratio)| {
                 let i = rows.iter().position(|r| r == key)?;
                 let y = row_of(i) + offset;
-                Some(Rectangle::new([(0.0, y), (*ratio, y - bar)], color.filled()))
+                Some(Rectangle::new(
+                    [(0.0, y), (*ratio, y - bar)],
+                    color.filled(),
+                ))
             }))
             .map_err(|e| e.to_string())?;
         if labelled {
@@ -213,8 +216,10 @@ mod tests {
         assert_eq!((sets[0].producers, sets[1].producers), (1, 8));
         assert_eq!(sets[1].ratios, vec![("proxy".to_string(), 0.25)]);
         // No direct run, no ratios.
-        assert!(ratios(&json!({"paths": {"proxy": {"status": "ok", "events_per_sec": 5.0}}}))
-            .is_empty());
+        assert!(
+            ratios(&json!({"paths": {"proxy": {"status": "ok", "events_per_sec": 5.0}}}))
+                .is_empty()
+        );
     }
 
     #[test]

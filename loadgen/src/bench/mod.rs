@@ -32,9 +32,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::error::KafkaError;
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
+use rdkafka::error::KafkaError;
 use serde_json::json;
 
 use crate::order::OrderGenerator;
@@ -101,7 +101,10 @@ pub async fn run(opts: &BenchOptions) -> Result<serde_json::Value, BenchError> {
             .kafka_cluster
             .as_deref()
             .ok_or(BenchError::Unset("KAFKA_CLUSTER_BIN"))?;
-        eprintln!("bench: starting the {}-node Kafka cluster", opts.broker.nodes());
+        eprintln!(
+            "bench: starting the {}-node Kafka cluster",
+            opts.broker.nodes()
+        );
         let cluster = SharedCluster::start(bin, opts.broker, &opts.log_dir).await?;
         owned.shared = Some(Arc::new(cluster));
     }

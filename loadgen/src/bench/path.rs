@@ -349,14 +349,15 @@ pub async fn start(
     // Where each relay listens and what it forwards to: the front port to the broker (tansu
     // advertises the front port), or, on the cluster, each node's advertised front port to
     // that node's front listener.
-    let relay_pairs: Vec<(std::net::SocketAddr, std::net::SocketAddr)> = match broker.front.is_empty() {
-        true => vec![(process::loopback(front_port), broker.plaintext)],
-        false => broker
-            .front
-            .iter()
-            .map(|(listen, advertised)| (process::loopback(*advertised), *listen))
-            .collect(),
-    };
+    let relay_pairs: Vec<(std::net::SocketAddr, std::net::SocketAddr)> =
+        match broker.front.is_empty() {
+            true => vec![(process::loopback(front_port), broker.plaintext)],
+            false => broker
+                .front
+                .iter()
+                .map(|(listen, advertised)| (process::loopback(*advertised), *listen))
+                .collect(),
+        };
     let relay_bootstrap = join_addrs(&relay_pairs.iter().map(|(l, _)| *l).collect::<Vec<_>>());
     let broker_addr = broker.plaintext;
     let tls = || broker.tls.clone().ok_or(BenchError::NoTls(path));
