@@ -84,6 +84,52 @@ pub fn free_port() -> Result<u16, ProcessError> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
+/// Where [`quiet_port_block`] looks: below the kernel's ephemeral range (which `free_port`
+/// and every outgoing connection draw from), above the usual fixed service ports.
+const QUIET_PORTS: std::ops::Range<u16> = 20000..29000;
+
+/// `count` consecutive loopback ports, free now, outside the kernel's ephemeral range when it
+/// starts above [`QUIET_PORTS`]: a port a listener binds long after it was picked (a relay
+/// bound per run on a port a broker advertises for the whole bench; the ports schemagate opens
+/// after its first metadata fetch) cannot meanwhile become the local port of some outgoing
+/// connection. Falls back to the ephemeral range when the kernel's range is unusual.
+pub fn quiet_port_block(count: u16) -> Result<u16, ProcessError> {
+    let ephemeral_low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|t| t.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(0);
+    let all_free = |first: u16| {
+        (first..first.saturating_add(count)).all(|p| TcpListener::bind(loopback(p)).is_ok())
+    };
+    if ephemeral_low >= QUIET_PORTS.end && count > 0 {
+        let span = u64::from(QUIET_PORTS.end - QUIET_PORTS.start - count);
+        let mut seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64)
+            ^ (u64::from(std::process::id()) << 32);
+        for _ in 0..200 {
+            // xorshift: a different candidate each try, different across processes.
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let first = QUIET_PORTS.start + (seed % span.max(1)) as u16;
+            if all_free(first) {
+                return Ok(first);
+            }
+        }
+    }
+    for _ in 0..50 {
+        let first = free_port()?;
+        if first.checked_add(count).is_some() && all_free(first) {
+            return Ok(first);
+        }
+    }
+    Err(ProcessError::Io(std::io::Error::new(
+        std::io::ErrorKind::AddrInUse,
+        format!("no block of {count} free loopback ports"),
+    )))
+}
+
 /// A fresh directory name for one run's logs and scratch files: `loadgen-<kind>-<unix
 /// seconds>-<pid>-<n>` in the system temp dir (`TMPDIR`, else `/tmp`). Unique per run and per
 /// call, so two runs never mix their logs; nothing is created here (whoever writes first
@@ -618,5 +664,23 @@ mod tests {
         assert!(parse_ready(three, false, 1).is_err());
         assert!(parse_ready("127.0.0.1:1\n", true, 1).is_err());
         assert!(parse_ready("nonsense\n", false, 1).is_err());
+    }
+
+    #[test]
+    fn quiet_port_blocks_are_free_and_outside_the_ephemeral_range() {
+        let low: u16 = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+            .ok()
+            .and_then(|t| t.split_whitespace().next()?.parse().ok())
+            .unwrap_or(0);
+        let first = quiet_port_block(3).unwrap();
+        for p in first..first + 3 {
+            assert!(TcpListener::bind(loopback(p)).is_ok(), "port {p} is free");
+            if low >= QUIET_PORTS.end {
+                assert!(
+                    QUIET_PORTS.contains(&p),
+                    "port {p} below the ephemeral range"
+                );
+            }
+        }
     }
 }

@@ -138,8 +138,11 @@ impl SharedCluster {
         log_dir: &Path,
     ) -> Result<Self, BenchError> {
         let n = kind.nodes();
-        let pairs = (0..n)
-            .map(|_| Ok((process::free_port()?, process::free_port()?)))
+        // The brokers hold their front listeners from now on; the relays bind the advertised
+        // ports only during relay runs, so those come from outside the ephemeral range.
+        let advertised = process::quiet_port_block(n as u16)?;
+        let pairs = (0..n as u16)
+            .map(|i| Ok((process::free_port()?, advertised + i)))
             .collect::<Result<Vec<(u16, u16)>, BenchError>>()?;
         let (bin, dir, front) = (kafka_cluster.to_path_buf(), log_dir.join("cluster"), pairs);
         std::fs::create_dir_all(&dir)?;

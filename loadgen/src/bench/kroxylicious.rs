@@ -156,7 +156,7 @@ pub fn config_yaml(
 
 /// A free loopback port `p` with `p + 1 .. p + count` free too (bound and released at once,
 /// as [`process::free_port`] does).
-pub fn free_port_block(count: u16) -> Result<u16, BenchError> {
+fn free_port_block(count: u16) -> Result<u16, BenchError> {
     for _ in 0..50 {
         let first = process::free_port()?;
         let Some(last) = first.checked_add(count - 1) else {

@@ -319,7 +319,7 @@ pub async fn start(
     // schemagate serves broker index i on front_port + i: a block as long as the cluster.
     let front_port = match broker.nodes() {
         1 => process::free_port()?,
-        n => kroxylicious::free_port_block(n as u16)?,
+        n => process::quiet_port_block(n as u16)?,
     };
     let broker = match broker {
         BrokerKind::Tansu => {
