@@ -128,6 +128,15 @@ enum Command {
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
+    /// Draw the ratio chart (PNG) of a saved `loadgen bench` report.
+    BenchChart {
+        /// The report JSON.
+        #[arg(long)]
+        from: PathBuf,
+        /// The PNG (default: the JSON's path with `.png`).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Run loadgen's raw TCP relay as a process of its own (the `relay_process` bench path).
     Relay {
         /// Address to listen on.
@@ -193,8 +202,16 @@ enum Command {
         /// proxy_validating_tls run on kafka only, relay and peer on tansu only. The opt-in
         /// peer_kroxylicious, peer_kroxylicious_validating (KROXYLICIOUS_BIN, from
         /// `scripts/install kroxylicious`) and proxy_validating_json run on either.
+        /// `kafka3` is a three-node Apache Kafka cluster (KAFKA_CLUSTER_BIN) started once for
+        /// the bench, each run on a fresh topic with replication factor 3 and
+        /// min.insync.replicas=2 (use --partitions 12 for the issue 15 workload); relay paths
+        /// get one relay per broker, schemagate maps every broker (port-per-broker).
         #[arg(long, default_value = "tansu")]
         broker: BrokerKind,
+        /// Concurrent producers per run, e.g. `1,8`: each count is run in every round, the
+        /// records split between the producers, their throughput summed.
+        #[arg(long, value_delimiter = ',', default_value = "1")]
+        producers: Vec<u32>,
     },
 }
 
@@ -397,6 +414,16 @@ async fn main() -> anyhow::Result<()> {
             .await??;
             println!("{report}");
         }
+        Command::BenchChart { from, out } => {
+            let text = std::fs::read_to_string(&from)
+                .with_context(|| format!("reading {}", from.display()))?;
+            let report: serde_json::Value = serde_json::from_str(&text)
+                .with_context(|| format!("parsing {}", from.display()))?;
+            let png = out.unwrap_or_else(|| from.with_extension("png"));
+            bench::chart::draw_ratios(&report, &png)
+                .map_err(|e| anyhow::anyhow!("drawing {}: {e}", png.display()))?;
+            eprintln!("wrote {}", png.display());
+        }
         Command::Relay {
             listen,
             upstream,
@@ -425,6 +452,7 @@ async fn main() -> anyhow::Result<()> {
             no_registry_experiments,
             tracing_overhead,
             broker,
+            producers,
         } => {
             let paths = paths
                 .iter()
@@ -439,10 +467,10 @@ async fn main() -> anyhow::Result<()> {
             let binaries = Binaries {
                 tansu: match broker {
                     BrokerKind::Tansu => Some(tansu?),
-                    BrokerKind::Kafka => tansu.ok(),
+                    BrokerKind::Kafka | BrokerKind::KafkaCluster => tansu.ok(),
                 },
                 kafka_cluster: match broker {
-                    BrokerKind::Kafka => Some(kafka_cluster?),
+                    BrokerKind::Kafka | BrokerKind::KafkaCluster => Some(kafka_cluster?),
                     BrokerKind::Tansu => kafka_cluster.ok(),
                 },
                 schemagate: process::binary_from_env("SCHEMAGATE_BIN", "schemagate").ok(),
@@ -462,6 +490,8 @@ async fn main() -> anyhow::Result<()> {
                 seed,
                 binaries,
                 broker,
+                producers,
+                shared: None,
                 log_dir: log_dir_or_new(log_dir, "bench"),
                 command: std::env::args().collect::<Vec<_>>().join(" "),
                 registry_experiments: !no_registry_experiments,
@@ -470,8 +500,13 @@ async fn main() -> anyhow::Result<()> {
             let report = bench::run(&opts).await?;
             let text = serde_json::to_string_pretty(&report)?;
             match out {
-                Some(out) => std::fs::write(&out, text + "\n")
-                    .with_context(|| format!("writing {}", out.display()))?,
+                Some(out) => {
+                    std::fs::write(&out, text + "\n")
+                        .with_context(|| format!("writing {}", out.display()))?;
+                    let png = out.with_extension("png");
+                    bench::chart::draw_ratios(&report, &png)
+                        .map_err(|e| anyhow::anyhow!("drawing {}: {e}", png.display()))?;
+                }
                 None => println!("{text}"),
             }
         }

@@ -345,13 +345,34 @@ pub fn start_schemagate_proxy_with_env(
     env: &[(String, String)],
     log_dir: &Path,
 ) -> Result<ChildProcess, ProcessError> {
-    let mut args = vec![
-        "proxy".to_string(),
-        "--upstream".into(),
-        loopback(upstream).to_string(),
-        "--listen".into(),
-        loopback(port).to_string(),
-    ];
+    let upstreams = [loopback(upstream)];
+    start_schemagate_proxy_to(
+        schemagate,
+        port,
+        &upstreams,
+        enforcement,
+        extra,
+        env,
+        log_dir,
+    )
+}
+
+/// As [`start_schemagate_proxy_with_env`], bootstrapping from every address in `upstreams`
+/// (the proxy serves broker index `i` on `port + i`; this waits for index 0 only).
+pub fn start_schemagate_proxy_to(
+    schemagate: &Path,
+    port: u16,
+    upstreams: &[SocketAddr],
+    enforcement: Option<(&str, &Path)>,
+    extra: &[String],
+    env: &[(String, String)],
+    log_dir: &Path,
+) -> Result<ChildProcess, ProcessError> {
+    let mut args = vec!["proxy".to_string()];
+    for upstream in upstreams {
+        args.extend(["--upstream".to_string(), upstream.to_string()]);
+    }
+    args.extend(["--listen".to_string(), loopback(port).to_string()]);
     if let Some((registry, policy)) = enforcement {
         args.extend([
             "--registry".into(),
@@ -416,41 +437,107 @@ pub struct KafkaNode {
 /// Starts a fresh one-node Apache Kafka with `kafka-cluster` (the tests' binary, which runs the
 /// jars named by `SCHEMAGATE_KAFKA_LIBS`), data and certificates under `dir`.
 pub fn start_kafka_node(kafka_cluster: &Path, dir: &Path) -> Result<KafkaNode, ProcessError> {
+    let cluster = start_kafka_cluster(kafka_cluster, dir, 1, true, &[])?;
+    let plaintext = cluster.plaintext.first().copied();
+    match (plaintext, cluster.tls) {
+        (Some(plaintext), Some(tls)) => Ok(KafkaNode {
+            plaintext,
+            tls,
+            ca: dir.join("kafka-tls").join("ca.pem"),
+            process: cluster.process,
+        }),
+        _ => Err(ProcessError::BadReadyFile {
+            file: dir.join("kafka.ready").display().to_string(),
+            problem: "no SSL and plaintext addresses (was --tls-dir honoured?)".into(),
+        }),
+    }
+}
+
+/// A fresh Apache Kafka cluster of one or more nodes.
+#[derive(Debug)]
+pub struct KafkaNodes {
+    /// Every node's plaintext listener, node 1 first.
+    pub plaintext: Vec<SocketAddr>,
+    /// Node 1's `SSL` listener, when started with TLS.
+    pub tls: Option<SocketAddr>,
+    /// The `kafka-cluster` process; dropping it stops the nodes.
+    pub process: ChildProcess,
+}
+
+/// Starts `nodes` fresh Apache Kafka nodes with `kafka-cluster`, data under `dir`: with `tls`,
+/// an `SSL` client listener beside the plaintext one (certificates in `dir/kafka-tls`); with
+/// `front` (one `(listen, advertised)` pair per node), an extra plaintext listener per node
+/// advertising another port, for a relay that rewrites nothing.
+pub fn start_kafka_cluster(
+    kafka_cluster: &Path,
+    dir: &Path,
+    nodes: usize,
+    tls: bool,
+    front: &[(u16, u16)],
+) -> Result<KafkaNodes, ProcessError> {
     let ready = dir.join("kafka.ready");
     let tls_dir = dir.join("kafka-tls");
     let _ = std::fs::remove_file(&ready);
-    let args = [
+    let mut args = vec![
         "--nodes".to_string(),
-        "1".into(),
+        nodes.to_string(),
         "--dir".into(),
         dir.join("kafka").display().to_string(),
         "--ready-file".into(),
         ready.display().to_string(),
-        "--tls-dir".into(),
-        tls_dir.display().to_string(),
     ];
+    if tls {
+        args.extend(["--tls-dir".to_string(), tls_dir.display().to_string()]);
+    }
+    if !front.is_empty() {
+        let pairs: Vec<String> = front.iter().map(|(l, a)| format!("{l}:{a}")).collect();
+        args.extend(["--front".to_string(), pairs.join(",")]);
+    }
     let mut process = ChildProcess::spawn_until_eof("kafka-cluster", kafka_cluster, &args, dir)?;
     let text = process.wait_for_file(&ready, KAFKA_READY_TIMEOUT)?;
-    let bad = |problem: &str| ProcessError::BadReadyFile {
-        file: ready.display().to_string(),
-        problem: problem.to_string(),
-    };
-    let mut lines = text.lines();
-    let mut addr = |what: &str| -> Result<SocketAddr, ProcessError> {
-        lines
-            .next()
-            .and_then(|l| l.split(',').next())
-            .and_then(|a| a.trim().parse().ok())
-            .ok_or_else(|| bad(&format!("no {what} address (was --tls-dir honoured?)")))
-    };
-    let tls = addr("SSL")?;
-    let plaintext = addr("plaintext")?;
-    Ok(KafkaNode {
+    let (tls, plaintext) =
+        parse_ready(&text, tls, nodes).map_err(|problem| ProcessError::BadReadyFile {
+            file: ready.display().to_string(),
+            problem,
+        })?;
+    Ok(KafkaNodes {
         plaintext,
         tls,
-        ca: tls_dir.join("ca.pem"),
         process,
     })
+}
+
+/// The addresses in a `kafka-cluster` ready file: with TLS, the `SSL` listeners' line then the
+/// plaintext one; without, the plaintext line alone. Returns node 1's `SSL` address (with TLS)
+/// and every plaintext address, which must number `nodes`.
+fn parse_ready(
+    text: &str,
+    tls: bool,
+    nodes: usize,
+) -> Result<(Option<SocketAddr>, Vec<SocketAddr>), String> {
+    let mut lines = text.lines();
+    let mut addrs = |what: &str| -> Result<Vec<SocketAddr>, String> {
+        let line = lines.next().ok_or(format!("no {what} line"))?;
+        line.split(',')
+            .map(|a| {
+                a.trim()
+                    .parse()
+                    .map_err(|e| format!("{what} address {a:?}: {e}"))
+            })
+            .collect()
+    };
+    let tls = match tls {
+        true => Some(addrs("SSL")?.first().copied().ok_or("no SSL address")?),
+        false => None,
+    };
+    let plaintext = addrs("plaintext")?;
+    if plaintext.len() != nodes {
+        return Err(format!(
+            "{} plaintext addresses for {nodes} nodes",
+            plaintext.len()
+        ));
+    }
+    Ok((tls, plaintext))
 }
 
 /// CPU seconds (user + system, every thread) process `pid` has used, from `/proc/<pid>/stat`.
@@ -524,5 +611,19 @@ mod tests {
         assert!(x != 1);
         let used = cpu_seconds(std::process::id());
         assert!(used.is_some_and(|s| s > 0.0), "{used:?}");
+    }
+
+    #[test]
+    fn ready_files_name_every_node() {
+        let (tls, plain) = parse_ready("127.0.0.1:1\n127.0.0.1:2\n", true, 1).unwrap();
+        assert_eq!(tls, Some(loopback(1)));
+        assert_eq!(plain, vec![loopback(2)]);
+        let three = "127.0.0.1:5,127.0.0.1:6,127.0.0.1:7\n";
+        let (tls, plain) = parse_ready(three, false, 3).unwrap();
+        assert_eq!(tls, None);
+        assert_eq!(plain, vec![loopback(5), loopback(6), loopback(7)]);
+        assert!(parse_ready(three, false, 1).is_err());
+        assert!(parse_ready("127.0.0.1:1\n", true, 1).is_err());
+        assert!(parse_ready("nonsense\n", false, 1).is_err());
     }
 }

@@ -49,10 +49,17 @@ fn binaries() -> Binaries {
 async fn start(p: BenchPath, log_dir: &std::path::Path) -> RunningPath {
     let bins = binaries();
     assert_eq!(bins.unavailable(p, BrokerKind::Kafka), None);
-    let running = path::start(p, &bins, BrokerKind::Kafka, log_dir, Validation::default())
-        .await
-        .unwrap_or_else(|e| panic!("starting {p}: {e:#} (logs in {})", log_dir.display()));
-    loadgen::bench::create_topic(&running, 1)
+    let running = path::start(
+        p,
+        &bins,
+        BrokerKind::Kafka,
+        None,
+        log_dir,
+        Validation::default(),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("starting {p}: {e:#} (logs in {})", log_dir.display()));
+    loadgen::bench::create_topic(&running, 1, BrokerKind::Kafka)
         .await
         .expect("topic created through the path");
     running

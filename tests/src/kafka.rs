@@ -62,6 +62,11 @@ pub struct KafkaConfig {
     pub sasl: Option<Sasl>,
     /// TLS on the clients' listener (`SSL`, or `SASL_SSL` with [`sasl`](KafkaConfig::sasl)).
     pub tls: Option<BrokerTls>,
+    /// Per node (node 1 first), an extra plaintext listener `FRONT` on the first port that
+    /// advertises the second: for a TCP relay that rewrites nothing, listening on the
+    /// advertised port and forwarding to the listener (`loadgen bench`'s relay paths).
+    /// Brokers keep talking to each other on their own listener.
+    pub front: Vec<(u16, u16)>,
 }
 
 /// TLS on the clients' listener, from PEM files (see [`crate::certs`]).
@@ -98,6 +103,7 @@ impl KafkaConfig {
             remove_on_drop: true,
             sasl: None,
             tls: None,
+            front: Vec::new(),
         }
     }
 }
@@ -571,10 +577,34 @@ fn server_properties(
             tls.as_ref(),
         )),
     }
+    if let Some(&(listen, advertised)) = usize::try_from(id - 1)
+        .ok()
+        .and_then(|i| config.front.get(i))
+    {
+        p = with_front_listener(&p, listen, advertised);
+    }
     for (key, value) in &config.extra {
         let _ = writeln!(p, "{key}={value}");
     }
     p
+}
+
+/// `props` with a plaintext `FRONT` listener on `listen` that advertises `advertised`, added
+/// to the `listeners`, `advertised.listeners` and protocol map lines.
+fn with_front_listener(props: &str, listen: u16, advertised: u16) -> String {
+    let mut out = String::with_capacity(props.len() + 128);
+    for line in props.lines() {
+        out.push_str(line);
+        if line.starts_with("listeners=") {
+            let _ = write!(out, ",FRONT://127.0.0.1:{listen}");
+        } else if line.starts_with("advertised.listeners=") {
+            let _ = write!(out, ",FRONT://127.0.0.1:{advertised}");
+        } else if line.starts_with("listener.security.protocol.map=") {
+            out.push_str(",FRONT:PLAINTEXT");
+        }
+        out.push('\n');
+    }
+    out
 }
 
 /// The listener lines of a secured node: `CLIENT` (SASL_PLAINTEXT, SSL or SASL_SSL: what
@@ -761,5 +791,27 @@ mod tests {
         };
         let one = server_properties(1, ports, "1@a:2", Path::new("/x"), &KafkaConfig::nodes(1));
         assert!(one.lines().any(|l| l == "min.insync.replicas=1"));
+    }
+
+    #[test]
+    fn a_front_listener_is_added_to_its_node_only() {
+        let mut config = KafkaConfig::nodes(3);
+        config.front = vec![(7001, 8001), (7002, 8002), (7003, 8003)];
+        let ports = Listeners {
+            client: 9092,
+            controller: 9093,
+            internal: 9092,
+        };
+        let p = server_properties(2, ports, "1@a:1", Path::new("/x"), &config);
+        for line in [
+            "listeners=PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093,FRONT://127.0.0.1:7002",
+            "advertised.listeners=PLAINTEXT://127.0.0.1:9092,FRONT://127.0.0.1:8002",
+            "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,FRONT:PLAINTEXT",
+            "inter.broker.listener.name=PLAINTEXT",
+        ] {
+            assert!(p.lines().any(|l| l == line), "missing {line} in\n{p}");
+        }
+        let plain = server_properties(2, ports, "1@a:1", Path::new("/x"), &KafkaConfig::nodes(3));
+        assert!(!plain.contains("FRONT"), "{plain}");
     }
 }

@@ -1,6 +1,9 @@
-//! The broker every bench run starts fresh: tansu (one in-memory process, ready in under a
-//! second; the default) or a one-node Apache Kafka 4.4 with a plaintext and an `SSL` listener
-//! (started by the tests' `kafka-cluster`), so plaintext and TLS paths meet the same broker.
+//! The broker of the bench runs: tansu (one in-memory process, ready in under a second; the
+//! default) or a one-node Apache Kafka 4.4 with a plaintext and an `SSL` listener (started by
+//! the tests' `kafka-cluster`), so plaintext and TLS paths meet the same broker, both started
+//! fresh for every run; or a three-node Apache Kafka cluster, started once per bench (three
+//! JVMs take most of a minute to start on two cores) with a fresh RF 3 topic for every run,
+//! deleted after it.
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -18,6 +21,9 @@ pub enum BrokerKind {
     Tansu,
     /// Apache Kafka 4.4, one combined KRaft node, with an `SSL` listener beside the plaintext.
     Kafka,
+    /// Apache Kafka 4.4, three combined KRaft nodes, one cluster for the whole bench; each run
+    /// writes a fresh topic with replication factor 3 and `min.insync.replicas=2`.
+    KafkaCluster,
 }
 
 impl BrokerKind {
@@ -30,7 +36,41 @@ impl BrokerKind {
                  PLAINTEXT and an SSL listener (rustls-made certificate, PEM keystore), formatted \
                  and started fresh before every run"
             }
+            BrokerKind::KafkaCluster => {
+                "Apache Kafka 4.4.0 three-node cluster, combined KRaft nodes (each JVM -Xmx768m, SerialGC), \
+                 started once for the whole bench; every run creates a fresh topic (replication \
+                 factor 3, min.insync.replicas=2), produces with acks=all, and deletes it"
+            }
         }
+    }
+
+    /// Nodes of the broker.
+    pub fn nodes(self) -> usize {
+        match self {
+            BrokerKind::KafkaCluster => 3,
+            _ => 1,
+        }
+    }
+
+    /// Replication factor of the bench topic.
+    pub fn replication(self) -> i32 {
+        match self {
+            BrokerKind::KafkaCluster => 3,
+            _ => 1,
+        }
+    }
+
+    /// Topic configs of the bench topic (besides partitions and replication).
+    pub fn topic_configs(self) -> &'static [(&'static str, &'static str)] {
+        match self {
+            BrokerKind::KafkaCluster => &[("min.insync.replicas", "2")],
+            _ => &[],
+        }
+    }
+
+    /// Whether one broker serves the whole bench (each run on its own topic).
+    pub fn shared(self) -> bool {
+        self == BrokerKind::KafkaCluster
     }
 }
 
@@ -39,6 +79,7 @@ impl fmt::Display for BrokerKind {
         f.write_str(match self {
             BrokerKind::Tansu => "tansu",
             BrokerKind::Kafka => "kafka",
+            BrokerKind::KafkaCluster => "kafka3",
         })
     }
 }
@@ -50,7 +91,8 @@ impl FromStr for BrokerKind {
         match s {
             "tansu" => Ok(BrokerKind::Tansu),
             "kafka" => Ok(BrokerKind::Kafka),
-            other => Err(format!("unknown broker {other:?} (tansu or kafka)")),
+            "kafka3" => Ok(BrokerKind::KafkaCluster),
+            other => Err(format!("unknown broker {other:?} (tansu, kafka or kafka3)")),
         }
     }
 }
@@ -64,14 +106,71 @@ pub struct TlsListener {
     pub ca: PathBuf,
 }
 
-/// A broker started for one run; dropping it stops it.
+/// A broker started for one run (dropping it stops it), or the bench's shared cluster.
 #[derive(Debug)]
 pub struct RunningBroker {
-    /// The plaintext listener.
+    /// The plaintext listener (node 1's).
     pub plaintext: SocketAddr,
+    /// Every node's plaintext listener, node 1 first.
+    pub nodes: Vec<SocketAddr>,
     /// The TLS listener (Kafka only).
     pub tls: Option<TlsListener>,
+    /// Per node, the extra listener that advertises another port, and that port (the shared
+    /// cluster only: for the relays, which rewrite nothing).
+    pub front: Vec<(SocketAddr, u16)>,
+    _process: Option<ChildProcess>,
+}
+
+/// The three-node cluster one bench shares across its runs; dropping it stops it.
+#[derive(Debug)]
+pub struct SharedCluster {
+    nodes: Vec<SocketAddr>,
+    front: Vec<(SocketAddr, u16)>,
     _process: ChildProcess,
+}
+
+impl SharedCluster {
+    /// Starts `kind.nodes()` fresh Kafka nodes with `kafka-cluster`, each with a front
+    /// listener advertising a port of its own (where a relay path's relay listens).
+    pub async fn start(
+        kafka_cluster: &Path,
+        kind: BrokerKind,
+        log_dir: &Path,
+    ) -> Result<Self, BenchError> {
+        let n = kind.nodes();
+        // The brokers hold their front listeners from now on; the relays bind the advertised
+        // ports only during relay runs, so those come from outside the ephemeral range.
+        let advertised = process::free_block(n as u16)?;
+        let pairs = (0..n as u16)
+            .map(|i| Ok((process::free_port()?, advertised + i)))
+            .collect::<Result<Vec<(u16, u16)>, BenchError>>()?;
+        let (bin, dir, front) = (kafka_cluster.to_path_buf(), log_dir.join("cluster"), pairs);
+        std::fs::create_dir_all(&dir)?;
+        let given = front.clone();
+        let nodes = tokio::task::spawn_blocking(move || {
+            process::start_kafka_cluster(&bin, &dir, n, false, &given)
+        })
+        .await??;
+        Ok(Self {
+            nodes: nodes.plaintext,
+            front: front
+                .into_iter()
+                .map(|(listen, advertised)| (process::loopback(listen), advertised))
+                .collect(),
+            _process: nodes.process,
+        })
+    }
+
+    /// A handle for one run (stopping nothing when dropped).
+    pub fn for_run(&self) -> RunningBroker {
+        RunningBroker {
+            plaintext: self.nodes.first().copied().unwrap_or(process::loopback(0)),
+            nodes: self.nodes.clone(),
+            tls: None,
+            front: self.front.clone(),
+            _process: None,
+        }
+    }
 }
 
 /// Starts a fresh tansu broker on `port`, telling clients to reach it at `advertised` (its own
@@ -89,8 +188,10 @@ pub async fn start_tansu(
     .await??;
     Ok(RunningBroker {
         plaintext: process::loopback(port),
+        nodes: vec![process::loopback(port)],
         tls: None,
-        _process: process,
+        front: Vec::new(),
+        _process: Some(process),
     })
 }
 
@@ -103,11 +204,13 @@ pub async fn start_kafka(
     let node = tokio::task::spawn_blocking(move || process::start_kafka_node(&bin, &dir)).await??;
     Ok(RunningBroker {
         plaintext: node.plaintext,
+        nodes: vec![node.plaintext],
         tls: Some(TlsListener {
             addr: node.tls,
             ca: node.ca,
         }),
-        _process: node.process,
+        front: Vec::new(),
+        _process: Some(node.process),
     })
 }
 
@@ -117,9 +220,19 @@ mod tests {
 
     #[test]
     fn broker_names_round_trip() {
-        for kind in [BrokerKind::Tansu, BrokerKind::Kafka] {
+        for kind in [
+            BrokerKind::Tansu,
+            BrokerKind::Kafka,
+            BrokerKind::KafkaCluster,
+        ] {
             assert_eq!(kind.to_string().parse::<BrokerKind>(), Ok(kind));
         }
+        assert_eq!(BrokerKind::KafkaCluster.replication(), 3);
+        assert_eq!(
+            BrokerKind::KafkaCluster.topic_configs(),
+            &[("min.insync.replicas", "2")]
+        );
+        assert!(BrokerKind::KafkaCluster.shared() && !BrokerKind::Kafka.shared());
         assert!("redpanda".parse::<BrokerKind>().is_err());
     }
 }

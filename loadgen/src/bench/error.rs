@@ -58,6 +58,17 @@ pub enum BenchError {
     /// The registry, asked through `registry_client`, refused or did not answer.
     #[error(transparent)]
     RegistryClient(#[from] registry_client::RegistryError),
+    /// A new topic's partitions did not all get a leader and a full ISR in time.
+    #[error("topic {topic} not ready: {seen}")]
+    TopicNotReady {
+        /// The topic.
+        topic: String,
+        /// What the last metadata showed.
+        seen: String,
+    },
+    /// A block of ports for every broker would run past port 65535.
+    #[error("no block of {0} loopback ports fits above the first one")]
+    NoPortBlock(u16),
     /// Kroxylicious delivered records without ever fetching the schema it validates against.
     #[error("{path}: Kroxylicious never fetched the JSON Schema from {url}")]
     SchemaNeverFetched {

@@ -5,7 +5,7 @@ use std::path::{Path as FsPath, PathBuf};
 
 use contract::SchemaId;
 
-use super::broker::{self, BrokerKind, RunningBroker};
+use super::broker::{self, BrokerKind, RunningBroker, SharedCluster};
 use super::kroxylicious::{self, SchemaDocument};
 use super::registry_counter::RegistryCounter;
 use super::BenchError;
@@ -152,8 +152,14 @@ impl BenchPath {
             }
             (BrokerKind::Kafka, p) if p.advertises_front() => Some(
                 "needs a broker that advertises the front port, and the peer is tansu's own \
-                 proxy (--broker tansu)",
+                 proxy (--broker tansu or, for the relays, kafka3)",
             ),
+            (BrokerKind::KafkaCluster, BenchPath::DirectTls | BenchPath::ProxyValidatingTls) => {
+                Some("needs a broker with a TLS listener (--broker kafka)")
+            }
+            (BrokerKind::KafkaCluster, BenchPath::Peer) => {
+                Some("the peer is tansu's own proxy (--broker tansu)")
+            }
             _ => None,
         }
     }
@@ -215,10 +221,29 @@ impl Binaries {
     }
 }
 
-/// The topic every bench run writes to (matched by the validating policy).
+/// The topic every bench run writes to (matched by the validating policy); on a shared
+/// cluster, each run's topic is this with a run number after it ([`run_topic`]).
 pub const TOPIC: &str = "bench-orders";
 /// Its value subject under the topic name strategy.
 pub const SUBJECT: &str = "bench-orders-value";
+
+/// The topic of a run: [`TOPIC`] on a broker of its own, `TOPIC-<n>` (`n` counting the runs of
+/// this process) on the shared cluster, so no run sees another's records or topic deletion.
+pub fn run_topic(shared: bool) -> String {
+    static RUNS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    match shared {
+        false => TOPIC.to_string(),
+        true => format!(
+            "{TOPIC}-{}",
+            RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1
+        ),
+    }
+}
+
+/// The value subject of `topic` under the topic name strategy.
+pub fn subject_of(topic: &str) -> String {
+    format!("{topic}-value")
+}
 
 /// A path stood up for one run; dropping it stops every process and the relay.
 pub struct RunningPath {
@@ -230,8 +255,11 @@ pub struct RunningPath {
     pub proxy_pid: Option<u32>,
     /// The id records must carry (the registry's id for v1 when validating).
     pub schema_id: SchemaId,
-    /// The relay, when the path has one (its byte count proves traffic went through it).
-    pub relay: Option<Relay>,
+    /// The topic this run writes (see [`run_topic`]).
+    pub topic: String,
+    /// The relays, one per broker, when the path has them (their byte count proves traffic
+    /// went through them).
+    pub relays: Vec<Relay>,
     /// The counter in front of the registry, when the path validates.
     pub registry: Option<RegistryCounter>,
     /// The schema Kroxylicious' filter reads, when that path validates.
@@ -246,6 +274,25 @@ impl RunningPath {
     pub fn broker_addr(&self) -> std::net::SocketAddr {
         self._broker.plaintext
     }
+
+    /// Every broker node's own plaintext listener, `host:port,...`.
+    pub fn broker_bootstrap(&self) -> String {
+        join_addrs(&self._broker.nodes)
+    }
+
+    /// Bytes the in-process relays copied, when the path has them.
+    pub fn relay_bytes(&self) -> Option<u64> {
+        (!self.relays.is_empty()).then(|| self.relays.iter().map(Relay::bytes_copied).sum())
+    }
+}
+
+/// `host:port,host:port,...`.
+pub fn join_addrs(addrs: &[std::net::SocketAddr]) -> String {
+    addrs
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// Knobs of a validating path.
@@ -257,15 +304,23 @@ pub struct Validation {
     pub proxy_env: Vec<(String, String)>,
 }
 
-/// Starts a fresh `broker` and `path` in front of it; `log_dir` collects process logs.
+/// Starts a fresh `broker` (or takes the `shared` cluster) and `path` in front of it;
+/// `log_dir` collects process logs.
 pub async fn start(
     path: BenchPath,
     bins: &Binaries,
     broker: BrokerKind,
+    shared: Option<&SharedCluster>,
     log_dir: &FsPath,
     validation: Validation,
 ) -> Result<RunningPath, BenchError> {
-    let front_port = process::free_port()?;
+    let topic = run_topic(broker.shared());
+    let subject = subject_of(&topic);
+    // schemagate serves broker index i on front_port + i: a block as long as the cluster.
+    let front_port = match broker.nodes() {
+        1 => process::free_port()?,
+        n => process::free_block(n as u16)?,
+    };
     let broker = match broker {
         BrokerKind::Tansu => {
             let tansu = bins
@@ -287,11 +342,27 @@ pub async fn start(
                 .ok_or(BenchError::Unset("KAFKA_CLUSTER_BIN"))?;
             broker::start_kafka(bin, log_dir).await?
         }
+        BrokerKind::KafkaCluster => shared
+            .ok_or(BenchError::Unset("KAFKA_CLUSTER_BIN"))?
+            .for_run(),
     };
+    // Where each relay listens and what it forwards to: the front port to the broker (tansu
+    // advertises the front port), or, on the cluster, each node's advertised front port to
+    // that node's front listener.
+    let relay_pairs: Vec<(std::net::SocketAddr, std::net::SocketAddr)> =
+        match broker.front.is_empty() {
+            true => vec![(process::loopback(front_port), broker.plaintext)],
+            false => broker
+                .front
+                .iter()
+                .map(|(listen, advertised)| (process::loopback(*advertised), *listen))
+                .collect(),
+        };
+    let relay_bootstrap = join_addrs(&relay_pairs.iter().map(|(l, _)| *l).collect::<Vec<_>>());
     let broker_addr = broker.plaintext;
     let tls = || broker.tls.clone().ok_or(BenchError::NoTls(path));
     let mut front = Vec::new();
-    let mut relay = None;
+    let mut relays = Vec::new();
     let mut counter = None;
     let mut proxy_pid = None;
     let mut kroxylicious_front = None;
@@ -306,26 +377,33 @@ pub async fn start(
     match path {
         BenchPath::Direct | BenchPath::DirectTls | BenchPath::DirectIdempotent => {}
         BenchPath::Relay => {
-            relay = Some(Relay::start(front_addr, broker_addr).await?);
+            for (listen, upstream) in &relay_pairs {
+                relays.push(Relay::start(*listen, *upstream).await?);
+            }
         }
         BenchPath::RelayFrames => {
-            relay = Some(Relay::start_framed(front_addr, broker_addr).await?);
+            for (listen, upstream) in &relay_pairs {
+                relays.push(Relay::start_framed(*listen, *upstream).await?);
+            }
         }
         BenchPath::RelayProcess => {
             let exe = std::env::current_exe()?;
-            let args: Vec<String> = [
-                "relay",
-                "--listen",
-                &front_addr.to_string(),
-                "--upstream",
-                &broker_addr.to_string(),
-            ]
-            .iter()
-            .map(|a| a.to_string())
-            .collect();
-            let mut child = ChildProcess::spawn("loadgen-relay", &exe, &args, log_dir)?;
-            child.wait_listening(front_addr, std::time::Duration::from_secs(10))?;
-            front.push(child);
+            for (i, (listen, upstream)) in relay_pairs.iter().enumerate() {
+                let args: Vec<String> = [
+                    "relay",
+                    "--listen",
+                    &listen.to_string(),
+                    "--upstream",
+                    &upstream.to_string(),
+                ]
+                .iter()
+                .map(|a| a.to_string())
+                .collect();
+                let name = format!("loadgen-relay-{i}");
+                let mut child = ChildProcess::spawn(&name, &exe, &args, log_dir)?;
+                child.wait_listening(*listen, std::time::Duration::from_secs(10))?;
+                front.push(child);
+            }
         }
         BenchPath::Peer => {
             let tansu = bins
@@ -352,8 +430,9 @@ pub async fn start(
             };
             let url = doc.as_ref().map(SchemaDocument::url);
             let dir = log_dir.to_path_buf();
+            let rule_topic = topic.clone();
             let (proxy, listen) = tokio::task::spawn_blocking(move || {
-                let rule = url.as_deref().map(|u| (u, TOPIC));
+                let rule = url.as_deref().map(|u| (u, rule_topic.as_str()));
                 kroxylicious::start(&bin, broker_addr, rule, &dir)
             })
             .await??;
@@ -363,14 +442,16 @@ pub async fn start(
             schema_document = doc;
         }
         BenchPath::Proxy => {
-            let proxy = process::start_schemagate_proxy(
+            let mut proxy = process::start_schemagate_proxy_to(
                 &schemagate()?,
                 front_port,
-                broker_addr.port(),
+                &broker.nodes,
                 None,
+                &[],
                 &[],
                 log_dir,
             )?;
+            wait_broker_ports(&mut proxy, front_port, broker.nodes.len())?;
             proxy_pid = Some(proxy.id());
             front.push(proxy);
         }
@@ -383,11 +464,11 @@ pub async fn start(
             front.push(registry);
             schema_id = match path {
                 BenchPath::ProxyValidatingJson => {
-                    kroxylicious::register_json_schema(&url, SUBJECT).await?
+                    kroxylicious::register_json_schema(&url, &subject).await?
                 }
                 _ => {
                     RegistryClient::new(&url)
-                        .register(SUBJECT, Format::Avro, SchemaVersion::V1)
+                        .register(&subject, Format::Avro, SchemaVersion::V1)
                         .await?
                 }
             };
@@ -397,15 +478,15 @@ pub async fn start(
                 BenchPath::ProxyIdempotentQuarantine => "quarantine",
                 _ => "reject",
             };
-            let policy = write_policy(log_dir, on_invalid)?;
+            let policy = write_policy(log_dir, &topic, on_invalid)?;
             let mut extra = Vec::new();
             if validation.no_schema_cache {
                 extra.push("--no-schema-cache".to_string());
             }
-            let mut upstream = broker_addr;
+            let mut upstreams = broker.nodes.clone();
             if path == BenchPath::ProxyValidatingTls {
                 let tls = tls()?;
-                upstream = tls.addr;
+                upstreams = vec![tls.addr];
                 extra.extend([
                     "--upstream-tls".to_string(),
                     "--upstream-no-system-roots".into(),
@@ -413,15 +494,16 @@ pub async fn start(
                     tls.ca.display().to_string(),
                 ]);
             }
-            let proxy = process::start_schemagate_proxy_with_env(
+            let mut proxy = process::start_schemagate_proxy_to(
                 &bin,
                 front_port,
-                upstream.port(),
+                &upstreams,
                 Some((&counting.url(), &policy)),
                 &extra,
                 &validation.proxy_env,
                 log_dir,
             )?;
+            wait_broker_ports(&mut proxy, front_port, upstreams.len())?;
             proxy_pid = Some(proxy.id());
             front.push(proxy);
             counter = Some(counting);
@@ -429,8 +511,8 @@ pub async fn start(
     }
     let idempotent = || vec![("enable.idempotence".to_string(), "true".to_string())];
     let (bootstrap, client_config) = match path {
-        BenchPath::Direct => (broker_addr.to_string(), vec![]),
-        BenchPath::DirectIdempotent => (broker_addr.to_string(), idempotent()),
+        BenchPath::Direct => (join_addrs(&broker.nodes), vec![]),
+        BenchPath::DirectIdempotent => (join_addrs(&broker.nodes), idempotent()),
         BenchPath::ProxyIdempotentQuarantine => (front_addr.to_string(), idempotent()),
         BenchPath::DirectTls => {
             let tls = tls()?;
@@ -439,6 +521,9 @@ pub async fn start(
                 ("ssl.ca.location".to_string(), tls.ca.display().to_string()),
             ];
             (tls.addr.to_string(), config)
+        }
+        BenchPath::Relay | BenchPath::RelayFrames | BenchPath::RelayProcess => {
+            (relay_bootstrap, vec![])
         }
         _ => match kroxylicious_front {
             Some(listen) => (listen.to_string(), vec![]),
@@ -450,12 +535,30 @@ pub async fn start(
         client_config,
         proxy_pid,
         schema_id,
-        relay,
+        topic,
+        relays,
         registry: counter,
         schema_document,
         _front: front,
         _broker: broker,
     })
+}
+
+/// Waits until schemagate listens for every broker index (`front_port + i`): the ports past
+/// the first open when its first metadata fetch has mapped the brokers.
+fn wait_broker_ports(
+    proxy: &mut ChildProcess,
+    front_port: u16,
+    brokers: usize,
+) -> Result<(), BenchError> {
+    for i in 1..brokers {
+        let port = u16::try_from(i)
+            .ok()
+            .and_then(|i| front_port.checked_add(i))
+            .ok_or(BenchError::NoPortBlock(brokers as u16))?;
+        proxy.wait_listening(process::loopback(port), std::time::Duration::from_secs(30))?;
+    }
+    Ok(())
 }
 
 /// Starts `schemagate registry --store memory` on a free port; returns it and its URL.
@@ -485,9 +588,9 @@ pub fn registry_addr(url: &str) -> Result<std::net::SocketAddr, BenchError> {
 /// a registered schema; a bad record is handled by `on_invalid` (`reject` for
 /// `proxy_validating`, so the count of errors is honest; `quarantine` for
 /// `proxy_idempotent_quarantine`).
-pub fn write_policy(dir: &FsPath, on_invalid: &str) -> Result<PathBuf, BenchError> {
+pub fn write_policy(dir: &FsPath, topic: &str, on_invalid: &str) -> Result<PathBuf, BenchError> {
     let policy = format!(
-        "[[topic]]\nmatch = \"{TOPIC}\"\nvalue = \"required\"\nkey = \"off\"\n\
+        "[[topic]]\nmatch = \"{topic}\"\nvalue = \"required\"\nkey = \"off\"\n\
          strategy = \"topic\"\non_invalid = \"{on_invalid}\"\n"
     );
     let file = dir.join("policy.toml");

@@ -89,6 +89,7 @@ async fn cache_on_vs_off(opts: &BenchOptions, pool: &[Vec<u8>]) -> Result<Value,
                 opts,
                 BenchPath::ProxyValidating,
                 round,
+                1,
                 pool,
                 workload,
                 validation,
@@ -152,7 +153,7 @@ async fn stampede(opts: &BenchOptions, binding_check: &str) -> Result<Value, Ben
         .register_all(SUBJECT, Format::Avro, &STAMPEDE_VERSIONS, "NONE")
         .await?;
     let counter = RegistryCounter::start(process::loopback(0), path::registry_addr(&url)?).await?;
-    let policy = path::write_policy(&log_dir, "reject")?;
+    let policy = path::write_policy(&log_dir, TOPIC, "reject")?;
     let extra = if process::schemagate_proxy_supports(&bin, "--registry-binding-check") {
         vec![
             "--registry-binding-check".to_string(),
@@ -164,7 +165,7 @@ async fn stampede(opts: &BenchOptions, binding_check: &str) -> Result<Value, Ben
     let sidecars =
         start_sidecars(&bin, broker_port, &counter.url(), &policy, &extra, &log_dir).await?;
     let direct = crate::process::loopback(broker_port).to_string();
-    super::create_topic_at(&direct, &[], 1).await?;
+    super::create_topic_at(&direct, &[], TOPIC, 1, opts.broker).await?;
     let before_fleet = counter.requests();
 
     let exe = std::env::current_exe()?;

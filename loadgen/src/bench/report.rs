@@ -13,6 +13,8 @@ use super::path::BenchPath;
 pub struct RunResult {
     /// 1-based round.
     pub round: u32,
+    /// Concurrent producers of the run (their records and latencies summed).
+    pub producers: u32,
     /// Records acknowledged.
     pub records: u64,
     /// First send to last acknowledgement, seconds.
@@ -265,6 +267,7 @@ mod tests {
     fn run(eps: f64) -> RunResult {
         RunResult {
             round: 1,
+            producers: 1,
             records: 10,
             elapsed_s: 1.0,
             events_per_sec: eps,

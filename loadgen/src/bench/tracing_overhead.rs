@@ -163,6 +163,7 @@ async fn experiment(opts: &BenchOptions, pool: &[Vec<u8>]) -> Result<Value, Benc
                 opts,
                 BenchPath::ProxyValidating,
                 round,
+                1,
                 pool,
                 Workload::Count(opts.records),
                 validation,

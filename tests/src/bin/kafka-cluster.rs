@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! kafka-cluster --nodes 3 --dir target/kafka/test-run --ready-file F [--first-port P]
-//!               [--set KEY=VALUE]... [--tls-dir D]
+//!               [--set KEY=VALUE]... [--tls-dir D] [--front L:A,L:A,...]
 //! ```
 //!
 //! When every node lists every node, it writes `F` (atomically): one line,
@@ -15,6 +15,10 @@
 //! `SSL` addresses on its first line and the nodes' plaintext (`INTERNAL`) addresses on a
 //! second. `loadgen bench --broker kafka` uses this to run TLS and plaintext paths against one
 //! broker.
+//!
+//! With `--front L1:A1,L2:A2,...`, node N also listens (plaintext) on port `LN` and advertises
+//! it as `127.0.0.1:AN`, so a relay that rewrites nothing can sit on `AN` in front of each node
+//! (`loadgen bench`'s relay paths); the brokers keep replicating on their own listener.
 #![forbid(unsafe_code)]
 
 use std::io::Read;
@@ -53,11 +57,15 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
                 config.extra.push((k.to_owned(), v.to_owned()));
             }
             "--tls-dir" => tls_dir = Some(PathBuf::from(value()?)),
+            "--front" => config.front = parse_front(&value()?)?,
             other => return Err(format!("unknown argument {other}")),
         }
     }
     if !(1..=9).contains(&config.nodes) {
         return Err("--nodes must be 1..=9".into());
+    }
+    if !config.front.is_empty() && config.front.len() != config.nodes {
+        return Err("--front needs one LISTEN:ADVERTISED pair per node".into());
     }
     let dir = config.dir.as_ref().ok_or("--dir is required")?;
     // A fresh cluster every time: an old folder holds another cluster id.
@@ -68,6 +76,19 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
         ready_file: ready_file.ok_or("--ready-file is required")?,
         tls_dir,
     })
+}
+
+/// `L:A,L:A,...`: per node, the front listener's port and the port it advertises.
+fn parse_front(text: &str) -> Result<Vec<(u16, u16)>, String> {
+    text.split(',')
+        .map(|pair| {
+            let (listen, advertised) = pair
+                .split_once(':')
+                .ok_or(format!("--front: {pair:?} is not LISTEN:ADVERTISED"))?;
+            let port = |p: &str| p.parse::<u16>().map_err(|e| format!("--front: {p:?}: {e}"));
+            Ok((port(listen)?, port(advertised)?))
+        })
+        .collect()
 }
 
 /// A test CA in `dir` and the listener TLS of a broker certificate it signed for loopback.
@@ -86,7 +107,7 @@ fn main() -> ExitCode {
     let mut args = match parse(std::env::args().skip(1)) {
         Ok(args) => args,
         Err(e) => {
-            eprintln!("kafka-cluster: {e}\nusage: kafka-cluster --nodes N --dir DIR --ready-file FILE [--first-port P] [--set KEY=VALUE]... [--tls-dir DIR]");
+            eprintln!("kafka-cluster: {e}\nusage: kafka-cluster --nodes N --dir DIR --ready-file FILE [--first-port P] [--set KEY=VALUE]... [--tls-dir DIR] [--front L:A,...]");
             return ExitCode::from(2);
         }
     };
@@ -135,4 +156,17 @@ fn main() -> ExitCode {
     let _ = std::io::stdin().read_to_end(&mut sink);
     drop(cluster);
     ExitCode::SUCCESS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn front_pairs_parse_and_bad_ones_do_not() {
+        assert_eq!(parse_front("1:2,3:4"), Ok(vec![(1, 2), (3, 4)]));
+        assert!(parse_front("1").is_err());
+        assert!(parse_front("1:x").is_err());
+        assert!(parse_front("70000:1").is_err());
+    }
 }
