@@ -99,7 +99,9 @@ pub async fn traced(decide: impl Future<Output = ProduceDecision>) -> ProduceDec
         schemagate.records.passthrough = Empty,
         schemagate.decision = Empty,
     );
-    if span.is_disabled() {
+    // Disabled: export is off. Not exported: the head sampler dropped it (it still has an
+    // entry in tracing's registry, but no OpenTelemetry span): nothing to count or record.
+    if span.is_disabled() || !span.context().span().span_context().is_valid() {
         return decide.await;
     }
     let (decision, counts) = COUNTS
