@@ -217,6 +217,8 @@ mod tests {
             errors_in_window: 330,
             client_errors: BTreeMap::new(),
             drained: true,
+            unread: vec![0, 0],
+            ready_seconds: 1.0,
             steps: vec![],
             coexistence: Coexistence {
                 from_s: 2.0,

@@ -436,6 +436,12 @@ pub struct RunReport {
     pub client_errors: BTreeMap<String, u64>,
     /// Every group read everything on the topic within the drain timeout.
     pub drained: bool,
+    /// Per group, records on the topic the group had not received when the drain ended
+    /// (0 when drained).
+    pub unread: Vec<u64>,
+    /// Seconds from the producers' start until every group had received a record (the
+    /// samples' clock starts then).
+    pub ready_seconds: f64,
     /// The steps.
     pub steps: Vec<StepReport>,
     /// The window where both versions were in use.
@@ -793,6 +799,40 @@ impl Probe {
     }
 }
 
+/// Waits until every group has received a record (its members joined and were given
+/// partitions), at most `timeout`; returns the seconds it took.
+fn wait_first_records(probe: &Probe, timeout: Duration) -> f64 {
+    let begin = Instant::now();
+    while probe.received().contains(&0) && begin.elapsed() < timeout {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    round(begin.elapsed().as_secs_f64(), 3)
+}
+
+/// Waits until every group received `expected` records; gives up at `timeout`, or once no
+/// group has received anything for [`STALL`] (a record a group will not get does not cost the
+/// whole timeout). True when drained.
+fn drain(probe: &Probe, expected: u64, timeout: Duration) -> bool {
+    let begin = Instant::now();
+    let (mut last, mut moved) = (probe.received(), Instant::now());
+    loop {
+        let now = probe.received();
+        if now.iter().all(|r| *r >= expected) {
+            return true;
+        }
+        if now != last {
+            (last, moved) = (now, Instant::now());
+        }
+        if begin.elapsed() > timeout || moved.elapsed() > STALL {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// How long a drain waits without progress.
+const STALL: Duration = Duration::from_secs(5);
+
 /// The proxy in front of the cluster, with a policy enforcing every lab topic of this run.
 struct Proxy {
     child: ChildProcess,
@@ -837,11 +877,7 @@ fn start_proxy(lab: &LabStack, tag: &str, scratch: &Path) -> Result<Proxy, LabEr
         &extra,
         scratch,
     )?;
-    let mut args = vec![
-        "proxy".to_string(),
-        "--upstream".into(),
-        first.to_string(),
-    ];
+    let mut args = vec!["proxy".to_string(), "--upstream".into(), first.to_string()];
     args.extend(extra);
     args.extend([
         "--registry".into(),
@@ -976,8 +1012,10 @@ async fn ramp(s: &Shared<'_>) -> Result<RateReport, LabError> {
             first,
             &pools,
             (SchemaVersion::V1, SchemaVersion::V1),
-            Some(s.config.warmup),
+            None,
         );
+        wait_first_records(&probe, s.config.drain_timeout);
+        std::thread::sleep(s.config.warmup);
         warm.finish();
         acked_before += warm.acked();
         let mut stages = vec![];
@@ -1056,13 +1094,8 @@ async fn run_one(
         m.change,
         order.name()
     );
-    let (registrations, ids) = upgrade::register_change(
-        &s.registry,
-        &format!("{topic_name}-value"),
-        c.format,
-        m,
-    )
-    .await?;
+    let (registrations, ids) =
+        upgrade::register_change(&s.registry, &format!("{topic_name}-value"), c.format, m).await?;
     let partitions = i32::try_from(c.partitions).unwrap_or(1);
     topic::create_partitioned(&s.lab.bootstrap, &topic_name, partitions).await?;
     let pools = pools(&s.codec, c.seed, c.pool, &ids)?;
@@ -1102,6 +1135,10 @@ async fn run_one(
             (SchemaVersion::V1, m.change),
             None,
         )));
+        // The clock starts when every group reads: joining a group of many members on a
+        // machine this loaded takes seconds, and a rollout before that would upgrade
+        // consumers that never read anything.
+        let ready_s = wait_first_records(&probe, c.drain_timeout);
         let started = Instant::now();
         let stop_sampling = Arc::new(AtomicBool::new(false));
         let _stop_sampler = StopOnDrop(stop_sampling.clone());
@@ -1183,7 +1220,10 @@ async fn run_one(
             let errors = p.finish();
             let secs = p.started.elapsed().as_secs_f64();
             let by_writer = BTreeMap::from([
-                (SchemaVersion::V1.to_string(), p.written[0].load(Ordering::Relaxed)),
+                (
+                    SchemaVersion::V1.to_string(),
+                    p.written[0].load(Ordering::Relaxed),
+                ),
                 (m.change.to_string(), p.written[1].load(Ordering::Relaxed)),
             ]);
             (errors, secs, p.acked(), p.bytes(), by_writer)
@@ -1192,9 +1232,7 @@ async fn run_one(
         let own_cpu = process::cpu_seconds(own_pid).unwrap_or(0.0) - own_cpu0;
         let on_topic = topic::total_records(&s.lab.bootstrap, &topic_name, partitions)?;
         let expected = u64::try_from(on_topic).unwrap_or(0);
-        let drained = groups
-            .iter()
-            .all(|g| g.wait_drained(expected, c.drain_timeout));
+        let drained = drain(&probe, expected, c.drain_timeout);
         stop_sampling.store(true, Ordering::Relaxed);
         let samples = sampler
             .join()
@@ -1213,20 +1251,34 @@ async fn run_one(
             own_cpu,
             drained,
             by_writer,
+            ready_s,
+            expected,
         ))
     });
-    let (steps, samples, mut client_errors, produce_seconds, acked, bytes, proxy_cpu, own_cpu, drained, produced) =
-        match outcome {
-            Ok(x) => x,
-            Err(e) => {
-                tokio::task::block_in_place(|| {
-                    for g in groups.iter_mut() {
-                        g.stop_all();
-                    }
-                });
-                return Err(e);
-            }
-        };
+    let (
+        steps,
+        samples,
+        mut client_errors,
+        produce_seconds,
+        acked,
+        bytes,
+        proxy_cpu,
+        own_cpu,
+        drained,
+        produced,
+        ready_s,
+        expected,
+    ) = match outcome {
+        Ok(x) => x,
+        Err(e) => {
+            tokio::task::block_in_place(|| {
+                for g in groups.iter_mut() {
+                    g.stop_all();
+                }
+            });
+            return Err(e);
+        }
+    };
     let mut text = String::new();
     prometheus_client::encoding::text::encode(&mut text, &prom)
         .map_err(|e| LabError::Setup(format!("encoding metrics: {e}")))?;
@@ -1252,7 +1304,10 @@ async fn run_one(
     }
     let coexistence = coexistence(&steps, &batches);
     let errors_in_window = errors_between(&samples, coexistence.from_s, coexistence.to_s);
-    let received = samples.last().map(|x| x.received.clone()).unwrap_or_default();
+    let received = samples
+        .last()
+        .map(|x| x.received.clone())
+        .unwrap_or_default();
     let max_lag = samples
         .iter()
         .flat_map(|x| x.lag.iter().copied())
@@ -1283,6 +1338,11 @@ async fn run_one(
         errors_in_window,
         client_errors,
         drained,
+        unread: groups
+            .iter()
+            .map(|g| expected.saturating_sub(g.consumed()))
+            .collect(),
+        ready_seconds: ready_s,
         steps,
         coexistence,
         max_lag,
@@ -1377,8 +1437,13 @@ pub async fn run(
             let mut r = run_one(&shared, m, *order, rate.chosen).await?;
             eprintln!(
                 "rollout: {} {} {}: {} errors, coexistence {:.1}s, rate {:.0}/s, max lag {}",
-                r.mode, r.change, r.order, r.deserialize_errors, r.coexistence.seconds,
-                r.rate_reached, r.max_lag
+                r.mode,
+                r.change,
+                r.order,
+                r.deserialize_errors,
+                r.coexistence.seconds,
+                r.rate_reached,
+                r.max_lag
             );
             let png = chart_path(out, &r);
             crate::lab::chart::draw(&png, &r).map_err(LabError::Setup)?;
@@ -1493,9 +1558,7 @@ mod tests {
         let first_consumer = flat
             .iter()
             .position(|u| matches!(u, Upgrade::Consumer { .. }));
-        let last_producer = flat
-            .iter()
-            .rposition(|u| matches!(u, Upgrade::Producer(_)));
+        let last_producer = flat.iter().rposition(|u| matches!(u, Upgrade::Producer(_)));
         assert!(first_consumer < last_producer, "{flat:?}");
     }
 
@@ -1566,6 +1629,8 @@ mod tests {
             errors_in_window: 0,
             client_errors: BTreeMap::new(),
             drained: true,
+            unread: vec![0],
+            ready_seconds: 1.0,
             steps: vec![],
             coexistence: Coexistence::default(),
             max_lag: 0,
