@@ -166,8 +166,8 @@ pub fn draw(path: &Path, r: &RunReport) -> Result<(), String> {
         if labelled {
             chart
                 .configure_series_labels()
-                .background_style(&WHITE.mix(0.8))
-                .border_style(&BLACK)
+                .background_style(WHITE.mix(0.8))
+                .border_style(BLACK)
                 .position(SeriesLabelPosition::UpperLeft)
                 .draw()
                 .map_err(|e| err(&e))?;

@@ -240,7 +240,7 @@ impl RolloutConfig {
         if !(1..=64).contains(&raw.producers) || !(1..=128).contains(&raw.consumers) {
             return Err(bad("producers must be 1..=64 and consumers 1..=128".into()));
         }
-        if raw.groups == 0 || raw.consumers % raw.groups != 0 {
+        if raw.groups == 0 || !raw.consumers.is_multiple_of(raw.groups) {
             return Err(bad("groups must be ≥ 1 and divide consumers".into()));
         }
         let secs = |s: f64| Duration::from_secs_f64(s.clamp(0.0, 600.0));
@@ -413,9 +413,10 @@ pub struct RunReport {
     pub registrations: Vec<Verdict>,
     /// The producers' target rate (records/s, all together).
     pub rate_target: f64,
-    /// Acknowledged records per second over the produce phase.
+    /// Acknowledged records per second from the first sample to the last one before the
+    /// producers stopped (the groups' join, before the samples' clock, is not counted).
     pub rate_reached: f64,
-    /// Seconds the producers ran.
+    /// Seconds the producers ran, their start included.
     pub produce_seconds: f64,
     /// Records written (handed to the producer client), by writer version; every one was
     /// acknowledged when `client_errors` has no producer entry.
@@ -1027,13 +1028,16 @@ async fn ramp(s: &Shared<'_>) -> Result<RateReport, LabError> {
                 target,
                 &pools,
                 (SchemaVersion::V1, SchemaVersion::V1),
-                Some(stage),
+                None,
             );
+            // The first third is the producers' start (connections, metadata): not counted.
+            std::thread::sleep(stage / 3);
+            let (a0, t0) = (p.acked(), Instant::now());
+            std::thread::sleep(stage - stage / 3);
+            let (a1, secs) = (p.acked(), t0.elapsed().as_secs_f64().max(1e-3));
             let errors = p.finish();
-            let secs = p.started.elapsed().as_secs_f64().max(1e-3);
-            let acked = p.acked();
-            acked_before += acked;
-            let reached = acked as f64 / secs;
+            acked_before += p.acked();
+            let reached = a1.saturating_sub(a0) as f64 / secs;
             let lag: Vec<u64> = probe
                 .received()
                 .iter()
@@ -1213,6 +1217,7 @@ async fn run_one(
             );
         }
         std::thread::sleep(c.tail);
+        let produce_end_s = started.elapsed().as_secs_f64();
         let (client_errors, produce_seconds, acked, bytes, by_writer) = {
             let mut p = producers
                 .lock()
@@ -1253,6 +1258,7 @@ async fn run_one(
             by_writer,
             ready_s,
             expected,
+            produce_end_s,
         ))
     });
     let (
@@ -1268,6 +1274,7 @@ async fn run_one(
         produced,
         ready_s,
         expected,
+        produce_end_s,
     ) = match outcome {
         Ok(x) => x,
         Err(e) => {
@@ -1327,7 +1334,7 @@ async fn run_one(
         groups: names,
         registrations,
         rate_target: rate,
-        rate_reached: round(acked as f64 / produce_seconds.max(1e-3), 1),
+        rate_reached: round(rate_until(&samples, produce_end_s), 1),
         produce_seconds: round(produce_seconds, 3),
         produced,
         received,
@@ -1381,6 +1388,19 @@ pub fn coexistence(steps: &[StepReport], batches: &[Vec<Upgrade>]) -> Coexistenc
             readers_seconds: side(false),
         },
         _ => Coexistence::default(),
+    }
+}
+
+/// Acknowledged records per second from the first sample to the last at or before `until`.
+pub fn rate_until(samples: &[Sample], until: f64) -> f64 {
+    match (
+        samples.first(),
+        samples.iter().take_while(|s| s.t_s <= until).last(),
+    ) {
+        (Some(a), Some(b)) if b.t_s > a.t_s => {
+            b.acked.saturating_sub(a.acked) as f64 / (b.t_s - a.t_s)
+        }
+        _ => 0.0,
     }
 }
 
@@ -1582,6 +1602,21 @@ mod tests {
         assert_eq!(errors_between(&s, 1.0, 3.0), 9);
         assert_eq!(errors_between(&s, 2.5, 4.0), 4);
         assert_eq!(errors_between(&[], 0.0, 1.0), 0);
+    }
+
+    #[test]
+    fn the_rate_runs_from_the_first_sample_to_the_producers_stop() {
+        let s: Vec<Sample> = [(0.0, 100), (1.0, 1100), (2.0, 2100), (3.0, 2200)]
+            .iter()
+            .map(|&(t_s, acked)| Sample {
+                t_s,
+                acked,
+                ..Sample::default()
+            })
+            .collect();
+        assert_eq!(rate_until(&s, 2.0), 1000.0);
+        assert_eq!(rate_until(&s, 2.5), 1000.0);
+        assert_eq!(rate_until(&s[..1], 5.0), 0.0);
     }
 
     #[test]
