@@ -832,7 +832,7 @@ fn drain(probe: &Probe, expected: u64, timeout: Duration) -> bool {
 }
 
 /// How long a drain waits without progress.
-const STALL: Duration = Duration::from_secs(5);
+const STALL: Duration = Duration::from_secs(15);
 
 /// The proxy in front of the cluster, with a policy enforcing every lab topic of this run.
 struct Proxy {
