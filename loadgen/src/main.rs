@@ -248,6 +248,9 @@ enum LabCommand {
     /// Experiment 3: upgrade order per mode (producers first against consumers first, then the
     /// failing order through an enforcing proxy and `schemagate quarantine replay`).
     Upgrade(LabArgs),
+    /// Experiment 4: mixed-version live rollout (N producers through the proxy, M consumers in
+    /// groups, upgraded in batches under load per mode), with a chart per run.
+    Rollout(LabArgs),
     /// Experiment 7: a breaking schema against `schemagate check`, the registry and the proxy.
     Gate(LabArgs),
 }
@@ -322,6 +325,20 @@ async fn lab(experiment: LabCommand) -> anyhow::Result<()> {
                 );
             }
             eprintln!("upgrade: wrote {}", out.display());
+        }
+        LabCommand::Rollout(args) => {
+            let config = lab::rollout::RolloutConfig::load(&args.config)?;
+            let out = args.out(config.out.clone())?;
+            let report =
+                lab::rollout::run(&config, &args.config, &args.stack(), command, &out).await?;
+            lab::write_json(&out, &report)?;
+            eprintln!(
+                "rollout: {} runs at {:.0} records/s; proxy {} µs/record; wrote {}",
+                report.runs.len(),
+                report.rate.chosen,
+                report.costs.proxy_us_per_record,
+                out.display()
+            );
         }
         LabCommand::Gate(args) => {
             let mut config = lab::gate::GateConfig::load(&args.config)?;

@@ -3,7 +3,7 @@
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -126,12 +126,14 @@ pub fn error_kind(e: &KafkaError) -> String {
 }
 
 /// When a producer stops sending.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub enum Limit {
     /// After this many records.
     Count(u64),
     /// After this long.
     Duration(Duration),
+    /// When the flag is set (by whoever runs the producer).
+    Until(Arc<AtomicBool>),
 }
 
 /// What one producer sends and how fast.
@@ -186,6 +188,7 @@ where
         let done = match spec.limit {
             Limit::Count(n) => i >= n,
             Limit::Duration(d) => begin.elapsed() >= d,
+            Limit::Until(ref stop) => stop.load(Ordering::Relaxed),
         };
         if done {
             break;

@@ -13,13 +13,18 @@
 //! - [`matrix`]: experiment 1 (change class × mode, registry verdict against live decode);
 //! - [`upgrade`]: experiment 3 (upgrade order per mode: rolling upgrades of producers and
 //!   consumers in both orders, then the failing order through an enforcing proxy and a replay);
+//! - [`rollout`]: experiment 4 (mixed-version live rollout: N producers through the proxy and
+//!   M consumers in several groups, upgraded in batches under load, sampled every ~500 ms);
+//! - [`chart`]: the rollout's PNG charts (errors, lag, throughput, instances upgraded);
 //! - [`gate`]: experiment 7 (defense in depth: `schemagate check`, the registry's 409, the
 //!   proxy's quarantine).
 
+pub mod chart;
 pub mod decode;
 pub mod gate;
 pub mod matrix;
 pub mod readers;
+pub mod rollout;
 pub mod stack;
 pub mod topic;
 pub mod upgrade;

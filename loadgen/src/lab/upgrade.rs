@@ -530,16 +530,16 @@ fn plan(order: UpgradeOrder, producers: usize, consumers: usize) -> Vec<Action> 
 }
 
 /// A consumer instance of the group.
-struct Member {
-    label: String,
-    reader: SchemaVersion,
-    stats: Arc<ConsumerStats>,
+pub(crate) struct Member {
+    pub(crate) label: String,
+    pub(crate) reader: SchemaVersion,
+    pub(crate) stats: Arc<ConsumerStats>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<Result<(), rdkafka::error::KafkaError>>>,
 }
 
 impl Member {
-    fn errors(&self) -> u64 {
+    pub(crate) fn errors(&self) -> u64 {
         self.stats
             .errors
             .lock()
@@ -561,16 +561,34 @@ impl Member {
 }
 
 /// The group: its active members by slot, and the ones replaced.
-struct Group {
+pub(crate) struct Group {
     spec: ConsumerSpec,
     codec: Arc<Codec>,
-    active: Vec<Member>,
+    pub(crate) active: Vec<Member>,
     retired: Vec<Member>,
     generation: usize,
-    client_errors: BTreeMap<String, u64>,
+    pub(crate) client_errors: BTreeMap<String, u64>,
 }
 
 impl Group {
+    /// Starts `members` consumers of `spec`'s group, each reading as `spec.reader`.
+    pub(crate) fn start(spec: ConsumerSpec, codec: Arc<Codec>, members: usize) -> Self {
+        let reader = spec.reader;
+        let mut g = Group {
+            spec,
+            codec,
+            active: vec![],
+            retired: vec![],
+            generation: 0,
+            client_errors: BTreeMap::new(),
+        };
+        for slot in 0..members {
+            let member = g.start_member(slot, reader);
+            g.active.push(member);
+        }
+        g
+    }
+
     fn start_member(&mut self, slot: usize, reader: SchemaVersion) -> Member {
         self.generation += 1;
         let stats = Arc::new(ConsumerStats::default());
@@ -592,33 +610,49 @@ impl Group {
 
     /// Replaces the member in `slot` by one reading as `reader` (a rolling restart).
     fn replace(&mut self, slot: usize, reader: SchemaVersion) {
-        if let Some(old) = self.active.get_mut(slot) {
-            old.stop(&mut self.client_errors);
+        self.replace_many(&[slot], reader);
+    }
+
+    /// Replaces the members in `slots` at once (one batch of a rolling restart): every one is
+    /// told to stop, each is waited for (it commits and leaves the group), then the new ones
+    /// start reading as `reader`.
+    pub(crate) fn replace_many(&mut self, slots: &[usize], reader: SchemaVersion) {
+        for &slot in slots {
+            if let Some(old) = self.active.get(slot) {
+                old.stop.store(true, Ordering::Relaxed);
+            }
         }
-        let new = self.start_member(slot, reader);
-        if let Some(s) = self.active.get_mut(slot) {
-            let old = std::mem::replace(s, new);
-            self.retired.push(old);
+        for &slot in slots {
+            if let Some(old) = self.active.get_mut(slot) {
+                old.stop(&mut self.client_errors);
+            }
+        }
+        for &slot in slots {
+            let new = self.start_member(slot, reader);
+            if let Some(s) = self.active.get_mut(slot) {
+                let old = std::mem::replace(s, new);
+                self.retired.push(old);
+            }
         }
     }
 
-    fn all(&self) -> impl Iterator<Item = &Member> {
+    pub(crate) fn all(&self) -> impl Iterator<Item = &Member> {
         self.active.iter().chain(&self.retired)
     }
 
-    fn consumed(&self) -> u64 {
+    pub(crate) fn consumed(&self) -> u64 {
         self.all()
             .map(|m| m.stats.consumed.load(Ordering::Relaxed))
             .sum()
     }
 
-    fn decoded(&self) -> u64 {
+    pub(crate) fn decoded(&self) -> u64 {
         self.all()
             .map(|m| m.stats.decoded.load(Ordering::Relaxed))
             .sum()
     }
 
-    fn errors_by_reader(&self) -> BTreeMap<String, u64> {
+    pub(crate) fn errors_by_reader(&self) -> BTreeMap<String, u64> {
         let mut out = BTreeMap::new();
         for m in self.all() {
             *out.entry(m.reader.to_string()).or_default() += m.errors();
@@ -627,7 +661,7 @@ impl Group {
     }
 
     /// Waits until the group received at least `expected` records; false on the timeout.
-    fn wait_drained(&self, expected: u64, timeout: Duration) -> bool {
+    pub(crate) fn wait_drained(&self, expected: u64, timeout: Duration) -> bool {
         let start = Instant::now();
         loop {
             if self.consumed() >= expected {
@@ -640,7 +674,7 @@ impl Group {
         }
     }
 
-    fn stop_all(&mut self) {
+    pub(crate) fn stop_all(&mut self) {
         for m in self.active.iter_mut() {
             m.stop(&mut self.client_errors);
         }
@@ -657,12 +691,37 @@ fn delta(after: &BTreeMap<String, u64>, before: &BTreeMap<String, u64>) -> BTree
 }
 
 /// Sums `schemagate_fleet_deserialize_errors_total` over its series in a metrics text.
-fn metric_sum(text: &str) -> u64 {
+pub(crate) fn metric_sum(text: &str) -> u64 {
     text.lines()
         .filter(|l| l.starts_with("schemagate_fleet_deserialize_errors_total{"))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .map(|v| v as u64)
         .sum()
+}
+
+/// Sets `subject` to `m.mode`, then registers v1 and `m.change` (which must be accepted: a
+/// rollout is of a change the mode allows). Returns the registry's answers and the ids.
+pub(crate) async fn register_change(
+    registry: &RegistryClient,
+    subject: &str,
+    format: Format,
+    m: &ModeChange,
+) -> Result<(Vec<Verdict>, BTreeMap<SchemaVersion, SchemaId>), LabError> {
+    verdict::set_mode(registry, subject, &m.mode).await?;
+    let mut registrations = vec![];
+    let mut ids = BTreeMap::new();
+    for v in [SchemaVersion::V1, m.change] {
+        let answer = verdict::register(registry, subject, format, v).await?;
+        let id = answer.id.ok_or_else(|| {
+            LabError::Setup(format!(
+                "{v} refused on {subject} under {}: {:?} (choose a change the mode accepts)",
+                m.mode, answer.message
+            ))
+        })?;
+        ids.insert(v, SchemaId(id));
+        registrations.push(answer);
+    }
+    Ok((registrations, ids))
 }
 
 /// One rollout of `m.change` in `order`, producing directly or through an enforcing proxy
@@ -690,22 +749,7 @@ async fn rollout(
     );
     let subject = format!("{topic_name}-value");
     let group = format!("{topic_name}-app");
-    // The subject at the mode, v1 and then the change (it must be accepted: the rollout is
-    // of a change the mode allows).
-    verdict::set_mode(registry, &subject, &m.mode).await?;
-    let mut registrations = vec![];
-    let mut ids = BTreeMap::new();
-    for v in [SchemaVersion::V1, m.change] {
-        let answer = verdict::register(registry, &subject, format, v).await?;
-        let id = answer.id.ok_or_else(|| {
-            LabError::Setup(format!(
-                "{v} refused on {subject} under {}: {:?} (choose a change the mode accepts)",
-                m.mode, answer.message
-            ))
-        })?;
-        ids.insert(v, SchemaId(id));
-        registrations.push(answer);
-    }
+    let (registrations, ids) = register_change(registry, &subject, format, m).await?;
     let partitions = i32::try_from(config.consumers).unwrap_or(1);
     topic::create_partitioned(&lab.bootstrap, &topic_name, partitions).await?;
     let quarantine = format!("{topic_name}.quarantine");
@@ -770,18 +814,7 @@ async fn rollout(
         metrics,
     };
     let n_consumers = config.consumers as usize;
-    let mut g = Group {
-        spec,
-        codec: codec.clone(),
-        active: vec![],
-        retired: vec![],
-        generation: 0,
-        client_errors: BTreeMap::new(),
-    };
-    for slot in 0..n_consumers {
-        let member = g.start_member(slot, SchemaVersion::V1);
-        g.active.push(member);
-    }
+    let mut g = Group::start(spec, codec.clone(), n_consumers);
 
     let result = tokio::task::block_in_place(|| {
         let generator = OrderGenerator::new(config.seed);

@@ -24,9 +24,19 @@ fn repo() -> PathBuf {
 /// <scratch>` from the repository root, with `SCHEMAGATE_BIN` and `vars` set;
 /// fails the test unless it exits 0, and returns the JSON report it wrote.
 fn lab(args: &[&str], report: &str, vars: &[(&str, PathBuf)]) -> serde_json::Value {
-    let broker = Broker::shared().unwrap_or_else(|e| panic!("{e}"));
     let scratch = tempfile::tempdir().expect("temp dir");
-    let out = scratch.path().join(report);
+    lab_in(scratch.path(), args, report, vars)
+}
+
+/// [`lab`], with the report and whatever the command writes beside it kept in `scratch`.
+fn lab_in(
+    scratch: &std::path::Path,
+    args: &[&str],
+    report: &str,
+    vars: &[(&str, PathBuf)],
+) -> serde_json::Value {
+    let broker = Broker::shared().unwrap_or_else(|e| panic!("{e}"));
+    let out = scratch.join(report);
     let run = Command::new(loadgen_bin())
         .current_dir(repo())
         .arg("lab")
@@ -34,7 +44,7 @@ fn lab(args: &[&str], report: &str, vars: &[(&str, PathBuf)]) -> serde_json::Val
         .args(["--bootstrap", &broker.bootstrap(), "--out"])
         .arg(&out)
         .arg("--log-dir")
-        .arg(scratch.path())
+        .arg(scratch)
         .env(
             "SCHEMAGATE_BIN",
             env::schemagate_bin().unwrap_or_else(|e| panic!("{e}")),
@@ -234,4 +244,132 @@ fn lab_upgrade_smoke_derives_each_modes_order_and_the_proxy_prevents_the_wrong_o
     assert_eq!(p["replay"]["produced"].as_u64(), Some(quarantined), "{p}");
     assert_eq!(p["decoded_after_replay"].as_u64(), Some(quarantined), "{p}");
     assert_eq!(p["errors_after_replay"], 0, "{p}");
+}
+
+#[test]
+fn lab_rollout_smoke_fails_the_wrong_order_under_load_and_full_survives_a_random_one() {
+    let scratch = tempfile::tempdir().expect("temp dir");
+    let r = lab_in(
+        scratch.path(),
+        &["rollout", "--config", "loadgen/lab/rollout-smoke.toml"],
+        "rollout.json",
+        &[],
+    );
+    let runs = r["runs"].as_array().expect("runs");
+    assert_eq!(runs.len(), 2, "{r}");
+    let n = |x: &serde_json::Value, k: &str| x[k].as_u64().unwrap_or_else(|| panic!("{k}: {x}"));
+    for x in runs {
+        assert_eq!(
+            x["deserialize_errors"], x["deserialize_errors_total_metric"],
+            "{x}"
+        );
+        // Both versions coexisted for a while, and it was sampled about every 500 ms, with a
+        // lag value per group in every sample.
+        let c = &x["coexistence"];
+        assert!(c["seconds"].as_f64().unwrap() > 0.0, "{c}");
+        let samples = x["samples"].as_array().expect("samples");
+        let secs = x["samples"][samples.len() - 1]["t_s"].as_f64().unwrap();
+        assert!(
+            samples.len() as f64 >= secs / 0.5 * 0.8,
+            "{} in {secs} s",
+            samples.len()
+        );
+        assert!(samples
+            .iter()
+            .all(|s| s["lag"].as_array().map(Vec::len) == Some(2)));
+        assert!(
+            samples.iter().any(|s| s["lag"][0].as_u64() > Some(0)),
+            "{x}"
+        );
+        assert!(
+            samples
+                .iter()
+                .any(|s| s["acked_per_s"].as_f64() > Some(0.0)),
+            "{x}"
+        );
+        // Every instance ended on the new version.
+        let last = &samples[samples.len() - 1];
+        assert_eq!(
+            (
+                last["producers_new"].as_u64(),
+                last["consumers_new"].as_u64()
+            ),
+            (Some(2), Some(4))
+        );
+        // Written = acknowledged (no producer error), and both groups read all of it.
+        let written: u64 = x["produced"]
+            .as_object()
+            .unwrap()
+            .values()
+            .filter_map(|v| v.as_u64())
+            .sum();
+        assert!(
+            written > 0
+                && x["client_errors"]
+                    .as_object()
+                    .unwrap()
+                    .keys()
+                    .all(|k| k.starts_with("consumer")),
+            "{x}"
+        );
+        // Both groups read (nearly) all of it: a group may miss a record or two across the
+        // restarts (`unread`, docs/EVOLUTION.md), never more than 1 %.
+        for (g, unread) in x["received"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .zip(x["unread"].as_array().unwrap())
+        {
+            assert!(
+                g.as_u64().unwrap() + unread.as_u64().unwrap() >= written,
+                "{x}"
+            );
+            assert!(unread.as_u64().unwrap() * 100 <= written, "{x}");
+        }
+        let chart = scratch.path().join(x["chart"].as_str().expect("chart"));
+        let png = std::fs::read(&chart).unwrap_or_else(|e| panic!("{}: {e}", chart.display()));
+        assert_eq!(&png[1..4], b"PNG");
+    }
+    // BACKWARD v4, producers first under load: the v1 consumers fail on v4 records, and only they.
+    let wrong = &runs[0];
+    assert_eq!(
+        (wrong["mode"].as_str(), wrong["order"].as_str()),
+        (Some("BACKWARD"), Some("producers-first"))
+    );
+    assert!(n(wrong, "deserialize_errors") > 0, "{wrong}");
+    assert_eq!(
+        wrong["errors_by_reader"],
+        serde_json::json!({"v1": n(wrong, "deserialize_errors")})
+    );
+    assert!(n(wrong, "errors_in_window") > 0, "{wrong}");
+    // FULL v2 in a seeded random order of producers and consumers: nothing fails.
+    let full = &runs[1];
+    assert_eq!(full["mode"], "FULL");
+    assert!(
+        full["order"]
+            .as_str()
+            .is_some_and(|o| o.starts_with("random (seed ")),
+        "{full}"
+    );
+    assert_eq!(n(full, "deserialize_errors"), 0, "{full}");
+    assert!(n(full, "decoded") > 0, "{full}");
+    // The costs are measured: the proxy used CPU for the records it checked.
+    let costs = &r["costs"];
+    assert!(
+        costs["proxy_us_per_record"].as_f64().unwrap() > 0.0,
+        "{costs}"
+    );
+    assert_eq!(
+        costs["records"].as_u64(),
+        Some(
+            runs.iter()
+                .map(|x| x["produced"]
+                    .as_object()
+                    .unwrap()
+                    .values()
+                    .filter_map(|v| v.as_u64())
+                    .sum::<u64>())
+                .sum()
+        )
+    );
 }
