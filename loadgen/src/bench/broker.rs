@@ -5,97 +5,13 @@
 //! JVMs take most of a minute to start on two cores) with a fresh RF 3 topic for every run,
 //! deleted after it.
 
-use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 
 use super::BenchError;
 use crate::process::{self, ChildProcess};
 
-/// Which broker the runs start.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum BrokerKind {
-    /// tansu, memory storage.
-    #[default]
-    Tansu,
-    /// Apache Kafka 4.4, one combined KRaft node, with an `SSL` listener beside the plaintext.
-    Kafka,
-    /// Apache Kafka 4.4, three combined KRaft nodes, one cluster for the whole bench; each run
-    /// writes a fresh topic with replication factor 3 and `min.insync.replicas=2`.
-    KafkaCluster,
-}
-
-impl BrokerKind {
-    /// How the report names the broker.
-    pub fn describe(self) -> &'static str {
-        match self {
-            BrokerKind::Tansu => "tansu 0.6.0, memory storage, restarted before every run",
-            BrokerKind::Kafka => {
-                "Apache Kafka 4.4.0, one combined KRaft node (JVM -Xmx768m, SerialGC) with a \
-                 PLAINTEXT and an SSL listener (rustls-made certificate, PEM keystore), formatted \
-                 and started fresh before every run"
-            }
-            BrokerKind::KafkaCluster => {
-                "Apache Kafka 4.4.0 three-node cluster, combined KRaft nodes (each JVM -Xmx768m, SerialGC), \
-                 started once for the whole bench; every run creates a fresh topic (replication \
-                 factor 3, min.insync.replicas=2), produces with acks=all, and deletes it"
-            }
-        }
-    }
-
-    /// Nodes of the broker.
-    pub fn nodes(self) -> usize {
-        match self {
-            BrokerKind::KafkaCluster => 3,
-            _ => 1,
-        }
-    }
-
-    /// Replication factor of the bench topic.
-    pub fn replication(self) -> i32 {
-        match self {
-            BrokerKind::KafkaCluster => 3,
-            _ => 1,
-        }
-    }
-
-    /// Topic configs of the bench topic (besides partitions and replication).
-    pub fn topic_configs(self) -> &'static [(&'static str, &'static str)] {
-        match self {
-            BrokerKind::KafkaCluster => &[("min.insync.replicas", "2")],
-            _ => &[],
-        }
-    }
-
-    /// Whether one broker serves the whole bench (each run on its own topic).
-    pub fn shared(self) -> bool {
-        self == BrokerKind::KafkaCluster
-    }
-}
-
-impl fmt::Display for BrokerKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            BrokerKind::Tansu => "tansu",
-            BrokerKind::Kafka => "kafka",
-            BrokerKind::KafkaCluster => "kafka3",
-        })
-    }
-}
-
-impl FromStr for BrokerKind {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "tansu" => Ok(BrokerKind::Tansu),
-            "kafka" => Ok(BrokerKind::Kafka),
-            "kafka3" => Ok(BrokerKind::KafkaCluster),
-            other => Err(format!("unknown broker {other:?} (tansu, kafka or kafka3)")),
-        }
-    }
-}
+pub use super::kinds::BrokerKind;
 
 /// A broker's TLS listener and the CA file clients trust for it.
 #[derive(Debug, Clone)]

@@ -4,7 +4,7 @@
 //! both, so anyhow's report in the binary names every cause once. A failure's message says
 //! what was being done and why ([`BenchError::during`]), which is what the report's JSON keeps.
 
-use super::path::BenchPath;
+use super::kinds::BenchPath;
 use crate::process::ProcessError;
 use crate::registry::RegistryError;
 use crate::render::RenderError;

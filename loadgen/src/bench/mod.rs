@@ -17,6 +17,7 @@
 pub mod broker;
 pub mod chart;
 pub mod error;
+pub mod kinds;
 pub mod kroxylicious;
 pub mod path;
 pub mod producers;
