@@ -77,14 +77,8 @@ pub async fn versions_of_id(
     Path(id): Path<String>,
     Query(q): Q,
 ) -> Result<Response, RegistryError> {
-    let filter = filter.map(|Extension(f)| f);
-    let id = parse_id(&id)?;
-    let state = st.registry.read();
-    state.schema(id).ok_or(RegistryError::SchemaNotFound)?;
-    let list: Vec<_> = state
-        .versions_of_id(id, flag(&q, "deleted"))
+    let list: Vec<_> = readable_versions_of_id(&st, filter, &id, &q)?
         .into_iter()
-        .filter(|(s, _)| readable(filter.as_ref(), s))
         .map(|(subject, version)| json!({"subject": subject, "version": version}))
         .collect();
     Ok(ok(&list))
@@ -97,18 +91,31 @@ pub async fn subjects_of_id(
     Path(id): Path<String>,
     Query(q): Q,
 ) -> Result<Response, RegistryError> {
-    let filter = filter.map(|Extension(f)| f);
-    let id = parse_id(&id)?;
-    let state = st.registry.read();
-    state.schema(id).ok_or(RegistryError::SchemaNotFound)?;
-    let mut subjects: Vec<String> = state
-        .versions_of_id(id, flag(&q, "deleted"))
+    let mut subjects: Vec<String> = readable_versions_of_id(&st, filter, &id, &q)?
         .into_iter()
         .map(|(s, _)| s)
-        .filter(|s| readable(filter.as_ref(), s))
         .collect();
     subjects.dedup();
     Ok(ok(&subjects))
+}
+
+/// The (subject, version) pairs holding schema `id` that the caller may read (soft-deleted
+/// ones too with `?deleted=true`); 404 when no schema has that id.
+fn readable_versions_of_id(
+    st: &AppState,
+    filter: Option<Extension<ReadableSubjects>>,
+    id: &str,
+    q: &HashMap<String, String>,
+) -> Result<Vec<(String, i32)>, RegistryError> {
+    let filter = filter.map(|Extension(f)| f);
+    let id = parse_id(id)?;
+    let state = st.registry.read();
+    state.schema(id).ok_or(RegistryError::SchemaNotFound)?;
+    Ok(state
+        .versions_of_id(id, flag(q, "deleted"))
+        .into_iter()
+        .filter(|(s, _)| readable(filter.as_ref(), s))
+        .collect())
 }
 
 /// GET /schemas/types
