@@ -201,7 +201,8 @@ enum Command {
         /// kafka-cluster, which needs SCHEMAGATE_KAFKA_LIBS); direct_tls and
         /// proxy_validating_tls run on kafka only, relay and peer on tansu only. The opt-in
         /// peer_kroxylicious, peer_kroxylicious_validating (KROXYLICIOUS_BIN, from
-        /// `scripts/install kroxylicious`) and proxy_validating_json run on either.
+        /// `scripts/install kroxylicious`), proxy_validating_json and proxy_validating_protobuf
+        /// run on either.
         /// `kafka3` is a three-node Apache Kafka cluster (KAFKA_CLUSTER_BIN) started once for
         /// the bench, each run on a fresh topic with replication factor 3 and
         /// min.insync.replicas=2 (use --partitions 12 for the issue 15 workload); relay paths

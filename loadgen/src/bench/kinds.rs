@@ -89,6 +89,17 @@ impl FromStr for BrokerKind {
     }
 }
 
+/// The values a path's records carry, each the same generated Orders.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Values {
+    /// Avro v1 in the Confluent frame (the pool built once per bench).
+    Avro,
+    /// Protobuf v1 in the Confluent frame with the message-index list `[0]`.
+    Protobuf,
+    /// JSON documents of the Order JSON Schema.
+    Json,
+}
+
 /// One way from the producer to the broker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum BenchPath {
@@ -120,6 +131,9 @@ pub enum BenchPath {
     /// As `ProxyValidating`, the values JSON Orders in the Confluent frame, validated against
     /// the Order JSON Schema (the one `PeerKroxyliciousValidating` enforces).
     ProxyValidatingJson,
+    /// As `ProxyValidating`, the values Protobuf Orders in the Confluent frame (message-index
+    /// list `[0]` included), validated against the Order `.proto`.
+    ProxyValidatingProtobuf,
     /// Through Kroxylicious with no filters (port-per-broker).
     PeerKroxylicious,
     /// Through Kroxylicious' Record Validation filter, every value JSON validated against the
@@ -129,7 +143,7 @@ pub enum BenchPath {
 
 impl BenchPath {
     /// Every path, in the interleaving order.
-    pub const ALL: [BenchPath; 14] = [
+    pub const ALL: [BenchPath; 15] = [
         BenchPath::Direct,
         BenchPath::DirectTls,
         BenchPath::Relay,
@@ -142,6 +156,7 @@ impl BenchPath {
         BenchPath::DirectIdempotent,
         BenchPath::ProxyIdempotentQuarantine,
         BenchPath::ProxyValidatingJson,
+        BenchPath::ProxyValidatingProtobuf,
         BenchPath::PeerKroxylicious,
         BenchPath::PeerKroxyliciousValidating,
     ];
@@ -161,6 +176,7 @@ impl BenchPath {
             BenchPath::DirectIdempotent => "direct_idempotent",
             BenchPath::ProxyIdempotentQuarantine => "proxy_idempotent_quarantine",
             BenchPath::ProxyValidatingJson => "proxy_validating_json",
+            BenchPath::ProxyValidatingProtobuf => "proxy_validating_protobuf",
             BenchPath::PeerKroxylicious => "peer_kroxylicious",
             BenchPath::PeerKroxyliciousValidating => "peer_kroxylicious_validating",
         }
@@ -180,6 +196,7 @@ impl BenchPath {
                 | BenchPath::ProxyValidatingTls
                 | BenchPath::ProxyIdempotentQuarantine
                 | BenchPath::ProxyValidatingJson
+                | BenchPath::ProxyValidatingProtobuf
         )
     }
 
@@ -191,13 +208,14 @@ impl BenchPath {
         )
     }
 
-    /// Whether the records are JSON Orders instead of the Avro pool (framed when the path is
-    /// schemagate's, unframed for Kroxylicious).
-    pub fn values_are_json(self) -> bool {
-        matches!(
-            self,
-            BenchPath::PeerKroxyliciousValidating | BenchPath::ProxyValidatingJson
-        )
+    /// What the record values are: the Avro pool, Protobuf Orders, or JSON Orders (framed
+    /// when the path is schemagate's, unframed for Kroxylicious).
+    pub fn values(self) -> Values {
+        match self {
+            BenchPath::PeerKroxyliciousValidating | BenchPath::ProxyValidatingJson => Values::Json,
+            BenchPath::ProxyValidatingProtobuf => Values::Protobuf,
+            _ => Values::Avro,
+        }
     }
 
     /// One record in this many is bad (unframed), on the idempotent paths.
@@ -242,5 +260,62 @@ impl BenchPath {
 impl fmt::Display for BenchPath {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.pad(self.key())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_round_trip_and_are_distinct() {
+        let mut keys: Vec<&str> = BenchPath::ALL.iter().map(|p| p.key()).collect();
+        for p in BenchPath::ALL {
+            assert_eq!(BenchPath::from_key(p.key()), Some(p));
+        }
+        keys.sort_unstable();
+        keys.dedup();
+        assert_eq!(keys.len(), BenchPath::ALL.len());
+        assert_eq!(BenchPath::from_key("proxy_validating_proto"), None);
+    }
+
+    #[test]
+    fn each_format_has_a_validating_schemagate_path() {
+        let validating = |v: Values| {
+            BenchPath::ALL
+                .into_iter()
+                .filter(|p| p.runs_schemagate() && *p != BenchPath::Proxy && p.values() == v)
+                .map(BenchPath::key)
+                .collect::<Vec<_>>()
+        };
+        assert!(validating(Values::Avro).contains(&"proxy_validating"));
+        assert_eq!(validating(Values::Json), ["proxy_validating_json"]);
+        assert_eq!(validating(Values::Protobuf), ["proxy_validating_protobuf"]);
+        assert_eq!(
+            BenchPath::PeerKroxyliciousValidating.values(),
+            Values::Json,
+            "Kroxylicious validates JSON"
+        );
+    }
+
+    #[test]
+    fn protobuf_path_runs_wherever_the_json_path_does() {
+        for broker in [
+            BrokerKind::Tansu,
+            BrokerKind::Kafka,
+            BrokerKind::KafkaCluster,
+        ] {
+            assert_eq!(
+                BenchPath::ProxyValidatingProtobuf.unsupported_on(broker),
+                BenchPath::ProxyValidatingJson.unsupported_on(broker),
+                "{broker}"
+            );
+            assert_eq!(
+                BenchPath::ProxyValidatingProtobuf.unsupported_on(broker),
+                None
+            );
+        }
+        assert!(!BenchPath::ProxyValidatingProtobuf.advertises_front());
+        assert_eq!(BenchPath::ProxyValidatingProtobuf.bad_every(), None);
     }
 }

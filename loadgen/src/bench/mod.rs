@@ -45,6 +45,7 @@ use crate::render::{wire, Codec, Format};
 use crate::version::SchemaVersion;
 use broker::{BrokerKind, SharedCluster};
 pub use error::BenchError;
+use kinds::Values;
 use path::{BenchPath, Binaries, RunningPath, Validation};
 use report::{Measurements, RunResult};
 
@@ -206,7 +207,7 @@ pub async fn run(opts: &BenchOptions) -> Result<serde_json::Value, BenchError> {
         "workload": {
             "records_per_run": opts.records,
             "record_value_bytes": crate::order::TARGET_FRAMED_LEN,
-            "format": "avro v1 in the Confluent frame",
+            "format": "avro v1 in the Confluent frame; proxy_validating_protobuf: the same Orders as protobuf v1 in the Confluent frame with the message-index list [0]; proxy_validating_json: the same Orders as JSON documents in the Confluent frame",
             "producers": producer_counts,
             "producers_note": "each count is run in every round; N producers are N librdkafka producers in N threads of loadgen, the run's records split evenly between them; events/s and MB/s are every producer's acknowledged records over the window from the first send to the last acknowledgement of any; p50/p99 are over every record of every producer",
             "client": format!("rdkafka {} (librdkafka {})", "0.38", rdkafka::util::get_rdkafka_version().1),
@@ -290,26 +291,30 @@ pub async fn measure(
         })
         .await??;
     }
-    let records = if path.values_are_json() {
-        let generator = OrderGenerator::new(opts.seed);
-        (0..POOL_SIZE)
-            .map(|i| kroxylicious::order_json(&generator.order(i)))
-            .map(|json| match path.runs_schemagate() {
-                // The Confluent frame a JSON Schema serializer writes: magic, id, document.
-                true => contract::wire::WireFrame {
-                    schema_id: running.schema_id,
-                    body: &json,
-                }
-                .to_bytes(),
-                false => json,
-            })
-            .collect()
-    } else {
-        let mut records = pool.to_vec();
-        for r in &mut records {
-            wire::set_schema_id(r, running.schema_id);
+    let records = match path.values() {
+        Values::Json => {
+            let generator = OrderGenerator::new(opts.seed);
+            (0..POOL_SIZE)
+                .map(|i| kroxylicious::order_json(&generator.order(i)))
+                .map(|json| match path.runs_schemagate() {
+                    // The Confluent frame a JSON Schema serializer writes: magic, id, document.
+                    true => contract::wire::WireFrame {
+                        schema_id: running.schema_id,
+                        body: &json,
+                    }
+                    .to_bytes(),
+                    false => json,
+                })
+                .collect()
         }
-        records
+        Values::Protobuf => protobuf_pool(opts.seed, running.schema_id)?,
+        Values::Avro => {
+            let mut records = pool.to_vec();
+            for r in &mut records {
+                wire::set_schema_id(r, running.schema_id);
+            }
+            records
+        }
     };
     let producers = producers.max(1);
     let limits: Vec<Limit> = match workload {
@@ -415,6 +420,17 @@ pub async fn measure(
             .filter(|_| delivered > 0)
             .map(|c| report::round3(1e6 * c / delivered as f64)),
     })
+}
+
+/// The records of the Protobuf path: the same Orders as the Avro pool (`seed`, indexes
+/// `0..POOL_SIZE`), each the v1 `Order` message in the Confluent frame with the message-index
+/// list `[0]` (the file's first message), tagged with `id`, as a Protobuf serializer writes them.
+pub fn protobuf_pool(seed: u64, id: contract::SchemaId) -> Result<Vec<Vec<u8>>, BenchError> {
+    let codec = Codec::new(Format::Protobuf)?;
+    let generator = OrderGenerator::new(seed);
+    (0..POOL_SIZE)
+        .map(|i| Ok(codec.frame(&generator.order(i), SchemaVersion::V1, id)?))
+        .collect()
 }
 
 /// Creates the run's topic through the path itself (so a broken path fails here, loudly), with
@@ -549,4 +565,39 @@ pub fn machine() -> String {
         .map(|kb| format!(", {} GiB RAM", kb / 1024 / 1024))
         .unwrap_or_default();
     format!("{cpus} CPUs (nproc), {model}{mem}, shared by broker, proxy and loadgen")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use contract::wire::{MessageIndexes, WireFrame};
+    use contract::SchemaId;
+    use prost_reflect::Value;
+
+    #[test]
+    fn protobuf_pool_is_the_same_orders_framed_with_the_first_message_index() {
+        let pool = protobuf_pool(7, SchemaId(42)).unwrap();
+        assert_eq!(pool.len() as u64, POOL_SIZE);
+        let schemas = crate::render::protobuf::ProtobufSchemas::load().unwrap();
+        let generator = OrderGenerator::new(7);
+        for (i, record) in pool.iter().enumerate() {
+            let frame = WireFrame::decode(record).unwrap();
+            assert_eq!(frame.schema_id, SchemaId(42));
+            let (indexes, body) = MessageIndexes::decode(frame.body).unwrap();
+            assert_eq!(indexes, MessageIndexes::FIRST, "record {i}");
+            let message = schemas.decode(body, SchemaVersion::V1).unwrap();
+            let order = generator.order(i as u64);
+            let field = |name: &str| message.get_field_by_name(name).unwrap().into_owned();
+            assert_eq!(field("order_id"), Value::String(order.order_id.clone()));
+            assert_eq!(field("amount_cents"), Value::I64(order.amount_cents));
+            let items = field("items");
+            assert_eq!(items.as_list().map(<[Value]>::len), Some(order.items.len()));
+        }
+        // The pool's records are Protobuf, not the Avro pool's bytes under another id.
+        let avro = Codec::new(Format::Avro).unwrap();
+        let avro_first = avro
+            .frame(&generator.order(0), SchemaVersion::V1, SchemaId(42))
+            .unwrap();
+        assert_ne!(pool[0], avro_first);
+    }
 }

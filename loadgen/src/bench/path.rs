@@ -303,13 +303,19 @@ pub async fn start(
         BenchPath::ProxyValidating
         | BenchPath::ProxyValidatingTls
         | BenchPath::ProxyIdempotentQuarantine
-        | BenchPath::ProxyValidatingJson => {
+        | BenchPath::ProxyValidatingJson
+        | BenchPath::ProxyValidatingProtobuf => {
             let bin = schemagate()?;
             let (registry, url) = start_registry(&bin, log_dir).await?;
             front.push(registry);
             schema_id = match path {
                 BenchPath::ProxyValidatingJson => {
                     kroxylicious::register_json_schema(&url, &subject).await?
+                }
+                BenchPath::ProxyValidatingProtobuf => {
+                    RegistryClient::new(&url)
+                        .register(&subject, Format::Protobuf, SchemaVersion::V1)
+                        .await?
                 }
                 _ => {
                     RegistryClient::new(&url)
@@ -429,8 +435,8 @@ pub fn registry_addr(url: &str) -> Result<std::net::SocketAddr, BenchError> {
         })
 }
 
-/// The policy of the validating paths: every value of the bench topic must be valid Avro of
-/// a registered schema; a bad record is handled by `on_invalid` (`reject` for
+/// The policy of the validating paths: every value of the bench topic must be valid data of
+/// a registered schema (Avro, Protobuf or JSON Schema, by what the path registered); a bad record is handled by `on_invalid` (`reject` for
 /// `proxy_validating`, so the count of errors is honest; `quarantine` for
 /// `proxy_idempotent_quarantine`).
 pub fn write_policy(dir: &FsPath, topic: &str, on_invalid: &str) -> Result<PathBuf, BenchError> {

@@ -236,6 +236,8 @@ impl Measurements {
             "proxy_validating/peer_kroxylicious_validating": self.ratio(ProxyValidating, PeerKroxyliciousValidating),
             "proxy_validating_json/direct": self.ratio(ProxyValidatingJson, Direct),
             "proxy_validating_json/peer_kroxylicious_validating": self.ratio(ProxyValidatingJson, PeerKroxyliciousValidating),
+            "proxy_validating_protobuf/direct": self.ratio(ProxyValidatingProtobuf, Direct),
+            "proxy_validating_protobuf/proxy_validating": self.ratio(ProxyValidatingProtobuf, ProxyValidating),
         });
         let added_p99: BTreeMap<&str, Option<f64>> = BenchPath::ALL
             .into_iter()
