@@ -11,7 +11,8 @@
 //! here. Only another server can then take it, and parallel tests start at different random
 //! places. A process never hands out a port twice: a block picked for a proxy is released
 //! until the proxy binds it, and the same test's next pick (its admin port) must not land in
-//! it (that happened in CI too).
+//! it (that happened in CI too). Across processes, a reservation file per port (see
+//! `reservations`) keeps two test processes from picking the same port in that window.
 //!
 //! No `unsafe`, no dependencies.
 #![forbid(unsafe_code)]
@@ -69,18 +70,94 @@ pub fn free_block(count: u16) -> Result<u16, NoFreePorts> {
     Err(none)
 }
 
-/// Records `base .. base + count` as handed out by this process; false (and nothing
-/// recorded) when one of them already was.
+/// Records `base .. base + count` as handed out by this process, and reserves them against
+/// other processes on this machine; false (and nothing kept) when one of them already was.
 fn claim(base: u16, count: u16) -> bool {
     static GIVEN: Mutex<Option<HashSet<u16>>> = Mutex::new(None);
     let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
     let given = given.get_or_insert_with(HashSet::new);
     let block: Vec<u16> = (0..count).filter_map(|i| base.checked_add(i)).collect();
-    if block.iter().any(|p| given.contains(p)) {
+    if block.len() != usize::from(count) || block.iter().any(|p| given.contains(p)) {
         return false;
+    }
+    let mut reserved = Vec::with_capacity(block.len());
+    for &port in &block {
+        if !reservations::reserve(port) {
+            reservations::release(&reserved);
+            return false;
+        }
+        reserved.push(port);
     }
     given.extend(block);
     true
+}
+
+/// Reservations across the processes of one machine: a file per port in
+/// `$TMPDIR/loopback-ports/`, created exclusively, holding the owner's process id. A port is
+/// taken while its owner runs; the file of a process that has ended is taken over. (Tests run
+/// as many processes at once; each picks ports and releases them until its servers bind them,
+/// and a random pick of another process could otherwise land in that window.)
+mod reservations {
+    use std::io::Write;
+    use std::path::PathBuf;
+
+    fn dir() -> PathBuf {
+        std::env::temp_dir().join("loopback-ports")
+    }
+
+    /// Whether the process `pid` still runs (Linux's `/proc`; elsewhere assume it does).
+    fn alive(pid: u32) -> bool {
+        if !std::path::Path::new("/proc/self").exists() {
+            return true;
+        }
+        std::path::Path::new(&format!("/proc/{pid}")).exists()
+    }
+
+    /// Reserves `port` for this process; false when another live process holds it. Without a
+    /// usable directory, reserves nothing and says yes (the in-process check still holds).
+    pub(super) fn reserve(port: u16) -> bool {
+        let dir = dir();
+        if std::fs::create_dir_all(&dir).is_err() {
+            return true;
+        }
+        let file = dir.join(port.to_string());
+        for _ in 0..2 {
+            match std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&file)
+            {
+                Ok(mut f) => {
+                    let _ = write!(f, "{}", std::process::id());
+                    return true;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    let owner = std::fs::read_to_string(&file)
+                        .ok()
+                        .and_then(|t| t.trim().parse::<u32>().ok());
+                    match owner {
+                        Some(pid) if pid == std::process::id() => return true,
+                        Some(pid) if alive(pid) => return false,
+                        // Its owner has ended (or is still writing it: then the next create
+                        // fails and the port is skipped).
+                        Some(_) => {
+                            let _ = std::fs::remove_file(&file);
+                        }
+                        None => return false,
+                    }
+                }
+                Err(_) => return true,
+            }
+        }
+        false
+    }
+
+    /// Gives back reservations made by this process.
+    pub(super) fn release(ports: &[u16]) {
+        for port in ports {
+            let _ = std::fs::remove_file(dir().join(port.to_string()));
+        }
+    }
 }
 
 /// `127.0.0.1:port`.
@@ -209,6 +286,26 @@ mod tests {
             assert!(seen.insert(one), "port {one} handed out twice");
         }
         assert!(!claim(*seen.iter().next().unwrap_or(&LOWEST), 1));
+    }
+
+    #[test]
+    fn another_live_process_s_reservation_holds_and_an_ended_one_s_is_taken_over() {
+        // A port this process never hands out itself, for the test's own files.
+        let port = free_port().unwrap_or(0);
+        assert_ne!(port, 0);
+        let file = std::env::temp_dir()
+            .join("loopback-ports")
+            .join(port.to_string());
+        // Process 1 (init) always runs.
+        std::fs::write(&file, "1").unwrap_or_else(|e| panic!("{e}"));
+        assert!(!reservations::reserve(port));
+        // No process has this id (above Linux's largest pid_max).
+        std::fs::write(&file, "4294967294").unwrap_or_else(|e| panic!("{e}"));
+        assert!(reservations::reserve(port));
+        let owner = std::fs::read_to_string(&file).unwrap_or_default();
+        assert_eq!(owner, std::process::id().to_string());
+        reservations::release(&[port]);
+        assert!(!file.exists());
     }
 
     #[test]
