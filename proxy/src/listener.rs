@@ -82,12 +82,11 @@ pub async fn bind_until_stopped(
                 } else {
                     tracing::debug!(index, attempt, error = %e, "cannot listen for broker");
                 }
+                shared.unbound.set(index, Some(e.to_string()));
                 if e.kind() == std::io::ErrorKind::InvalidInput {
                     // No port for this index (beyond --max-brokers): retrying cannot help.
-                    shared.unbound.set(index, Some(e.to_string()));
                     return;
                 }
-                shared.unbound.set(index, Some(e.to_string()));
                 tokio::select! {
                     _ = tokio::time::sleep(retry_delay(attempt)) => {}
                     _ = shutdown.wait_for(|stop| *stop) => return,

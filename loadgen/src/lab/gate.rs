@@ -64,10 +64,7 @@ impl GateConfig {
     /// Reads and validates a config file.
     pub fn load(path: &Path) -> Result<Self, LabError> {
         let raw: RawConfig = crate::lab::read_config(path)?;
-        let bad = |detail: String| LabError::Config {
-            path: path.to_path_buf(),
-            detail,
-        };
+        let bad = crate::lab::config_error(path);
         Ok(Self {
             format: raw.format.parse().map_err(&bad)?,
             breaking: raw.breaking.parse().map_err(|e| bad(format!("{e}")))?,

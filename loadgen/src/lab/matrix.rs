@@ -89,10 +89,7 @@ impl MatrixConfig {
     /// Reads and validates a config file.
     pub fn load(path: &Path) -> Result<Self, LabError> {
         let raw: RawConfig = crate::lab::read_config(path)?;
-        let bad = |detail: String| LabError::Config {
-            path: path.to_path_buf(),
-            detail,
-        };
+        let bad = crate::lab::config_error(path);
         let formats = raw
             .formats
             .iter()

@@ -78,12 +78,17 @@ pub fn run_tag() -> String {
     format!("{secs}")
 }
 
-/// Reads and parses a TOML config into `T`.
-pub fn read_config<T: serde::de::DeserializeOwned>(path: &std::path::Path) -> Result<T, LabError> {
-    let err = |detail: String| LabError::Config {
+/// Turns a detail into the error of the config file at `path` (every loader's `bad`).
+pub fn config_error(path: &std::path::Path) -> impl Fn(String) -> LabError + '_ {
+    move |detail| LabError::Config {
         path: path.to_path_buf(),
         detail,
-    };
+    }
+}
+
+/// Reads and parses a TOML config into `T`.
+pub fn read_config<T: serde::de::DeserializeOwned>(path: &std::path::Path) -> Result<T, LabError> {
+    let err = config_error(path);
     let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
     toml::from_str(&text).map_err(|e| err(e.to_string()))
 }

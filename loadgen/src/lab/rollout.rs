@@ -204,10 +204,7 @@ impl RolloutConfig {
     /// Reads and validates a config file.
     pub fn load(path: &Path) -> Result<Self, LabError> {
         let raw: RawConfig = crate::lab::read_config(path)?;
-        let bad = |detail: String| LabError::Config {
-            path: path.to_path_buf(),
-            detail,
-        };
+        let bad = crate::lab::config_error(path);
         let mut modes = vec![];
         for m in raw.modes {
             let change: SchemaVersion = m.change.parse().map_err(|e| bad(format!("{e}")))?;
