@@ -7,7 +7,7 @@
 process.env.KAFKAJS_NO_PARTITIONER_WARNING = '1';
 const { Kafka, CompressionTypes, logLevel } = require('kafkajs');
 
-const { arg, check, fail } = require('./common');
+const { arg, check, fail, createTopics } = require('./common');
 
 const SCHEMA = { type: 'record', name: 'Tick', namespace: 'schemagate.e2e', fields: [{ name: 'n', type: 'long' }] };
 
@@ -76,7 +76,7 @@ async function main() {
   const kafka = new Kafka({ clientId: 'e2e-kafkajs', brokers: [bootstrap], logLevel: logLevel.WARN });
   const admin = kafka.admin();
   await admin.connect();
-  await admin.createTopics({ topics: [{ topic, numPartitions: 1, replicationFactor: 3 }], waitForLeaders: true });
+  await createTopics(admin, [{ topic, numPartitions: 1, replicationFactor: 3 }]);
 
   const bad = {
     'too-short': [Buffer.from([0, 0, 1]), 'too-short'],

@@ -6,7 +6,7 @@ process.env.KAFKAJS_NO_PARTITIONER_WARNING = '1';
 const { Kafka, CompressionTypes, CompressionCodecs, logLevel } = require('kafkajs');
 CompressionCodecs[CompressionTypes.Snappy] = require('kafkajs-snappy');
 
-const { arg, fail } = require('./common');
+const { arg, fail, createTopics } = require('./common');
 
 const CODECS = { none: CompressionTypes.None, gzip: CompressionTypes.GZIP, snappy: CompressionTypes.Snappy };
 const PARTITIONS = 3;
@@ -30,7 +30,7 @@ async function main() {
 
   const admin = kafka.admin();
   await admin.connect();
-  await admin.createTopics({ topics: [{ topic, numPartitions: PARTITIONS, replicationFactor: 3 }], waitForLeaders: true });
+  await createTopics(admin, [{ topic, numPartitions: PARTITIONS, replicationFactor: 3 }]);
   const cluster = await admin.describeCluster();
   const brokers = cluster.brokers.map((b) => `${b.host}:${b.port}`).sort();
   await admin.disconnect();

@@ -18,6 +18,7 @@ const net = require('net');
 const tls = require('tls');
 const crypto = require('crypto');
 const { Kafka, logLevel } = require('kafkajs');
+const { createTopics } = require('./common');
 
 const WAIT_MS = 30000;
 const MECHANISMS = { PLAIN: 'plain', 'SCRAM-SHA-256': 'scram-sha-256', 'SCRAM-SHA-512': 'scram-sha-512', OAUTHBEARER: 'oauthbearer' };
@@ -162,7 +163,7 @@ async function run(a, out) {
   await bounded('connecting the admin client', admin.connect());
   try {
     const created = await bounded(`creating ${a.topic}`,
-      admin.createTopics({ topics: [{ topic: a.topic, numPartitions: 1 }], waitForLeaders: true, timeout: WAIT_MS }));
+      createTopics(admin, [{ topic: a.topic, numPartitions: 1 }], WAIT_MS));
     log(`topic ${a.topic} ${created ? 'created' : 'already there'}`);
   } finally {
     await admin.disconnect();
