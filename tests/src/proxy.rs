@@ -17,8 +17,10 @@ pub struct Proxy {
     server: Server,
     upstream: Vec<SocketAddr>,
     extra: Vec<String>,
-    /// Earlier runs' logs, from before a [`Proxy::kill_and_restart`].
+    /// Earlier runs' log tails, from before a [`Proxy::kill_and_restart`].
     earlier_logs: String,
+    /// Earlier runs' whole logs.
+    earlier_full: String,
 }
 
 impl Proxy {
@@ -64,6 +66,7 @@ impl Proxy {
             upstream: upstream.to_vec(),
             extra: extra.to_vec(),
             earlier_logs: String::new(),
+            earlier_full: String::new(),
         })
     }
 
@@ -83,7 +86,10 @@ impl Proxy {
             .args(["--advertised-host", "127.0.0.1"])
             .args(["--admin", &admin.to_string()])
             .args(extra)
-            .env("RUST_LOG", "info");
+            .env(
+                "RUST_LOG",
+                std::env::var("SCHEMAGATE_TEST_PROXY_LOG").unwrap_or_else(|_| "info".to_owned()),
+            );
         Ok(command)
     }
 
@@ -91,9 +97,12 @@ impl Proxy {
     /// with the same flags; returns once it listens.
     pub fn kill_and_restart(&mut self) -> Result<(), HarnessError> {
         self.server.kill();
+        const RESTARTED: &str = "\n--- killed (SIGKILL) and restarted ---\n";
         self.earlier_logs.push_str(&self.server.log_tail());
-        self.earlier_logs
-            .push_str("\n--- killed (SIGKILL) and restarted ---\n");
+        self.earlier_logs.push_str(RESTARTED);
+        self.earlier_full
+            .push_str(&std::fs::read_to_string(self.server.log_path()).unwrap_or_default());
+        self.earlier_full.push_str(RESTARTED);
         let command = Self::command(&self.upstream, &self.extra, self.listen, self.admin)?;
         // The kernel may hold the ports for a moment after the kill: retry the start briefly.
         let mut last = None;
@@ -178,6 +187,15 @@ impl Proxy {
             .take(max)
             .map(str::to_owned)
             .collect()
+    }
+
+    /// The proxy's whole log so far, with the whole logs of runs before a restart.
+    pub fn full_log(&self) -> String {
+        format!(
+            "{}{}",
+            self.earlier_full,
+            std::fs::read_to_string(self.server.log_path()).unwrap_or_default()
+        )
     }
 
     /// The proxy's log so far (tail), with the tails of runs before a restart.

@@ -153,7 +153,20 @@ impl Sequenced<'_> {
                 continue;
             }
             let any_bad = bad.iter().any(|b| *b);
-            match working.plan(h.producer_epoch, h.base_sequence, bad, now) {
+            let plan = working.plan(h.producer_epoch, h.base_sequence, bad, now);
+            tracing::debug!(
+                target: "schemagate::sequence",
+                topic = input.topic,
+                partition = input.index,
+                producer = h.producer_id,
+                epoch = h.producer_epoch,
+                base_sequence = h.base_sequence,
+                records = bad.len(),
+                bad = ?bad.iter().enumerate().filter(|(_, b)| **b).map(|(i, _)| i).collect::<Vec<_>>(),
+                plan = ?plan_summary(&plan),
+                "planned a batch with bad records in its partition"
+            );
+            match plan {
                 Plan::OlderEpoch if any_bad => {
                     return reject(self.metrics, input, scanned, Some("the batch comes from a fenced producer epoch (an older epoch than the proxy has seen), so it is refused whole"));
                 }
@@ -283,6 +296,13 @@ impl Sequenced<'_> {
         self.metrics.count(input.topic, Outcome::valid, kept_total);
         if out.is_empty() {
             // Every record is in quarantine and the shift is stored: the batch is complete.
+            tracing::debug!(
+                target: "schemagate::sequence",
+                topic = input.topic,
+                partition = input.index,
+                removed = removed_total,
+                "every record of the partition is in quarantine: answered here"
+            );
             return local(input, 0, None, Vec::new());
         }
         PartitionOutcome::Replace(Bytes::from(out))
@@ -305,6 +325,23 @@ fn key(input: &PartitionInput<'_>, producer_id: i64) -> ProducerPartition {
         topic: input.topic.to_owned(),
         partition: input.index,
         producer_id,
+    }
+}
+
+/// A short form of a plan for the debug log: forwarded base sequence, records kept, the
+/// indexes removed now and whether a new shift is stored.
+fn plan_summary(plan: &Plan) -> String {
+    match plan {
+        Plan::OlderEpoch => "older epoch".to_owned(),
+        Plan::Forward(r) => format!(
+            "base {} kept {}/{} newly removed {:?} store {} below floor {}",
+            r.base_sequence,
+            r.kept.iter().filter(|k| **k).count(),
+            r.kept.len(),
+            r.newly_removed,
+            r.next.is_some(),
+            r.below_floor
+        ),
     }
 }
 

@@ -233,6 +233,20 @@ impl QuarantineWriter {
             producer.send(record, self.config.timeout)
         });
         let results = join_all(sends).await;
+        for (r, result) in records.iter().zip(&results) {
+            if let Ok(d) = result {
+                tracing::debug!(
+                    target: "schemagate::quarantine::delivery",
+                    topic = r.topic,
+                    partition = d.partition,
+                    offset = d.offset,
+                    source = %format_args!("{}-{}", r.source_topic, r.source_partition),
+                    key = %String::from_utf8_lossy(r.record.key.unwrap_or_default()).chars().take(64).collect::<String>(),
+                    producer = ?r.producer,
+                    "quarantine copy stored"
+                );
+            }
+        }
         self.check(&producer, results, records.iter().map(|r| r.topic))?;
         let state_sends = states.iter().map(|s| {
             let record = FutureRecord::<[u8], [u8]>::to(&s.topic)

@@ -392,7 +392,7 @@ fn keep_logs(outputs: &[(String, ClientOutput)], proxy: &Proxy) -> String {
         let _ = std::fs::write(dir.join(format!("{name}.stderr")), &out.stderr);
         let _ = std::fs::write(dir.join(format!("{name}.stdout")), &out.stdout);
     }
-    let _ = std::fs::write(dir.join("proxy.log"), proxy.log_tail());
+    let _ = std::fs::write(dir.join("proxy.log"), proxy.full_log());
     let _ = std::fs::write(
         dir.join("proxy-warnings.log"),
         proxy.warnings(usize::MAX).join("\n"),
