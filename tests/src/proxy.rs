@@ -86,6 +86,11 @@ impl Proxy {
             .args(["--advertised-host", "127.0.0.1"])
             .args(["--admin", &admin.to_string()])
             .args(extra)
+            .args(
+                std::env::var("SCHEMAGATE_TEST_PROXY_ARGS")
+                    .unwrap_or_default()
+                    .split_whitespace(),
+            )
             .env(
                 "RUST_LOG",
                 std::env::var("SCHEMAGATE_TEST_PROXY_LOG").unwrap_or_else(|_| "info".to_owned()),

@@ -14,6 +14,7 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header as KHeader, OwnedHeaders};
+use rdkafka::producer::future_producer::{Delivery, OwnedDeliveryResult};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 
 use super::reason::Violation;
@@ -258,29 +259,35 @@ impl QuarantineWriter {
         self.check(&producer, results, states.iter().map(|s| s.topic.as_str()))
     }
 
-    /// The first failed delivery among `results` (one per topic in `topics`), as an error.
-    fn check<'t, T>(
+    /// The first failed delivery among `results` (one per topic in `topics`), as an error. A
+    /// delivery without an offset counts as failed (see [`unconfirmed`]).
+    fn check<'t>(
         &self,
         producer: &FutureProducer,
-        results: Vec<Result<T, (KafkaError, rdkafka::message::OwnedMessage)>>,
+        results: Vec<OwnedDeliveryResult>,
         topics: impl Iterator<Item = &'t str>,
     ) -> Result<(), QuarantineError> {
         for (result, topic) in results.into_iter().zip(topics) {
-            if let Err((e, _)) = result {
-                let reason = match e {
-                    KafkaError::MessageProduction(RDKafkaErrorCode::Fatal) => {
-                        self.replace_fatal(producer)
+            let reason = match result {
+                Ok(delivery) => match unconfirmed(&delivery) {
+                    Some(reason) => {
+                        tracing::warn!(topic, partition = delivery.partition, %reason, "a quarantine write was reported delivered without an offset: counted as failed, the client retries");
+                        reason
                     }
-                    other => match other.rdkafka_error_code() {
-                        Some(code) => format!("{other}{}", hint(code)),
-                        None => other.to_string(),
-                    },
-                };
-                return Err(QuarantineError::Write {
-                    topic: topic.to_string(),
-                    reason,
-                });
-            }
+                    None => continue,
+                },
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::Fatal), _)) => {
+                    self.replace_fatal(producer)
+                }
+                Err((other, _)) => match other.rdkafka_error_code() {
+                    Some(code) => format!("{other}{}", hint(code)),
+                    None => other.to_string(),
+                },
+            };
+            return Err(QuarantineError::Write {
+                topic: topic.to_string(),
+                reason,
+            });
         }
         Ok(())
     }
@@ -325,6 +332,26 @@ impl QuarantineWriter {
         }
         Ok(())
     }
+}
+
+/// Why a delivery that librdkafka reports as successful does not prove the record is stored;
+/// None when it does (the broker gave it an offset).
+///
+/// librdkafka reports a produce answered DUPLICATE_SEQUENCE_NUMBER as delivered, with no
+/// offset (-1001), on the assumption that an earlier attempt was stored ("previous send
+/// succeeded but was not acknowledged"; its source marks the case FIXME). Seen in a CI-like
+/// run: two first writes to a just-created quarantine topic at once, one batch reported
+/// delivered at offset -1001 and never stored, while the other took offsets 0 and 1; the
+/// client's two bad records were acknowledged and stored nowhere. The proxy cannot tell that
+/// from a true duplicate, so it does not count such a delivery as stored: the write fails,
+/// the client retries, and the copy is written again (at worst a second copy, never none).
+fn unconfirmed(delivery: &Delivery) -> Option<String> {
+    (delivery.offset < 0).then(|| {
+        format!(
+            "partition {} reported the record delivered without an offset ({}): librdkafka does so when the broker answers DUPLICATE_SEQUENCE_NUMBER, which does not prove the record is stored",
+            delivery.partition, delivery.offset
+        )
+    })
 }
 
 /// What an operator should grant when the broker refused the proxy's own principal.
@@ -392,4 +419,65 @@ fn headers_for(r: &QuarantineRecord<'_>, traceparent: Option<&str>) -> OwnedHead
         }
     }
     h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rdkafka::message::OwnedMessage;
+    use rdkafka::Timestamp;
+
+    fn delivered(offset: i64) -> Delivery {
+        Delivery {
+            partition: 0,
+            offset,
+            timestamp: Timestamp::NotAvailable,
+        }
+    }
+
+    /// A writer whose producer never connects (librdkafka connects lazily; nothing is sent).
+    fn writer() -> QuarantineWriter {
+        QuarantineWriter::new(QuarantineConfig {
+            bootstrap: "127.0.0.1:9".into(),
+            partitions: 1,
+            replication: 1,
+            timeout: Duration::from_secs(1),
+            overrides: Vec::new(),
+        })
+        .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn a_delivery_with_an_offset_is_stored_and_one_without_is_not() {
+        assert_eq!(unconfirmed(&delivered(0)), None);
+        let reason = unconfirmed(&delivered(-1001)).unwrap_or_default();
+        assert!(reason.contains("without an offset (-1001)"), "{reason}");
+        assert!(reason.contains("DUPLICATE_SEQUENCE_NUMBER"), "{reason}");
+    }
+
+    #[test]
+    fn check_fails_a_write_with_any_delivery_without_an_offset() {
+        let w = writer();
+        let producer = w.current().unwrap_or_else(|e| panic!("{e}"));
+        let all_stored = vec![Ok(delivered(0)), Ok(delivered(1))];
+        assert!(w
+            .check(&producer, all_stored, ["q", "q"].into_iter())
+            .is_ok());
+        let one_unconfirmed = vec![Ok(delivered(2)), Ok(delivered(-1001))];
+        match w.check(&producer, one_unconfirmed, ["q", "q2"].into_iter()) {
+            Err(QuarantineError::Write { topic, reason }) => {
+                assert_eq!(topic, "q2");
+                assert!(reason.contains("without an offset"), "{reason}");
+            }
+            other => panic!("expected a failed write, got {other:?}"),
+        }
+        let failed: Vec<OwnedDeliveryResult> = vec![Err((
+            KafkaError::MessageProduction(RDKafkaErrorCode::MessageTimedOut),
+            OwnedMessage::new(None, None, "q".into(), Timestamp::NotAvailable, 0, 0, None),
+        ))];
+        assert!(matches!(
+            w.check(&producer, failed, ["q"].into_iter()),
+            Err(QuarantineError::Write { .. })
+        ));
+    }
 }

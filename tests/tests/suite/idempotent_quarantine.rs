@@ -368,6 +368,17 @@ impl Lab {
                 ));
             }
         }
+        let unconfirmed = self
+            .proxy
+            .warnings(usize::MAX)
+            .iter()
+            .filter(|l| l.contains("delivered without an offset"))
+            .count();
+        eprintln!("proxy: {unconfirmed} quarantine writes reported delivered without an offset (answered retriable, written again)");
+        if unconfirmed > 0 && problems.is_empty() {
+            // Rare, and the case a librdkafka debug log (SCHEMAGATE_TEST_PROXY_ARGS) explains.
+            eprintln!("(logs kept in {})", keep_logs(outputs, &self.proxy));
+        }
         if !problems.is_empty() {
             let kept = keep_logs(outputs, &self.proxy);
             panic!(
