@@ -219,7 +219,8 @@ impl QuarantineWriter {
             self.ensure_topic(&s.topic, true).await?;
         }
         let producer = self.current()?;
-        let sends = records.iter().map(|r| {
+        let make = |i: usize| {
+            let r = &records[i];
             let record = FutureRecord::<[u8], [u8]>::to(r.topic)
                 .timestamp(r.timestamp)
                 .headers(headers_for(r, traceparent.as_deref()));
@@ -232,64 +233,51 @@ impl QuarantineWriter {
                 None => record,
             };
             producer.send(record, self.config.timeout)
-        });
-        let results = join_all(sends).await;
-        for (r, result) in records.iter().zip(&results) {
-            if let Ok(d) = result {
-                tracing::debug!(
-                    target: "schemagate::quarantine::delivery",
-                    topic = r.topic,
-                    partition = d.partition,
-                    offset = d.offset,
-                    source = %format_args!("{}-{}", r.source_topic, r.source_partition),
-                    key = %String::from_utf8_lossy(r.record.key.unwrap_or_default()).chars().take(64).collect::<String>(),
-                    producer = ?r.producer,
-                    "quarantine copy stored"
-                );
-            }
-        }
-        self.check(&producer, results, records.iter().map(|r| r.topic))?;
-        let state_sends = states.iter().map(|s| {
+        };
+        let stored = |i: usize, d: &Delivery| {
+            let r = &records[i];
+            tracing::debug!(
+                target: "schemagate::quarantine::delivery",
+                topic = r.topic,
+                partition = d.partition,
+                offset = d.offset,
+                source = %format_args!("{}-{}", r.source_topic, r.source_partition),
+                key = %String::from_utf8_lossy(r.record.key.unwrap_or_default()).chars().take(64).collect::<String>(),
+                producer = ?r.producer,
+                "quarantine copy stored"
+            );
+        };
+        send_confirmed(records.len(), make, |i| records[i].topic, stored)
+            .await
+            .map_err(|f| self.failed(&producer, f))?;
+        let make_state = |i: usize| {
+            let s = &states[i];
             let record = FutureRecord::<[u8], [u8]>::to(&s.topic)
                 .key(s.key.as_bytes())
                 .payload(&s.value);
             producer.send(record, self.config.timeout)
-        });
-        let results = join_all(state_sends).await;
-        self.check(&producer, results, states.iter().map(|s| s.topic.as_str()))
+        };
+        send_confirmed(states.len(), make_state, |i| &states[i].topic, |_, _| {})
+            .await
+            .map_err(|f| self.failed(&producer, f))
     }
 
-    /// The first failed delivery among `results` (one per topic in `topics`), as an error. A
-    /// delivery without an offset counts as failed (see [`unconfirmed`]).
-    fn check<'t>(
-        &self,
-        producer: &FutureProducer,
-        results: Vec<OwnedDeliveryResult>,
-        topics: impl Iterator<Item = &'t str>,
-    ) -> Result<(), QuarantineError> {
-        for (result, topic) in results.into_iter().zip(topics) {
-            let reason = match result {
-                Ok(delivery) => match unconfirmed(&delivery) {
-                    Some(reason) => {
-                        tracing::warn!(topic, partition = delivery.partition, %reason, "a quarantine write was reported delivered without an offset: counted as failed, the client retries");
-                        reason
-                    }
-                    None => continue,
-                },
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::Fatal), _)) => {
-                    self.replace_fatal(producer)
-                }
-                Err((other, _)) => match other.rdkafka_error_code() {
-                    Some(code) => format!("{other}{}", hint(code)),
-                    None => other.to_string(),
-                },
-            };
-            return Err(QuarantineError::Write {
-                topic: topic.to_string(),
-                reason,
-            });
+    /// The error for a failed send; a fatal producer error also replaces the producer.
+    fn failed(&self, producer: &FutureProducer, failure: SendFailure) -> QuarantineError {
+        let reason = match failure.error {
+            SendError::Unconfirmed(reason) => reason,
+            SendError::Kafka(KafkaError::MessageProduction(RDKafkaErrorCode::Fatal)) => {
+                self.replace_fatal(producer)
+            }
+            SendError::Kafka(other) => match other.rdkafka_error_code() {
+                Some(code) => format!("{other}{}", hint(code)),
+                None => other.to_string(),
+            },
+        };
+        QuarantineError::Write {
+            topic: failure.topic,
+            reason,
         }
-        Ok(())
     }
 
     async fn ensure_topic(&self, topic: &str, compacted: bool) -> Result<(), QuarantineError> {
@@ -334,6 +322,72 @@ impl QuarantineWriter {
     }
 }
 
+/// How many times a record whose delivery came back without an offset is sent (see
+/// [`unconfirmed`]) before the write fails.
+const UNCONFIRMED_ATTEMPTS: usize = 3;
+
+/// Why one send failed.
+#[derive(Debug)]
+enum SendError {
+    /// librdkafka's error.
+    Kafka(KafkaError),
+    /// Reported delivered, without an offset, on every attempt.
+    Unconfirmed(String),
+}
+
+/// A failed send and its topic.
+#[derive(Debug)]
+struct SendFailure {
+    topic: String,
+    error: SendError,
+}
+
+/// Sends records `0..count` (`send(i)` sends record `i` to `topic(i)`) and waits for all of
+/// them; `stored(i, delivery)` is told of each stored one. A record reported delivered
+/// without an offset is sent again, up to [`UNCONFIRMED_ATTEMPTS`] times in all: a new send
+/// gets a new sequence, so the broker stores it (and if the first attempt was stored after
+/// all, quarantine holds two copies, which auditing by producer stamp tells apart). The first
+/// error, or a record still unconfirmed after the last attempt, fails the whole write.
+async fn send_confirmed<'t, F>(
+    count: usize,
+    send: impl Fn(usize) -> F,
+    topic: impl Fn(usize) -> &'t str,
+    stored: impl Fn(usize, &Delivery),
+) -> Result<(), SendFailure>
+where
+    F: std::future::Future<Output = OwnedDeliveryResult>,
+{
+    let mut pending: Vec<usize> = (0..count).collect();
+    for attempt in 1..=UNCONFIRMED_ATTEMPTS {
+        let results = join_all(pending.iter().map(|i| send(*i))).await;
+        let mut again = Vec::new();
+        for (i, result) in pending.iter().zip(results) {
+            let delivery = result.map_err(|(e, _)| SendFailure {
+                topic: topic(*i).to_owned(),
+                error: SendError::Kafka(e),
+            })?;
+            match unconfirmed(&delivery) {
+                None => stored(*i, &delivery),
+                Some(reason) => {
+                    tracing::warn!(topic = topic(*i), partition = delivery.partition, attempt, %reason, "a quarantine write was reported delivered without an offset: sending it again");
+                    if attempt == UNCONFIRMED_ATTEMPTS {
+                        return Err(SendFailure {
+                            topic: topic(*i).to_owned(),
+                            error: SendError::Unconfirmed(reason),
+                        });
+                    }
+                    again.push(*i);
+                }
+            }
+        }
+        if again.is_empty() {
+            break;
+        }
+        pending = again;
+    }
+    Ok(())
+}
+
 /// Why a delivery that librdkafka reports as successful does not prove the record is stored;
 /// None when it does (the broker gave it an offset).
 ///
@@ -343,8 +397,8 @@ impl QuarantineWriter {
 /// run: two first writes to a just-created quarantine topic at once, one batch reported
 /// delivered at offset -1001 and never stored, while the other took offsets 0 and 1; the
 /// client's two bad records were acknowledged and stored nowhere. The proxy cannot tell that
-/// from a true duplicate, so it does not count such a delivery as stored: the write fails,
-/// the client retries, and the copy is written again (at worst a second copy, never none).
+/// from a true duplicate, so it does not count such a delivery as stored and sends the record
+/// again ([`send_confirmed`]): at worst a second copy, never none.
 fn unconfirmed(delivery: &Delivery) -> Option<String> {
     (delivery.offset < 0).then(|| {
         format!(
@@ -435,18 +489,6 @@ mod tests {
         }
     }
 
-    /// A writer whose producer never connects (librdkafka connects lazily; nothing is sent).
-    fn writer() -> QuarantineWriter {
-        QuarantineWriter::new(QuarantineConfig {
-            bootstrap: "127.0.0.1:9".into(),
-            partitions: 1,
-            replication: 1,
-            timeout: Duration::from_secs(1),
-            overrides: Vec::new(),
-        })
-        .unwrap_or_else(|e| panic!("{e}"))
-    }
-
     #[test]
     fn a_delivery_with_an_offset_is_stored_and_one_without_is_not() {
         assert_eq!(unconfirmed(&delivered(0)), None);
@@ -455,29 +497,75 @@ mod tests {
         assert!(reason.contains("DUPLICATE_SEQUENCE_NUMBER"), "{reason}");
     }
 
-    #[test]
-    fn check_fails_a_write_with_any_delivery_without_an_offset() {
-        let w = writer();
-        let producer = w.current().unwrap_or_else(|e| panic!("{e}"));
-        let all_stored = vec![Ok(delivered(0)), Ok(delivered(1))];
-        assert!(w
-            .check(&producer, all_stored, ["q", "q"].into_iter())
-            .is_ok());
-        let one_unconfirmed = vec![Ok(delivered(2)), Ok(delivered(-1001))];
-        match w.check(&producer, one_unconfirmed, ["q", "q2"].into_iter()) {
-            Err(QuarantineError::Write { topic, reason }) => {
-                assert_eq!(topic, "q2");
-                assert!(reason.contains("without an offset"), "{reason}");
-            }
-            other => panic!("expected a failed write, got {other:?}"),
-        }
-        let failed: Vec<OwnedDeliveryResult> = vec![Err((
-            KafkaError::MessageProduction(RDKafkaErrorCode::MessageTimedOut),
-            OwnedMessage::new(None, None, "q".into(), Timestamp::NotAvailable, 0, 0, None),
-        ))];
-        assert!(matches!(
-            w.check(&producer, failed, ["q"].into_iter()),
-            Err(QuarantineError::Write { .. })
+    /// Runs [`send_confirmed`] over `count` records whose `n`th send of record `i` answers
+    /// `answers(i, n)`; returns the result, each record's number of sends and the stored ones.
+    fn run(
+        count: usize,
+        answers: impl Fn(usize, usize) -> OwnedDeliveryResult,
+    ) -> (Result<(), SendFailure>, Vec<usize>, Vec<(usize, i64)>) {
+        let sends = std::cell::RefCell::new(vec![0usize; count]);
+        let stored = std::cell::RefCell::new(Vec::new());
+        let result = futures::executor::block_on(send_confirmed(
+            count,
+            |i| {
+                let n = {
+                    let mut sends = sends.borrow_mut();
+                    sends[i] += 1;
+                    sends[i]
+                };
+                std::future::ready(answers(i, n))
+            },
+            |_| "q",
+            |i, d| stored.borrow_mut().push((i, d.offset)),
         ));
+        (result, sends.into_inner(), stored.into_inner())
+    }
+
+    #[test]
+    fn a_record_delivered_without_an_offset_is_sent_again_and_only_it() {
+        // Record 1 comes back without an offset once, then stored at offset 7.
+        let (result, sends, stored) = run(3, |i, n| match (i, n) {
+            (1, 1) => Ok(delivered(-1001)),
+            (1, _) => Ok(delivered(7)),
+            (i, _) => Ok(delivered(i as i64)),
+        });
+        assert!(result.is_ok(), "{result:?}");
+        assert_eq!(sends, vec![1, 2, 1]);
+        assert_eq!(stored, vec![(0, 0), (2, 2), (1, 7)]);
+    }
+
+    #[test]
+    fn a_record_never_confirmed_fails_the_write_after_the_last_attempt() {
+        let (result, sends, stored) = run(2, |i, _| match i {
+            0 => Ok(delivered(3)),
+            _ => Ok(delivered(-1001)),
+        });
+        match result {
+            Err(SendFailure {
+                error: SendError::Unconfirmed(reason),
+                ..
+            }) => assert!(reason.contains("without an offset"), "{reason}"),
+            other => panic!("expected an unconfirmed write, got {other:?}"),
+        }
+        assert_eq!(sends, vec![1, UNCONFIRMED_ATTEMPTS]);
+        assert_eq!(stored, vec![(0, 3)]);
+    }
+
+    #[test]
+    fn an_error_fails_the_write_at_once() {
+        let (result, sends, _) = run(1, |_, _| {
+            Err((
+                KafkaError::MessageProduction(RDKafkaErrorCode::MessageTimedOut),
+                OwnedMessage::new(None, None, "q".into(), Timestamp::NotAvailable, 0, 0, None),
+            ))
+        });
+        assert!(matches!(
+            result,
+            Err(SendFailure {
+                error: SendError::Kafka(_),
+                ..
+            })
+        ));
+        assert_eq!(sends, vec![1]);
     }
 }

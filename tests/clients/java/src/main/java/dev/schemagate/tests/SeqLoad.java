@@ -66,6 +66,7 @@ final class SeqLoad {
                                 acked.incrementAndGet();
                             } else {
                                 failed.add(index);
+                                System.err.println("[seq-load] record " + index + " failed: " + e);
                                 synchronized (errors) {
                                     errors.merge(e.getClass().getSimpleName(), 1, Integer::sum);
                                 }
