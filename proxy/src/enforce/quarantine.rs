@@ -497,12 +497,18 @@ mod tests {
         assert!(reason.contains("DUPLICATE_SEQUENCE_NUMBER"), "{reason}");
     }
 
-    /// Runs [`send_confirmed`] over `count` records whose `n`th send of record `i` answers
-    /// `answers(i, n)`; returns the result, each record's number of sends and the stored ones.
-    fn run(
-        count: usize,
-        answers: impl Fn(usize, usize) -> OwnedDeliveryResult,
-    ) -> (Result<(), SendFailure>, Vec<usize>, Vec<(usize, i64)>) {
+    /// What one [`run`] saw.
+    struct Ran {
+        result: Result<(), SendFailure>,
+        /// Sends per record.
+        sends: Vec<usize>,
+        /// (record, offset) of each stored record, in the order they were reported.
+        stored: Vec<(usize, i64)>,
+    }
+
+    /// Runs [`send_confirmed`] over `count` records whose `n`th send of record `i` is
+    /// delivered at offset `answers(i, n)`, or fails with a timeout when that is None.
+    fn run(count: usize, answers: impl Fn(usize, usize) -> Option<i64>) -> Ran {
         let sends = std::cell::RefCell::new(vec![0usize; count]);
         let stored = std::cell::RefCell::new(Vec::new());
         let result = futures::executor::block_on(send_confirmed(
@@ -513,59 +519,74 @@ mod tests {
                     sends[i] += 1;
                     sends[i]
                 };
-                std::future::ready(answers(i, n))
+                let answer: OwnedDeliveryResult = match answers(i, n) {
+                    Some(offset) => Ok(delivered(offset)),
+                    None => Err((
+                        KafkaError::MessageProduction(RDKafkaErrorCode::MessageTimedOut),
+                        OwnedMessage::new(
+                            None,
+                            None,
+                            "q".into(),
+                            Timestamp::NotAvailable,
+                            0,
+                            0,
+                            None,
+                        ),
+                    )),
+                };
+                std::future::ready(answer)
             },
             |_| "q",
             |i, d| stored.borrow_mut().push((i, d.offset)),
         ));
-        (result, sends.into_inner(), stored.into_inner())
+        Ran {
+            result,
+            sends: sends.into_inner(),
+            stored: stored.into_inner(),
+        }
     }
 
     #[test]
     fn a_record_delivered_without_an_offset_is_sent_again_and_only_it() {
         // Record 1 comes back without an offset once, then stored at offset 7.
-        let (result, sends, stored) = run(3, |i, n| match (i, n) {
-            (1, 1) => Ok(delivered(-1001)),
-            (1, _) => Ok(delivered(7)),
-            (i, _) => Ok(delivered(i as i64)),
+        let ran = run(3, |i, n| match (i, n) {
+            (1, 1) => Some(-1001),
+            (1, _) => Some(7),
+            (i, _) => Some(i as i64),
         });
-        assert!(result.is_ok(), "{result:?}");
-        assert_eq!(sends, vec![1, 2, 1]);
-        assert_eq!(stored, vec![(0, 0), (2, 2), (1, 7)]);
+        assert!(ran.result.is_ok(), "{:?}", ran.result);
+        assert_eq!(ran.sends, vec![1, 2, 1]);
+        assert_eq!(ran.stored, vec![(0, 0), (2, 2), (1, 7)]);
     }
 
     #[test]
     fn a_record_never_confirmed_fails_the_write_after_the_last_attempt() {
-        let (result, sends, stored) = run(2, |i, _| match i {
-            0 => Ok(delivered(3)),
-            _ => Ok(delivered(-1001)),
+        let ran = run(2, |i, _| match i {
+            0 => Some(3),
+            _ => Some(-1001),
         });
-        match result {
+        match ran.result {
             Err(SendFailure {
                 error: SendError::Unconfirmed(reason),
                 ..
             }) => assert!(reason.contains("without an offset"), "{reason}"),
             other => panic!("expected an unconfirmed write, got {other:?}"),
         }
-        assert_eq!(sends, vec![1, UNCONFIRMED_ATTEMPTS]);
-        assert_eq!(stored, vec![(0, 3)]);
+        assert_eq!(ran.sends, vec![1, UNCONFIRMED_ATTEMPTS]);
+        assert_eq!(ran.stored, vec![(0, 3)]);
     }
 
     #[test]
     fn an_error_fails_the_write_at_once() {
-        let (result, sends, _) = run(1, |_, _| {
-            Err((
-                KafkaError::MessageProduction(RDKafkaErrorCode::MessageTimedOut),
-                OwnedMessage::new(None, None, "q".into(), Timestamp::NotAvailable, 0, 0, None),
-            ))
-        });
+        let ran = run(1, |_, _| None);
         assert!(matches!(
-            result,
+            ran.result,
             Err(SendFailure {
                 error: SendError::Kafka(_),
                 ..
             })
         ));
-        assert_eq!(sends, vec![1]);
+        assert_eq!(ran.sends, vec![1]);
+        assert!(ran.stored.is_empty());
     }
 }
