@@ -145,6 +145,14 @@ impl KafkaLog {
             .send(record, KAFKA_TIMEOUT)
             .await
             .map_err(|(e, _)| kafka_err(e))?;
+        // Without an offset there is nothing to wait for and no proof the record is stored
+        // (librdkafka reports some answers so; see the proxy's quarantine writer): refuse.
+        if delivery.offset < 0 {
+            return Err(kafka_err(format!(
+                "{} reported our write delivered without an offset ({})",
+                self.topic, delivery.offset
+            )));
+        }
         let mut applied = self.applied.clone();
         tokio::time::timeout(
             KAFKA_TIMEOUT,
