@@ -1,18 +1,27 @@
 //! Length-prefixed Kafka frames: an INT32 size followed by that many bytes.
 //!
 //! Reading is bounded in three ways: a frame larger than the cap is refused before any of it
-//! is buffered, the buffer grows only as bytes actually arrive (a peer that announces 100 MiB
-//! and sends nothing costs nothing), and a peer that stops sending in the middle of a frame is
-//! dropped after the stall timeout. Waiting for the first byte of a frame has no timeout:
-//! idle Kafka connections are normal.
+//! is buffered, the buffer grows only as bytes actually arrive, and a peer that stops sending
+//! in the middle of a frame is dropped after the stall timeout. The body's buffer starts at
+//! [`FIRST_STEP`] (or the frame's size, if smaller) and, each time it is full, grows by as much
+//! as it holds, never past the frame's size: a peer that announces 100 MiB and sends 5 KiB
+//! costs an 8 KiB buffer, and one that sends n bytes at most max(8 KiB, 2n). Waiting for the
+//! first byte of a frame has no timeout: idle Kafka connections are normal.
 
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-/// How much the read buffer grows per step while a large frame arrives.
-const GROWTH_STEP: usize = 64 * 1024;
+/// The body buffer's first size, for frames larger than it.
+pub const FIRST_STEP: usize = 8 * 1024;
+
+/// How much room to add to a full body buffer holding `len` of `want` bytes: as much as it
+/// holds (so a large frame costs log2 reallocations, each after the bytes that pay for it
+/// arrived), at least [`FIRST_STEP`], at most what is left.
+fn growth(len: usize, want: usize) -> usize {
+    want.saturating_sub(len).min(len.max(FIRST_STEP))
+}
 
 /// Why a frame could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -87,12 +96,26 @@ pub async fn read_frame<R: AsyncRead + Unpin>(
             cap: limits.max_frame_bytes,
         });
     }
-    let mut body = BytesMut::with_capacity(want.min(GROWTH_STEP));
+    let mut body = Vec::new();
+    read_body(reader, want, limits.stall_timeout, &mut body).await?;
+    Ok(Some(Bytes::from(body)))
+}
+
+/// Reads into `body` until it holds `want` bytes, growing it only when full (see the module
+/// documentation); its capacity never exceeds `want`.
+async fn read_body<R: AsyncRead + Unpin>(
+    reader: &mut R,
+    want: usize,
+    stall_timeout: Duration,
+    body: &mut Vec<u8>,
+) -> Result<(), FrameError> {
     while body.len() < want {
+        if body.len() == body.capacity() {
+            body.reserve_exact(growth(body.len(), want));
+        }
         let left = want - body.len();
-        body.reserve(left.min(GROWTH_STEP));
         let mut limited = (&mut *reader).take(left as u64);
-        let n = stall_guard(limits.stall_timeout, limited.read_buf(&mut body)).await?;
+        let n = stall_guard(stall_timeout, limited.read_buf(body)).await?;
         if n == 0 {
             return Err(FrameError::Truncated {
                 got: body.len(),
@@ -100,7 +123,7 @@ pub async fn read_frame<R: AsyncRead + Unpin>(
             });
         }
     }
-    Ok(Some(body.freeze()))
+    Ok(())
 }
 
 async fn stall_guard<F>(timeout: Duration, read: F) -> Result<usize, FrameError>
@@ -298,6 +321,66 @@ mod tests {
         // A peer announcing the full cap and then closing never makes us hold the cap.
         let res = read_all(vec![0x06, 0x40, 0, 0, 1], 100 << 20).await;
         assert!(matches!(res, Err(FrameError::Truncated { got: 1, .. })));
+    }
+
+    #[test]
+    fn the_buffer_doubles_from_the_first_step_and_stops_at_the_frame() {
+        assert_eq!(growth(0, 100), 100);
+        assert_eq!(growth(0, 100 << 20), FIRST_STEP);
+        assert_eq!(growth(FIRST_STEP, 100 << 20), FIRST_STEP);
+        assert_eq!(growth(1 << 20, 100 << 20), 1 << 20);
+        assert_eq!(growth(60 << 10, 100 << 10), 40 << 10);
+        assert_eq!(growth(5, 5), 0);
+    }
+
+    /// A peer that announces the whole cap and sends `sent` bytes before falling silent.
+    async fn stalled_after(sent: usize) -> Vec<u8> {
+        let (mut client, mut server) = tokio::io::duplex(1 << 20);
+        client.write_all(&vec![7u8; sent]).await.unwrap();
+        let mut body = Vec::new();
+        let res = read_body(&mut server, 100 << 20, Duration::from_millis(50), &mut body).await;
+        assert!(matches!(res, Err(FrameError::Stalled(_))), "{res:?}");
+        assert_eq!(body.len(), sent);
+        drop(client);
+        body
+    }
+
+    #[tokio::test]
+    async fn a_stalled_giant_frame_holds_only_what_arrived() {
+        // What the hostile-clients test sends per connection (4 KiB, then 3 × 1 KiB).
+        assert_eq!(stalled_after(7 << 10).await.capacity(), FIRST_STEP);
+        assert_eq!(stalled_after(1).await.capacity(), FIRST_STEP);
+        for sent in [FIRST_STEP + 1, 20 << 10, 100_000, 700_000] {
+            let cap = stalled_after(sent).await.capacity();
+            assert!(
+                cap >= sent && cap <= 2 * sent,
+                "{sent} bytes sent, {cap} held"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_frame_arriving_in_pieces_ends_exactly_at_its_size() {
+        for size in [
+            1,
+            FIRST_STEP - 1,
+            FIRST_STEP,
+            FIRST_STEP + 1,
+            100_000,
+            3 << 20,
+        ] {
+            let (mut client, mut server) = tokio::io::duplex(4096);
+            let frame: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
+            let sent = frame.clone();
+            let writer = tokio::spawn(async move { client.write_all(&sent).await });
+            let mut body = Vec::new();
+            read_body(&mut server, size, Duration::from_secs(5), &mut body)
+                .await
+                .unwrap();
+            writer.await.unwrap().unwrap();
+            assert_eq!(body.capacity(), size, "grown past the frame");
+            assert_eq!(body, frame);
+        }
     }
 
     proptest! {

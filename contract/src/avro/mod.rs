@@ -25,6 +25,8 @@ mod defaults;
 mod json_text;
 mod limits;
 mod model;
+#[cfg(any(test, feature = "fuzzing"))]
+mod nesting;
 mod parse;
 mod program;
 mod validate;
@@ -33,6 +35,13 @@ mod validate;
 mod tests;
 
 pub use limits::{MAX_NESTING, MAX_ZERO_SIZE_ITEMS};
+
+/// How deep a datum handed to apache-avro may nest (as [`AvroSchema::decode_depth_bound`]
+/// counts): its decoder, encoder and the `Clone`, `Debug` and `Drop` of its values recurse once
+/// per level without a limit of their own. [`MAX_NESTING`]: every datum this shallow passes our
+/// own nesting limit, and it fits in an 8 MiB stack even in a debug build (`tests::nesting`).
+#[cfg(any(test, feature = "fuzzing"))]
+pub const APACHE_AVRO_SAFE_DEPTH: usize = MAX_NESTING;
 
 /// A parsed Avro schema. Cheap to clone; immutable after parsing.
 #[derive(Clone)]
@@ -133,6 +142,18 @@ impl AvroSchema {
         let inner = &self.inner;
         let fast = inner.program.as_ref().map(|p| p.accepts(body));
         (fast, validate::walk(&inner.model, &inner.zero_size, body))
+    }
+}
+
+impl AvroSchema {
+    /// The most levels a decoder that recurses once per record, union, array and map value,
+    /// with no limit of its own (apache-avro's), can be inside reading at most `len` bytes as
+    /// one datum of this schema; `None` when a cycle of records alone makes it unbounded. A
+    /// caller that hands such a decoder hostile bytes checks this against
+    /// [`APACHE_AVRO_SAFE_DEPTH`] first (the `diff_avro_apache` fuzz target does).
+    #[cfg(any(test, feature = "fuzzing"))]
+    pub fn decode_depth_bound(&self, len: usize) -> Option<usize> {
+        nesting::decode_depth_bound(&self.inner.model, len)
     }
 }
 

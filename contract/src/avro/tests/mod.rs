@@ -2,6 +2,7 @@
 
 mod canonical;
 mod compat;
+mod nesting;
 mod parse;
 mod program;
 mod random_schemas;
