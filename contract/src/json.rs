@@ -7,6 +7,7 @@
 //!   [`diff`] compares two such models under Confluent's strict policy.
 
 pub mod diff;
+mod fast;
 mod limits;
 mod model;
 
@@ -31,6 +32,8 @@ const BASE_URI: &str = "json-schema:///";
 #[derive(Clone)]
 pub struct JsonSchema {
     validator: Arc<jsonschema::Validator>,
+    /// The validate-while-parsing program, when the schema only uses what it implements.
+    fast: Option<Arc<fast::Program>>,
     model: Arc<model::Model>,
     canonical: String,
     /// The root `title`, kept from parsing for the record-name subject strategies.
@@ -173,6 +176,7 @@ impl JsonSchema {
                 pointer_or_root(&e.schema_path.to_string())
             ))
         })?;
+        let fast = fast::Program::compile(&root, draft).map(Arc::new);
         let mut canonical = String::new();
         write_canonical(&root, &mut canonical);
         let title = root
@@ -194,6 +198,7 @@ impl JsonSchema {
             })?;
         Ok(Self {
             validator: Arc::new(validator),
+            fast,
             model: Arc::new(model),
             canonical,
             title,
@@ -213,6 +218,18 @@ impl JsonSchema {
     /// The body must be JSON and valid; the error names the first failing instance location
     /// as a JSON pointer.
     pub fn validate(&self, body: &[u8]) -> Result<(), DecodeError> {
+        // The fast path only ever says "valid"; everything else (including what it declines)
+        // goes through the `jsonschema` validator below, which decides and words the error.
+        if let Some(fast) = &self.fast {
+            if fast.accepts(body) {
+                return Ok(());
+            }
+        }
+        self.validate_slow(body)
+    }
+
+    /// The `jsonschema` validator alone: parse into a `Value`, then check it.
+    fn validate_slow(&self, body: &[u8]) -> Result<(), DecodeError> {
         let instance: Value = serde_json::from_slice(body).map_err(|e| DecodeError {
             path: "(payload)".into(),
             reason: format!("not valid JSON: {e}"),

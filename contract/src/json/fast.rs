@@ -1,0 +1,754 @@
+//! The fast path of JSON Schema validation: the schema compiled into a flat program of nodes,
+//! checked while serde_json parses the body (no `serde_json::Value` is built).
+//!
+//! It only ever answers "valid": [`Program::accepts`] returning `false` means "not shown valid
+//! here", and the caller then runs the `jsonschema` validator, which stays authoritative for
+//! every rejection and its message. So the fast path must never accept what `jsonschema`
+//! rejects, and is allowed to decline anything it is unsure of:
+//!
+//! - compilation gives up (`None`, every body takes the `jsonschema` path) on any keyword it
+//!   does not implement (combinators, `if`, `dependencies`, `patternProperties`, `multipleOf`,
+//!   `uniqueItems`, `minProperties`, tuple `items`, `unevaluated*`, non-local or anchor `$ref`s,
+//!   `$ref` with sibling keywords, nested `$id`/`$schema`, `enum`/`const` holding numbers or
+//!   containers, draft-4 boolean `exclusiveMinimum`/`exclusiveMaximum`, boolean subschemas in
+//!   draft 4);
+//! - at run time it declines a float where only `integer` is allowed (`jsonschema` treats
+//!   `1.0` differently under `"integer"` and `["integer", ...]`);
+//! - the body is parsed by the same serde_json deserializer `serde_json::from_slice` uses (same
+//!   grammar, number classes, string unescaping, 128-level recursion limit, trailing-bytes
+//!   check), so a body that is not JSON is never accepted;
+//! - duplicate object keys: `Value` keeps the last; here every occurrence is checked, which can
+//!   only decline more (no keyword kept here counts distinct keys from below);
+//! - `pattern` and `format` are delegated to a `jsonschema` validator compiled from just those
+//!   keywords with the same draft, so regex dialect, backtracking limits and format rules are
+//!   the crate's own.
+//!
+//! The differential tests in `fast/tests.rs` hold it to the `jsonschema` crate's verdicts.
+
+use std::collections::HashMap;
+use std::fmt;
+
+use num_cmp::NumCmp;
+use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
+use serde_json::{Map, Value};
+
+type NodeId = u32;
+
+/// Accepts every JSON value.
+const ANY: NodeId = 0;
+/// Accepts nothing (the `false` schema).
+const NEVER: NodeId = 1;
+
+const T_NULL: u8 = 1;
+const T_BOOL: u8 = 1 << 1;
+const T_INT: u8 = 1 << 2;
+const T_NUM: u8 = 1 << 3;
+const T_STR: u8 = 1 << 4;
+const T_ARR: u8 = 1 << 5;
+const T_OBJ: u8 = 1 << 6;
+/// A type set no value has.
+const T_NONE: u8 = 1 << 7;
+
+/// Most nodes a program may hold (a schema is at most 1 MiB, so this is generous).
+const MAX_NODES: usize = 1 << 16;
+/// Deepest compile recursion (the schema limits already cap nesting at 128 with `$ref` hops).
+const MAX_COMPILE_DEPTH: usize = 256;
+
+/// Validation keywords (any draft) this compiler does not implement: their presence makes the
+/// whole schema take the `jsonschema` path.
+const UNSUPPORTED: &[&str] = &[
+    "$dynamicRef",
+    "$recursiveRef",
+    "$anchor",
+    "$dynamicAnchor",
+    "$recursiveAnchor",
+    "$vocabulary",
+    "allOf",
+    "anyOf",
+    "oneOf",
+    "not",
+    "if",
+    "then",
+    "else",
+    "dependentSchemas",
+    "dependencies",
+    "dependentRequired",
+    "prefixItems",
+    "additionalItems",
+    "contains",
+    "minContains",
+    "maxContains",
+    "patternProperties",
+    "propertyNames",
+    "unevaluatedItems",
+    "unevaluatedProperties",
+    "multipleOf",
+    "uniqueItems",
+    "minProperties",
+    "contentEncoding",
+    "contentMediaType",
+    "contentSchema",
+];
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Draft {
+    Four,
+    Later,
+}
+
+#[derive(Clone, PartialEq)]
+enum Scalar {
+    Null,
+    Bool(bool),
+    Str(Box<str>),
+}
+
+#[derive(Clone, Copy)]
+enum Num {
+    U(u64),
+    I(i64),
+    F(f64),
+}
+
+#[derive(Clone, Copy)]
+enum Bound {
+    Ge,
+    Le,
+    Gt,
+    Lt,
+}
+
+macro_rules! cmp_num {
+    ($a:expr, $b:expr, $m:ident) => {
+        match ($a, $b) {
+            (Num::U(a), Num::U(b)) => a.$m(b),
+            (Num::U(a), Num::I(b)) => a.$m(b),
+            (Num::U(a), Num::F(b)) => a.$m(b),
+            (Num::I(a), Num::U(b)) => a.$m(b),
+            (Num::I(a), Num::I(b)) => a.$m(b),
+            (Num::I(a), Num::F(b)) => a.$m(b),
+            (Num::F(a), Num::U(b)) => a.$m(b),
+            (Num::F(a), Num::I(b)) => a.$m(b),
+            (Num::F(a), Num::F(b)) => a.$m(b),
+        }
+    };
+}
+
+impl Bound {
+    /// Does `value` satisfy the bound `limit`? Exact across integer and float classes, with the
+    /// same `num_cmp` comparisons `jsonschema` makes.
+    fn holds(self, value: Num, limit: Num) -> bool {
+        match self {
+            Bound::Ge => cmp_num!(value, limit, num_ge),
+            Bound::Le => cmp_num!(value, limit, num_le),
+            Bound::Gt => cmp_num!(value, limit, num_gt),
+            Bound::Lt => cmp_num!(value, limit, num_lt),
+        }
+    }
+}
+
+struct Prop {
+    name: Box<str>,
+    node: NodeId,
+    /// This property's bit in the node's `required` mask, or 0.
+    bit: u64,
+}
+
+struct Node {
+    /// Allowed types; 0 when the schema has no `type`.
+    types: u8,
+    /// Declared (and required-only) properties, sorted by name.
+    props: Vec<Prop>,
+    required: u64,
+    additional: NodeId,
+    max_props: u64,
+    items: NodeId,
+    min_items: u64,
+    max_items: u64,
+    min_len: u64,
+    max_len: u64,
+    /// `pattern` and `format`, delegated to the `jsonschema` crate.
+    strings: Option<jsonschema::Validator>,
+    /// `enum` and `const`: the value must be in every list.
+    enums: Vec<Vec<Scalar>>,
+    bounds: Vec<(Bound, Num)>,
+    /// A `$ref`-only schema: this node is its target (resolved after compiling).
+    alias: Option<NodeId>,
+}
+
+impl Node {
+    fn any() -> Self {
+        Node {
+            types: 0,
+            props: Vec::new(),
+            required: 0,
+            additional: ANY,
+            max_props: u64::MAX,
+            items: ANY,
+            min_items: 0,
+            max_items: u64::MAX,
+            min_len: 0,
+            max_len: u64::MAX,
+            strings: None,
+            enums: Vec::new(),
+            bounds: Vec::new(),
+            alias: None,
+        }
+    }
+
+    fn never() -> Self {
+        Node {
+            types: T_NONE,
+            ..Node::any()
+        }
+    }
+}
+
+/// A schema compiled for validate-while-parsing.
+pub(crate) struct Program {
+    nodes: Vec<Node>,
+    root: NodeId,
+}
+
+impl Program {
+    /// Compiles `root` (already accepted by `jsonschema` under `draft`), or `None` when it uses
+    /// anything the fast path does not implement.
+    pub(crate) fn compile(root: &Value, draft: jsonschema::Draft) -> Option<Self> {
+        let mut c = Compiler {
+            root,
+            jdraft: draft,
+            draft: if matches!(draft, jsonschema::Draft::Draft4) {
+                Draft::Four
+            } else {
+                Draft::Later
+            },
+            nodes: vec![Node::any(), Node::never()],
+            refs: HashMap::new(),
+        };
+        let root_id = c.schema(root, true, 0)?;
+        let mut nodes = c.nodes;
+        // Resolve `$ref` aliases everywhere a node id is stored.
+        let resolved: Vec<NodeId> = (0..nodes.len())
+            .map(|i| resolve(&nodes, i as NodeId))
+            .collect::<Option<_>>()?;
+        for n in &mut nodes {
+            n.additional = resolved[n.additional as usize];
+            n.items = resolved[n.items as usize];
+            for p in &mut n.props {
+                p.node = resolved[p.node as usize];
+            }
+        }
+        Some(Program {
+            root: resolved[root_id as usize],
+            nodes,
+        })
+    }
+
+    /// Is `body` JSON that the schema accepts? `false` means "not shown here" (see the module
+    /// docs); it never means `true` wrongly.
+    pub(crate) fn accepts(&self, body: &[u8]) -> bool {
+        let mut de = serde_json::Deserializer::from_slice(body);
+        let at = At {
+            prog: self,
+            node: self.node(self.root),
+        };
+        at.deserialize(&mut de).is_ok() && de.end().is_ok()
+    }
+
+    fn node(&self, id: NodeId) -> &Node {
+        // Every stored id was resolved against `nodes` at compile time.
+        self.nodes.get(id as usize).unwrap_or(&self.nodes[0])
+    }
+}
+
+/// Follows alias chains; `None` on a cycle of `$ref`-only schemas.
+fn resolve(nodes: &[Node], mut id: NodeId) -> Option<NodeId> {
+    for _ in 0..=nodes.len().min(MAX_COMPILE_DEPTH) {
+        match nodes.get(id as usize)?.alias {
+            Some(next) => id = next,
+            None => return Some(id),
+        }
+    }
+    None
+}
+
+struct Compiler<'a> {
+    root: &'a Value,
+    jdraft: jsonschema::Draft,
+    draft: Draft,
+    nodes: Vec<Node>,
+    /// `$ref` pointer → node id, so recursive schemas compile to cycles.
+    refs: HashMap<String, NodeId>,
+}
+
+impl Compiler<'_> {
+    fn push(&mut self, node: Node) -> Option<NodeId> {
+        if self.nodes.len() >= MAX_NODES {
+            return None;
+        }
+        self.nodes.push(node);
+        NodeId::try_from(self.nodes.len() - 1).ok()
+    }
+
+    fn schema(&mut self, v: &Value, is_root: bool, depth: usize) -> Option<NodeId> {
+        if depth > MAX_COMPILE_DEPTH {
+            return None;
+        }
+        let m = match v {
+            Value::Bool(b) if self.draft == Draft::Later => {
+                return Some(if *b { ANY } else { NEVER });
+            }
+            Value::Object(m) => m,
+            _ => return None,
+        };
+        for k in m.keys() {
+            if UNSUPPORTED.contains(&k.as_str()) {
+                return None;
+            }
+            if !is_root && matches!(k.as_str(), "$id" | "id" | "$schema") {
+                return None;
+            }
+        }
+        if let Some(r) = m.get("$ref") {
+            return self.reference(m, r, is_root, depth);
+        }
+        let mut node = Node::any();
+        if let Some(t) = m.get("type") {
+            node.types = types(t)?;
+        }
+        self.object_keywords(m, &mut node, depth)?;
+        self.array_keywords(m, &mut node, depth)?;
+        string_keywords(m, &mut node, self.jdraft)?;
+        self.number_keywords(m, &mut node)?;
+        for kw in ["enum", "const"] {
+            if let Some(e) = m.get(kw) {
+                let list = if kw == "enum" {
+                    e.as_array()?.iter().map(scalar).collect::<Option<_>>()?
+                } else {
+                    vec![scalar(e)?]
+                };
+                node.enums.push(list);
+            }
+        }
+        self.push(node)
+    }
+
+    /// A schema whose only validation keyword is `$ref` to a pointer in this document.
+    fn reference(
+        &mut self,
+        m: &Map<String, Value>,
+        r: &Value,
+        is_root: bool,
+        depth: usize,
+    ) -> Option<NodeId> {
+        const ANNOTATIONS: &[&str] = &[
+            "$ref",
+            "$comment",
+            "title",
+            "description",
+            "default",
+            "examples",
+            "deprecated",
+            "readOnly",
+            "writeOnly",
+            "definitions",
+            "$defs",
+        ];
+        let root_only = |k: &str| is_root && matches!(k, "$schema" | "$id" | "id");
+        if m
+            .keys()
+            .any(|k| !ANNOTATIONS.contains(&k.as_str()) && !root_only(k))
+        {
+            return None;
+        }
+        let r = r.as_str()?;
+        let ptr = r.strip_prefix('#')?;
+        if !(ptr.is_empty() || ptr.starts_with('/')) || ptr.contains('%') {
+            return None;
+        }
+        if let Some(&id) = self.refs.get(ptr) {
+            return Some(id);
+        }
+        let target = self.root.pointer(ptr)?;
+        let id = self.push(Node::any())?;
+        self.refs.insert(ptr.to_string(), id);
+        let target_id = self.schema(target, ptr.is_empty(), depth + 1)?;
+        let slot = self.nodes.get_mut(id as usize)?;
+        slot.alias = Some(target_id);
+        Some(id)
+    }
+
+    fn object_keywords(
+        &mut self,
+        m: &Map<String, Value>,
+        node: &mut Node,
+        depth: usize,
+    ) -> Option<()> {
+        if let Some(a) = m.get("additionalProperties") {
+            node.additional = match a {
+                Value::Bool(true) => ANY,
+                Value::Bool(false) => NEVER,
+                s => self.schema(s, false, depth + 1)?,
+            };
+        }
+        if let Some(p) = m.get("properties") {
+            for (name, s) in p.as_object()? {
+                let id = self.schema(s, false, depth + 1)?;
+                node.props.push(Prop {
+                    name: name.as_str().into(),
+                    node: id,
+                    bit: 0,
+                });
+            }
+        }
+        if let Some(r) = m.get("required") {
+            let mut bits = 0u32;
+            for name in r.as_array()? {
+                let name = name.as_str()?;
+                let idx = match node.props.iter().position(|p| &*p.name == name) {
+                    Some(i) => i,
+                    None => {
+                        // Required but not declared: its value is an additional property.
+                        node.props.push(Prop {
+                            name: name.into(),
+                            node: node.additional,
+                            bit: 0,
+                        });
+                        node.props.len() - 1
+                    }
+                };
+                if node.props[idx].bit == 0 {
+                    if bits >= 64 {
+                        return None;
+                    }
+                    node.props[idx].bit = 1u64 << bits;
+                    node.required |= 1u64 << bits;
+                    bits += 1;
+                }
+            }
+        }
+        node.props.sort_by(|a, b| a.name.cmp(&b.name));
+        if let Some(n) = m.get("maxProperties") {
+            node.max_props = n.as_u64()?;
+        }
+        Some(())
+    }
+
+    fn array_keywords(
+        &mut self,
+        m: &Map<String, Value>,
+        node: &mut Node,
+        depth: usize,
+    ) -> Option<()> {
+        if let Some(i) = m.get("items") {
+            if !matches!(i, Value::Object(_) | Value::Bool(_)) {
+                return None;
+            }
+            node.items = self.schema(i, false, depth + 1)?;
+        }
+        if let Some(n) = m.get("minItems") {
+            node.min_items = n.as_u64()?;
+        }
+        if let Some(n) = m.get("maxItems") {
+            node.max_items = n.as_u64()?;
+        }
+        Some(())
+    }
+
+    fn number_keywords(&mut self, m: &Map<String, Value>, node: &mut Node) -> Option<()> {
+        let mut kws = vec![("minimum", Bound::Ge), ("maximum", Bound::Le)];
+        match self.draft {
+            Draft::Four => {
+                if m.contains_key("exclusiveMinimum") || m.contains_key("exclusiveMaximum") {
+                    return None;
+                }
+            }
+            Draft::Later => {
+                kws.push(("exclusiveMinimum", Bound::Gt));
+                kws.push(("exclusiveMaximum", Bound::Lt));
+            }
+        }
+        for (kw, bound) in kws {
+            if let Some(v) = m.get(kw) {
+                node.bounds.push((bound, number(v)?));
+            }
+        }
+        Some(())
+    }
+}
+
+fn string_keywords(
+    m: &Map<String, Value>,
+    node: &mut Node,
+    draft: jsonschema::Draft,
+) -> Option<()> {
+    if let Some(n) = m.get("minLength") {
+        node.min_len = n.as_u64()?;
+    }
+    if let Some(n) = m.get("maxLength") {
+        node.max_len = n.as_u64()?;
+    }
+    let mut delegated = Map::new();
+    for kw in ["pattern", "format"] {
+        if let Some(v) = m.get(kw) {
+            delegated.insert(kw.to_string(), v.clone());
+        }
+    }
+    if !delegated.is_empty() {
+        let v = jsonschema::options()
+            .with_draft(draft)
+            .build(&Value::Object(delegated))
+            .ok()?;
+        node.strings = Some(v);
+    }
+    Some(())
+}
+
+fn number(v: &Value) -> Option<Num> {
+    let n = v.as_number()?;
+    Some(if let Some(u) = n.as_u64() {
+        Num::U(u)
+    } else if let Some(i) = n.as_i64() {
+        Num::I(i)
+    } else {
+        Num::F(n.as_f64()?)
+    })
+}
+
+fn scalar(v: &Value) -> Option<Scalar> {
+    match v {
+        Value::Null => Some(Scalar::Null),
+        Value::Bool(b) => Some(Scalar::Bool(*b)),
+        Value::String(s) => Some(Scalar::Str(s.as_str().into())),
+        _ => None,
+    }
+}
+
+fn types(t: &Value) -> Option<u8> {
+    fn one(s: &str) -> Option<u8> {
+        Some(match s {
+            "null" => T_NULL,
+            "boolean" => T_BOOL,
+            "integer" => T_INT,
+            "number" => T_NUM,
+            "string" => T_STR,
+            "array" => T_ARR,
+            "object" => T_OBJ,
+            _ => return None,
+        })
+    }
+    match t {
+        Value::String(s) => one(s),
+        Value::Array(a) => {
+            let mut set = 0;
+            for s in a {
+                set |= one(s.as_str()?)?;
+            }
+            // An empty list is not a "no type keyword" 0.
+            Some(if set == 0 { T_NONE } else { set })
+        }
+        _ => None,
+    }
+}
+
+/// Checks one value against one node while serde_json parses it.
+#[derive(Clone, Copy)]
+struct At<'p> {
+    prog: &'p Program,
+    node: &'p Node,
+}
+
+fn fail<E: de::Error>() -> E {
+    E::custom("not accepted by the fast path")
+}
+
+impl At<'_> {
+    fn ty<E: de::Error>(&self, t: u8) -> Result<(), E> {
+        let types = self.node.types;
+        if types == 0 || types & t != 0 {
+            Ok(())
+        } else {
+            Err(fail())
+        }
+    }
+
+    fn in_enums<E: de::Error>(&self, v: &Scalar) -> Result<(), E> {
+        if self.node.enums.iter().all(|list| list.contains(v)) {
+            Ok(())
+        } else {
+            Err(fail())
+        }
+    }
+
+    fn in_enums_str<E: de::Error>(&self, s: &str) -> Result<(), E> {
+        let ok = self.node.enums.iter().all(|list| {
+            list.iter()
+                .any(|x| matches!(x, Scalar::Str(e) if &**e == s))
+        });
+        if ok {
+            Ok(())
+        } else {
+            Err(fail())
+        }
+    }
+
+    fn number<E: de::Error>(self, n: Num) -> Result<(), E> {
+        let int_ok = match n {
+            Num::F(_) => T_NUM,
+            _ => T_INT | T_NUM,
+        };
+        self.ty(int_ok)?;
+        // `enum`/`const` here never hold numbers.
+        if !self.node.enums.is_empty() {
+            return Err(fail());
+        }
+        if self.node.bounds.iter().all(|&(b, limit)| b.holds(n, limit)) {
+            Ok(())
+        } else {
+            Err(fail())
+        }
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for At<'_> {
+    type Value = ();
+
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for At<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        self.ty(T_NULL)?;
+        self.in_enums(&Scalar::Null)
+    }
+
+    fn visit_bool<E: de::Error>(self, b: bool) -> Result<(), E> {
+        self.ty(T_BOOL)?;
+        self.in_enums(&Scalar::Bool(b))
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<(), E> {
+        self.number(Num::U(v))
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<(), E> {
+        self.number(Num::I(v))
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<(), E> {
+        self.number(Num::F(v))
+    }
+
+    fn visit_str<E: de::Error>(self, s: &str) -> Result<(), E> {
+        self.ty(T_STR)?;
+        let node = self.node;
+        if node.min_len > 0 || node.max_len < u64::MAX {
+            // Code points, as `jsonschema` counts them.
+            let len = s.chars().count() as u64;
+            if len < node.min_len || len > node.max_len {
+                return Err(fail());
+            }
+        }
+        if !node.enums.is_empty() {
+            self.in_enums_str(s)?;
+        }
+        if let Some(v) = &node.strings {
+            if !v.is_valid(&Value::String(s.to_owned())) {
+                return Err(fail());
+            }
+        }
+        Ok(())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        self.ty(T_ARR)?;
+        if !self.node.enums.is_empty() {
+            return Err(fail());
+        }
+        let item = At {
+            prog: self.prog,
+            node: self.prog.node(self.node.items),
+        };
+        let mut n: u64 = 0;
+        while seq.next_element_seed(item)?.is_some() {
+            n += 1;
+            if n > self.node.max_items {
+                return Err(fail());
+            }
+        }
+        if n < self.node.min_items {
+            return Err(fail());
+        }
+        Ok(())
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        self.ty(T_OBJ)?;
+        if !self.node.enums.is_empty() {
+            return Err(fail());
+        }
+        let mut seen = 0u64;
+        let mut n: u64 = 0;
+        while let Some((id, bit)) = map.next_key_seed(Key(self.node))? {
+            seen |= bit;
+            n += 1;
+            if n > self.node.max_props {
+                return Err(fail());
+            }
+            map.next_value_seed(At {
+                prog: self.prog,
+                node: self.prog.node(id),
+            })?;
+        }
+        if seen & self.node.required != self.node.required {
+            return Err(fail());
+        }
+        Ok(())
+    }
+}
+
+/// Reads an object key and says which node checks its value, and its `required` bit.
+struct Key<'p>(&'p Node);
+
+impl<'de> DeserializeSeed<'de> for Key<'_> {
+    type Value = (NodeId, u64);
+
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(NodeId, u64), D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Key<'_> {
+    type Value = (NodeId, u64);
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an object key")
+    }
+
+    fn visit_str<E: de::Error>(self, s: &str) -> Result<(NodeId, u64), E> {
+        let props = &self.0.props;
+        let found = if props.len() <= 16 {
+            props.iter().find(|p| &*p.name == s)
+        } else {
+            props
+                .binary_search_by(|p| (*p.name).cmp(s))
+                .ok()
+                .and_then(|i| props.get(i))
+        };
+        Ok(match found {
+            Some(p) => (p.node, p.bit),
+            None => (self.0.additional, 0),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;
