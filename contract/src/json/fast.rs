@@ -12,8 +12,9 @@
 //!   `$ref` with sibling keywords, nested `$id`/`$schema`, `enum`/`const` holding numbers or
 //!   containers, draft-4 boolean `exclusiveMinimum`/`exclusiveMaximum`, boolean subschemas in
 //!   draft 4);
-//! - at run time it declines a float where only `integer` is allowed (`jsonschema` treats
-//!   `1.0` differently under `"integer"` and `["integer", ...]`);
+//! - a float passes `integer` only under a lone `"type": "integer"` in drafts 6 on and only
+//!   without a fraction (`jsonschema` takes `1.0` there, but not under `["integer", ...]` nor in
+//!   draft 4); elsewhere such a float is declined;
 //! - the body is parsed by the same serde_json deserializer `serde_json::from_slice` uses (same
 //!   grammar, number classes, string unescaping, 128-level recursion limit, trailing-bytes
 //!   check), so a body that is not JSON is never accepted;
@@ -157,6 +158,8 @@ struct Prop {
 struct Node {
     /// Allowed types; 0 when the schema has no `type`.
     types: u8,
+    /// `"type": "integer"` alone (drafts 6 on): `jsonschema` takes a float with no fraction.
+    int_floats: bool,
     /// Declared (and required-only) properties, sorted by name.
     props: Vec<Prop>,
     required: u64,
@@ -180,6 +183,7 @@ impl Node {
     fn any() -> Self {
         Node {
             types: 0,
+            int_floats: false,
             props: Vec::new(),
             required: 0,
             additional: ANY,
@@ -315,6 +319,7 @@ impl Compiler<'_> {
         let mut node = Node::any();
         if let Some(t) = m.get("type") {
             node.types = types(t)?;
+            node.int_floats = self.draft == Draft::Later && t.as_str() == Some("integer");
         }
         self.object_keywords(m, &mut node, depth)?;
         self.array_keywords(m, &mut node, depth)?;
@@ -594,6 +599,7 @@ impl At<'_> {
 
     fn number<E: de::Error>(self, n: Num) -> Result<(), E> {
         let int_ok = match n {
+            Num::F(f) if self.node.int_floats && f.fract() == 0.0 => T_INT,
             Num::F(_) => T_NUM,
             _ => T_INT | T_NUM,
         };
