@@ -1,5 +1,6 @@
 //! The fast path of JSON Schema validation: the schema compiled into a flat program of nodes,
-//! checked while serde_json parses the body (no `serde_json::Value` is built).
+//! checked in one pass over the body's bytes (no `serde_json::Value` is built, nothing is
+//! allocated for a body without `pattern`/`format` checks).
 //!
 //! It only ever answers "valid": [`Program::accepts`] returning `false` means "not shown valid
 //! here", and the caller then runs the `jsonschema` validator, which stays authoritative for
@@ -15,9 +16,10 @@
 //! - a float passes `integer` only under a lone `"type": "integer"` in drafts 6 on and only
 //!   without a fraction (`jsonschema` takes `1.0` there, but not under `["integer", ...]` nor in
 //!   draft 4); elsewhere such a float is declined;
-//! - the body is parsed by the same serde_json deserializer `serde_json::from_slice` uses (same
-//!   grammar, number classes, string unescaping, 128-level recursion limit, trailing-bytes
-//!   check), so a body that is not JSON is never accepted;
+//! - the scan accepts only strict JSON text that serde_json reads to the same values: the body
+//!   must be UTF-8; strings with escapes or control characters, nesting deeper than 100 and any
+//!   syntax error are declined; floats and integers beyond 64 bits go through serde_json's own
+//!   number parser;
 //! - duplicate object keys: `Value` keeps the last; here every occurrence is checked, which can
 //!   only decline more (no keyword kept here counts distinct keys from below);
 //! - `pattern` and `format` are delegated to a `jsonschema` validator compiled from just those
@@ -27,10 +29,8 @@
 //! The differential tests in `fast/tests.rs` hold it to the `jsonschema` crate's verdicts.
 
 use std::collections::HashMap;
-use std::fmt;
 
 use num_cmp::NumCmp;
-use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
 type NodeId = u32;
@@ -251,12 +251,21 @@ impl Program {
     /// Is `body` JSON that the schema accepts? `false` means "not shown here" (see the module
     /// docs); it never means `true` wrongly.
     pub(crate) fn accepts(&self, body: &[u8]) -> bool {
-        let mut de = serde_json::Deserializer::from_slice(body);
-        let at = At {
+        // Invalid UTF-8 is never JSON; checking it once here lets the scan slice strings freely.
+        if std::str::from_utf8(body).is_err() {
+            return false;
+        }
+        let mut scan = Scan {
+            b: body,
+            pos: 0,
             prog: self,
-            node: self.node(self.root),
         };
-        at.deserialize(&mut de).is_ok() && de.end().is_ok()
+        scan.ws();
+        if !scan.value(self.node(self.root), 0) {
+            return false;
+        }
+        scan.ws();
+        scan.pos == body.len()
     }
 
     fn node(&self, id: NodeId) -> &Node {
@@ -556,203 +565,270 @@ fn types(t: &Value) -> Option<u8> {
     }
 }
 
-/// Checks one value against one node while serde_json parses it.
-#[derive(Clone, Copy)]
-struct At<'p> {
+/// Deepest nesting the scanner follows (serde_json's own limit is 128; deeper is declined).
+const MAX_DEPTH: usize = 100;
+
+/// A single pass over the body that checks each value against its node as it reads it.
+///
+/// It is sound, not complete: it accepts only text serde_json parses to the same values, and
+/// declines (returns `false`) anything else, including escapes in strings, deeper nesting than
+/// [`MAX_DEPTH`], and every syntax error. Floats and integers beyond 64 bits are read by
+/// serde_json's own number parser, so their values are the ones `Value` would hold.
+struct Scan<'b, 'p> {
+    b: &'b [u8],
+    pos: usize,
     prog: &'p Program,
-    node: &'p Node,
 }
 
-fn fail<E: de::Error>() -> E {
-    E::custom("not accepted by the fast path")
-}
+impl<'b> Scan<'b, '_> {
+    fn ws(&mut self) {
+        while let Some(&c) = self.b.get(self.pos) {
+            if !matches!(c, b' ' | b'\t' | b'\n' | b'\r') {
+                break;
+            }
+            self.pos += 1;
+        }
+    }
 
-impl At<'_> {
-    fn ty<E: de::Error>(&self, t: u8) -> Result<(), E> {
-        let types = self.node.types;
-        if types == 0 || types & t != 0 {
-            Ok(())
+    fn peek(&self) -> Option<u8> {
+        self.b.get(self.pos).copied()
+    }
+
+    fn eat(&mut self, c: u8) -> bool {
+        if self.peek() == Some(c) {
+            self.pos += 1;
+            true
         } else {
-            Err(fail())
+            false
         }
     }
 
-    fn in_enums<E: de::Error>(&self, v: &Scalar) -> Result<(), E> {
-        if self.node.enums.iter().all(|list| list.contains(v)) {
-            Ok(())
+    fn literal(&mut self, word: &[u8]) -> bool {
+        let end = self.pos + word.len();
+        if self.b.get(self.pos..end) == Some(word) {
+            self.pos = end;
+            true
         } else {
-            Err(fail())
+            false
         }
     }
 
-    fn in_enums_str<E: de::Error>(&self, s: &str) -> Result<(), E> {
-        let ok = self.node.enums.iter().all(|list| {
-            list.iter()
-                .any(|x| matches!(x, Scalar::Str(e) if &**e == s))
-        });
-        if ok {
-            Ok(())
-        } else {
-            Err(fail())
+    /// A string with no escapes or control characters (the body is known to be UTF-8).
+    fn string(&mut self) -> Option<&'b str> {
+        if !self.eat(b'"') {
+            return None;
         }
-    }
-
-    fn number<E: de::Error>(self, n: Num) -> Result<(), E> {
-        let int_ok = match n {
-            Num::F(f) if self.node.int_floats && f.fract() == 0.0 => T_INT,
-            Num::F(_) => T_NUM,
-            _ => T_INT | T_NUM,
-        };
-        self.ty(int_ok)?;
-        // `enum`/`const` here never hold numbers.
-        if !self.node.enums.is_empty() {
-            return Err(fail());
+        let start = self.pos;
+        let rest = self.b.get(start..)?;
+        let len = rest.iter().position(|&c| c == b'"' || c == b'\\' || c < 0x20)?;
+        if rest.get(len) != Some(&b'"') {
+            return None;
         }
-        if self.node.bounds.iter().all(|&(b, limit)| b.holds(n, limit)) {
-            Ok(())
-        } else {
-            Err(fail())
+        self.pos = start + len + 1;
+        // Both ends sit on ASCII bytes of a UTF-8 body, so this never fails.
+        std::str::from_utf8(rest.get(..len)?).ok()
+    }
+
+    fn digits(&mut self) -> usize {
+        let start = self.pos;
+        while matches!(self.peek(), Some(b'0'..=b'9')) {
+            self.pos += 1;
         }
-    }
-}
-
-impl<'de> DeserializeSeed<'de> for At<'_> {
-    type Value = ();
-
-    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for At<'_> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a JSON value")
+        self.pos - start
     }
 
-    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
-        self.ty(T_NULL)?;
-        self.in_enums(&Scalar::Null)
-    }
-
-    fn visit_bool<E: de::Error>(self, b: bool) -> Result<(), E> {
-        self.ty(T_BOOL)?;
-        self.in_enums(&Scalar::Bool(b))
-    }
-
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<(), E> {
-        self.number(Num::U(v))
-    }
-
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<(), E> {
-        self.number(Num::I(v))
-    }
-
-    fn visit_f64<E: de::Error>(self, v: f64) -> Result<(), E> {
-        self.number(Num::F(v))
-    }
-
-    fn visit_str<E: de::Error>(self, s: &str) -> Result<(), E> {
-        self.ty(T_STR)?;
-        let node = self.node;
-        if node.min_len > 0 || node.max_len < u64::MAX {
-            // Code points, as `jsonschema` counts them.
-            let len = s.chars().count() as u64;
-            if len < node.min_len || len > node.max_len {
-                return Err(fail());
+    fn number(&mut self) -> Option<Num> {
+        let start = self.pos;
+        let negative = self.eat(b'-');
+        let int_start = self.pos;
+        let n = self.digits();
+        if n == 0 || (n > 1 && self.b.get(int_start) == Some(&b'0')) {
+            return None;
+        }
+        let mut float = false;
+        if self.eat(b'.') {
+            float = true;
+            if self.digits() == 0 {
+                return None;
             }
         }
-        if !node.enums.is_empty() {
-            self.in_enums_str(s)?;
-        }
-        if let Some(v) = &node.strings {
-            if !v.is_valid(&Value::String(s.to_owned())) {
-                return Err(fail());
+        if matches!(self.peek(), Some(b'e' | b'E')) {
+            self.pos += 1;
+            float = true;
+            if !self.eat(b'+') {
+                self.eat(b'-');
+            }
+            if self.digits() == 0 {
+                return None;
             }
         }
-        Ok(())
+        let text = std::str::from_utf8(self.b.get(start..self.pos)?).ok()?;
+        if !float {
+            let digits = text.get(usize::from(negative)..)?;
+            if let Ok(magnitude) = digits.parse::<u64>() {
+                if !negative {
+                    return Some(Num::U(magnitude));
+                }
+                // `-0` is skipped: serde_json reads it as the float -0.0.
+                if let Ok(v) = i64::try_from(-i128::from(magnitude)) {
+                    if v != 0 {
+                        return Some(Num::I(v));
+                    }
+                }
+            }
+        }
+        // Floats, and integers beyond `u64`/`i64` (which serde_json reads as floats): serde_json's
+        // own number parser, so the value and its class are the ones `Value` holds.
+        let n: serde_json::Number = text.parse().ok()?;
+        if let Some(u) = n.as_u64() {
+            Some(Num::U(u))
+        } else if let Some(i) = n.as_i64() {
+            Some(Num::I(i))
+        } else {
+            n.as_f64().map(Num::F)
+        }
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        self.ty(T_ARR)?;
-        if !self.node.enums.is_empty() {
-            return Err(fail());
+    fn value(&mut self, node: &Node, depth: usize) -> bool {
+        match self.peek() {
+            Some(b'{') => self.object(node, depth + 1),
+            Some(b'[') => self.array(node, depth + 1),
+            Some(b'"') => match self.string() {
+                Some(s) => string_ok(node, s),
+                None => false,
+            },
+            Some(b't') => self.literal(b"true") && scalar_ok(node, T_BOOL, &Scalar::Bool(true)),
+            Some(b'f') => self.literal(b"false") && scalar_ok(node, T_BOOL, &Scalar::Bool(false)),
+            Some(b'n') => self.literal(b"null") && scalar_ok(node, T_NULL, &Scalar::Null),
+            Some(b'-' | b'0'..=b'9') => match self.number() {
+                Some(n) => number_ok(node, n),
+                None => false,
+            },
+            _ => false,
         }
-        let item = At {
-            prog: self.prog,
-            node: self.prog.node(self.node.items),
-        };
+    }
+
+    fn array(&mut self, node: &Node, depth: usize) -> bool {
+        if depth > MAX_DEPTH || !type_ok(node, T_ARR) || !node.enums.is_empty() {
+            return false;
+        }
+        self.pos += 1;
+        let item = self.prog.node(node.items);
         let mut n: u64 = 0;
-        while seq.next_element_seed(item)?.is_some() {
-            n += 1;
-            if n > self.node.max_items {
-                return Err(fail());
+        self.ws();
+        if !self.eat(b']') {
+            loop {
+                self.ws();
+                if !self.value(item, depth) {
+                    return false;
+                }
+                n += 1;
+                self.ws();
+                if self.eat(b']') {
+                    break;
+                }
+                if !self.eat(b',') {
+                    return false;
+                }
             }
         }
-        if n < self.node.min_items {
-            return Err(fail());
-        }
-        Ok(())
+        n >= node.min_items && n <= node.max_items
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        self.ty(T_OBJ)?;
-        if !self.node.enums.is_empty() {
-            return Err(fail());
+    fn object(&mut self, node: &Node, depth: usize) -> bool {
+        if depth > MAX_DEPTH || !type_ok(node, T_OBJ) || !node.enums.is_empty() {
+            return false;
         }
+        self.pos += 1;
         let mut seen = 0u64;
         let mut n: u64 = 0;
-        while let Some((id, bit)) = map.next_key_seed(Key(self.node))? {
-            seen |= bit;
-            n += 1;
-            if n > self.node.max_props {
-                return Err(fail());
+        self.ws();
+        if !self.eat(b'}') {
+            loop {
+                self.ws();
+                let Some(key) = self.string() else {
+                    return false;
+                };
+                let (id, bit) = lookup(node, key);
+                self.ws();
+                if !self.eat(b':') {
+                    return false;
+                }
+                self.ws();
+                if !self.value(self.prog.node(id), depth) {
+                    return false;
+                }
+                seen |= bit;
+                n += 1;
+                self.ws();
+                if self.eat(b'}') {
+                    break;
+                }
+                if !self.eat(b',') {
+                    return false;
+                }
             }
-            map.next_value_seed(At {
-                prog: self.prog,
-                node: self.prog.node(id),
-            })?;
         }
-        if seen & self.node.required != self.node.required {
-            return Err(fail());
-        }
-        Ok(())
+        seen & node.required == node.required && n <= node.max_props
     }
 }
 
-/// Reads an object key and says which node checks its value, and its `required` bit.
-struct Key<'p>(&'p Node);
-
-impl<'de> DeserializeSeed<'de> for Key<'_> {
-    type Value = (NodeId, u64);
-
-    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(NodeId, u64), D::Error> {
-        d.deserialize_str(self)
-    }
+fn type_ok(node: &Node, t: u8) -> bool {
+    node.types == 0 || node.types & t != 0
 }
 
-impl<'de> Visitor<'de> for Key<'_> {
-    type Value = (NodeId, u64);
+fn scalar_ok(node: &Node, t: u8, v: &Scalar) -> bool {
+    type_ok(node, t) && node.enums.iter().all(|list| list.contains(v))
+}
 
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("an object key")
+fn number_ok(node: &Node, n: Num) -> bool {
+    let t = match n {
+        Num::F(f) if node.int_floats && f.fract() == 0.0 => T_INT,
+        Num::F(_) => T_NUM,
+        _ => T_INT | T_NUM,
+    };
+    // `enum`/`const` here never hold numbers.
+    type_ok(node, t)
+        && node.enums.is_empty()
+        && node.bounds.iter().all(|&(b, limit)| b.holds(n, limit))
+}
+
+fn string_ok(node: &Node, s: &str) -> bool {
+    if !type_ok(node, T_STR) {
+        return false;
     }
+    if node.min_len > 0 || node.max_len < u64::MAX {
+        // Code points, as `jsonschema` counts them.
+        let len = s.chars().count() as u64;
+        if len < node.min_len || len > node.max_len {
+            return false;
+        }
+    }
+    let in_enums = node.enums.iter().all(|list| {
+        list.iter()
+            .any(|x| matches!(x, Scalar::Str(e) if &**e == s))
+    });
+    in_enums
+        && node
+            .strings
+            .as_ref()
+            .is_none_or(|v| v.is_valid(&Value::String(s.to_owned())))
+}
 
-    fn visit_str<E: de::Error>(self, s: &str) -> Result<(NodeId, u64), E> {
-        let props = &self.0.props;
-        let found = if props.len() <= 16 {
-            props.iter().find(|p| &*p.name == s)
-        } else {
-            props
-                .binary_search_by(|p| (*p.name).cmp(s))
-                .ok()
-                .and_then(|i| props.get(i))
-        };
-        Ok(match found {
-            Some(p) => (p.node, p.bit),
-            None => (self.0.additional, 0),
-        })
+/// Which node checks the value under `key`, and the key's `required` bit.
+fn lookup(node: &Node, key: &str) -> (NodeId, u64) {
+    let props = &node.props;
+    let found = if props.len() <= 16 {
+        props.iter().find(|p| &*p.name == key)
+    } else {
+        props
+            .binary_search_by(|p| (*p.name).cmp(key))
+            .ok()
+            .and_then(|i| props.get(i))
+    };
+    match found {
+        Some(p) => (p.node, p.bit),
+        None => (node.additional, 0),
     }
 }
 
