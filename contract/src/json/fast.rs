@@ -252,10 +252,11 @@ impl Program {
     /// docs); it never means `true` wrongly.
     pub(crate) fn accepts(&self, body: &[u8]) -> bool {
         // Invalid UTF-8 is never JSON; checking it once here lets the scan slice strings freely.
-        if std::str::from_utf8(body).is_err() {
+        let Ok(text) = std::str::from_utf8(body) else {
             return false;
-        }
+        };
         let mut scan = Scan {
+            text,
             b: body,
             pos: 0,
             prog: self,
@@ -575,6 +576,8 @@ const MAX_DEPTH: usize = 100;
 /// [`MAX_DEPTH`], and every syntax error. Floats and integers beyond 64 bits are read by
 /// serde_json's own number parser, so their values are the ones `Value` would hold.
 struct Scan<'b, 'p> {
+    /// The body, known to be UTF-8.
+    text: &'b str,
     b: &'b [u8],
     pos: usize,
     prog: &'p Program,
@@ -620,13 +623,28 @@ impl<'b> Scan<'b, '_> {
         }
         let start = self.pos;
         let rest = self.b.get(start..)?;
-        let len = rest.iter().position(|&c| c == b'"' || c == b'\\' || c < 0x20)?;
+        // Skip 8 bytes at a time while none of them is `"`, `\\` or a control character.
+        let mut skip = 0;
+        while let Some(chunk) = rest.get(skip..skip + 8) {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            if plain(u64::from_le_bytes(word)) {
+                skip += 8;
+            } else {
+                break;
+            }
+        }
+        let len = skip
+            + rest
+                .get(skip..)?
+                .iter()
+                .position(|&c| c == b'"' || c == b'\\' || c < 0x20)?;
         if rest.get(len) != Some(&b'"') {
             return None;
         }
         self.pos = start + len + 1;
-        // Both ends sit on ASCII bytes of a UTF-8 body, so this never fails.
-        std::str::from_utf8(rest.get(..len)?).ok()
+        // Both ends sit on ASCII quotes of the UTF-8 body: char boundaries.
+        self.text.get(start..start + len)
     }
 
     fn digits(&mut self) -> usize {
@@ -641,7 +659,15 @@ impl<'b> Scan<'b, '_> {
         let start = self.pos;
         let negative = self.eat(b'-');
         let int_start = self.pos;
-        let n = self.digits();
+        // The magnitude, while it fits in a u64 (`None` once it does not).
+        let mut magnitude: Option<u64> = Some(0);
+        while let Some(c @ b'0'..=b'9') = self.peek() {
+            magnitude = magnitude
+                .and_then(|m| m.checked_mul(10))
+                .and_then(|m| m.checked_add(u64::from(c - b'0')));
+            self.pos += 1;
+        }
+        let n = self.pos - int_start;
         if n == 0 || (n > 1 && self.b.get(int_start) == Some(&b'0')) {
             return None;
         }
@@ -662,10 +688,8 @@ impl<'b> Scan<'b, '_> {
                 return None;
             }
         }
-        let text = std::str::from_utf8(self.b.get(start..self.pos)?).ok()?;
         if !float {
-            let digits = text.get(usize::from(negative)..)?;
-            if let Ok(magnitude) = digits.parse::<u64>() {
+            if let Some(magnitude) = magnitude {
                 if !negative {
                     return Some(Num::U(magnitude));
                 }
@@ -679,7 +703,7 @@ impl<'b> Scan<'b, '_> {
         }
         // Floats, and integers beyond `u64`/`i64` (which serde_json reads as floats): serde_json's
         // own number parser, so the value and its class are the ones `Value` holds.
-        let n: serde_json::Number = text.parse().ok()?;
+        let n: serde_json::Number = self.text.get(start..self.pos)?.parse().ok()?;
         if let Some(u) = n.as_u64() {
             Some(Num::U(u))
         } else if let Some(i) = n.as_i64() {
@@ -773,6 +797,18 @@ impl<'b> Scan<'b, '_> {
     }
 }
 
+/// Does no byte of `w` equal `"` or `\\`, or fall below 0x20? (Exact: each test below is
+/// non-zero iff some byte matches.)
+fn plain(w: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let zero_byte = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
+    let quote = zero_byte(w ^ (ONES * u64::from(b'"')));
+    let backslash = zero_byte(w ^ (ONES * u64::from(b'\\')));
+    let control = w.wrapping_sub(ONES * 0x20) & !w & HIGH;
+    (quote | backslash | control) == 0
+}
+
 fn type_ok(node: &Node, t: u8) -> bool {
     node.types == 0 || node.types & t != 0
 }
@@ -819,7 +855,10 @@ fn string_ok(node: &Node, s: &str) -> bool {
 fn lookup(node: &Node, key: &str) -> (NodeId, u64) {
     let props = &node.props;
     let found = if props.len() <= 16 {
-        props.iter().find(|p| &*p.name == key)
+        let first = key.as_bytes().first();
+        props.iter().find(|p| {
+            p.name.len() == key.len() && p.name.as_bytes().first() == first && &*p.name == key
+        })
     } else {
         props
             .binary_search_by(|p| (*p.name).cmp(key))

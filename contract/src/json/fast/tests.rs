@@ -582,3 +582,14 @@ fn keyword_boundaries_match_jsonschema_exactly() {
     }
     assert!(checked > 2000);
 }
+
+proptest! {
+    /// The 8-byte string skip agrees with the byte-wise test on every word.
+    #[test]
+    fn plain_words_match_the_bytewise_test(bytes in any::<[u8; 8]>(), pick in 0usize..8, special in prop::sample::select(vec![b'"', b'\\', 0u8, 0x1f, 0x20, 0x21, 0x7f, 0x80, 0xff])) {
+        for w in [bytes, { let mut b = bytes; b[pick] = special; b }] {
+            let bytewise = w.iter().all(|&c| c != b'"' && c != b'\\' && c >= 0x20);
+            prop_assert_eq!(super::plain(u64::from_le_bytes(w)), bytewise);
+        }
+    }
+}
