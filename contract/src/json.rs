@@ -3,6 +3,10 @@
 //!
 //! - validation uses the `jsonschema` crate with remote `$ref` fetching compiled out: only
 //!   local references and the schema's resolved references are reachable;
+//! - a fast path ([`fast`](self)) runs first when the schema only uses keywords it implements:
+//!   the schema compiled into a flat program, checked in one scan over the body. It can only
+//!   answer "valid"; whatever it declines (and every rejection) goes to the `jsonschema`
+//!   validator, which words the error. Differential tests hold it to the crate's verdicts;
 //! - [`model`](self) loads the schema the way Confluent's everit-based provider sees it, and
 //!   [`diff`] compares two such models under Confluent's strict policy.
 

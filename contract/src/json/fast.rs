@@ -370,8 +370,7 @@ impl Compiler<'_> {
             "$defs",
         ];
         let root_only = |k: &str| is_root && matches!(k, "$schema" | "$id" | "id");
-        if m
-            .keys()
+        if m.keys()
             .any(|k| !ANNOTATIONS.contains(&k.as_str()) && !root_only(k))
         {
             return None;

@@ -86,9 +86,31 @@ const KEYS: &[&str] = &[
 
 fn strings() -> Vec<String> {
     let mut v: Vec<String> = [
-        "", "NEW", "PAID", "SHIPPED", "new", "EUR", "eur", "EURO", "ab", "abc", "abcd", "abcde",
-        "abc1", "abc12", "ñé", "ñéñé", "ñéñéñ", "😀😀😀", "a\"b\\c\n", "x@example.com",
-        "not an email", "2026-12-07", "2026-13-07", "\u{0}", "SKU-000001-XL",
+        "",
+        "NEW",
+        "PAID",
+        "SHIPPED",
+        "new",
+        "EUR",
+        "eur",
+        "EURO",
+        "ab",
+        "abc",
+        "abcd",
+        "abcde",
+        "abc1",
+        "abc12",
+        "ñé",
+        "ñéñé",
+        "ñéñéñ",
+        "😀😀😀",
+        "a\"b\\c\n",
+        "x@example.com",
+        "not an email",
+        "2026-12-07",
+        "2026-13-07",
+        "\u{0}",
+        "SKU-000001-XL",
     ]
     .iter()
     .map(|s| s.to_string())
@@ -294,7 +316,12 @@ fn differential(schema: &str, seeds: &[&str], cases: u32) -> (usize, usize, usiz
             !accepted || truth,
             "fast path accepted what jsonschema rejects: {text}"
         );
-        prop_assert_eq!(ours.validate(&b).is_ok(), truth, "verdict differs on {}", text);
+        prop_assert_eq!(
+            ours.validate(&b).is_ok(),
+            truth,
+            "verdict differs on {}",
+            text
+        );
         total.fetch_add(1, Ordering::Relaxed);
         valid.fetch_add(usize::from(truth), Ordering::Relaxed);
         fast.fetch_add(usize::from(accepted), Ordering::Relaxed);
@@ -303,11 +330,7 @@ fn differential(schema: &str, seeds: &[&str], cases: u32) -> (usize, usize, usiz
     if let Err(e) = result {
         panic!("{e}");
     }
-    (
-        valid.into_inner(),
-        fast.into_inner(),
-        total.into_inner(),
-    )
+    (valid.into_inner(), fast.into_inner(), total.into_inner())
 }
 
 /// The fast path must compile this schema and take most of its valid bodies (it declines
@@ -515,7 +538,13 @@ fn hostile_bodies_are_declined_without_panics() {
     );
     assert!(!p.accepts(deep.as_bytes()));
     assert!(s.validate(deep.as_bytes()).is_err());
-    for bad in [&b""[..], b"{", b"{\"value\":1} {}", b"{\"value\":1e400}", b"\xff"] {
+    for bad in [
+        &b""[..],
+        b"{",
+        b"{\"value\":1} {}",
+        b"{\"value\":1e400}",
+        b"\xff",
+    ] {
         assert!(!p.accepts(bad));
         assert!(s.validate(bad).is_err());
     }
@@ -555,7 +584,13 @@ fn keyword_boundaries_match_jsonschema_exactly() {
         }
     }
     for n in 0..4 {
-        for kw in ["maxProperties", "minItems", "maxItems", "minLength", "maxLength"] {
+        for kw in [
+            "maxProperties",
+            "minItems",
+            "maxItems",
+            "minLength",
+            "maxLength",
+        ] {
             schemas.push(format!("{{\"{kw}\":{n}}}"));
         }
     }
@@ -576,7 +611,11 @@ fn keyword_boundaries_match_jsonschema_exactly() {
             let truth = serde_json::from_str::<serde_json::Value>(body)
                 .map(|v| reference.is_valid(&v))
                 .unwrap_or(false);
-            assert_eq!(program.accepts(body.as_bytes()), truth, "{schema} on {body}");
+            assert_eq!(
+                program.accepts(body.as_bytes()),
+                truth,
+                "{schema} on {body}"
+            );
             checked += 1;
         }
     }
