@@ -615,8 +615,9 @@ impl<'b> Scan<'b, '_> {
         }
     }
 
-    /// A string with no escapes or control characters (the body is known to be UTF-8).
-    fn string(&mut self) -> Option<&'b str> {
+    /// The bytes of a string with no escapes or control characters (the body is known to be
+    /// UTF-8, and both ends are quotes, so they are a whole UTF-8 string).
+    fn string(&mut self) -> Option<&'b [u8]> {
         if !self.eat(b'"') {
             return None;
         }
@@ -642,8 +643,7 @@ impl<'b> Scan<'b, '_> {
             return None;
         }
         self.pos = start + len + 1;
-        // Both ends sit on ASCII quotes of the UTF-8 body: char boundaries.
-        self.text.get(start..start + len)
+        rest.get(..len)
     }
 
     fn digits(&mut self) -> usize {
@@ -828,39 +828,42 @@ fn number_ok(node: &Node, n: Num) -> bool {
         && node.bounds.iter().all(|&(b, limit)| b.holds(n, limit))
 }
 
-fn string_ok(node: &Node, s: &str) -> bool {
+fn string_ok(node: &Node, s: &[u8]) -> bool {
     if !type_ok(node, T_STR) {
         return false;
     }
     if node.min_len > 0 || node.max_len < u64::MAX {
-        // Code points, as `jsonschema` counts them.
-        let len = s.chars().count() as u64;
+        // Code points, as `jsonschema` counts them: in UTF-8, the bytes that are not
+        // continuation bytes (0x80..=0xBF).
+        let len = s.iter().filter(|&&c| !(0x80..0xC0).contains(&c)).count() as u64;
         if len < node.min_len || len > node.max_len {
             return false;
         }
     }
     let in_enums = node.enums.iter().all(|list| {
         list.iter()
-            .any(|x| matches!(x, Scalar::Str(e) if &**e == s))
+            .any(|x| matches!(x, Scalar::Str(e) if same(e.as_bytes(), s)))
     });
     in_enums
-        && node
-            .strings
-            .as_ref()
-            .is_none_or(|v| v.is_valid(&Value::String(s.to_owned())))
+        && node.strings.as_ref().is_none_or(|v| {
+            std::str::from_utf8(s).is_ok_and(|s| v.is_valid(&Value::String(s.to_owned())))
+        })
+}
+
+/// Byte equality without a call into `memcmp` (keys and enum values are short).
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
 }
 
 /// Which node checks the value under `key`, and the key's `required` bit.
-fn lookup(node: &Node, key: &str) -> (NodeId, u64) {
+fn lookup(node: &Node, key: &[u8]) -> (NodeId, u64) {
     let props = &node.props;
     let found = if props.len() <= 16 {
-        let first = key.as_bytes().first();
-        props.iter().find(|p| {
-            p.name.len() == key.len() && p.name.as_bytes().first() == first && &*p.name == key
-        })
+        props.iter().find(|p| same(p.name.as_bytes(), key))
     } else {
+        // Byte order is `str` order.
         props
-            .binary_search_by(|p| (*p.name).cmp(key))
+            .binary_search_by(|p| p.name.as_bytes().cmp(key))
             .ok()
             .and_then(|i| props.get(i))
     };
