@@ -19,7 +19,7 @@
 //! - the scan accepts only strict JSON text that serde_json reads to the same values: the body
 //!   must be UTF-8; strings with escapes or control characters, nesting deeper than 100 and any
 //!   syntax error are declined; floats and integers beyond 64 bits go through serde_json's own
-//!   number parser;
+//!   number parser, and so does `-0` (a float, -0.0, to serde_json);
 //! - duplicate object keys: `Value` keeps the last; here every occurrence is checked, which can
 //!   only decline more (no keyword kept here counts distinct keys from below);
 //! - `pattern` and `format` are delegated to a `jsonschema` validator compiled from just those
