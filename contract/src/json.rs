@@ -3,10 +3,15 @@
 //!
 //! - validation uses the `jsonschema` crate with remote `$ref` fetching compiled out: only
 //!   local references and the schema's resolved references are reachable;
+//! - a fast path ([`fast`](self)) runs first when the schema only uses keywords it implements:
+//!   the schema compiled into a flat program, checked in one scan over the body. It can only
+//!   answer "valid"; whatever it declines (and every rejection) goes to the `jsonschema`
+//!   validator, which words the error. Differential tests hold it to the crate's verdicts;
 //! - [`model`](self) loads the schema the way Confluent's everit-based provider sees it, and
 //!   [`diff`] compares two such models under Confluent's strict policy.
 
 pub mod diff;
+mod fast;
 mod limits;
 mod model;
 
@@ -31,6 +36,8 @@ const BASE_URI: &str = "json-schema:///";
 #[derive(Clone)]
 pub struct JsonSchema {
     validator: Arc<jsonschema::Validator>,
+    /// The validate-while-parsing program, when the schema only uses what it implements.
+    fast: Option<Arc<fast::Program>>,
     model: Arc<model::Model>,
     canonical: String,
     /// The root `title`, kept from parsing for the record-name subject strategies.
@@ -173,6 +180,7 @@ impl JsonSchema {
                 pointer_or_root(&e.schema_path.to_string())
             ))
         })?;
+        let fast = fast::Program::compile(&root, draft).map(Arc::new);
         let mut canonical = String::new();
         write_canonical(&root, &mut canonical);
         let title = root
@@ -194,6 +202,7 @@ impl JsonSchema {
             })?;
         Ok(Self {
             validator: Arc::new(validator),
+            fast,
             model: Arc::new(model),
             canonical,
             title,
@@ -213,6 +222,18 @@ impl JsonSchema {
     /// The body must be JSON and valid; the error names the first failing instance location
     /// as a JSON pointer.
     pub fn validate(&self, body: &[u8]) -> Result<(), DecodeError> {
+        // The fast path only ever says "valid"; everything else (including what it declines)
+        // goes through the `jsonschema` validator below, which decides and words the error.
+        if let Some(fast) = &self.fast {
+            if fast.accepts(body) {
+                return Ok(());
+            }
+        }
+        self.validate_slow(body)
+    }
+
+    /// The `jsonschema` validator alone: parse into a `Value`, then check it.
+    fn validate_slow(&self, body: &[u8]) -> Result<(), DecodeError> {
         let instance: Value = serde_json::from_slice(body).map_err(|e| DecodeError {
             path: "(payload)".into(),
             reason: format!("not valid JSON: {e}"),
