@@ -36,7 +36,7 @@ type seqSummary struct {
 
 func runSeqLoadMain(argv []string) {
 	fs := flag.NewFlagSet("seqload", flag.ExitOnError)
-	bootstrap := fs.String("bootstrap", "", "HOST:PORT (required)")
+	bootstrap := fs.String("bootstrap", "", "HOST:PORT[,HOST:PORT...] (required)")
 	topic := fs.String("topic", "", "topic (required, already created)")
 	badFile := fs.String("bad-file", "", "indexes of bad records, one per line (required)")
 	count := fs.Int("count", 20000, "records to send")
@@ -52,7 +52,7 @@ func runSeqLoadMain(argv []string) {
 		os.Exit(2)
 	}
 	client, err := kgo.NewClient(
-		kgo.SeedBrokers(*bootstrap),
+		kgo.SeedBrokers(strings.Split(*bootstrap, ",")...),
 		kgo.ClientID("sg-franz-seqload"),
 		kgo.DefaultProduceTopic(*topic),
 		kgo.WithLogger(kgo.BasicLogger(os.Stderr, kgo.LogLevelInfo, nil)),

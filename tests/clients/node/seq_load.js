@@ -53,7 +53,7 @@ async function main() {
   };
   const kafka = new Kafka({
     clientId: 'sg-kafkajs-seqload',
-    brokers: [a.bootstrap],
+    brokers: a.bootstrap.split(','),
     logLevel: logLevel.INFO,
     logCreator,
     retry: { retries: 30, maxRetryTime: 5000 },

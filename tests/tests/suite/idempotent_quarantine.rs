@@ -272,10 +272,20 @@ impl Lab {
         // SCHEMAGATE_TEST_DIRECT=1: the same run straight to the brokers (no bad records), to
         // tell a client's own behaviour under the fault from the proxy's.
         let direct = self.direct.is_some();
-        let bootstrap = match direct {
-            true => self.cluster.addrs()[0].to_string(),
-            false => self.proxy.listen().to_string(),
+        // Every broker's address, as a user lists several: the proxy's bootstrap port is
+        // broker index 0's, so a client that knew only it could not start while that broker
+        // is down (README, Known gaps).
+        let brokers = self.cluster.addrs();
+        let bootstrap: Vec<String> = match direct {
+            true => brokers.iter().map(ToString::to_string).collect(),
+            false => {
+                let listen = self.proxy.listen();
+                (0..brokers.len() as u16)
+                    .map(|i| format!("{}:{}", listen.ip(), listen.port() + i))
+                    .collect()
+            }
         };
+        let bootstrap = bootstrap.join(",");
         let bad_file = self.dir.path().join("bad.txt");
         let handles: Vec<_> = PRODUCERS
             .iter()
