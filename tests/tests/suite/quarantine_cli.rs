@@ -23,7 +23,42 @@ const CLIENT_ID: &str = "qcli-test";
 const ORDER: &str = r#"{"type":"record","name":"Order","namespace":"shop","fields":[{"name":"id","type":"long"},{"name":"item","type":"string"}]}"#;
 /// Protobuf, so `show --registry` labels the message indexes.
 const OTHER: &str = "syntax = \"proto3\"; package shop; message Other { int32 n = 1; }";
-const MISMATCH_TS: i64 = 1_700_000_000_000;
+
+/// The mismatched record's timestamp: the last whole hour, in ms. Recent on purpose: a fixed
+/// 2023 timestamp is past the brokers' 7-day retention, so a retention check (every 5 minutes)
+/// could delete the quarantine copy this file reads before it reads it.
+/// Computed once per process, so the send and the checks agree across an hour's turn.
+fn mismatch_ts() -> i64 {
+    static TS: std::sync::OnceLock<i64> = std::sync::OnceLock::new();
+    *TS.get_or_init(|| {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        (now / 3600 - 1) * 3600 * 1000
+    })
+}
+
+/// `ms` as `schemagate quarantine show` prints it: `YYYY-MM-DDTHH:MM:SS.mmmZ`.
+fn utc(ms: i64) -> String {
+    let t = time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000))
+        .unwrap_or_else(|e| panic!("{e}"));
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second(),
+        ms.rem_euclid(1000)
+    )
+}
+
+#[test]
+fn utc_prints_as_the_cli_does() {
+    assert_eq!(utc(1_700_000_000_000), "2023-11-14T22:13:20.000Z");
+    assert_eq!(utc(1_700_000_000_042), "2023-11-14T22:13:20.042Z");
+}
 
 /// One record to produce: key, value, headers, timestamp.
 struct Sent {
@@ -123,7 +158,7 @@ impl Quarantined {
                 key: b"k5",
                 value: q.mismatch.clone(),
                 headers: vec![("h", Some(b"v"))],
-                timestamp: Some(MISMATCH_TS),
+                timestamp: Some(mismatch_ts()),
             },
         ];
         q.produce(&records);
@@ -351,7 +386,11 @@ fn show_prints_a_quarantined_record_by_index_and_by_offset() {
     ]);
     for want in [
         "offset     4\n",
-        &format!("timestamp  {MISMATCH_TS} (2023-11-14T22:13:20.000Z, create time)\n"),
+        &format!(
+            "timestamp  {} ({}, create time)\n",
+            mismatch_ts(),
+            utc(mismatch_ts())
+        ),
         "key        \"k5\"\n",
         "headers    1 from the client, 6 from schemagate\n",
         "  schemagate.reason     \"subject-mismatch\"\n",
@@ -461,7 +500,7 @@ fn replay_sends_back_what_the_registry_now_accepts() {
         .unwrap_or_else(|| panic!("no replayed record"));
     assert_eq!(replayed.key(), Some(&b"k5"[..]));
     assert_eq!(replayed.payload(), Some(q.mismatch.as_slice()));
-    assert_eq!(replayed.timestamp(), Timestamp::CreateTime(MISMATCH_TS));
+    assert_eq!(replayed.timestamp(), Timestamp::CreateTime(mismatch_ts()));
     let headers: Vec<(String, Option<Vec<u8>>)> = replayed.headers().map_or_else(Vec::new, |h| {
         h.iter()
             .map(|h| (h.key.to_string(), h.value.map(<[u8]>::to_vec)))
