@@ -27,8 +27,15 @@ SG_JAVA_KAFKA_CLIENTS="4.4.0"
 SG_GO_DIR="$SG_ROOT/tests/clients/go"
 SG_OTELCOL_DIR="$SG_ROOT/tests/otelcol"
 
-log() { printf '\033[1m[schemagate]\033[0m %s\n' "$*" >&2; }
-die() { printf '\033[1;31m[schemagate] error:\033[0m %s\n' "$*" >&2; exit 1; }
+# Bold (red for errors) only when stderr is a terminal and NO_COLOR is unset: logs written to
+# files (target/up/*.log, CI) stay free of escape codes.
+if [ -t 2 ] && [ -z "${NO_COLOR:-}" ]; then
+  _sg_b=$'\033[1m' _sg_r=$'\033[1;31m' _sg_0=$'\033[0m'
+else
+  _sg_b='' _sg_r='' _sg_0=''
+fi
+log() { printf '%s[schemagate]%s %s\n' "$_sg_b" "$_sg_0" "$*" >&2; }
+die() { printf '%s[schemagate] error:%s %s\n' "$_sg_r" "$_sg_0" "$*" >&2; exit 1; }
 
 # need CMD WHY: fail loudly unless CMD is on PATH.
 need() { command -v "$1" >/dev/null 2>&1 || die "$1 is required ($2) but is not on PATH"; }
