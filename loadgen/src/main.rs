@@ -252,6 +252,9 @@ enum LabCommand {
     /// Experiment 4: mixed-version live rollout (N producers through the proxy, M consumers in
     /// groups, upgraded in batches under load per mode), with a chart per run.
     Rollout(LabArgs),
+    /// Experiment 6: historical replay (records of several writer versions interleaved in one
+    /// partition, read back and decoded by one reader, against a single-version replay).
+    Replay(LabArgs),
     /// Experiment 7: a breaking schema against `schemagate check`, the registry and the proxy.
     Gate(LabArgs),
 }
@@ -338,6 +341,24 @@ async fn lab(experiment: LabCommand) -> anyhow::Result<()> {
                 report.runs.len(),
                 report.rate.chosen,
                 report.costs.proxy_us_per_record,
+                out.display()
+            );
+        }
+        LabCommand::Replay(args) => {
+            let mut config = lab::replay::ReplayConfig::load(&args.config)?;
+            config.records = args.records(config.records);
+            config.baseline_records = config.baseline_records.min(config.records);
+            let out = args.out(config.out.clone())?;
+            let report = lab::replay::run(&config, &args.config, &args.stack(), command).await?;
+            lab::write_json(&out, &report)?;
+            eprintln!(
+                "replay: {:.2}% of {} records decoded as {}, {:.0} records/s ({:.2} of a \
+                 single-version replay); wrote {}",
+                report.decoded_percent,
+                report.mixed.replayed.records,
+                report.reader,
+                report.mixed.replayed.records_per_sec,
+                report.rate_vs_single,
                 out.display()
             );
         }

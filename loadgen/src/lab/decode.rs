@@ -45,20 +45,38 @@ impl DecodeCount {
 
     /// Builds a count from per-record outcomes.
     pub fn from_outcomes<I: IntoIterator<Item = Result<(), String>>>(outcomes: I) -> Self {
-        let mut records = 0;
-        let mut decoded = 0;
-        let mut errors: BTreeMap<String, u64> = BTreeMap::new();
+        let mut tally = DecodeTally::default();
         for o in outcomes {
-            records += 1;
-            match o {
-                Ok(()) => decoded += 1,
-                Err(m) => *errors.entry(m).or_default() += 1,
-            }
+            tally.add(o);
         }
-        Self {
-            records,
-            decoded,
-            errors: fold(errors),
+        tally.finish()
+    }
+}
+
+/// A [`DecodeCount`] being built one record at a time (for streams too long to collect).
+#[derive(Debug, Clone, Default)]
+pub struct DecodeTally {
+    records: u64,
+    decoded: u64,
+    errors: BTreeMap<String, u64>,
+}
+
+impl DecodeTally {
+    /// Counts one record's outcome.
+    pub fn add(&mut self, outcome: Result<(), String>) {
+        self.records += 1;
+        match outcome {
+            Ok(()) => self.decoded += 1,
+            Err(m) => *self.errors.entry(m).or_default() += 1,
+        }
+    }
+
+    /// The count, with the rare messages folded.
+    pub fn finish(self) -> DecodeCount {
+        DecodeCount {
+            records: self.records,
+            decoded: self.decoded,
+            errors: fold(self.errors),
         }
     }
 }

@@ -15,6 +15,8 @@
 //!   consumers in both orders, then the failing order through an enforcing proxy and a replay);
 //! - [`rollout`]: experiment 4 (mixed-version live rollout: N producers through the proxy and
 //!   M consumers in several groups, upgraded in batches under load, sampled every ~500 ms);
+//! - [`replay`]: experiment 6 (historical replay: millions of records of several writer
+//!   versions in one partition, decoded by one reader, against a single-version replay);
 //! - [`chart`]: the rollout's PNG charts (errors, lag, throughput, instances upgraded);
 //! - [`gate`]: experiment 7 (defense in depth: `schemagate check`, the registry's 409, the
 //!   proxy's quarantine).
@@ -24,6 +26,7 @@ pub mod decode;
 pub mod gate;
 pub mod matrix;
 pub mod readers;
+pub mod replay;
 pub mod rollout;
 pub mod stack;
 pub mod topic;

@@ -166,6 +166,45 @@ fn lab_gate_smoke_stops_the_breaking_change_at_every_line() {
 }
 
 #[test]
+fn lab_replay_smoke_decodes_the_history_and_names_the_writer_it_cannot_read() {
+    let r = lab(
+        &["replay", "--config", "loadgen/lab/replay-smoke.toml"],
+        "replay.json",
+        &[],
+    );
+    let mixed = &r["mixed"];
+    assert_eq!(mixed["written"]["acknowledged"], 4000, "{r}");
+    assert_eq!(mixed["replayed"]["records"], 4000, "{r}");
+    // Four writers in turns of 100 records: 1,000 each. v6 reads v1 (int promoted to long), v2
+    // (an extra field skipped) and itself; v4 removed customer_email, which v6 has without a
+    // default.
+    let by_writer = &mixed["replayed"]["by_writer"];
+    for v in ["v1", "v2", "v6"] {
+        assert_eq!(by_writer[v]["records"], 1000, "{v}: {r}");
+        assert_eq!(by_writer[v]["decoded"], 1000, "{v}: {r}");
+    }
+    assert_eq!(by_writer["v4"]["records"], 1000, "{r}");
+    assert_eq!(by_writer["v4"]["decoded"], 0, "{r}");
+    let message = by_writer["v4"]["errors"][0]["message"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(message.contains("customer_email"), "{message}");
+    assert_eq!(r["decoded_percent"], 75.0, "{r}");
+    let single = &r["single"]["replayed"];
+    assert_eq!(single["records"], 1000, "{r}");
+    assert_eq!(single["decoded"], 1000, "{r}");
+    assert!(r["rate_vs_single"].as_f64().is_some_and(|x| x > 0.0), "{r}");
+    // The broker was given (the run's cluster), so the lab cannot read its disk.
+    assert!(r["disk_bytes_per_record"].is_null(), "{r}");
+    assert!(
+        r["extrapolation"]["replay_hours"]
+            .as_f64()
+            .is_some_and(|h| h > 0.0),
+        "{r}"
+    );
+}
+
+#[test]
 fn lab_upgrade_smoke_derives_each_modes_order_and_the_proxy_prevents_the_wrong_one() {
     let r = lab(
         &["upgrade", "--config", "loadgen/lab/upgrade-smoke.toml"],
