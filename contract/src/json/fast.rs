@@ -251,12 +251,8 @@ impl Program {
     /// Is `body` JSON that the schema accepts? `false` means "not shown here" (see the module
     /// docs); it never means `true` wrongly.
     pub(crate) fn accepts(&self, body: &[u8]) -> bool {
-        // Invalid UTF-8 is never JSON; checking it once here lets the scan slice strings freely.
-        let Ok(text) = std::str::from_utf8(body) else {
-            return false;
-        };
+        // UTF-8 is checked inside strings only: the scan declines any other non-ASCII byte.
         let mut scan = Scan {
-            text,
             b: body,
             pos: 0,
             prog: self,
@@ -575,8 +571,6 @@ const MAX_DEPTH: usize = 100;
 /// [`MAX_DEPTH`], and every syntax error. Floats and integers beyond 64 bits are read by
 /// serde_json's own number parser, so their values are the ones `Value` would hold.
 struct Scan<'b, 'p> {
-    /// The body, known to be UTF-8.
-    text: &'b str,
     b: &'b [u8],
     pos: usize,
     prog: &'p Program,
@@ -615,35 +609,52 @@ impl<'b> Scan<'b, '_> {
         }
     }
 
-    /// The bytes of a string with no escapes or control characters (the body is known to be
-    /// UTF-8, and both ends are quotes, so they are a whole UTF-8 string).
+    /// The bytes of a string with no escapes or control characters, checked to be UTF-8 (the
+    /// only place the body may hold non-ASCII bytes: everything outside strings is ASCII
+    /// punctuation, literals and digits, or the scan declines it).
     fn string(&mut self) -> Option<&'b [u8]> {
         if !self.eat(b'"') {
             return None;
         }
         let start = self.pos;
         let rest = self.b.get(start..)?;
-        // Skip 8 bytes at a time while none of them is `"`, `\\` or a control character.
-        let mut skip = 0;
-        while let Some(chunk) = rest.get(skip..skip + 8) {
-            let mut word = [0u8; 8];
-            word.copy_from_slice(chunk);
-            if plain(u64::from_le_bytes(word)) {
-                skip += 8;
+        // Non-ASCII bytes stop the 8-byte skip only until the first one is seen: the string is
+        // then checked as a whole once its end is found.
+        let mut high = HIGH;
+        let mut i = 0;
+        let len = loop {
+            if let Some(chunk) = rest.get(i..i + 8) {
+                let mut word = [0u8; 8];
+                word.copy_from_slice(chunk);
+                let w = u64::from_le_bytes(word);
+                let stop = stops(w) | (w & high);
+                if stop == 0 {
+                    i += 8;
+                    continue;
+                }
+                // The lowest flagged byte is always a true match (see `stops`).
+                i += (stop.trailing_zeros() / 8) as usize;
             } else {
-                break;
+                i += rest
+                    .get(i..)?
+                    .iter()
+                    .position(|&c| c == b'"' || c == b'\\' || c < 0x20 || c >= 0x80)?;
             }
-        }
-        let len = skip
-            + rest
-                .get(skip..)?
-                .iter()
-                .position(|&c| c == b'"' || c == b'\\' || c < 0x20)?;
-        if rest.get(len) != Some(&b'"') {
+            match *rest.get(i)? {
+                b'"' => break i,
+                c if c >= 0x80 => {
+                    high = 0;
+                    i += 1;
+                }
+                _ => return None,
+            }
+        };
+        let s = rest.get(..len)?;
+        if high == 0 && std::str::from_utf8(s).is_err() {
             return None;
         }
         self.pos = start + len + 1;
-        rest.get(..len)
+        Some(s)
     }
 
     fn digits(&mut self) -> usize {
@@ -702,7 +713,8 @@ impl<'b> Scan<'b, '_> {
         }
         // Floats, and integers beyond `u64`/`i64` (which serde_json reads as floats): serde_json's
         // own number parser, so the value and its class are the ones `Value` holds.
-        let n: serde_json::Number = self.text.get(start..self.pos)?.parse().ok()?;
+        let text = std::str::from_utf8(self.b.get(start..self.pos)?).ok()?;
+        let n: serde_json::Number = text.parse().ok()?;
         if let Some(u) = n.as_u64() {
             Some(Num::U(u))
         } else if let Some(i) = n.as_i64() {
@@ -796,16 +808,18 @@ impl<'b> Scan<'b, '_> {
     }
 }
 
-/// Does no byte of `w` equal `"` or `\\`, or fall below 0x20? (Exact: each test below is
-/// non-zero iff some byte matches.)
-fn plain(w: u64) -> bool {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGH: u64 = 0x8080_8080_8080_8080;
+
+/// The high bit of each byte of `w` that may equal `"` or `\\`, or fall below 0x20. The lowest
+/// flagged byte always does (a borrow can only flag bytes above a true match), and a word with
+/// no such byte gives 0.
+fn stops(w: u64) -> u64 {
     let zero_byte = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
     let quote = zero_byte(w ^ (ONES * u64::from(b'"')));
     let backslash = zero_byte(w ^ (ONES * u64::from(b'\\')));
     let control = w.wrapping_sub(ONES * 0x20) & !w & HIGH;
-    (quote | backslash | control) == 0
+    quote | backslash | control
 }
 
 fn type_ok(node: &Node, t: u8) -> bool {
