@@ -162,6 +162,9 @@ struct Node {
     int_floats: bool,
     /// Declared (and required-only) properties, sorted by name.
     props: Vec<Prop>,
+    /// Each property name's first byte (`"` for the empty name), when keys are matched on the
+    /// raw bytes ([`Scan::key`]); empty when they are scanned, then looked up.
+    firsts: Vec<u8>,
     required: u64,
     additional: NodeId,
     max_props: u64,
@@ -185,6 +188,7 @@ impl Node {
             types: 0,
             int_floats: false,
             props: Vec::new(),
+            firsts: Vec::new(),
             required: 0,
             additional: ANY,
             max_props: u64::MAX,
@@ -438,6 +442,20 @@ impl Compiler<'_> {
             }
         }
         node.props.sort_by(|a, b| a.name.cmp(&b.name));
+        // A name holding a quote, a backslash or a control character cannot be matched on the
+        // raw bytes of a key (the bytes would not be that string); many names are looked up.
+        let raw = node.props.len() <= RAW_KEYS_MAX
+            && node
+                .props
+                .iter()
+                .all(|p| p.name.bytes().all(|c| c != b'"' && c != b'\\' && c >= 0x20));
+        if raw {
+            node.firsts = node
+                .props
+                .iter()
+                .map(|p| p.name.as_bytes().first().copied().unwrap_or(b'"'))
+                .collect();
+        }
         if let Some(n) = m.get("maxProperties") {
             node.max_props = n.as_u64()?;
         }
@@ -561,6 +579,9 @@ fn types(t: &Value) -> Option<u8> {
     }
 }
 
+/// Most properties a node may have for its keys to be matched on their raw bytes.
+const RAW_KEYS_MAX: usize = 32;
+
 /// Deepest nesting the scanner follows (serde_json's own limit is 128; deeper is declined).
 const MAX_DEPTH: usize = 100;
 
@@ -655,6 +676,43 @@ impl<'b> Scan<'b, '_> {
         }
         self.pos = start + len + 1;
         Some(s)
+    }
+
+    /// Reads an object key: the node that checks its value, and its `required` bit.
+    ///
+    /// With `firsts` set, the bytes after the opening quote are compared with each property
+    /// name that starts with the same byte, no string scanned: a name followed by `"` in the
+    /// body is that key exactly (names here hold no quote, backslash or control character, so
+    /// those bytes are a whole escape-free string). A key that matches none is scanned as a
+    /// string and is an additional property: had it been equal to a declared name, written
+    /// without escapes (escapes are declined), that name would have matched.
+    fn key(&mut self, node: &Node) -> Option<(NodeId, u64)> {
+        if node.firsts.is_empty() {
+            let key = self.string()?;
+            return Some(lookup(node, key));
+        }
+        if self.peek() != Some(b'"') {
+            return None;
+        }
+        let after = self.pos + 1;
+        let c = *self.b.get(after)?;
+        for (p, &first) in node.props.iter().zip(&node.firsts) {
+            if first != c {
+                continue;
+            }
+            let end = after + p.name.len();
+            if self.b.get(end) == Some(&b'"')
+                && self
+                    .b
+                    .get(after..end)
+                    .is_some_and(|k| same(k, p.name.as_bytes()))
+            {
+                self.pos = end + 1;
+                return Some((p.node, p.bit));
+            }
+        }
+        self.string()?;
+        Some((node.additional, 0))
     }
 
     fn digits(&mut self) -> usize {
@@ -781,10 +839,9 @@ impl<'b> Scan<'b, '_> {
         if !self.eat(b'}') {
             loop {
                 self.ws();
-                let Some(key) = self.string() else {
+                let Some((id, bit)) = self.key(node) else {
                     return false;
                 };
-                let (id, bit) = lookup(node, key);
                 self.ws();
                 if !self.eat(b':') {
                     return false;

@@ -82,6 +82,18 @@ const KEYS: &[&str] = &[
     "value",
     "id",
     "é",
+    // Near misses and unusual names, for the keys matched on their raw bytes.
+    "",
+    "ab",
+    "abc",
+    "a b",
+    "a\"b",
+    "order_idx",
+    "orde",
+    "p0",
+    "p1",
+    "p39",
+    "p40",
 ];
 
 fn strings() -> Vec<String> {
@@ -448,6 +460,77 @@ fn string_lengths_patterns_formats_match_jsonschema() {
             r#"{"s":"ab","n":7}"#,
         ],
     );
+}
+
+/// Property names matched on the raw key bytes: the empty name, prefixes of each other, a
+/// space, non-ASCII.
+const KEY_NAMES: &str = r#"{
+  "type": "object",
+  "additionalProperties": false,
+  "required": ["", "ab"],
+  "properties": {
+    "": {"type": "integer"},
+    "a": {"type": "string"},
+    "ab": {"type": "boolean"},
+    "abc": {"type": "null"},
+    "a b": {"type": "integer"},
+    "é": {"type": "integer"}
+  }
+}"#;
+
+/// A name with a quote: this node's keys are scanned, then looked up (a body that holds that
+/// key, necessarily escaped, is declined).
+const QUOTED_NAME: &str = r#"{
+  "type": "object",
+  "required": ["a"],
+  "properties": {"a\"b": {"type": "integer"}, "a": {"type": "string"}},
+  "additionalProperties": {"type": "boolean"}
+}"#;
+
+#[test]
+fn key_names_match_jsonschema() {
+    covered(
+        KEY_NAMES,
+        &[
+            r#"{"":1,"ab":true}"#,
+            r#"{"":0,"ab":false,"a":"x","abc":null,"a b":7,"é":3}"#,
+        ],
+    );
+    covered(
+        QUOTED_NAME,
+        &[r#"{"a":"x"}"#, r#"{"a":"x","ab":true,"c":false}"#],
+    );
+    // More properties than are matched on raw bytes: binary search after the string scan.
+    let props: Vec<String> = (0..40)
+        .map(|i| format!(r#""p{i}":{{"type":"integer"}}"#))
+        .collect();
+    let many = format!(
+        r#"{{"type":"object","additionalProperties":false,"required":["p0","p39"],"properties":{{{}}}}}"#,
+        props.join(",")
+    );
+    covered(
+        &many,
+        &[r#"{"p0":1,"p39":2}"#, r#"{"p0":1,"p1":2,"p39":3}"#],
+    );
+    // A declared name written with an escape is declined (the crate decides), a longer or
+    // shorter key is another property.
+    let s = JsonSchema::parse(KEY_NAMES, &[]).unwrap();
+    let p = s.fast.as_ref().unwrap();
+    assert!(!p.accepts(br#"{"":1,"\u0061b":true}"#));
+    assert!(s.validate(br#"{"":1,"\u0061b":true}"#).is_ok());
+    for bad in [
+        &br#"{"":1,"abd":true}"#[..],
+        br#"{"":1,"ab ":true}"#,
+        br#"{" ":1,"ab":true}"#,
+        br#"{"":1,"ab":true,"abc":1}"#,
+        br#"{"":1,"ab":true,"a":1}"#,
+        br#"{"":1,"ab"#,
+        br#"{"":1,"ab":"#,
+    ] {
+        assert!(!p.accepts(bad));
+        assert!(s.validate(bad).is_err());
+    }
+    assert!(p.accepts(br#"{"" : 1 , "ab" :true,"abc":null}"#));
 }
 
 const DRAFT4: &str = r#"{
