@@ -1,6 +1,6 @@
 //! The fast path of JSON Schema validation: the schema compiled into a flat program of nodes,
 //! checked in one pass over the body's bytes (no `serde_json::Value` is built, nothing is
-//! allocated for a body without `pattern`/`format` checks).
+//! allocated for a body without delegated `pattern`/`format` checks).
 //!
 //! It only ever answers "valid": [`Program::accepts`] returning `false` means "not shown valid
 //! here", and the caller then runs the `jsonschema` validator, which stays authoritative for
@@ -22,9 +22,10 @@
 //!   number parser, and so does `-0` (a float, -0.0, to serde_json);
 //! - duplicate object keys: `Value` keeps the last; here every occurrence is checked, which can
 //!   only decline more (no keyword kept here counts distinct keys from below);
-//! - `pattern` and `format` are delegated to a `jsonschema` validator compiled from just those
-//!   keywords with the same draft, so regex dialect, backtracking limits and format rules are
-//!   the crate's own.
+//! - a `pattern` that is one anchored, repeated class of ASCII word characters (`^[A-Z]{3}$`,
+//!   see [`ClassRepeat`]) is checked here; any other `pattern`, and `format`, are delegated to a
+//!   `jsonschema` validator compiled from just those keywords with the same draft, so regex
+//!   dialect, backtracking limits and format rules are the crate's own.
 //!
 //! The differential tests in `fast/tests.rs` hold it to the `jsonschema` crate's verdicts.
 
@@ -173,7 +174,9 @@ struct Node {
     max_items: u64,
     min_len: u64,
     max_len: u64,
-    /// `pattern` and `format`, delegated to the `jsonschema` crate.
+    /// A `pattern` simple enough to be checked here ([`ClassRepeat`]).
+    pattern: Option<ClassRepeat>,
+    /// `format`, and any other `pattern`: delegated to the `jsonschema` crate.
     strings: Option<jsonschema::Validator>,
     /// `enum` and `const`: the value must be in every list.
     enums: Vec<Vec<Scalar>>,
@@ -197,6 +200,7 @@ impl Node {
             max_items: u64::MAX,
             min_len: 0,
             max_len: u64::MAX,
+            pattern: None,
             strings: None,
             enums: Vec::new(),
             bounds: Vec::new(),
@@ -517,10 +521,16 @@ fn string_keywords(
         node.max_len = n.as_u64()?;
     }
     let mut delegated = Map::new();
-    for kw in ["pattern", "format"] {
-        if let Some(v) = m.get(kw) {
-            delegated.insert(kw.to_string(), v.clone());
+    if let Some(v) = m.get("pattern") {
+        match v.as_str().and_then(ClassRepeat::parse) {
+            Some(p) => node.pattern = Some(p),
+            None => {
+                delegated.insert("pattern".to_string(), v.clone());
+            }
         }
+    }
+    if let Some(v) = m.get("format") {
+        delegated.insert("format".to_string(), v.clone());
     }
     if !delegated.is_empty() {
         let v = jsonschema::options()
@@ -530,6 +540,83 @@ fn string_keywords(
         node.strings = Some(v);
     }
     Some(())
+}
+
+/// A `pattern` that is one anchored, repeated character class of ASCII letters, digits and
+/// `_` (single characters and ranges): `^[A-Z]{3}$`, `^[a-z0-9_]+$`, with `{n}`, `{n,m}`,
+/// `{n,}`, `+`, `*`, `?` or no quantifier. Such a regex matches exactly the strings of
+/// `min..=max` characters that are all in the class (`$` without the multi-line flag is the
+/// end of the text in the `regex` crate). Anything else is not parsed, and goes to the
+/// `jsonschema` crate's own regex.
+#[derive(Clone, Copy)]
+struct ClassRepeat {
+    /// Bit `c` set: the ASCII byte `c` is in the class.
+    set: u128,
+    min: u64,
+    max: u64,
+}
+
+impl ClassRepeat {
+    /// Largest repetition count parsed here.
+    const MAX_COUNT: u64 = 1000;
+
+    fn parse(p: &str) -> Option<Self> {
+        let inner = p.strip_prefix("^[")?.strip_suffix('$')?;
+        let (class, quant) = inner.split_once(']')?;
+        let word = |c: u8| c.is_ascii_alphanumeric() || c == b'_';
+        let cs = class.as_bytes();
+        if cs.is_empty() {
+            return None;
+        }
+        let mut set = 0u128;
+        let mut i = 0;
+        while let Some(&a) = cs.get(i) {
+            if !word(a) {
+                return None;
+            }
+            if cs.get(i + 1) == Some(&b'-') {
+                let b = *cs.get(i + 2)?;
+                if !word(b) || b < a {
+                    return None;
+                }
+                for c in a..=b {
+                    set |= 1u128 << c;
+                }
+                i += 3;
+            } else {
+                set |= 1u128 << a;
+                i += 1;
+            }
+        }
+        let count = |s: &str| -> Option<u64> {
+            if s.is_empty() || !s.bytes().all(|c| c.is_ascii_digit()) {
+                return None;
+            }
+            s.parse().ok().filter(|&n| n <= Self::MAX_COUNT)
+        };
+        let (min, max) = match quant {
+            "" => (1, 1),
+            "+" => (1, u64::MAX),
+            "*" => (0, u64::MAX),
+            "?" => (0, 1),
+            q => {
+                let q = q.strip_prefix('{')?.strip_suffix('}')?;
+                match q.split_once(',') {
+                    None => (count(q)?, count(q)?),
+                    Some((a, "")) => (count(a)?, u64::MAX),
+                    Some((a, b)) => (count(a)?, count(b)?),
+                }
+            }
+        };
+        (min <= max).then_some(ClassRepeat { set, min, max })
+    }
+
+    /// Does the regex match `s` (UTF-8)? Every byte of a match is ASCII, so bytes are
+    /// characters.
+    fn matches(&self, s: &[u8]) -> bool {
+        let n = s.len() as u64;
+        n >= self.min && n <= self.max && s.iter().all(|&c| c < 128 && (self.set >> c) & 1 == 1)
+    }
 }
 
 fn number(v: &Value) -> Option<Num> {
@@ -916,6 +1003,7 @@ fn string_ok(node: &Node, s: &[u8]) -> bool {
             .any(|x| matches!(x, Scalar::Str(e) if same(e.as_bytes(), s)))
     });
     in_enums
+        && node.pattern.is_none_or(|p| p.matches(s))
         && node.strings.as_ref().is_none_or(|v| {
             std::str::from_utf8(s).is_ok_and(|s| v.is_valid(&Value::String(s.to_owned())))
         })

@@ -719,6 +719,8 @@ fn keyword_boundaries_match_jsonschema_exactly() {
 }
 
 proptest! {
+    #![proptest_config(Config { cases: 2000, failure_persistence: None, ..Config::default() })]
+
     /// The 8-byte string skip agrees with the byte-wise test on every word: its lowest flagged
     /// byte is the first byte that is `"`, `\\` or a control character, and no byte is flagged
     /// when there is none.
@@ -731,4 +733,66 @@ proptest! {
             prop_assert_eq!(first, bytewise);
         }
     }
+
+    /// The patterns checked here give the `jsonschema` crate's verdict on any string: ASCII
+    /// and not, empty, long, with a newline before the end.
+    #[test]
+    fn class_repeat_patterns_match_jsonschema(
+        class in prop::sample::select(vec!["A-Z", "a-z0-9_", "0-9", "A-Za-z", "x", "ab-d_", "A-z", "Z", "_0-9A-F"]),
+        quant in prop::sample::select(vec!["", "+", "*", "?", "{3}", "{0}", "{2,4}", "{1,}", "{0,1}", "{10}", "{3,3}", "{0,}"]),
+        chars in prop::collection::vec(prop::sample::select(vec!['A', 'B', 'Z', 'a', 'c', 'e', 'z', '0', '9', '_', 'x', '[', '\\', '^', '`', '-', ' ', '\n', 'é', 'Ａ', '😀', '\u{0}']), 0..40),
+        run in prop::option::of((prop::sample::select(vec!['A', 'Q', 'a', '0', '_', 'é', '\n']), 0usize..12)),
+    ) {
+        let pattern = format!("^[{class}]{quant}$");
+        let p = super::ClassRepeat::parse(&pattern).expect("a simple pattern");
+        // Runs of one character reach the exact counts.
+        let s: String = match run {
+            Some((c, n)) => std::iter::repeat_n(c, n).collect(),
+            None => chars.iter().collect(),
+        };
+        let schema = serde_json::json!({"pattern": pattern});
+        let reference = jsonschema::validator_for(&schema).unwrap();
+        prop_assert_eq!(
+            p.matches(s.as_bytes()),
+            reference.is_valid(&serde_json::Value::String(s.clone())),
+            "{} on {:?}", pattern, s
+        );
+    }
+}
+
+/// Patterns outside the subset are left to the `jsonschema` crate's regex.
+#[test]
+fn other_patterns_are_delegated() {
+    for p in [
+        "[A-Z]{3}",
+        "^[A-Z]{3}",
+        "[A-Z]{3}$",
+        "^[^A-Z]{3}$",
+        "^[A-Z]{3}$|x",
+        "^[A-Z]{3}x$",
+        "^[A-Z]{3}?$",
+        "^[A-Z]+?$",
+        "^[A-Z]{,3}$",
+        "^[A-Z]{+3}$",
+        "^[A-Z]{3,1}$",
+        "^[A-Z]{1001}$",
+        "^[A-Z-]{3}$",
+        "^[-A-Z]{3}$",
+        "^[Z-A]{3}$",
+        "^[\\d]{3}$",
+        "^[.]$",
+        "^[]$",
+        "^[a-z]+\\d?$",
+        "^[é]$",
+        "^[A-Z]{3}$\n",
+    ] {
+        assert!(super::ClassRepeat::parse(p).is_none(), "{p}");
+    }
+    // The Order schema's `currency` pattern is checked here.
+    let order: serde_json::Value = serde_json::from_str(JSON_ORDER).unwrap();
+    let program = Program::compile(&order, jsonschema::Draft::Draft7).unwrap();
+    assert!(program
+        .nodes
+        .iter()
+        .any(|n| n.pattern.is_some() && n.strings.is_none()));
 }
