@@ -140,6 +140,14 @@ impl Bound {
     /// Does `value` satisfy the bound `limit`? Exact across integer and float classes, with the
     /// same `num_cmp` comparisons `jsonschema` makes.
     fn holds(self, value: Num, limit: Num) -> bool {
+        if let (Num::U(v), Num::U(l)) = (value, limit) {
+            return match self {
+                Bound::Ge => v >= l,
+                Bound::Le => v <= l,
+                Bound::Gt => v > l,
+                Bound::Lt => v < l,
+            };
+        }
         match self {
             Bound::Ge => cmp_num!(value, limit, num_ge),
             Bound::Le => cmp_num!(value, limit, num_le),
@@ -811,19 +819,25 @@ impl<'b> Scan<'b, '_> {
     }
 
     fn number(&mut self) -> Option<Num> {
+        let b = self.b;
         let start = self.pos;
-        let negative = self.eat(b'-');
-        let int_start = self.pos;
-        // The magnitude, while it fits in a u64 (`None` once it does not).
-        let mut magnitude: Option<u64> = Some(0);
-        while let Some(c @ b'0'..=b'9') = self.peek() {
-            magnitude = magnitude
-                .and_then(|m| m.checked_mul(10))
-                .and_then(|m| m.checked_add(u64::from(c - b'0')));
-            self.pos += 1;
+        let negative = b.get(start) == Some(&b'-');
+        let int_start = start + usize::from(negative);
+        let mut i = int_start;
+        // Exact for up to 19 digits (all fit in a u64); longer integers take serde_json's
+        // parser below, so wrapping past that is harmless.
+        let mut magnitude: u64 = 0;
+        while let Some(&c) = b.get(i) {
+            let d = c.wrapping_sub(b'0');
+            if d > 9 {
+                break;
+            }
+            magnitude = magnitude.wrapping_mul(10).wrapping_add(u64::from(d));
+            i += 1;
         }
-        let n = self.pos - int_start;
-        if n == 0 || (n > 1 && self.b.get(int_start) == Some(&b'0')) {
+        self.pos = i;
+        let n = i - int_start;
+        if n == 0 || (n > 1 && b.get(int_start) == Some(&b'0')) {
             return None;
         }
         let mut float = false;
@@ -843,16 +857,14 @@ impl<'b> Scan<'b, '_> {
                 return None;
             }
         }
-        if !float {
-            if let Some(magnitude) = magnitude {
-                if !negative {
-                    return Some(Num::U(magnitude));
-                }
-                // `-0` is skipped: serde_json reads it as the float -0.0.
-                if let Ok(v) = i64::try_from(-i128::from(magnitude)) {
-                    if v != 0 {
-                        return Some(Num::I(v));
-                    }
+        if !float && n <= 19 {
+            if !negative {
+                return Some(Num::U(magnitude));
+            }
+            // `-0` is skipped: serde_json reads it as the float -0.0.
+            if let Ok(v) = i64::try_from(-i128::from(magnitude)) {
+                if v != 0 {
+                    return Some(Num::I(v));
                 }
             }
         }
