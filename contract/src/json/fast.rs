@@ -754,7 +754,7 @@ impl<'b> Scan<'b, '_> {
                 i += rest
                     .get(i..)?
                     .iter()
-                    .position(|&c| c == b'"' || c == b'\\' || c < 0x20 || c >= 0x80)?;
+                    .position(|&c| c == b'"' || c == b'\\' || !(0x20..0x80).contains(&c))?;
             }
             match *rest.get(i)? {
                 b'"' => break i,
