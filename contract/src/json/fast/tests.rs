@@ -788,6 +788,20 @@ fn other_patterns_are_delegated() {
     ] {
         assert!(super::ClassRepeat::parse(p).is_none(), "{p}");
     }
+    // A newline before the end, and other near misses, get the crate's verdict.
+    let currency = super::ClassRepeat::parse("^[A-Z]{3}$").unwrap();
+    let reference =
+        jsonschema::validator_for(&serde_json::json!({"pattern": "^[A-Z]{3}$"})).unwrap();
+    for s in [
+        "EUR", "EUR\n", "\nEUR", "EU", "EURO", "eur", "E\u{0}R", "ÉUR", "",
+    ] {
+        assert_eq!(
+            currency.matches(s.as_bytes()),
+            reference.is_valid(&serde_json::Value::String(s.into())),
+            "{s:?}"
+        );
+    }
+    assert!(currency.matches(b"EUR") && !currency.matches(b"EUR\n"));
     // The Order schema's `currency` pattern is checked here.
     let order: serde_json::Value = serde_json::from_str(JSON_ORDER).unwrap();
     let program = Program::compile(&order, jsonschema::Draft::Draft7).unwrap();
