@@ -159,6 +159,8 @@ impl Bound {
 
 struct Prop {
     name: Box<str>,
+    /// The name's first byte (`"` for the empty name), for [`Scan::key`].
+    first: u8,
     node: NodeId,
     /// This property's bit in the node's `required` mask, or 0.
     bit: u64,
@@ -171,9 +173,8 @@ struct Node {
     int_floats: bool,
     /// Declared (and required-only) properties, sorted by name.
     props: Vec<Prop>,
-    /// Each property name's first byte (`"` for the empty name), when keys are matched on the
-    /// raw bytes ([`Scan::key`]); empty when they are scanned, then looked up.
-    firsts: Vec<u8>,
+    /// Keys are matched on their raw bytes ([`Scan::key`]), not scanned, then looked up.
+    raw_keys: bool,
     required: u64,
     additional: NodeId,
     max_props: u64,
@@ -199,7 +200,7 @@ impl Node {
             types: 0,
             int_floats: false,
             props: Vec::new(),
-            firsts: Vec::new(),
+            raw_keys: false,
             required: 0,
             additional: ANY,
             max_props: u64::MAX,
@@ -422,6 +423,7 @@ impl Compiler<'_> {
                 let id = self.schema(s, false, depth + 1)?;
                 node.props.push(Prop {
                     name: name.as_str().into(),
+                    first: first_byte(name),
                     node: id,
                     bit: 0,
                 });
@@ -437,6 +439,7 @@ impl Compiler<'_> {
                         // Required but not declared: its value is an additional property.
                         node.props.push(Prop {
                             name: name.into(),
+                            first: first_byte(name),
                             node: node.additional,
                             bit: 0,
                         });
@@ -456,18 +459,12 @@ impl Compiler<'_> {
         node.props.sort_by(|a, b| a.name.cmp(&b.name));
         // A name holding a quote, a backslash or a control character cannot be matched on the
         // raw bytes of a key (the bytes would not be that string); many names are looked up.
-        let raw = node.props.len() <= RAW_KEYS_MAX
+        node.raw_keys = !node.props.is_empty()
+            && node.props.len() <= RAW_KEYS_MAX
             && node
                 .props
                 .iter()
                 .all(|p| p.name.bytes().all(|c| c != b'"' && c != b'\\' && c >= 0x20));
-        if raw {
-            node.firsts = node
-                .props
-                .iter()
-                .map(|p| p.name.as_bytes().first().copied().unwrap_or(b'"'))
-                .collect();
-        }
         if let Some(n) = m.get("maxProperties") {
             node.max_props = n.as_u64()?;
         }
@@ -674,6 +671,12 @@ fn types(t: &Value) -> Option<u8> {
     }
 }
 
+/// A property name's first byte, `"` for the empty name (no other name matched on raw bytes
+/// starts with a quote).
+fn first_byte(name: &str) -> u8 {
+    name.as_bytes().first().copied().unwrap_or(b'"')
+}
+
 /// Most properties a node may have for its keys to be matched on their raw bytes.
 const RAW_KEYS_MAX: usize = 32;
 
@@ -775,14 +778,14 @@ impl<'b> Scan<'b, '_> {
 
     /// Reads an object key: the node that checks its value, and its `required` bit.
     ///
-    /// With `firsts` set, the bytes after the opening quote are compared with each property
+    /// With `raw_keys` set, the bytes after the opening quote are compared with each property
     /// name that starts with the same byte, no string scanned: a name followed by `"` in the
     /// body is that key exactly (names here hold no quote, backslash or control character, so
     /// those bytes are a whole escape-free string). A key that matches none is scanned as a
     /// string and is an additional property: had it been equal to a declared name, written
     /// without escapes (escapes are declined), that name would have matched.
     fn key(&mut self, node: &Node) -> Option<(NodeId, u64)> {
-        if node.firsts.is_empty() {
+        if !node.raw_keys {
             let key = self.string()?;
             return Some(lookup(node, key));
         }
@@ -791,8 +794,8 @@ impl<'b> Scan<'b, '_> {
         }
         let after = self.pos + 1;
         let c = *self.b.get(after)?;
-        for (p, &first) in node.props.iter().zip(&node.firsts) {
-            if first != c {
+        for p in &node.props {
+            if p.first != c {
                 continue;
             }
             let end = after + p.name.len();
