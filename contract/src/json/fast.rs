@@ -1,6 +1,6 @@
 //! The fast path of JSON Schema validation: the schema compiled into a flat program of nodes,
 //! checked in one pass over the body's bytes (no `serde_json::Value` is built, nothing is
-//! allocated for a body without `pattern`/`format` checks).
+//! allocated for a body without delegated `pattern`/`format` checks).
 //!
 //! It only ever answers "valid": [`Program::accepts`] returning `false` means "not shown valid
 //! here", and the caller then runs the `jsonschema` validator, which stays authoritative for
@@ -22,9 +22,10 @@
 //!   number parser, and so does `-0` (a float, -0.0, to serde_json);
 //! - duplicate object keys: `Value` keeps the last; here every occurrence is checked, which can
 //!   only decline more (no keyword kept here counts distinct keys from below);
-//! - `pattern` and `format` are delegated to a `jsonschema` validator compiled from just those
-//!   keywords with the same draft, so regex dialect, backtracking limits and format rules are
-//!   the crate's own.
+//! - a `pattern` that is one anchored, repeated class of ASCII word characters (`^[A-Z]{3}$`,
+//!   see [`ClassRepeat`]) is checked here; any other `pattern`, and `format`, are delegated to a
+//!   `jsonschema` validator compiled from just those keywords with the same draft, so regex
+//!   dialect, backtracking limits and format rules are the crate's own.
 //!
 //! The differential tests in `fast/tests.rs` hold it to the `jsonschema` crate's verdicts.
 
@@ -139,6 +140,14 @@ impl Bound {
     /// Does `value` satisfy the bound `limit`? Exact across integer and float classes, with the
     /// same `num_cmp` comparisons `jsonschema` makes.
     fn holds(self, value: Num, limit: Num) -> bool {
+        if let (Num::U(v), Num::U(l)) = (value, limit) {
+            return match self {
+                Bound::Ge => v >= l,
+                Bound::Le => v <= l,
+                Bound::Gt => v > l,
+                Bound::Lt => v < l,
+            };
+        }
         match self {
             Bound::Ge => cmp_num!(value, limit, num_ge),
             Bound::Le => cmp_num!(value, limit, num_le),
@@ -150,6 +159,8 @@ impl Bound {
 
 struct Prop {
     name: Box<str>,
+    /// The name's first byte (`"` for the empty name), for [`Scan::key`].
+    first: u8,
     node: NodeId,
     /// This property's bit in the node's `required` mask, or 0.
     bit: u64,
@@ -162,6 +173,8 @@ struct Node {
     int_floats: bool,
     /// Declared (and required-only) properties, sorted by name.
     props: Vec<Prop>,
+    /// Keys are matched on their raw bytes ([`Scan::key`]), not scanned, then looked up.
+    raw_keys: bool,
     required: u64,
     additional: NodeId,
     max_props: u64,
@@ -170,7 +183,9 @@ struct Node {
     max_items: u64,
     min_len: u64,
     max_len: u64,
-    /// `pattern` and `format`, delegated to the `jsonschema` crate.
+    /// A `pattern` simple enough to be checked here ([`ClassRepeat`]).
+    pattern: Option<ClassRepeat>,
+    /// `format`, and any other `pattern`: delegated to the `jsonschema` crate.
     strings: Option<jsonschema::Validator>,
     /// `enum` and `const`: the value must be in every list.
     enums: Vec<Vec<Scalar>>,
@@ -185,6 +200,7 @@ impl Node {
             types: 0,
             int_floats: false,
             props: Vec::new(),
+            raw_keys: false,
             required: 0,
             additional: ANY,
             max_props: u64::MAX,
@@ -193,6 +209,7 @@ impl Node {
             max_items: u64::MAX,
             min_len: 0,
             max_len: u64::MAX,
+            pattern: None,
             strings: None,
             enums: Vec::new(),
             bounds: Vec::new(),
@@ -251,12 +268,8 @@ impl Program {
     /// Is `body` JSON that the schema accepts? `false` means "not shown here" (see the module
     /// docs); it never means `true` wrongly.
     pub(crate) fn accepts(&self, body: &[u8]) -> bool {
-        // Invalid UTF-8 is never JSON; checking it once here lets the scan slice strings freely.
-        let Ok(text) = std::str::from_utf8(body) else {
-            return false;
-        };
+        // UTF-8 is checked inside strings only: the scan declines any other non-ASCII byte.
         let mut scan = Scan {
-            text,
             b: body,
             pos: 0,
             prog: self,
@@ -410,6 +423,7 @@ impl Compiler<'_> {
                 let id = self.schema(s, false, depth + 1)?;
                 node.props.push(Prop {
                     name: name.as_str().into(),
+                    first: first_byte(name),
                     node: id,
                     bit: 0,
                 });
@@ -425,6 +439,7 @@ impl Compiler<'_> {
                         // Required but not declared: its value is an additional property.
                         node.props.push(Prop {
                             name: name.into(),
+                            first: first_byte(name),
                             node: node.additional,
                             bit: 0,
                         });
@@ -442,6 +457,14 @@ impl Compiler<'_> {
             }
         }
         node.props.sort_by(|a, b| a.name.cmp(&b.name));
+        // A name holding a quote, a backslash or a control character cannot be matched on the
+        // raw bytes of a key (the bytes would not be that string); many names are looked up.
+        node.raw_keys = !node.props.is_empty()
+            && node.props.len() <= RAW_KEYS_MAX
+            && node
+                .props
+                .iter()
+                .all(|p| p.name.bytes().all(|c| c != b'"' && c != b'\\' && c >= 0x20));
         if let Some(n) = m.get("maxProperties") {
             node.max_props = n.as_u64()?;
         }
@@ -503,10 +526,16 @@ fn string_keywords(
         node.max_len = n.as_u64()?;
     }
     let mut delegated = Map::new();
-    for kw in ["pattern", "format"] {
-        if let Some(v) = m.get(kw) {
-            delegated.insert(kw.to_string(), v.clone());
+    if let Some(v) = m.get("pattern") {
+        match v.as_str().and_then(ClassRepeat::parse) {
+            Some(p) => node.pattern = Some(p),
+            None => {
+                delegated.insert("pattern".to_string(), v.clone());
+            }
         }
+    }
+    if let Some(v) = m.get("format") {
+        delegated.insert("format".to_string(), v.clone());
     }
     if !delegated.is_empty() {
         let v = jsonschema::options()
@@ -516,6 +545,83 @@ fn string_keywords(
         node.strings = Some(v);
     }
     Some(())
+}
+
+/// A `pattern` that is one anchored, repeated character class of ASCII letters, digits and
+/// `_` (single characters and ranges): `^[A-Z]{3}$`, `^[a-z0-9_]+$`, with `{n}`, `{n,m}`,
+/// `{n,}`, `+`, `*`, `?` or no quantifier. Such a regex matches exactly the strings of
+/// `min..=max` characters that are all in the class (`$` without the multi-line flag is the
+/// end of the text in the `regex` crate). Anything else is not parsed, and goes to the
+/// `jsonschema` crate's own regex.
+#[derive(Clone, Copy)]
+struct ClassRepeat {
+    /// Bit `c` set: the ASCII byte `c` is in the class.
+    set: u128,
+    min: u64,
+    max: u64,
+}
+
+impl ClassRepeat {
+    /// Largest repetition count parsed here.
+    const MAX_COUNT: u64 = 1000;
+
+    fn parse(p: &str) -> Option<Self> {
+        let inner = p.strip_prefix("^[")?.strip_suffix('$')?;
+        let (class, quant) = inner.split_once(']')?;
+        let word = |c: u8| c.is_ascii_alphanumeric() || c == b'_';
+        let cs = class.as_bytes();
+        if cs.is_empty() {
+            return None;
+        }
+        let mut set = 0u128;
+        let mut i = 0;
+        while let Some(&a) = cs.get(i) {
+            if !word(a) {
+                return None;
+            }
+            if cs.get(i + 1) == Some(&b'-') {
+                let b = *cs.get(i + 2)?;
+                if !word(b) || b < a {
+                    return None;
+                }
+                for c in a..=b {
+                    set |= 1u128 << c;
+                }
+                i += 3;
+            } else {
+                set |= 1u128 << a;
+                i += 1;
+            }
+        }
+        let count = |s: &str| -> Option<u64> {
+            if s.is_empty() || !s.bytes().all(|c| c.is_ascii_digit()) {
+                return None;
+            }
+            s.parse().ok().filter(|&n| n <= Self::MAX_COUNT)
+        };
+        let (min, max) = match quant {
+            "" => (1, 1),
+            "+" => (1, u64::MAX),
+            "*" => (0, u64::MAX),
+            "?" => (0, 1),
+            q => {
+                let q = q.strip_prefix('{')?.strip_suffix('}')?;
+                match q.split_once(',') {
+                    None => (count(q)?, count(q)?),
+                    Some((a, "")) => (count(a)?, u64::MAX),
+                    Some((a, b)) => (count(a)?, count(b)?),
+                }
+            }
+        };
+        (min <= max).then_some(ClassRepeat { set, min, max })
+    }
+
+    /// Does the regex match `s` (UTF-8)? Every byte of a match is ASCII, so bytes are
+    /// characters.
+    fn matches(&self, s: &[u8]) -> bool {
+        let n = s.len() as u64;
+        n >= self.min && n <= self.max && s.iter().all(|&c| c < 128 && (self.set >> c) & 1 == 1)
+    }
 }
 
 fn number(v: &Value) -> Option<Num> {
@@ -565,6 +671,15 @@ fn types(t: &Value) -> Option<u8> {
     }
 }
 
+/// A property name's first byte, `"` for the empty name (no other name matched on raw bytes
+/// starts with a quote).
+fn first_byte(name: &str) -> u8 {
+    name.as_bytes().first().copied().unwrap_or(b'"')
+}
+
+/// Most properties a node may have for its keys to be matched on their raw bytes.
+const RAW_KEYS_MAX: usize = 32;
+
 /// Deepest nesting the scanner follows (serde_json's own limit is 128; deeper is declined).
 const MAX_DEPTH: usize = 100;
 
@@ -575,8 +690,6 @@ const MAX_DEPTH: usize = 100;
 /// [`MAX_DEPTH`], and every syntax error. Floats and integers beyond 64 bits are read by
 /// serde_json's own number parser, so their values are the ones `Value` would hold.
 struct Scan<'b, 'p> {
-    /// The body, known to be UTF-8.
-    text: &'b str,
     b: &'b [u8],
     pos: usize,
     prog: &'p Program,
@@ -615,35 +728,89 @@ impl<'b> Scan<'b, '_> {
         }
     }
 
-    /// The bytes of a string with no escapes or control characters (the body is known to be
-    /// UTF-8, and both ends are quotes, so they are a whole UTF-8 string).
+    /// The bytes of a string with no escapes or control characters, checked to be UTF-8 (the
+    /// only place the body may hold non-ASCII bytes: everything outside strings is ASCII
+    /// punctuation, literals and digits, or the scan declines it).
     fn string(&mut self) -> Option<&'b [u8]> {
         if !self.eat(b'"') {
             return None;
         }
         let start = self.pos;
         let rest = self.b.get(start..)?;
-        // Skip 8 bytes at a time while none of them is `"`, `\\` or a control character.
-        let mut skip = 0;
-        while let Some(chunk) = rest.get(skip..skip + 8) {
-            let mut word = [0u8; 8];
-            word.copy_from_slice(chunk);
-            if plain(u64::from_le_bytes(word)) {
-                skip += 8;
+        // Non-ASCII bytes stop the 8-byte skip only until the first one is seen: the string is
+        // then checked as a whole once its end is found.
+        let mut high = HIGH;
+        let mut i = 0;
+        let len = loop {
+            if let Some(chunk) = rest.get(i..i + 8) {
+                let mut word = [0u8; 8];
+                word.copy_from_slice(chunk);
+                let w = u64::from_le_bytes(word);
+                let stop = stops(w) | (w & high);
+                if stop == 0 {
+                    i += 8;
+                    continue;
+                }
+                // The lowest flagged byte is always a true match (see `stops`).
+                i += (stop.trailing_zeros() / 8) as usize;
             } else {
-                break;
+                i += rest
+                    .get(i..)?
+                    .iter()
+                    .position(|&c| c == b'"' || c == b'\\' || !(0x20..0x80).contains(&c))?;
             }
-        }
-        let len = skip
-            + rest
-                .get(skip..)?
-                .iter()
-                .position(|&c| c == b'"' || c == b'\\' || c < 0x20)?;
-        if rest.get(len) != Some(&b'"') {
+            match *rest.get(i)? {
+                b'"' => break i,
+                c if c >= 0x80 => {
+                    high = 0;
+                    i += 1;
+                }
+                _ => return None,
+            }
+        };
+        let s = rest.get(..len)?;
+        if high == 0 && std::str::from_utf8(s).is_err() {
             return None;
         }
         self.pos = start + len + 1;
-        rest.get(..len)
+        Some(s)
+    }
+
+    /// Reads an object key: the node that checks its value, and its `required` bit.
+    ///
+    /// With `raw_keys` set, the bytes after the opening quote are compared with each property
+    /// name that starts with the same byte, no string scanned: a name followed by `"` in the
+    /// body is that key exactly (names here hold no quote, backslash or control character, so
+    /// those bytes are a whole escape-free string). A key that matches none is scanned as a
+    /// string and is an additional property: had it been equal to a declared name, written
+    /// without escapes (escapes are declined), that name would have matched.
+    fn key(&mut self, node: &Node) -> Option<(NodeId, u64)> {
+        if !node.raw_keys {
+            let key = self.string()?;
+            return Some(lookup(node, key));
+        }
+        if self.peek() != Some(b'"') {
+            return None;
+        }
+        let after = self.pos + 1;
+        let c = *self.b.get(after)?;
+        for p in &node.props {
+            if p.first != c {
+                continue;
+            }
+            let end = after + p.name.len();
+            if self.b.get(end) == Some(&b'"')
+                && self
+                    .b
+                    .get(after..end)
+                    .is_some_and(|k| same(k, p.name.as_bytes()))
+            {
+                self.pos = end + 1;
+                return Some((p.node, p.bit));
+            }
+        }
+        self.string()?;
+        Some((node.additional, 0))
     }
 
     fn digits(&mut self) -> usize {
@@ -655,19 +822,25 @@ impl<'b> Scan<'b, '_> {
     }
 
     fn number(&mut self) -> Option<Num> {
+        let b = self.b;
         let start = self.pos;
-        let negative = self.eat(b'-');
-        let int_start = self.pos;
-        // The magnitude, while it fits in a u64 (`None` once it does not).
-        let mut magnitude: Option<u64> = Some(0);
-        while let Some(c @ b'0'..=b'9') = self.peek() {
-            magnitude = magnitude
-                .and_then(|m| m.checked_mul(10))
-                .and_then(|m| m.checked_add(u64::from(c - b'0')));
-            self.pos += 1;
+        let negative = b.get(start) == Some(&b'-');
+        let int_start = start + usize::from(negative);
+        let mut i = int_start;
+        // Exact for up to 19 digits (all fit in a u64); longer integers take serde_json's
+        // parser below, so wrapping past that is harmless.
+        let mut magnitude: u64 = 0;
+        while let Some(&c) = b.get(i) {
+            let d = c.wrapping_sub(b'0');
+            if d > 9 {
+                break;
+            }
+            magnitude = magnitude.wrapping_mul(10).wrapping_add(u64::from(d));
+            i += 1;
         }
-        let n = self.pos - int_start;
-        if n == 0 || (n > 1 && self.b.get(int_start) == Some(&b'0')) {
+        self.pos = i;
+        let n = i - int_start;
+        if n == 0 || (n > 1 && b.get(int_start) == Some(&b'0')) {
             return None;
         }
         let mut float = false;
@@ -687,22 +860,21 @@ impl<'b> Scan<'b, '_> {
                 return None;
             }
         }
-        if !float {
-            if let Some(magnitude) = magnitude {
-                if !negative {
-                    return Some(Num::U(magnitude));
-                }
-                // `-0` is skipped: serde_json reads it as the float -0.0.
-                if let Ok(v) = i64::try_from(-i128::from(magnitude)) {
-                    if v != 0 {
-                        return Some(Num::I(v));
-                    }
+        if !float && n <= 19 {
+            if !negative {
+                return Some(Num::U(magnitude));
+            }
+            // `-0` is skipped: serde_json reads it as the float -0.0.
+            if let Ok(v) = i64::try_from(-i128::from(magnitude)) {
+                if v != 0 {
+                    return Some(Num::I(v));
                 }
             }
         }
         // Floats, and integers beyond `u64`/`i64` (which serde_json reads as floats): serde_json's
         // own number parser, so the value and its class are the ones `Value` holds.
-        let n: serde_json::Number = self.text.get(start..self.pos)?.parse().ok()?;
+        let text = std::str::from_utf8(self.b.get(start..self.pos)?).ok()?;
+        let n: serde_json::Number = text.parse().ok()?;
         if let Some(u) = n.as_u64() {
             Some(Num::U(u))
         } else if let Some(i) = n.as_i64() {
@@ -769,10 +941,9 @@ impl<'b> Scan<'b, '_> {
         if !self.eat(b'}') {
             loop {
                 self.ws();
-                let Some(key) = self.string() else {
+                let Some((id, bit)) = self.key(node) else {
                     return false;
                 };
-                let (id, bit) = lookup(node, key);
                 self.ws();
                 if !self.eat(b':') {
                     return false;
@@ -796,16 +967,18 @@ impl<'b> Scan<'b, '_> {
     }
 }
 
-/// Does no byte of `w` equal `"` or `\\`, or fall below 0x20? (Exact: each test below is
-/// non-zero iff some byte matches.)
-fn plain(w: u64) -> bool {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGH: u64 = 0x8080_8080_8080_8080;
+
+/// The high bit of each byte of `w` that may equal `"` or `\\`, or fall below 0x20. The lowest
+/// flagged byte always does (a borrow can only flag bytes above a true match), and a word with
+/// no such byte gives 0.
+fn stops(w: u64) -> u64 {
     let zero_byte = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
     let quote = zero_byte(w ^ (ONES * u64::from(b'"')));
     let backslash = zero_byte(w ^ (ONES * u64::from(b'\\')));
     let control = w.wrapping_sub(ONES * 0x20) & !w & HIGH;
-    (quote | backslash | control) == 0
+    quote | backslash | control
 }
 
 fn type_ok(node: &Node, t: u8) -> bool {
@@ -845,6 +1018,7 @@ fn string_ok(node: &Node, s: &[u8]) -> bool {
             .any(|x| matches!(x, Scalar::Str(e) if same(e.as_bytes(), s)))
     });
     in_enums
+        && node.pattern.is_none_or(|p| p.matches(s))
         && node.strings.as_ref().is_none_or(|v| {
             std::str::from_utf8(s).is_ok_and(|s| v.is_valid(&Value::String(s.to_owned())))
         })

@@ -82,6 +82,18 @@ const KEYS: &[&str] = &[
     "value",
     "id",
     "é",
+    // Near misses and unusual names, for the keys matched on their raw bytes.
+    "",
+    "ab",
+    "abc",
+    "a b",
+    "a\"b",
+    "order_idx",
+    "orde",
+    "p0",
+    "p1",
+    "p39",
+    "p40",
 ];
 
 fn strings() -> Vec<String> {
@@ -254,7 +266,10 @@ fn body(seeds: Vec<Doc>) -> impl Strategy<Value = Vec<u8>> {
         1 => doc(),
     ];
     // Bytes that matter to the JSON grammar, for single-byte damage.
-    const SYNTAX: &[u8] = b",:{}[]\"\\-+.eE0189 \t\n\x01\x7fnulltrfase\xc3\xa9";
+    // The last ones break UTF-8 inside a string: lone lead and continuation bytes, a surrogate's
+    // and an overlong form's lead bytes.
+    const SYNTAX: &[u8] =
+        b",:{}[]\"\\-+.eE0189 \t\n\x01\x7fnulltrfase\xc3\xa9\x80\xbf\xc0\xed\xf0\xf4\xf5";
     (tree, any::<Index>(), 0u8..20, prop::sample::select(SYNTAX)).prop_map(
         |(d, cut, damage, byte)| {
             let mut s = String::new();
@@ -447,6 +462,77 @@ fn string_lengths_patterns_formats_match_jsonschema() {
     );
 }
 
+/// Property names matched on the raw key bytes: the empty name, prefixes of each other, a
+/// space, non-ASCII.
+const KEY_NAMES: &str = r#"{
+  "type": "object",
+  "additionalProperties": false,
+  "required": ["", "ab"],
+  "properties": {
+    "": {"type": "integer"},
+    "a": {"type": "string"},
+    "ab": {"type": "boolean"},
+    "abc": {"type": "null"},
+    "a b": {"type": "integer"},
+    "é": {"type": "integer"}
+  }
+}"#;
+
+/// A name with a quote: this node's keys are scanned, then looked up (a body that holds that
+/// key, necessarily escaped, is declined).
+const QUOTED_NAME: &str = r#"{
+  "type": "object",
+  "required": ["a"],
+  "properties": {"a\"b": {"type": "integer"}, "a": {"type": "string"}},
+  "additionalProperties": {"type": "boolean"}
+}"#;
+
+#[test]
+fn key_names_match_jsonschema() {
+    covered(
+        KEY_NAMES,
+        &[
+            r#"{"":1,"ab":true}"#,
+            r#"{"":0,"ab":false,"a":"x","abc":null,"a b":7,"é":3}"#,
+        ],
+    );
+    covered(
+        QUOTED_NAME,
+        &[r#"{"a":"x"}"#, r#"{"a":"x","ab":true,"c":false}"#],
+    );
+    // More properties than are matched on raw bytes: binary search after the string scan.
+    let props: Vec<String> = (0..40)
+        .map(|i| format!(r#""p{i}":{{"type":"integer"}}"#))
+        .collect();
+    let many = format!(
+        r#"{{"type":"object","additionalProperties":false,"required":["p0","p39"],"properties":{{{}}}}}"#,
+        props.join(",")
+    );
+    covered(
+        &many,
+        &[r#"{"p0":1,"p39":2}"#, r#"{"p0":1,"p1":2,"p39":3}"#],
+    );
+    // A declared name written with an escape is declined (the crate decides), a longer or
+    // shorter key is another property.
+    let s = JsonSchema::parse(KEY_NAMES, &[]).unwrap();
+    let p = s.fast.as_ref().unwrap();
+    assert!(!p.accepts(br#"{"":1,"\u0061b":true}"#));
+    assert!(s.validate(br#"{"":1,"\u0061b":true}"#).is_ok());
+    for bad in [
+        &br#"{"":1,"abd":true}"#[..],
+        br#"{"":1,"ab ":true}"#,
+        br#"{" ":1,"ab":true}"#,
+        br#"{"":1,"ab":true,"abc":1}"#,
+        br#"{"":1,"ab":true,"a":1}"#,
+        br#"{"":1,"ab"#,
+        br#"{"":1,"ab":"#,
+    ] {
+        assert!(!p.accepts(bad));
+        assert!(s.validate(bad).is_err());
+    }
+    assert!(p.accepts(br#"{"" : 1 , "ab" :true,"abc":null}"#));
+}
+
 const DRAFT4: &str = r#"{
   "$schema": "http://json-schema.org/draft-04/schema#",
   "type": "object",
@@ -544,11 +630,21 @@ fn hostile_bodies_are_declined_without_panics() {
         b"{\"value\":1} {}",
         b"{\"value\":1e400}",
         b"\xff",
+        // Broken UTF-8 inside strings: lone continuation, truncated sequence, surrogate,
+        // overlong form, beyond U+10FFFF, and after valid non-ASCII text and a long ASCII run.
+        b"{\"value\":1,\"x\":\"\x80\"}",
+        b"{\"value\":1,\"x\":\"ab\xc3\"}",
+        b"{\"value\":1,\"x\":\"\xed\xa0\x80\"}",
+        b"{\"value\":1,\"x\":\"\xc0\xaf\"}",
+        b"{\"value\":1,\"x\":\"\xf4\x90\x80\x80\"}",
+        b"{\"value\":1,\"x\":\"\xc3\xa9 abcdefghijklmnop \xe9\"}",
+        b"{\"value\":1,\"\xff\":2}",
     ] {
         assert!(!p.accepts(bad));
         assert!(s.validate(bad).is_err());
     }
     assert!(p.accepts(br#"{"value":1}"#));
+    assert!(p.accepts(r#"{"value":1,"x":"é abcdefghijklmnop ñ😀","ü":"abcdefghé"}"#.as_bytes()));
 }
 
 #[test]
@@ -623,12 +719,94 @@ fn keyword_boundaries_match_jsonschema_exactly() {
 }
 
 proptest! {
-    /// The 8-byte string skip agrees with the byte-wise test on every word.
+    #![proptest_config(Config { cases: 2000, failure_persistence: None, ..Config::default() })]
+
+    /// The 8-byte string skip agrees with the byte-wise test on every word: its lowest flagged
+    /// byte is the first byte that is `"`, `\\` or a control character, and no byte is flagged
+    /// when there is none.
     #[test]
-    fn plain_words_match_the_bytewise_test(bytes in any::<[u8; 8]>(), pick in 0usize..8, special in prop::sample::select(vec![b'"', b'\\', 0u8, 0x1f, 0x20, 0x21, 0x7f, 0x80, 0xff])) {
+    fn stop_words_match_the_bytewise_test(bytes in any::<[u8; 8]>(), pick in 0usize..8, special in prop::sample::select(vec![b'"', b'\\', 0u8, 0x1f, 0x20, 0x21, 0x7f, 0x80, 0xff])) {
         for w in [bytes, { let mut b = bytes; b[pick] = special; b }] {
-            let bytewise = w.iter().all(|&c| c != b'"' && c != b'\\' && c >= 0x20);
-            prop_assert_eq!(super::plain(u64::from_le_bytes(w)), bytewise);
+            let bytewise = w.iter().position(|&c| c == b'"' || c == b'\\' || c < 0x20);
+            let stop = super::stops(u64::from_le_bytes(w));
+            let first = (stop != 0).then(|| (stop.trailing_zeros() / 8) as usize);
+            prop_assert_eq!(first, bytewise);
         }
     }
+
+    /// The patterns checked here give the `jsonschema` crate's verdict on any string: ASCII
+    /// and not, empty, long, with a newline before the end.
+    #[test]
+    fn class_repeat_patterns_match_jsonschema(
+        class in prop::sample::select(vec!["A-Z", "a-z0-9_", "0-9", "A-Za-z", "x", "ab-d_", "A-z", "Z", "_0-9A-F"]),
+        quant in prop::sample::select(vec!["", "+", "*", "?", "{3}", "{0}", "{2,4}", "{1,}", "{0,1}", "{10}", "{3,3}", "{0,}"]),
+        chars in prop::collection::vec(prop::sample::select(vec!['A', 'B', 'Z', 'a', 'c', 'e', 'z', '0', '9', '_', 'x', '[', '\\', '^', '`', '-', ' ', '\n', 'é', 'Ａ', '😀', '\u{0}']), 0..40),
+        run in prop::option::of((prop::sample::select(vec!['A', 'Q', 'a', '0', '_', 'é', '\n']), 0usize..12)),
+    ) {
+        let pattern = format!("^[{class}]{quant}$");
+        let p = super::ClassRepeat::parse(&pattern).expect("a simple pattern");
+        // Runs of one character reach the exact counts.
+        let s: String = match run {
+            Some((c, n)) => std::iter::repeat_n(c, n).collect(),
+            None => chars.iter().collect(),
+        };
+        let schema = serde_json::json!({"pattern": pattern});
+        let reference = jsonschema::validator_for(&schema).unwrap();
+        prop_assert_eq!(
+            p.matches(s.as_bytes()),
+            reference.is_valid(&serde_json::Value::String(s.clone())),
+            "{} on {:?}", pattern, s
+        );
+    }
+}
+
+/// Patterns outside the subset are left to the `jsonschema` crate's regex.
+#[test]
+fn other_patterns_are_delegated() {
+    for p in [
+        "[A-Z]{3}",
+        "^[A-Z]{3}",
+        "[A-Z]{3}$",
+        "^[^A-Z]{3}$",
+        "^[A-Z]{3}$|x",
+        "^[A-Z]{3}x$",
+        "^[A-Z]{3}?$",
+        "^[A-Z]+?$",
+        "^[A-Z]{,3}$",
+        "^[A-Z]{+3}$",
+        "^[A-Z]{3,1}$",
+        "^[A-Z]{1001}$",
+        "^[A-Z-]{3}$",
+        "^[-A-Z]{3}$",
+        "^[Z-A]{3}$",
+        "^[\\d]{3}$",
+        "^[.]$",
+        "^[]$",
+        "^[a-z]+\\d?$",
+        "^[é]$",
+        "^[A-Z]{3}$\n",
+    ] {
+        assert!(super::ClassRepeat::parse(p).is_none(), "{p}");
+    }
+    // A newline before the end, and other near misses, get the crate's verdict.
+    let currency = super::ClassRepeat::parse("^[A-Z]{3}$").unwrap();
+    let reference =
+        jsonschema::validator_for(&serde_json::json!({"pattern": "^[A-Z]{3}$"})).unwrap();
+    for s in [
+        "EUR", "EUR\n", "\nEUR", "EU", "EURO", "eur", "E\u{0}R", "ÉUR", "",
+    ] {
+        assert_eq!(
+            currency.matches(s.as_bytes()),
+            reference.is_valid(&serde_json::Value::String(s.into())),
+            "{s:?}"
+        );
+    }
+    assert!(currency.matches(b"EUR") && !currency.matches(b"EUR\n"));
+    // The Order schema's `currency` pattern is checked here.
+    let order: serde_json::Value = serde_json::from_str(JSON_ORDER).unwrap();
+    let program = Program::compile(&order, jsonschema::Draft::Draft7).unwrap();
+    assert!(program
+        .nodes
+        .iter()
+        .any(|n| n.pattern.is_some() && n.strings.is_none()));
 }
