@@ -158,6 +158,15 @@ fn run(args: &Args) -> Result<(), String> {
             args.sample_every
                 .min(total.saturating_sub(started.elapsed())),
         );
+        // A restart that failed ended the restart thread and, with it, the cluster: a soak
+        // that went on would sample a proxy with no brokers behind it. Stop and say why.
+        if restarter.ended_early() {
+            let at = started.elapsed().as_secs_f64();
+            return Err(match restarter.finish() {
+                Err(e) => format!("a broker restart failed, soak stopped at {at:.0} s: {e}"),
+                Ok(_) => format!("the restart thread ended early, soak stopped at {at:.0} s"),
+            });
+        }
         let now = ProcSample::read(proxy.pid()).ok_or("the proxy is gone")?;
         let dt = last.0.elapsed().as_secs_f64().max(1e-3);
         let cpu =
@@ -244,6 +253,11 @@ impl Restarter {
             Ok((cluster, restarts))
         });
         Self { stop, handle }
+    }
+
+    /// Whether the restart thread ended before it was told to stop (a restart failed).
+    fn ended_early(&self) -> bool {
+        self.handle.is_finished() && !self.stop.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Stops restarting; the cluster and each restart's (start, end) in seconds.
