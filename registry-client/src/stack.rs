@@ -32,7 +32,7 @@ use crate::retry::{backoff, jitter_seed, status_is_retryable};
 const MEDIA_TYPE: &str = "application/vnd.schemaregistry.v1+json";
 
 /// The per-attempt part of the stack, built once per client.
-pub(crate) type ConcurrencyLimited = tower::limit::ConcurrencyLimit<Measured<Http>>;
+pub(crate) type ConcurrencyLimited = tower::limit::ConcurrencyLimit<Observed<Http, Measured>>;
 
 /// What every layer's future is: boxed once per layer, which costs nothing that matters on a
 /// path that only cache misses take.
@@ -260,32 +260,50 @@ async fn read_body(
     })
 }
 
-/// Counts every attempt by endpoint and outcome, with its latency (excluding the wait for a
-/// concurrency permit, which sits outside this layer).
-#[derive(Debug, Clone)]
-pub(crate) struct MeasuredLayer(pub(crate) Metrics);
+/// One attempt's answer, as every layer's future resolves.
+type Attempt = BoxFuture<Result<Answer, AttemptError>>;
 
-impl<S> Layer<S> for MeasuredLayer {
-    type Service = Measured<S>;
-    fn layer(&self, inner: S) -> Measured<S> {
-        Measured {
+/// The future of the service below a wrapping layer.
+pub(crate) trait AttemptFuture:
+    Future<Output = Result<Answer, AttemptError>> + Send + 'static
+{
+}
+
+impl<F: Future<Output = Result<Answer, AttemptError>> + Send + 'static> AttemptFuture for F {}
+
+/// What a wrapping layer of this stack does around each call of the service below it: `start`
+/// hands the call down and returns that service's future.
+pub(crate) trait Observe {
+    /// Wraps one call.
+    fn observe<F: AttemptFuture>(&self, call: Call, start: impl FnOnce(Call) -> F) -> Attempt;
+}
+
+/// The layer that puts an [`Observe`] around the service below it.
+#[derive(Debug, Clone)]
+pub(crate) struct Observing<O>(pub(crate) O);
+
+impl<S, O: Clone> Layer<S> for Observing<O> {
+    type Service = Observed<S, O>;
+    fn layer(&self, inner: S) -> Observed<S, O> {
+        Observed {
             inner,
-            metrics: self.0.clone(),
+            observer: self.0.clone(),
         }
     }
 }
 
-/// See [`MeasuredLayer`].
+/// See [`Observing`].
 #[derive(Debug, Clone)]
-pub(crate) struct Measured<S> {
+pub(crate) struct Observed<S, O> {
     inner: S,
-    metrics: Metrics,
+    observer: O,
 }
 
-impl<S> Service<Call> for Measured<S>
+impl<S, O> Service<Call> for Observed<S, O>
 where
     S: Service<Call, Response = Answer, Error = AttemptError>,
     S::Future: Send + 'static,
+    O: Observe,
 {
     type Response = Answer;
     type Error = AttemptError;
@@ -296,10 +314,22 @@ where
     }
 
     fn call(&mut self, call: Call) -> Self::Future {
+        let inner = &mut self.inner;
+        self.observer.observe(call, |call| inner.call(call))
+    }
+}
+
+/// Counts every attempt by endpoint and outcome, with its latency (excluding the wait for a
+/// concurrency permit, which sits outside this layer).
+#[derive(Debug, Clone)]
+pub(crate) struct Measured(pub(crate) Metrics);
+
+impl Observe for Measured {
+    fn observe<F: AttemptFuture>(&self, call: Call, start: impl FnOnce(Call) -> F) -> Attempt {
         let endpoint = call.endpoint;
-        let metrics = self.metrics.clone();
+        let metrics = self.0.clone();
         let started = Instant::now();
-        let attempt = self.inner.call(call);
+        let attempt = start(call);
         Box::pin(async move {
             let result = attempt.await;
             let status = match &result {
@@ -377,35 +407,10 @@ impl Policy<Call, Answer, AttemptError> for Retrying {
 /// exported (`serving::telemetry`): the endpoint template, the registry's host, and the
 /// answer's status or the error's label.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct TracedLayer;
+pub(crate) struct Traced;
 
-impl<S> Layer<S> for TracedLayer {
-    type Service = Traced<S>;
-    fn layer(&self, inner: S) -> Traced<S> {
-        Traced { inner }
-    }
-}
-
-/// See [`TracedLayer`].
-#[derive(Debug, Clone)]
-pub(crate) struct Traced<S> {
-    inner: S,
-}
-
-impl<S> Service<Call> for Traced<S>
-where
-    S: Service<Call, Response = Answer, Error = AttemptError>,
-    S::Future: Send + 'static,
-{
-    type Response = Answer;
-    type Error = AttemptError;
-    type Future = BoxFuture<Result<Answer, AttemptError>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), AttemptError>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, call: Call) -> Self::Future {
+impl Observe for Traced {
+    fn observe<F: AttemptFuture>(&self, call: Call, start: impl FnOnce(Call) -> F) -> Attempt {
         let span = tracing::info_span!(
             target: "schemagate::otel",
             "registry lookup",
@@ -416,7 +421,7 @@ where
             http.response.status_code = tracing::field::Empty,
             error.r#type = tracing::field::Empty,
         );
-        let future = span.in_scope(|| self.inner.call(call));
+        let future = span.in_scope(|| start(call));
         let recorder = span.clone();
         Box::pin(
             async move {

@@ -13,7 +13,7 @@ use crate::config::{Auth, RegistryConfig, RetryPolicy};
 use crate::error::{BuildError, RegistryError};
 use crate::metrics::Metrics;
 pub(crate) use crate::stack::{Answer, Method};
-use crate::stack::{Call, ConcurrencyLimited, Http, MeasuredLayer, Retrying, TracedLayer};
+use crate::stack::{Call, ConcurrencyLimited, Http, Measured, Observing, Retrying, Traced};
 
 /// Sends requests to one registry.
 #[derive(Debug)]
@@ -56,7 +56,7 @@ impl Transport {
             .map_err(|e| BuildError::Http(e.to_string()))?;
         let attempts = ServiceBuilder::new()
             .layer(ConcurrencyLimitLayer::new(config.max_in_flight.max(1)))
-            .layer(MeasuredLayer(metrics))
+            .layer(Observing(Measured(metrics)))
             .service(Http {
                 client,
                 auth: auth.map(Arc::new),
@@ -138,7 +138,7 @@ impl Transport {
         };
         let started = Instant::now();
         ServiceBuilder::new()
-            .layer(TracedLayer)
+            .layer(Observing(Traced))
             .retry(Retrying::new(self.retry))
             .service(self.attempts.clone())
             .oneshot(call)

@@ -42,6 +42,26 @@ pub struct ModeRequest {
     mode: String,
 }
 
+impl ModeRequest {
+    /// The mode asked for. `IMPORT` is refused while `found` names what already stands there
+    /// (`subjects`, `subject s`), unless `?force=true`.
+    fn mode(
+        &self,
+        q: &HashMap<String, String>,
+        found: impl FnOnce() -> Option<String>,
+    ) -> Result<Mode, RegistryError> {
+        let mode = Mode::parse(&self.mode).ok_or(RegistryError::InvalidMode)?;
+        if mode == Mode::Import && !flag(q, "force") {
+            if let Some(what) = found() {
+                return Err(RegistryError::OperationNotPermitted(format!(
+                    "Cannot import since found existing {what}"
+                )));
+            }
+        }
+        Ok(mode)
+    }
+}
+
 /// GET /config
 pub async fn get_global(State(st): State<AppState>) -> Response {
     let level = st.registry.read().global_config();
@@ -102,13 +122,29 @@ pub async fn delete_subject(
     State(st): State<AppState>,
     Path(subject): Path<String>,
 ) -> Result<Response, RegistryError> {
-    let before = st
-        .registry
-        .read()
-        .subject_config(&subject)
-        .ok_or_else(|| RegistryError::SubjectConfigNotFound(subject.clone()))?;
-    st.registry.set_config(Some(&subject), None).await?;
-    Ok(ok(&json!({ "compatibilityLevel": before.as_str() })))
+    let before = st.registry.read().subject_config(&subject);
+    let missing = || RegistryError::SubjectConfigNotFound(subject.clone());
+    let clear = st.registry.set_config(Some(&subject), None);
+    delete_own(
+        before.map(CompatibilityMode::as_str),
+        missing,
+        clear,
+        "compatibilityLevel",
+    )
+    .await
+}
+
+/// DELETE of a subject's own level or mode: `before` is its name (absent: the error `missing`
+/// makes), `clear` the write that removes it; answers `{field: before}`.
+async fn delete_own(
+    before: Option<&'static str>,
+    missing: impl FnOnce() -> RegistryError,
+    clear: impl std::future::Future<Output = Result<(), RegistryError>>,
+    field: &str,
+) -> Result<Response, RegistryError> {
+    let before = before.ok_or_else(missing)?;
+    clear.await?;
+    Ok(ok(&json!({ field: before })))
 }
 
 /// GET /mode
@@ -122,12 +158,8 @@ pub async fn put_mode_global(
     Query(q): Q,
     JsonBody(body): JsonBody<ModeRequest>,
 ) -> Result<Response, RegistryError> {
-    let mode = Mode::parse(&body.mode).ok_or(RegistryError::InvalidMode)?;
-    if mode == Mode::Import && !flag(&q, "force") && !st.registry.read().subjects(true).is_empty() {
-        return Err(RegistryError::OperationNotPermitted(
-            "Cannot import since found existing subjects".into(),
-        ));
-    }
+    let found = || (!st.registry.read().subjects(true).is_empty()).then(|| "subjects".into());
+    let mode = body.mode(&q, found)?;
     st.registry.set_mode(None, Some(mode)).await?;
     Ok(ok(&json!({ "mode": mode.as_str() })))
 }
@@ -151,15 +183,11 @@ pub async fn put_mode_subject(
     Query(q): Q,
     JsonBody(body): JsonBody<ModeRequest>,
 ) -> Result<Response, RegistryError> {
-    let mode = Mode::parse(&body.mode).ok_or(RegistryError::InvalidMode)?;
-    if mode == Mode::Import
-        && !flag(&q, "force")
-        && st.registry.read().versions(&subject, true).is_ok()
-    {
-        return Err(RegistryError::OperationNotPermitted(format!(
-            "Cannot import since found existing subject {subject}"
-        )));
-    }
+    let found = || {
+        let has_versions = st.registry.read().versions(&subject, true).is_ok();
+        has_versions.then(|| format!("subject {subject}"))
+    };
+    let mode = body.mode(&q, found)?;
     st.registry.set_mode(Some(&subject), Some(mode)).await?;
     Ok(ok(&json!({ "mode": mode.as_str() })))
 }
@@ -169,13 +197,10 @@ pub async fn delete_mode_subject(
     State(st): State<AppState>,
     Path(subject): Path<String>,
 ) -> Result<Response, RegistryError> {
-    let before = st
-        .registry
-        .read()
-        .subject_mode(&subject)
-        .ok_or_else(|| RegistryError::SubjectModeNotFound(subject.clone()))?;
-    st.registry.set_mode(Some(&subject), None).await?;
-    Ok(ok(&json!({ "mode": before.as_str() })))
+    let before = st.registry.read().subject_mode(&subject);
+    let missing = || RegistryError::SubjectModeNotFound(subject.clone());
+    let clear = st.registry.set_mode(Some(&subject), None);
+    delete_own(before.map(Mode::as_str), missing, clear, "mode").await
 }
 
 fn verdict(messages: Vec<String>, verbose: bool) -> Response {
