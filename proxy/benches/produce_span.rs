@@ -38,6 +38,8 @@ use proxy::ProduceDecision;
 use serving::sampling::HeadSampler;
 use tracing_subscriber::EnvFilter;
 
+include!("fixtures/plain_batch.rs");
+
 /// Records per request: about what librdkafka sent per Produce in the tracing bench run
 /// (docs/benchmarks/tracing.json: 1,222 spans for 800,000 records, ~650 per request).
 const RECORDS: usize = 500;
@@ -83,21 +85,7 @@ fn order(i: usize) -> Vec<u8> {
 }
 
 fn batch(values: &[Vec<u8>]) -> Vec<u8> {
-    let records: Vec<Record<'_>> = values
-        .iter()
-        .enumerate()
-        .map(|(i, v)| Record {
-            attributes: 0,
-            timestamp_delta: i as i64,
-            offset_delta: i as i32,
-            key: None,
-            value: Some(v),
-            header_count: 0,
-            headers_raw: &[],
-        })
-        .collect();
-    let header = BatchHeader::plain(1_700_000_000_000);
-    encode_batch(&header, Compression::None, &records).expect("encode")
+    plain_batch(values.iter().map(|v| (None, v.as_slice())), 0, &[])
 }
 
 /// The request's work: every record's frame and payload checked, then counted for the span.

@@ -9,6 +9,8 @@ use std::hint::black_box;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use proxy::batch::{encode_batch, BatchHeader, BatchLimits, Compression, Record, RecordBatch};
 
+include!("fixtures/plain_batch.rs");
+
 /// One uncompressed batch of `n` records: a 16-byte key, a `value_len`-byte value and two
 /// headers each.
 fn batch(n: usize, value_len: usize) -> Vec<u8> {
@@ -26,21 +28,8 @@ fn batch(n: usize, value_len: usize) -> Vec<u8> {
         headers.push((v.len() as u8) << 1);
         headers.extend_from_slice(v);
     }
-    let records: Vec<Record<'_>> = keys
-        .iter()
-        .enumerate()
-        .map(|(i, k)| Record {
-            attributes: 0,
-            timestamp_delta: i as i64,
-            offset_delta: i as i32,
-            key: Some(k),
-            value: Some(&value),
-            header_count: 2,
-            headers_raw: &headers,
-        })
-        .collect();
-    let header = BatchHeader::plain(1_700_000_000_000);
-    encode_batch(&header, Compression::None, &records).expect("encode")
+    let records = keys.iter().map(|k| (Some(k.as_slice()), value.as_slice()));
+    plain_batch(records, 2, &headers)
 }
 
 /// Parses every batch and walks every record and header; returns a checksum of lengths.

@@ -6,13 +6,15 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{BufMut, BytesMut};
 use futures::future::BoxFuture;
-use kafka_protocol::messages::{ApiKey, ProduceRequest, RequestHeader};
-use kafka_protocol::protocol::{Encodable, StrBytes};
+use kafka_protocol::messages::ApiKey;
 use proxy::{ProduceDecision, ProduceInspector, ProduceRequestFrame, Proxy, ProxyConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+
+mod common;
+use common::{closed, free_port, http_get, produce, recv};
 
 /// A broker that answers Metadata v1 with itself as node 1, Produce with acks=0 not at all, and
 /// every other request with its
@@ -104,14 +106,6 @@ impl ProduceInspector for LocalForClientLocal {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 async fn start(inspector: Arc<dyn ProduceInspector>, max_frame: usize) -> (SocketAddr, SocketAddr) {
     start_with(scripted_broker().await, inspector, max_frame).await
 }
@@ -121,70 +115,15 @@ async fn start_with(
     inspector: Arc<dyn ProduceInspector>,
     max_frame: usize,
 ) -> (SocketAddr, SocketAddr) {
-    let listen: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-    let admin: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-    let mut config = ProxyConfig::new(vec![upstream.to_string()], listen);
-    config.admin = Some(admin);
+    let mut config = common::config(&upstream.to_string());
     config.max_frame_bytes = max_frame;
     config.stall_timeout = Duration::from_millis(300);
-    let proxy = Proxy::new(config, inspector).unwrap();
-    tokio::spawn(proxy.run(std::future::pending()));
-    for _ in 0..100 {
-        if TcpStream::connect(listen).await.is_ok() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    (listen, admin)
-}
-
-fn produce(corr: i32, client: &'static str, acks: i16) -> Bytes {
-    let mut buf = BytesMut::new();
-    RequestHeader::default()
-        .with_request_api_key(ApiKey::Produce as i16)
-        .with_request_api_version(7)
-        .with_correlation_id(corr)
-        .with_client_id(Some(StrBytes::from_static_str(client)))
-        .encode(&mut buf, 1)
-        .unwrap();
-    ProduceRequest::default()
-        .with_acks(acks)
-        .encode(&mut buf, 7)
-        .unwrap();
-    buf.freeze()
+    common::spawn(config, inspector, |c| c.listen).await
 }
 
 async fn send(s: &mut TcpStream, body: &[u8]) {
     s.write_i32(body.len() as i32).await.unwrap();
     s.write_all(body).await.unwrap();
-}
-
-async fn recv(s: &mut TcpStream) -> Option<Vec<u8>> {
-    let len = tokio::time::timeout(Duration::from_secs(5), s.read_i32())
-        .await
-        .ok()?
-        .ok()?;
-    let mut body = vec![0u8; len as usize];
-    s.read_exact(&mut body).await.ok()?;
-    Some(body)
-}
-
-async fn closed(s: &mut TcpStream) -> bool {
-    let mut byte = [0u8; 1];
-    matches!(
-        tokio::time::timeout(Duration::from_secs(5), s.read(&mut byte)).await,
-        Ok(Ok(0) | Err(_))
-    )
-}
-
-async fn metrics(admin: SocketAddr) -> String {
-    let mut s = TcpStream::connect(admin).await.unwrap();
-    s.write_all(b"GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n")
-        .await
-        .unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).await.unwrap();
-    out
 }
 
 #[tokio::test]
@@ -219,7 +158,7 @@ async fn local_responses_keep_request_order_and_acks_zero_gets_none() {
             .await
             .is_err()
     );
-    let text = metrics(admin).await;
+    let text = http_get(admin, "/metrics").await;
     assert!(
         text.contains("schemagate_requests_total{api=\"Produce\"} 4"),
         "{text}"
@@ -285,7 +224,7 @@ async fn bad_input_closes_the_connection_with_a_reason() {
     send(&mut c, &v14).await;
     assert!(closed(&mut c).await);
     tokio::time::sleep(Duration::from_millis(100)).await;
-    let text = metrics(admin).await;
+    let text = http_get(admin, "/metrics").await;
     for (reason, n) in [
         ("frame_too_large", 1),
         ("unsupported_api", 2),

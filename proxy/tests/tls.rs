@@ -7,11 +7,10 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use bytes::{BufMut, Bytes, BytesMut};
-use kafka_protocol::messages::{ApiKey, ProduceRequest, RequestHeader};
-use kafka_protocol::protocol::{Encodable, StrBytes};
+use bytes::{BufMut, BytesMut};
+use kafka_protocol::messages::ApiKey;
 use proxy::config::{ListenerTlsConfig, UpstreamTlsConfig};
-use proxy::{Proxy, ProxyConfig};
+use proxy::ProxyConfig;
 use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -19,6 +18,9 @@ use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName}
 use tokio_rustls::rustls::server::WebPkiClientVerifier;
 use tokio_rustls::rustls::{ClientConfig, RootCertStore, ServerConfig};
 use tokio_rustls::{TlsAcceptor, TlsConnector};
+
+mod common;
+use common::{closed, http_get, produce, recv};
 
 // ---------------------------------------------------------------- certificates
 
@@ -218,64 +220,24 @@ async fn answer<S: AsyncRead + AsyncWrite + Unpin>(mut s: S, host: &str, port: u
 
 // ---------------------------------------------------------------- proxy and clients
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// Starts a proxy in front of `upstream`, after `tune` adjusted its config.
 async fn start(upstream: &str, tune: impl FnOnce(&mut ProxyConfig)) -> (SocketAddr, SocketAddr) {
     logs();
-    let listen: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-    let admin: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-    let mut config = ProxyConfig::new(vec![upstream.to_owned()], listen);
-    config.admin = Some(admin);
+    let mut config = common::config(upstream);
     config.stall_timeout = Duration::from_millis(500);
     config.connect_timeout = Duration::from_secs(2);
     tune(&mut config);
-    let proxy = Proxy::new(config, Arc::new(proxy::PassThrough)).unwrap();
-    tokio::spawn(proxy.run(std::future::pending()));
-    for _ in 0..100 {
-        if TcpStream::connect(admin).await.is_ok() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    (listen, admin)
-}
-
-fn produce(corr: i32) -> Bytes {
-    let mut buf = BytesMut::new();
-    RequestHeader::default()
-        .with_request_api_key(ApiKey::Produce as i16)
-        .with_request_api_version(7)
-        .with_correlation_id(corr)
-        .with_client_id(Some(StrBytes::from_static_str("tls-test")))
-        .encode(&mut buf, 1)
-        .unwrap();
-    ProduceRequest::default()
-        .with_acks(1)
-        .encode(&mut buf, 7)
-        .unwrap();
-    buf.freeze()
+    let admin = |c: &ProxyConfig| c.admin.unwrap();
+    common::spawn(config, Arc::new(proxy::PassThrough), admin).await
 }
 
 /// Sends a Produce with `corr` and returns the answer, or `None` if the connection failed.
 async fn round_trip<S: AsyncRead + AsyncWrite + Unpin>(s: &mut S, corr: i32) -> Option<Vec<u8>> {
-    let body = produce(corr);
+    let body = produce(corr, "tls-test", 1);
     s.write_i32(body.len() as i32).await.ok()?;
     s.write_all(&body).await.ok()?;
     s.flush().await.ok()?;
-    let len = tokio::time::timeout(Duration::from_secs(5), s.read_i32())
-        .await
-        .ok()?
-        .ok()?;
-    let mut resp = vec![0u8; len as usize];
-    s.read_exact(&mut resp).await.ok()?;
-    Some(resp)
+    recv(s).await
 }
 
 fn upstream_answer(corr: i32) -> Vec<u8> {
@@ -290,24 +252,6 @@ async fn tls_client(
     TlsConnector::from(config)
         .connect(ServerName::try_from("localhost").unwrap(), tcp)
         .await
-}
-
-async fn closed<S: AsyncRead + Unpin>(s: &mut S) -> bool {
-    let mut byte = [0u8; 1];
-    matches!(
-        tokio::time::timeout(Duration::from_secs(5), s.read(&mut byte)).await,
-        Ok(Ok(0) | Err(_))
-    )
-}
-
-async fn http_get(admin: SocketAddr, path: &str) -> String {
-    let mut s = TcpStream::connect(admin).await.unwrap();
-    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").as_bytes())
-        .await
-        .unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).await.unwrap();
-    out
 }
 
 /// Whether `/readyz` answers 200 within a few seconds (the first metadata fetch runs after

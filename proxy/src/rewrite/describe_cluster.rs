@@ -1,9 +1,11 @@
 //! DescribeCluster responses: the broker list is rewritten.
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::Bytes;
 use kafka_protocol::messages::ApiKey;
 
-use super::{copy_since, map_endpoint_as, skip_response_header, Endpoint, WalkError};
+use super::{
+    copy_fields, copy_head, finish, map_endpoint_as, skip_response_header, Endpoint, WalkError,
+};
 use crate::broker_map::BrokerMap;
 use crate::codec::{put_array_len, WireReader};
 
@@ -27,22 +29,20 @@ pub fn rewrite(body: &[u8], version: i16, map: &BrokerMap) -> Result<Bytes, Walk
     };
     r.compact_string("cluster id")?;
     r.i32("controller id")?;
-    let mut out = BytesMut::with_capacity(body.len() + 64);
-    out.put_slice(body.get(..r.position()).unwrap_or_default());
+    let mut out = copy_head(body, &r);
     let n = r.array_len(true, MIN_BROKER_BYTES, "brokers")?;
     put_array_len(&mut out, true, n);
     for _ in 0..n {
         map_endpoint_as(&mut r, &mut out, true, map, kind)?;
-        let start = r.position();
-        r.compact_string("rack")?;
-        if version >= 2 {
-            r.i8("is fenced")?;
-        }
-        r.skip_tagged_fields()?;
-        copy_since(&mut out, body, start, &r);
+        copy_fields(&mut r, &mut out, body, |r| {
+            r.compact_string("rack")?;
+            if version >= 2 {
+                r.i8("is fenced")?;
+            }
+            r.skip_tagged_fields()
+        })?;
     }
-    out.put_slice(r.rest());
-    Ok(out.freeze())
+    Ok(finish(out, &r))
 }
 
 #[cfg(test)]

@@ -1,9 +1,9 @@
 //! FindCoordinator responses: the single coordinator before v4, the coordinator list from v4.
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::Bytes;
 use kafka_protocol::messages::ApiKey;
 
-use super::{copy_since, map_endpoint, skip_response_header, WalkError};
+use super::{copy_fields, copy_head, finish, map_endpoint, skip_response_header, WalkError};
 use crate::broker_map::BrokerMap;
 use crate::codec::{put_array_len, WireReader};
 
@@ -18,32 +18,30 @@ pub fn rewrite(body: &[u8], version: i16, map: &BrokerMap) -> Result<Bytes, Walk
     if version >= 1 {
         r.i32("throttle time")?;
     }
-    let mut out = BytesMut::with_capacity(body.len() + 64);
     if version < 4 {
         r.i16("error code")?;
         if version >= 1 {
             r.any_string(flexible, "error message")?;
         }
-        out.put_slice(body.get(..r.position()).unwrap_or_default());
+        let mut out = copy_head(body, &r);
         map_endpoint(&mut r, &mut out, flexible, map)?;
-    } else {
-        out.put_slice(body.get(..r.position()).unwrap_or_default());
-        let n = r.array_len(true, MIN_COORDINATOR_BYTES, "coordinators")?;
-        put_array_len(&mut out, true, n);
-        for _ in 0..n {
-            let start = r.position();
-            r.compact_string("key")?;
-            copy_since(&mut out, body, start, &r);
-            map_endpoint(&mut r, &mut out, true, map)?;
-            let start = r.position();
+        return Ok(finish(out, &r));
+    }
+    let mut out = copy_head(body, &r);
+    let n = r.array_len(true, MIN_COORDINATOR_BYTES, "coordinators")?;
+    put_array_len(&mut out, true, n);
+    for _ in 0..n {
+        copy_fields(&mut r, &mut out, body, |r| {
+            r.compact_string("key").map(drop)
+        })?;
+        map_endpoint(&mut r, &mut out, true, map)?;
+        copy_fields(&mut r, &mut out, body, |r| {
             r.i16("error code")?;
             r.compact_string("error message")?;
-            r.skip_tagged_fields()?;
-            copy_since(&mut out, body, start, &r);
-        }
+            r.skip_tagged_fields()
+        })?;
     }
-    out.put_slice(r.rest());
-    Ok(out.freeze())
+    Ok(finish(out, &r))
 }
 
 #[cfg(test)]

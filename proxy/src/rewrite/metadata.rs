@@ -3,10 +3,10 @@
 //! The brokers array sits right after the header and `throttle_time_ms` (v3+) in every
 //! version, so the rewriter rewrites that array and copies the rest verbatim.
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::Bytes;
 use kafka_protocol::messages::ApiKey;
 
-use super::{copy_since, map_endpoint, skip_response_header, WalkError};
+use super::{copy_fields, copy_head, finish, map_endpoint, skip_response_header, WalkError};
 use crate::broker_map::BrokerMap;
 use crate::codec::{put_array_len, WireError, WireReader};
 
@@ -21,23 +21,22 @@ pub fn rewrite(body: &[u8], version: i16, map: &BrokerMap) -> Result<Bytes, Walk
     if version >= 3 {
         r.i32("throttle time")?;
     }
-    let mut out = BytesMut::with_capacity(body.len() + 64);
-    out.put_slice(body.get(..r.position()).unwrap_or_default());
+    let mut out = copy_head(body, &r);
     let n = r.array_len(flexible, MIN_BROKER_BYTES, "brokers")?;
     put_array_len(&mut out, flexible, n);
     for _ in 0..n {
         map_endpoint(&mut r, &mut out, flexible, map)?;
-        let start = r.position();
-        if version >= 1 {
-            r.any_string(flexible, "rack")?;
-        }
-        if flexible {
-            r.skip_tagged_fields()?;
-        }
-        copy_since(&mut out, body, start, &r);
+        copy_fields(&mut r, &mut out, body, |r| {
+            if version >= 1 {
+                r.any_string(flexible, "rack")?;
+            }
+            if flexible {
+                r.skip_tagged_fields()?;
+            }
+            Ok(())
+        })?;
     }
-    out.put_slice(r.rest());
-    Ok(out.freeze())
+    Ok(finish(out, &r))
 }
 
 /// Reads the broker list (node id, host, port) of a Metadata response without changing it.

@@ -187,9 +187,30 @@ fn map_endpoint_as(
     Ok(())
 }
 
-/// Copies the bytes a reader passed over since `start`.
-fn copy_since(out: &mut BytesMut, body: &[u8], start: usize, r: &WireReader<'_>) {
+/// Reads fields with `read` and copies the bytes it passed over to `out`, unchanged.
+fn copy_fields<'a>(
+    r: &mut WireReader<'a>,
+    out: &mut BytesMut,
+    body: &[u8],
+    read: impl FnOnce(&mut WireReader<'a>) -> Result<(), WireError>,
+) -> Result<(), WireError> {
+    let start = r.position();
+    read(r)?;
     out.put_slice(body.get(start..r.position()).unwrap_or_default());
+    Ok(())
+}
+
+/// A buffer for a rewritten response, holding the bytes the reader has passed so far.
+fn copy_head(body: &[u8], r: &WireReader<'_>) -> BytesMut {
+    let mut out = BytesMut::with_capacity(body.len() + 64);
+    out.put_slice(body.get(..r.position()).unwrap_or_default());
+    out
+}
+
+/// The rewritten response: `out`, then what the reader has not passed, unchanged.
+fn finish(mut out: BytesMut, r: &WireReader<'_>) -> Bytes {
+    out.put_slice(r.rest());
+    out.freeze()
 }
 
 #[cfg(test)]

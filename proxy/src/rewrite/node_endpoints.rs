@@ -7,7 +7,7 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use super::{copy_since, map_endpoint, WalkError};
+use super::{copy_fields, map_endpoint, WalkError};
 use crate::broker_map::BrokerMap;
 use crate::codec::{put_array_len, put_uvarint, WireError, WireReader};
 
@@ -131,10 +131,10 @@ fn rewrite_endpoint_list(value: &[u8], map: &BrokerMap) -> Result<BytesMut, Walk
     put_array_len(&mut out, true, n);
     for _ in 0..n {
         map_endpoint(&mut r, &mut out, true, map)?;
-        let start = r.position();
-        r.compact_string("rack")?;
-        r.skip_tagged_fields()?;
-        copy_since(&mut out, value, start, &r);
+        copy_fields(&mut r, &mut out, value, |r| {
+            r.compact_string("rack")?;
+            r.skip_tagged_fields()
+        })?;
     }
     if r.remaining() != 0 {
         return Err(WireError::Invalid {
