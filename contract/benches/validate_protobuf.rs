@@ -7,17 +7,12 @@ use prost_reflect::{DynamicMessage, Value};
 use contract::protobuf::ProtobufSchema;
 
 include!("fixtures/protobuf_order.rs");
+include!("fixtures/bench_validate.rs");
 
 fn bench(c: &mut Criterion) {
     let schema = ProtobufSchema::parse(ORDER, &[]).expect("schema compiles");
     let body = order_bytes(&schema, 15);
-    schema.validate(&body).expect("valid payload");
-    let mut group = c.benchmark_group("validate_protobuf");
-    group.throughput(Throughput::Bytes(body.len() as u64));
-    group.bench_function(format!("order_{}_bytes", body.len()), |b| {
-        b.iter(|| schema.validate(black_box(&body)))
-    });
-    group.finish();
+    bench_validate(c, "validate_protobuf", &body, |b| schema.validate(b));
 }
 
 criterion_group!(benches, bench);

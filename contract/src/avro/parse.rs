@@ -156,9 +156,14 @@ impl Parser {
             return Ok(self.push(Kind::Primitive(p), props));
         }
         match ty {
-            "record" | "error" => self.parse_record(obj, space, props),
-            "enum" => self.parse_enum(obj, space, props),
-            "fixed" => self.parse_fixed(obj, space, props),
+            "record" | "error" | "enum" | "fixed" => {
+                let named = self.named(obj, space)?;
+                match ty {
+                    "enum" => self.parse_enum(obj, named, props),
+                    "fixed" => self.parse_fixed(obj, named, props),
+                    _ => self.parse_record(obj, named, props),
+                }
+            }
             "array" => {
                 self.parse_container(obj, space, props, ["array", "items", "[]"], Kind::Array)
             }
@@ -242,10 +247,9 @@ impl Parser {
     fn parse_record(
         &mut self,
         obj: &Map<String, Value>,
-        space: &str,
+        named: Named,
         props: Props,
     ) -> Result<NodeId, String> {
-        let named = self.named(obj, space)?;
         let inner_space = named.name.namespace.clone();
         let label = named.name.name.clone();
         let raw_fields = match obj.get("fields") {
@@ -323,10 +327,9 @@ impl Parser {
     fn parse_enum(
         &mut self,
         obj: &Map<String, Value>,
-        space: &str,
+        named: Named,
         mut props: Props,
     ) -> Result<NodeId, String> {
-        let named = self.named(obj, space)?;
         let label = named.name.full();
         let symbols = match obj.get("symbols") {
             Some(Value::Array(_)) => self.string_list(obj, "symbols")?,
@@ -381,10 +384,9 @@ impl Parser {
     fn parse_fixed(
         &mut self,
         obj: &Map<String, Value>,
-        space: &str,
+        named: Named,
         props: Props,
     ) -> Result<NodeId, String> {
-        let named = self.named(obj, space)?;
         let size = match obj.get("size").and_then(Value::as_i64) {
             Some(s) if (0..=i64::from(i32::MAX)).contains(&s) => s as usize,
             _ => {

@@ -349,11 +349,7 @@ impl<'a> Loader<'a> {
         t: &str,
         _explicit: bool,
     ) -> Kind {
-        let uint = |k: &str| {
-            obj.get(k)
-                .and_then(Value::as_f64)
-                .map(|f| f.max(0.0) as u64)
-        };
+        let uint = |k: &str| uint_of(obj, k);
         let num = |k: &str| obj.get(k).and_then(Value::as_f64);
         match t {
             "string" => Kind::String {
@@ -443,11 +439,7 @@ impl<'a> Loader<'a> {
                 }
             }
         }
-        let uint = |k: &str| {
-            obj.get(k)
-                .and_then(Value::as_f64)
-                .map(|f| f.max(0.0) as u64)
-        };
+        let uint = |k: &str| uint_of(obj, k);
         Kind::Object {
             properties,
             required,
@@ -486,11 +478,7 @@ impl<'a> Loader<'a> {
                 None => {}
             }
         }
-        let uint = |k: &str| {
-            obj.get(k)
-                .and_then(Value::as_f64)
-                .map(|f| f.max(0.0) as u64)
-        };
+        let uint = |k: &str| uint_of(obj, k);
         Kind::Array {
             all_items,
             item_schemas,
@@ -553,6 +541,13 @@ fn percent_decode(s: &str) -> String {
         }
     }
     String::from_utf8_lossy(&out).into_owned()
+}
+
+/// A count keyword of `obj` (`minLength`, `maxItems`...): a number, negative read as 0.
+fn uint_of(obj: &serde_json::Map<String, Value>, k: &str) -> Option<u64> {
+    obj.get(k)
+        .and_then(Value::as_f64)
+        .map(|f| f.max(0.0) as u64)
 }
 
 #[cfg(test)]
