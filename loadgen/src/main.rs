@@ -54,49 +54,11 @@ enum Command {
     },
     /// Run producers and reader-pinned consumer groups against a broker or a proxy.
     Fleet {
-        /// bootstrap.servers: the broker directly, or schemagate in front of it.
-        #[arg(long)]
-        bootstrap: String,
-        /// Registry URL to register the versions in (ids = version numbers without one).
-        #[arg(long)]
-        registry: Option<String>,
-        /// avro or protobuf.
-        #[arg(long, default_value = "avro")]
-        format: Format,
-        /// Topic.
-        #[arg(long, default_value = "orders")]
-        topic: String,
-        /// Partitions if the topic is created.
-        #[arg(long, default_value_t = 3)]
-        partitions: i32,
-        /// Producer tasks.
-        #[arg(long, default_value_t = 2)]
-        producers: u32,
-        /// Writer versions interleaved on every producer.
-        #[arg(long, value_delimiter = ',', default_value = "v1,v2,v6")]
-        writers: Vec<SchemaVersion>,
-        /// Reader versions: one consumer group each (at least two).
-        #[arg(long, value_delimiter = ',', default_value = "v1,v7")]
-        readers: Vec<SchemaVersion>,
-        /// Consumers per group.
-        #[arg(long, default_value_t = 1)]
-        consumers_per_group: u32,
-        /// Total records per second (omit for flat out).
-        #[arg(long)]
-        rate: Option<f64>,
-        /// Seconds producers run.
-        #[arg(long, default_value_t = 10)]
-        duration: u64,
-        /// Generator seed.
-        #[arg(long, default_value_t = 1)]
-        seed: u64,
+        #[command(flatten)]
+        opts: FleetOptions,
         /// Also write the summary as JSON here.
         #[arg(long)]
         out: Option<PathBuf>,
-        /// Serve the consumers' Prometheus metrics on GET /metrics here while the fleet runs
-        /// (e.g. 127.0.0.1:9645; port 0 picks one, printed on stderr).
-        #[arg(long)]
-        metrics_addr: Option<std::net::SocketAddr>,
     },
     /// One producer process: interleaved writer versions, prints a JSON report on stdout.
     Produce {
@@ -396,37 +358,7 @@ async fn main() -> anyhow::Result<()> {
                 println!("{v} {} id {id}", v.change());
             }
         }
-        Command::Fleet {
-            bootstrap,
-            registry,
-            format,
-            topic,
-            partitions,
-            producers,
-            writers,
-            readers,
-            consumers_per_group,
-            rate,
-            duration,
-            seed,
-            out,
-            metrics_addr,
-        } => {
-            let opts = FleetOptions {
-                bootstrap,
-                registry,
-                format,
-                topic,
-                partitions,
-                producers,
-                writers,
-                readers,
-                consumers_per_group,
-                rate,
-                duration: Duration::from_secs(duration),
-                seed,
-                metrics_addr,
-            };
+        Command::Fleet { opts, out } => {
             let summary = fleet::run(&opts).await?;
             print!("{}", summary.render());
             if let Some(out) = out {

@@ -8,9 +8,6 @@ use serde_json::Value;
 
 use super::path::BenchPath;
 
-/// The font the labels are drawn with, when the machine has it.
-const FONT: &str = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf";
-
 /// Rows of the chart are this many units tall on the y axis (ticks fall on multiples of it).
 const ROW: i32 = 10;
 
@@ -74,13 +71,7 @@ pub fn draw_ratios(report: &Value, out: &Path) -> Result<(), String> {
             }
         }
     }
-    let labelled = std::fs::read(FONT)
-        .ok()
-        .map(|bytes| {
-            let leaked: &'static [u8] = Box::leak(bytes.into_boxed_slice());
-            plotters::style::register_font("sans-serif", FontStyle::Normal, leaked).is_ok()
-        })
-        .unwrap_or(false);
+    let labelled = crate::lab::chart::font();
     let height = 140 + 44 * rows.len().max(1) as u32 * (sets.len().max(1) as u32).min(4);
     let root = BitMapBackend::new(out, (1000, height)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| e.to_string())?;

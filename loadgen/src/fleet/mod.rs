@@ -70,35 +70,54 @@ pub enum FleetError {
 /// How long consumers may trail after producers stop before the fleet gives up on them.
 const DRAIN_GRACE: Duration = Duration::from_secs(20);
 
-/// What `loadgen fleet` runs.
-#[derive(Debug, Clone)]
+/// What `loadgen fleet` runs (its command-line arguments, less `--out`).
+#[derive(Debug, Clone, clap::Args)]
 pub struct FleetOptions {
-    /// `bootstrap.servers`: the broker, or schemagate in front of it.
+    /// bootstrap.servers: the broker directly, or schemagate in front of it.
+    #[arg(long)]
     pub bootstrap: String,
-    /// Registry base URL; without one, schema ids are the version numbers.
+    /// Registry URL to register the versions in (ids = version numbers without one).
+    #[arg(long)]
     pub registry: Option<String>,
-    /// Record format.
+    /// avro or protobuf.
+    #[arg(long, default_value = "avro")]
     pub format: Format,
-    /// Topic to produce to and consume from.
+    /// Topic.
+    #[arg(long, default_value = "orders")]
     pub topic: String,
-    /// Partitions when the fleet creates the topic.
+    /// Partitions if the topic is created.
+    #[arg(long, default_value_t = 3)]
     pub partitions: i32,
     /// Producer tasks.
+    #[arg(long, default_value_t = 2)]
     pub producers: u32,
-    /// Writer versions, interleaved record by record on every producer.
+    /// Writer versions interleaved on every producer.
+    #[arg(long, value_delimiter = ',', default_value = "v1,v2,v6")]
     pub writers: Vec<SchemaVersion>,
-    /// One consumer group per reader version.
+    /// Reader versions: one consumer group each (at least two).
+    #[arg(long, value_delimiter = ',', default_value = "v1,v7")]
     pub readers: Vec<SchemaVersion>,
     /// Consumers per group.
+    #[arg(long, default_value_t = 1)]
     pub consumers_per_group: u32,
-    /// Total records per second across producers (`None`: flat out).
+    /// Total records per second (omit for flat out).
+    #[arg(long)]
     pub rate: Option<f64>,
-    /// How long producers run.
+    /// Seconds producers run.
+    #[arg(long, default_value = "10", value_parser = seconds)]
     pub duration: Duration,
     /// Generator seed.
+    #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// Where to serve `GET /metrics` while the fleet runs (`None`: not served).
+    /// Serve the consumers' Prometheus metrics on GET /metrics here while the fleet runs
+    /// (e.g. 127.0.0.1:9645; port 0 picks one, printed on stderr).
+    #[arg(long)]
     pub metrics_addr: Option<SocketAddr>,
+}
+
+/// `--duration`: whole seconds.
+fn seconds(text: &str) -> Result<Duration, std::num::ParseIntError> {
+    text.parse().map(Duration::from_secs)
 }
 
 /// Resolves schema ids: registered in the registry (compatibility NONE on the subject, so every

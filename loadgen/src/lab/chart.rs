@@ -14,8 +14,8 @@ use crate::lab::rollout::{RunReport, Sample};
 const FONT_FILE: &str = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf";
 
 /// Registers the font once per process; false when the machine does not have it (the panels
-/// are then drawn without text).
-fn font() -> bool {
+/// are then drawn without text). The bench's ratio chart uses it too.
+pub(crate) fn font() -> bool {
     static READY: OnceLock<bool> = OnceLock::new();
     *READY.get_or_init(|| match std::fs::read(FONT_FILE) {
         Ok(bytes) => {

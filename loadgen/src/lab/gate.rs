@@ -12,17 +12,15 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Instant;
 
 use contract::SchemaId;
 use serde::{Deserialize, Serialize};
 
-use crate::lab::stack::{schemagate_bin, LabStack, StackOptions};
+use crate::lab::stack::{schemagate_bin, StackOptions};
 use crate::lab::verdict::{self, Verdict};
+use crate::lab::ReportHead;
 use crate::lab::{topic, LabError};
 use crate::order::OrderGenerator;
-use crate::process;
-use crate::registry::RegistryClient;
 use crate::render::{Codec, Format};
 use crate::version::SchemaVersion;
 
@@ -63,8 +61,7 @@ pub struct GateConfig {
 impl GateConfig {
     /// Reads and validates a config file.
     pub fn load(path: &Path) -> Result<Self, LabError> {
-        let raw: RawConfig = crate::lab::read_config(path)?;
-        let bad = crate::lab::config_error(path);
+        let (raw, bad) = crate::lab::load_config::<RawConfig>(path)?;
         Ok(Self {
             format: raw.format.parse().map_err(&bad)?,
             breaking: raw.breaking.parse().map_err(|e| bad(format!("{e}")))?,
@@ -114,14 +111,9 @@ pub struct ProducerCase {
 /// The gate experiment's report (`docs/lab/gate.json`).
 #[derive(Debug, Clone, Serialize)]
 pub struct GateReport {
-    /// Always `gate`.
-    pub experiment: &'static str,
-    /// The command line.
-    pub command: String,
-    /// Config file.
-    pub config: String,
-    /// Broker used.
-    pub broker: String,
+    /// Experiment (always `gate`), command line, config file, broker.
+    #[serde(flatten)]
+    pub head: ReportHead,
     /// CPUs and load.
     pub machine: serde_json::Value,
     /// Format, breaking version and its change class.
@@ -151,12 +143,8 @@ pub async fn run(
     stack: &StackOptions,
     command: String,
 ) -> Result<GateReport, LabError> {
-    let begin = Instant::now();
-    let machine = crate::lab::machine();
-    let lab = tokio::task::block_in_place(|| LabStack::start(stack))?;
+    let (begin, machine, lab, registry, tag) = crate::lab::begin(stack)?;
     let schemagate = schemagate_bin()?;
-    let registry = RegistryClient::new(&lab.registry);
-    let tag = crate::lab::run_tag();
     let scratch = stack.log_dir.join(format!("gate-{tag}"));
     let (format, breaking) = (config.format, config.breaking);
     let topic_name = format!("lab-gate-{tag}-{format}");
@@ -238,24 +226,7 @@ pub async fn run(
     let quarantine = format!("{topic_name}.quarantine");
     topic::create(&lab.bootstrap, &topic_name).await?;
     topic::create(&lab.bootstrap, &quarantine).await?;
-    let upstream: std::net::SocketAddr = lab
-        .bootstrap
-        .split(',')
-        .next()
-        .and_then(|a| a.trim().parse().ok())
-        .ok_or_else(|| LabError::Setup(format!("bootstrap {} is not IP:PORT", lab.bootstrap)))?;
-    let port = process::free_port()?;
-    let _proxy = tokio::task::block_in_place(|| {
-        process::start_schemagate_proxy(
-            &schemagate,
-            port,
-            upstream.port(),
-            Some((&lab.registry, &policy_file)),
-            &[],
-            &scratch,
-        )
-    })?;
-    let through = process::loopback(port).to_string();
+    let (_proxy, through) = lab.start_proxy(&schemagate, &policy_file, &scratch)?;
     let codec = Codec::new(format)?;
     let unregistered = 0x7fff_fff0;
     let cases = [
@@ -337,10 +308,7 @@ pub async fn run(
         && refused.status == Some(409)
         && producers.iter().all(|p| p.as_required);
     Ok(GateReport {
-        experiment: "gate",
-        command,
-        config: config_path.display().to_string(),
-        broker: lab.broker_kind.clone(),
+        head: lab.head("gate", command, config_path),
         machine,
         change: format!("{format} {breaking} ({})", breaking.change()),
         mode: config.mode.clone(),

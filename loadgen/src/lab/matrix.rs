@@ -17,7 +17,6 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 use contract::SchemaId;
 use serde::{Deserialize, Serialize};
@@ -26,6 +25,7 @@ use crate::lab::decode::{self, DecodeCount, DecodeRow, TopicRow};
 use crate::lab::readers::{self, ReaderImpl};
 use crate::lab::stack::{LabStack, StackOptions};
 use crate::lab::verdict::{self, Verdict};
+use crate::lab::ReportHead;
 use crate::lab::{topic, LabError};
 use crate::order::OrderGenerator;
 use crate::registry::RegistryClient;
@@ -88,8 +88,7 @@ pub struct MatrixConfig {
 impl MatrixConfig {
     /// Reads and validates a config file.
     pub fn load(path: &Path) -> Result<Self, LabError> {
-        let raw: RawConfig = crate::lab::read_config(path)?;
-        let bad = crate::lab::config_error(path);
+        let (raw, bad) = crate::lab::load_config::<RawConfig>(path)?;
         let formats = raw
             .formats
             .iter()
@@ -180,14 +179,9 @@ pub struct Cell {
 /// The whole experiment's report (`docs/lab/matrix.json`).
 #[derive(Debug, Clone, Serialize)]
 pub struct MatrixReport {
-    /// Always `matrix`.
-    pub experiment: &'static str,
-    /// The command line.
-    pub command: String,
-    /// Config file.
-    pub config: String,
-    /// Broker used.
-    pub broker: String,
+    /// Experiment (always `matrix`), command line, config file, broker.
+    #[serde(flatten)]
+    pub head: ReportHead,
     /// Registry used.
     pub registry: String,
     /// CPUs and load.
@@ -213,17 +207,10 @@ pub async fn run(
     stack: &StackOptions,
     command: String,
 ) -> Result<MatrixReport, LabError> {
-    let begin = Instant::now();
-    let machine = crate::lab::machine();
-    let lab = tokio::task::block_in_place(|| LabStack::start(stack))?;
-    let registry = RegistryClient::new(&lab.registry);
-    let tag = crate::lab::run_tag();
+    let (begin, machine, lab, registry, tag) = crate::lab::begin(stack)?;
     let scratch = stack.log_dir.join(format!("matrix-{tag}"));
     let mut report = MatrixReport {
-        experiment: "matrix",
-        command,
-        config: config_path.display().to_string(),
-        broker: lab.broker_kind.clone(),
+        head: lab.head("matrix", command, config_path),
         registry: if stack.registry.is_some() {
             lab.registry.clone()
         } else {
@@ -252,9 +239,16 @@ pub async fn run(
                 if *reader == ReaderImpl::Loadgen || !reader.reads(format) {
                     continue;
                 }
-                let other = tokio::task::block_in_place(|| {
-                    readers::decode_row(*reader, format, version, &lab, &topic_name, &row, &scratch)
-                });
+                let job = readers::ReaderRun {
+                    reader: *reader,
+                    format,
+                    version,
+                    lab: &lab,
+                    topic: &topic_name,
+                    row: &row,
+                    scratch: &scratch,
+                };
+                let other = tokio::task::block_in_place(|| job.decode_row());
                 report.decodes.push(other);
             }
             for &mode in &config.modes {

@@ -89,6 +89,65 @@ pub fn config_error(path: &std::path::Path) -> impl Fn(String) -> LabError + '_ 
     }
 }
 
+/// Reads and parses a TOML config into `T`; with it, the maker of that file's errors.
+pub fn load_config<T: serde::de::DeserializeOwned>(
+    path: &std::path::Path,
+) -> Result<(T, impl Fn(String) -> LabError + '_), LabError> {
+    Ok((read_config(path)?, config_error(path)))
+}
+
+/// The fields every experiment's report starts with.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ReportHead {
+    /// The experiment's name, e.g. `matrix`.
+    pub experiment: &'static str,
+    /// The command line.
+    pub command: String,
+    /// Config file.
+    pub config: String,
+    /// Broker used.
+    pub broker: String,
+}
+
+/// What every experiment starts with: its clock, the machine ([`machine`]), its broker and
+/// registry (used or started, see [`stack::LabStack`]), a client of that registry, and the
+/// tag of this run ([`run_tag`]).
+pub fn begin(
+    stack: &stack::StackOptions,
+) -> Result<
+    (
+        std::time::Instant,
+        serde_json::Value,
+        stack::LabStack,
+        crate::registry::RegistryClient,
+        String,
+    ),
+    LabError,
+> {
+    let begin = std::time::Instant::now();
+    let machine = machine();
+    let lab = tokio::task::block_in_place(|| stack::LabStack::start(stack))?;
+    let registry = crate::registry::RegistryClient::new(&lab.registry);
+    Ok((begin, machine, lab, registry, run_tag()))
+}
+
+impl stack::LabStack {
+    /// The head of the report of `experiment`, run by `command` with the config at `config`.
+    pub fn head(
+        &self,
+        experiment: &'static str,
+        command: String,
+        config: &std::path::Path,
+    ) -> ReportHead {
+        ReportHead {
+            experiment,
+            command,
+            config: config.display().to_string(),
+            broker: self.broker_kind.clone(),
+        }
+    }
+}
+
 /// Reads and parses a TOML config into `T`.
 pub fn read_config<T: serde::de::DeserializeOwned>(path: &std::path::Path) -> Result<T, LabError> {
     let err = config_error(path);

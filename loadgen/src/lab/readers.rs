@@ -159,86 +159,100 @@ impl Job {
     }
 }
 
-/// Runs `reader` on the topic of one (format, class) in both directions and as controls.
-pub fn decode_row(
-    reader: ReaderImpl,
-    format: Format,
-    version: SchemaVersion,
-    lab: &LabStack,
-    topic: &str,
-    row: &TopicRow,
-    scratch: &Path,
-) -> DecodeRow {
-    let result = run(reader, format, version, lab, topic, row, scratch);
-    let pick = |i: usize| -> Result<DecodeCount, String> {
-        result.as_ref().map_err(Clone::clone).and_then(|r| {
-            r.get(i)
-                .cloned()
-                .ok_or_else(|| format!("no job {i} in the output"))
-        })
-    };
-    let control = match (pick(2), pick(3)) {
-        (Ok(a), Ok(b)) => Ok((a, b)),
-        (Err(e), _) | (_, Err(e)) => Err(e),
-    };
-    DecodeRow {
-        format: format.to_string(),
-        version: version.to_string(),
-        reader: reader.to_string(),
-        new_reads_old: pick(0),
-        old_reads_new: pick(1),
-        control,
-    }
+/// One reader program's run on the topic of one (format, class).
+#[derive(Debug, Clone, Copy)]
+pub struct ReaderRun<'a> {
+    /// The program.
+    pub reader: ReaderImpl,
+    /// The topic's format.
+    pub format: Format,
+    /// The new version written to it (next to v1).
+    pub version: SchemaVersion,
+    /// The broker and registry.
+    pub lab: &'a LabStack,
+    /// The topic.
+    pub topic: &'a str,
+    /// What was written to it.
+    pub row: &'a TopicRow,
+    /// Where the reader schemas are written.
+    pub scratch: &'a Path,
 }
 
-/// Jobs, in order: vN on v1, v1 on vN, v1 on v1, vN on vN.
-fn run(
-    reader: ReaderImpl,
-    format: Format,
-    version: SchemaVersion,
-    lab: &LabStack,
-    topic: &str,
-    row: &TopicRow,
-    scratch: &Path,
-) -> Result<Vec<DecodeCount>, String> {
-    if !reader.reads(format) {
-        return Err(format!("{reader} does not read {format}"));
+impl ReaderRun<'_> {
+    /// Runs the reader on the topic in both directions and as controls.
+    pub fn decode_row(self) -> DecodeRow {
+        let result = self.run();
+        let pick = |i: usize| -> Result<DecodeCount, String> {
+            result.as_ref().map_err(Clone::clone).and_then(|r| {
+                r.get(i)
+                    .cloned()
+                    .ok_or_else(|| format!("no job {i} in the output"))
+            })
+        };
+        let control = match (pick(2), pick(3)) {
+            (Ok(a), Ok(b)) => Ok((a, b)),
+            (Err(e), _) | (_, Err(e)) => Err(e),
+        };
+        DecodeRow {
+            format: self.format.to_string(),
+            version: self.version.to_string(),
+            reader: self.reader.to_string(),
+            new_reads_old: pick(0),
+            old_reads_new: pick(1),
+            control,
+        }
     }
-    let v1 = SchemaVersion::V1;
-    let id = |v: SchemaVersion| {
-        row.ids
-            .get(&v.to_string())
-            .copied()
-            .ok_or_else(|| format!("no id for {v}"))
-    };
-    let schema = |v: SchemaVersion| schema_file(format, v, scratch);
-    let jobs = [(v1, version), (version, v1), (v1, v1), (version, version)];
-    let mut cmd = program(reader)?;
-    cmd.args(["--bootstrap", &lab.bootstrap, "--topic", topic]);
-    cmd.args(["--registry", &lab.registry]);
-    cmd.args(["--expect", &row.produced.to_string()]);
-    for (writer, reader_version) in jobs {
-        let file = schema(reader_version)?;
-        cmd.arg("--job")
-            .arg(format!("{}={}", id(writer)?, file.display()));
+
+    /// Jobs, in order: vN on v1, v1 on vN, v1 on v1, vN on vN.
+    fn run(self) -> Result<Vec<DecodeCount>, String> {
+        let ReaderRun {
+            reader,
+            format,
+            version,
+            lab,
+            topic,
+            row,
+            scratch,
+        } = self;
+        if !reader.reads(format) {
+            return Err(format!("{reader} does not read {format}"));
+        }
+        let v1 = SchemaVersion::V1;
+        let id = |v: SchemaVersion| {
+            row.ids
+                .get(&v.to_string())
+                .copied()
+                .ok_or_else(|| format!("no id for {v}"))
+        };
+        let schema = |v: SchemaVersion| schema_file(format, v, scratch);
+        let jobs = [(v1, version), (version, v1), (v1, v1), (version, version)];
+        let mut cmd = program(reader)?;
+        cmd.args(["--bootstrap", &lab.bootstrap, "--topic", topic]);
+        cmd.args(["--registry", &lab.registry]);
+        cmd.args(["--expect", &row.produced.to_string()]);
+        for (writer, reader_version) in jobs {
+            let file = schema(reader_version)?;
+            cmd.arg("--job")
+                .arg(format!("{}={}", id(writer)?, file.display()));
+        }
+        let out = cmd
+            .output()
+            .map_err(|e| format!("starting {reader}: {e}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "{reader} exited with {}: {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+        let parsed: Output = serde_json::from_slice(&out.stdout).map_err(|e| {
+            format!(
+                "{reader} printed no report ({e}): {}",
+                String::from_utf8_lossy(&out.stdout)
+            )
+        })?;
+        Ok(parsed.jobs.into_iter().map(Job::count).collect())
     }
-    let out = cmd
-        .output()
-        .map_err(|e| format!("starting {reader}: {e}"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "{reader} exited with {}: {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
-    }
-    let parsed: Output = serde_json::from_slice(&out.stdout).map_err(|e| {
-        format!(
-            "{reader} printed no report ({e}): {}",
-            String::from_utf8_lossy(&out.stdout)
-        )
-    })?;
-    Ok(parsed.jobs.into_iter().map(Job::count).collect())
 }
 
 /// Writes the reader schema of `version` to the scratch directory and returns its path.

@@ -31,6 +31,7 @@ use crate::fleet::metrics::FleetMetrics;
 use crate::lab::stack::{schemagate_bin, LabStack, StackOptions};
 use crate::lab::upgrade::{self, promise, Group, ModeChange, UpgradeOrder};
 use crate::lab::verdict::Verdict;
+use crate::lab::ReportHead;
 use crate::lab::{topic, LabError};
 use crate::order::{OrderGenerator, SplitMix64};
 use crate::process::{self, ChildProcess};
@@ -203,8 +204,7 @@ pub struct RolloutConfig {
 impl RolloutConfig {
     /// Reads and validates a config file.
     pub fn load(path: &Path) -> Result<Self, LabError> {
-        let raw: RawConfig = crate::lab::read_config(path)?;
-        let bad = crate::lab::config_error(path);
+        let (raw, bad) = crate::lab::load_config::<RawConfig>(path)?;
         let mut modes = vec![];
         for m in raw.modes {
             let change: SchemaVersion = m.change.parse().map_err(|e| bad(format!("{e}")))?;
@@ -562,14 +562,9 @@ fn round(x: f64, places: i32) -> f64 {
 /// The rollout experiment's report (`docs/lab/rollout.json`).
 #[derive(Debug, Clone, Serialize)]
 pub struct RolloutReport {
-    /// Always `rollout`.
-    pub experiment: &'static str,
-    /// The command line.
-    pub command: String,
-    /// Config file.
-    pub config: String,
-    /// Broker used.
-    pub broker: String,
+    /// Experiment (always `rollout`), command line, config file, broker.
+    #[serde(flatten)]
+    pub head: ReportHead,
     /// The proxy's command line and policy.
     pub proxy: serde_json::Value,
     /// CPUs and load.
@@ -1242,7 +1237,7 @@ async fn run_one(
         for g in groups.iter_mut() {
             g.stop_all();
         }
-        Ok::<_, LabError>((
+        Ok::<_, LabError>(Load {
             steps,
             samples,
             client_errors,
@@ -1256,23 +1251,9 @@ async fn run_one(
             ready_s,
             expected,
             produce_end_s,
-        ))
+        })
     });
-    let (
-        steps,
-        samples,
-        mut client_errors,
-        produce_seconds,
-        acked,
-        bytes,
-        proxy_cpu,
-        own_cpu,
-        drained,
-        produced,
-        ready_s,
-        expected,
-        produce_end_s,
-    ) = match outcome {
+    let mut load = match outcome {
         Ok(x) => x,
         Err(e) => {
             tokio::task::block_in_place(|| {
@@ -1296,23 +1277,31 @@ async fn run_one(
         }
         decoded += g.decoded();
         for (k, v) in &g.client_errors {
-            *client_errors.entry(format!("consumer: {k}")).or_default() += v;
+            *load
+                .client_errors
+                .entry(format!("consumer: {k}"))
+                .or_default() += v;
         }
         for member in g.all() {
             if let Ok(map) = member.stats.client_errors.lock() {
                 for (k, v) in map.iter() {
-                    *client_errors.entry(format!("consumer: {k}")).or_default() += v;
+                    *load
+                        .client_errors
+                        .entry(format!("consumer: {k}"))
+                        .or_default() += v;
                 }
             }
         }
     }
-    let coexistence = coexistence(&steps, &batches);
-    let errors_in_window = errors_between(&samples, coexistence.from_s, coexistence.to_s);
-    let received = samples
+    let coexistence = coexistence(&load.steps, &batches);
+    let errors_in_window = errors_between(&load.samples, coexistence.from_s, coexistence.to_s);
+    let received = load
+        .samples
         .last()
         .map(|x| x.received.clone())
         .unwrap_or_default();
-    let max_lag = samples
+    let max_lag = load
+        .samples
         .iter()
         .flat_map(|x| x.lag.iter().copied())
         .max()
@@ -1331,31 +1320,48 @@ async fn run_one(
         groups: names,
         registrations,
         rate_target: rate,
-        rate_reached: round(rate_until(&samples, produce_end_s), 1),
-        produce_seconds: round(produce_seconds, 3),
-        produced,
+        rate_reached: round(rate_until(&load.samples, load.produce_end_s), 1),
+        produce_seconds: round(load.produce_seconds, 3),
+        produced: load.by_writer,
         received,
         decoded,
         deserialize_errors: errors_by_reader.values().sum(),
         deserialize_errors_total_metric: upgrade::metric_sum(&text),
         errors_by_reader,
         errors_in_window,
-        client_errors,
-        drained,
+        client_errors: load.client_errors,
+        drained: load.drained,
         unread: groups
             .iter()
-            .map(|g| expected.saturating_sub(g.consumed()))
+            .map(|g| load.expected.saturating_sub(g.consumed()))
             .collect(),
-        ready_seconds: ready_s,
-        steps,
+        ready_seconds: load.ready_s,
+        steps: load.steps,
         coexistence,
         max_lag,
-        proxy_cpu_s: round(proxy_cpu, 3),
-        loadgen_cpu_s: round(own_cpu, 3),
-        mean_record_bytes: round(bytes as f64 / (acked as f64).max(1.0), 1),
+        proxy_cpu_s: round(load.proxy_cpu, 3),
+        loadgen_cpu_s: round(load.own_cpu, 3),
+        mean_record_bytes: round(load.bytes as f64 / (load.acked as f64).max(1.0), 1),
         chart: None,
-        samples,
+        samples: load.samples,
     })
+}
+
+/// What the load phase of one run measured, handed out of its blocking section.
+struct Load {
+    steps: Vec<StepReport>,
+    samples: Vec<Sample>,
+    client_errors: BTreeMap<String, u64>,
+    produce_seconds: f64,
+    acked: u64,
+    bytes: u64,
+    proxy_cpu: f64,
+    own_cpu: f64,
+    drained: bool,
+    by_writer: BTreeMap<String, u64>,
+    ready_s: f64,
+    expected: u64,
+    produce_end_s: f64,
 }
 
 /// The coexistence window from the steps: from the first step's start to the last step's end;
@@ -1426,16 +1432,13 @@ pub async fn run(
     command: String,
     out: &Path,
 ) -> Result<RolloutReport, LabError> {
-    let begin = Instant::now();
-    let machine = crate::lab::machine();
-    let lab = tokio::task::block_in_place(|| LabStack::start(stack))?;
-    let tag = crate::lab::run_tag();
+    let (begin, machine, lab, registry, tag) = crate::lab::begin(stack)?;
     let scratch = stack.log_dir.join(format!("rollout-{tag}"));
     let proxy = tokio::task::block_in_place(|| start_proxy(&lab, &tag, &scratch))?;
     let shared = Shared {
         config,
         lab: &lab,
-        registry: RegistryClient::new(&lab.registry),
+        registry,
         codec: Arc::new(Codec::new(config.format)?),
         proxy,
         tag,
@@ -1470,10 +1473,7 @@ pub async fn run(
     }
     let costs = Costs::of(&runs, config.groups, cfg!(debug_assertions));
     Ok(RolloutReport {
-        experiment: "rollout",
-        command,
-        config: config_path.display().to_string(),
-        broker: lab.broker_kind.clone(),
+        head: lab.head("rollout", command, config_path),
         proxy: serde_json::json!({
             "args": shared.proxy.args,
             "policy": shared.proxy.policy,

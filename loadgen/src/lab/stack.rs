@@ -67,6 +67,37 @@ impl LabStack {
             _kafka: kafka,
         })
     }
+
+    /// Starts `schemagate proxy` (the binary `schemagate`, logging under `log_dir`) on a free
+    /// port in front of the first broker, enforcing the policy file `policy` against this
+    /// registry; answers the process and the address producers write to.
+    pub fn start_proxy(
+        &self,
+        schemagate: &Path,
+        policy: &Path,
+        log_dir: &Path,
+    ) -> Result<(ChildProcess, String), LabError> {
+        let upstream: std::net::SocketAddr = self
+            .bootstrap
+            .split(',')
+            .next()
+            .and_then(|a| a.trim().parse().ok())
+            .ok_or_else(|| {
+                LabError::Setup(format!("bootstrap {} is not IP:PORT", self.bootstrap))
+            })?;
+        let port = process::free_port()?;
+        let child = tokio::task::block_in_place(|| {
+            process::start_schemagate_proxy(
+                schemagate,
+                port,
+                upstream.port(),
+                Some((&self.registry, policy)),
+                &[],
+                log_dir,
+            )
+        })?;
+        Ok((child, process::loopback(port).to_string()))
+    }
 }
 
 /// The `schemagate` binary (`SCHEMAGATE_BIN`).

@@ -31,9 +31,9 @@ use crate::fleet::consumer::{self, ConsumerSpec, ConsumerStats};
 use crate::fleet::metrics::FleetMetrics;
 use crate::lab::stack::{schemagate_bin, LabStack, StackOptions};
 use crate::lab::verdict::{self, Verdict};
+use crate::lab::ReportHead;
 use crate::lab::{topic, LabError};
 use crate::order::OrderGenerator;
-use crate::process;
 use crate::registry::RegistryClient;
 use crate::render::{Codec, Format};
 use crate::version::SchemaVersion;
@@ -107,8 +107,7 @@ pub struct UpgradeConfig {
 impl UpgradeConfig {
     /// Reads and validates a config file.
     pub fn load(path: &Path) -> Result<Self, LabError> {
-        let raw: RawConfig = crate::lab::read_config(path)?;
-        let bad = crate::lab::config_error(path);
+        let (raw, bad) = crate::lab::load_config::<RawConfig>(path)?;
         let modes = raw
             .modes
             .into_iter()
@@ -356,14 +355,9 @@ pub struct ModeReport {
 /// The upgrade experiment's report (`docs/lab/upgrade.json`).
 #[derive(Debug, Clone, Serialize)]
 pub struct UpgradeReport {
-    /// Always `upgrade`.
-    pub experiment: &'static str,
-    /// The command line.
-    pub command: String,
-    /// Config file.
-    pub config: String,
-    /// Broker used.
-    pub broker: String,
+    /// Experiment (always `upgrade`), command line, config file, broker.
+    #[serde(flatten)]
+    pub head: ReportHead,
     /// Registry used.
     pub registry: String,
     /// CPUs and load.
@@ -395,29 +389,22 @@ pub async fn run(
     stack: &StackOptions,
     command: String,
 ) -> Result<UpgradeReport, LabError> {
-    let begin = Instant::now();
-    let machine = crate::lab::machine();
-    let lab = tokio::task::block_in_place(|| LabStack::start(stack))?;
-    let registry = RegistryClient::new(&lab.registry);
-    let tag = crate::lab::run_tag();
+    let (begin, machine, lab, registry, tag) = crate::lab::begin(stack)?;
     let codec = Arc::new(Codec::new(config.format)?);
+    let shared = Shared {
+        config,
+        lab: &lab,
+        registry: &registry,
+        codec: &codec,
+        tag: &tag,
+        log_dir: &stack.log_dir,
+    };
     let mut runs = vec![];
     let mut modes = vec![];
     for m in &config.modes {
         let mut errors = BTreeMap::new();
         for order in [UpgradeOrder::ProducersFirst, UpgradeOrder::ConsumersFirst] {
-            let r = rollout(
-                config,
-                &lab,
-                &registry,
-                &codec,
-                &tag,
-                m,
-                order,
-                None,
-                &stack.log_dir,
-            )
-            .await?;
+            let r = rollout(shared, m, order, None).await?;
             errors.insert(order.name(), r.deserialize_errors);
             runs.push(r);
         }
@@ -456,18 +443,8 @@ pub async fn run(
         };
         match (wrong, config.modes.iter().find(|m| &m.mode == pm)) {
             (Some(UpgradeOrder::ProducersFirst), Some(m)) => {
-                let r = rollout(
-                    config,
-                    &lab,
-                    &registry,
-                    &codec,
-                    &tag,
-                    m,
-                    UpgradeOrder::ProducersFirst,
-                    Some(schemagate_bin()?),
-                    &stack.log_dir,
-                )
-                .await?;
+                let proxy = Some(schemagate_bin()?);
+                let r = rollout(shared, m, UpgradeOrder::ProducersFirst, proxy).await?;
                 runs.push(r);
             }
             (Some(w), _) => {
@@ -488,10 +465,7 @@ pub async fn run(
         }
     }
     Ok(UpgradeReport {
-        experiment: "upgrade",
-        command,
-        config: config_path.display().to_string(),
-        broker: lab.broker_kind.clone(),
+        head: lab.head("upgrade", command, config_path),
         registry: lab.registry.clone(),
         machine,
         format: config.format.to_string(),
@@ -721,20 +695,33 @@ pub(crate) async fn register_change(
     Ok((registrations, ids))
 }
 
+/// What every rollout of one experiment shares.
+#[derive(Clone, Copy)]
+struct Shared<'a> {
+    config: &'a UpgradeConfig,
+    lab: &'a LabStack,
+    registry: &'a RegistryClient,
+    codec: &'a Arc<Codec>,
+    tag: &'a str,
+    log_dir: &'a Path,
+}
+
 /// One rollout of `m.change` in `order`, producing directly or through an enforcing proxy
 /// (`proxy`: the schemagate binary).
-#[allow(clippy::too_many_arguments)]
 async fn rollout(
-    config: &UpgradeConfig,
-    lab: &LabStack,
-    registry: &RegistryClient,
-    codec: &Arc<Codec>,
-    tag: &str,
+    shared: Shared<'_>,
     m: &ModeChange,
     order: UpgradeOrder,
     proxy: Option<PathBuf>,
-    log_dir: &Path,
 ) -> Result<RunReport, LabError> {
+    let Shared {
+        config,
+        lab,
+        registry,
+        codec,
+        tag,
+        log_dir,
+    } = shared;
     let begin = Instant::now();
     let format = config.format;
     let via = if proxy.is_some() { "-proxy" } else { "" };
@@ -775,26 +762,9 @@ async fn rollout(
         let during = write(&format!("{topic_name}-policy.toml"), &policy)?;
         let after = write(&format!("{topic_name}-policy-after.toml"), &policy_after)?;
         topic::create(&lab.bootstrap, &quarantine).await?;
-        let upstream: std::net::SocketAddr = lab
-            .bootstrap
-            .split(',')
-            .next()
-            .and_then(|a| a.trim().parse().ok())
-            .ok_or_else(|| {
-                LabError::Setup(format!("bootstrap {} is not IP:PORT", lab.bootstrap))
-            })?;
-        let port = process::free_port()?;
-        proxy_child = Some(tokio::task::block_in_place(|| {
-            process::start_schemagate_proxy(
-                schemagate,
-                port,
-                upstream.port(),
-                Some((&lab.registry, &during)),
-                &[],
-                &scratch,
-            )
-        })?);
-        produce_to = process::loopback(port).to_string();
+        let (child, address) = lab.start_proxy(schemagate, &during, &scratch)?;
+        proxy_child = Some(child);
+        produce_to = address;
         policy_files = Some((during, after));
     }
 
