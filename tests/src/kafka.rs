@@ -762,28 +762,40 @@ mod tests {
         assert_eq!(base64_url(&[0xfb, 0xff]), "-_8");
     }
 
+    /// `server.properties` of node 2 of a three-node cluster under `config`.
+    fn node_2_of_3(config: &KafkaConfig) -> String {
+        let ports = Listeners {
+            client: 9092,
+            controller: 9093,
+            internal: 9092,
+        };
+        server_properties(2, ports, "1@a:1", Path::new("/x"), config)
+    }
+
+    /// Fails naming the first of `lines` that `p` does not have as a whole line.
+    fn assert_has_lines<'a>(p: &str, lines: impl IntoIterator<Item = &'a str>) {
+        for line in lines {
+            assert!(p.lines().any(|l| l == line), "missing {line} in\n{p}");
+        }
+    }
+
     #[test]
     fn three_nodes_get_production_shaped_defaults_and_extras() {
         let mut config = KafkaConfig::nodes(3);
         config
             .extra
             .push(("connections.max.reauth.ms".into(), "5000".into()));
-        let ports = Listeners {
-            client: 9092,
-            controller: 9093,
-            internal: 9092,
-        };
-        let p = server_properties(2, ports, "1@a:1", Path::new("/x"), &config);
-        for line in [
-            "node.id=2",
-            "default.replication.factor=3",
-            "min.insync.replicas=2",
-            "controller.quorum.voters=1@a:1",
-            "connections.max.reauth.ms=5000",
-            "log.dirs=/x/data",
-        ] {
-            assert!(p.lines().any(|l| l == line), "missing {line} in\n{p}");
-        }
+        assert_has_lines(
+            &node_2_of_3(&config),
+            [
+                "node.id=2",
+                "default.replication.factor=3",
+                "min.insync.replicas=2",
+                "controller.quorum.voters=1@a:1",
+                "connections.max.reauth.ms=5000",
+                "log.dirs=/x/data",
+            ],
+        );
         let ports = Listeners {
             client: 1,
             controller: 2,
@@ -797,21 +809,16 @@ mod tests {
     fn a_front_listener_is_added_to_its_node_only() {
         let mut config = KafkaConfig::nodes(3);
         config.front = vec![(7001, 8001), (7002, 8002), (7003, 8003)];
-        let ports = Listeners {
-            client: 9092,
-            controller: 9093,
-            internal: 9092,
-        };
-        let p = server_properties(2, ports, "1@a:1", Path::new("/x"), &config);
-        for line in [
-            "listeners=PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093,FRONT://127.0.0.1:7002",
-            "advertised.listeners=PLAINTEXT://127.0.0.1:9092,FRONT://127.0.0.1:8002",
-            "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,FRONT:PLAINTEXT",
-            "inter.broker.listener.name=PLAINTEXT",
-        ] {
-            assert!(p.lines().any(|l| l == line), "missing {line} in\n{p}");
-        }
-        let plain = server_properties(2, ports, "1@a:1", Path::new("/x"), &KafkaConfig::nodes(3));
+        assert_has_lines(
+            &node_2_of_3(&config),
+            [
+                "listeners=PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093,FRONT://127.0.0.1:7002",
+                "advertised.listeners=PLAINTEXT://127.0.0.1:9092,FRONT://127.0.0.1:8002",
+                "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,FRONT:PLAINTEXT",
+                "inter.broker.listener.name=PLAINTEXT",
+            ],
+        );
+        let plain = node_2_of_3(&KafkaConfig::nodes(3));
         assert!(!plain.contains("FRONT"), "{plain}");
     }
 }

@@ -29,20 +29,25 @@ func (c *connSeen) OnBrokerConnect(meta kgo.BrokerMetadata, _ time.Duration, con
 	}
 }
 
+// baseOpts: the options every kgo client here starts from: the seed brokers, the client id,
+// and a logger on stderr at warn level, debug with --debug.
+func baseOpts(bootstrap, clientID string, debug bool) []kgo.Opt {
+	level := kgo.LogLevelWarn
+	if debug {
+		level = kgo.LogLevelDebug
+	}
+	return []kgo.Opt{
+		kgo.SeedBrokers(bootstrap),
+		kgo.ClientID(clientID),
+		kgo.WithLogger(kgo.BasicLogger(os.Stderr, level, nil)),
+	}
+}
+
 // runFranz: kadm creates the topic and reports brokers and leaders; kgo's default producer
 // (idempotent, acks=all) produces; kgo group consumers consume, commit and resume.
 func runFranz(o options, s *summary) error {
 	ctx := context.Background()
-	level := kgo.LogLevelWarn
-	if o.debug {
-		level = kgo.LogLevelDebug
-	}
-	base := []kgo.Opt{
-		kgo.SeedBrokers(o.bootstrap),
-		kgo.ClientID("sg-franz"),
-		kgo.WithLogger(kgo.BasicLogger(os.Stderr, level, nil)),
-		kgo.WithHooks(&connSeen{s: s}),
-	}
+	base := append(baseOpts(o.bootstrap, "sg-franz", o.debug), kgo.WithHooks(&connSeen{s: s}))
 	// kadm answers Metadata from kgo's cache for MetadataMinAge (5 s by default), errors
 	// included: a broker that has not yet applied the new topic (KRaft propagates it within
 	// milliseconds) answers UNKNOWN_TOPIC_OR_PARTITION, and the wait for leaders below would

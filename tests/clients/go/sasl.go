@@ -225,18 +225,11 @@ func saslTLS(caFile string) (*tls.Config, error) {
 }
 
 func runSasl(o saslOptions, mech sasl.Mechanism, s *saslSummary) error {
-	level := kgo.LogLevelWarn
-	if o.debug {
-		level = kgo.LogLevelDebug
-	}
-	base := []kgo.Opt{
-		kgo.SeedBrokers(o.bootstrap),
-		kgo.ClientID("sg-franz-sasl"),
-		kgo.WithLogger(kgo.BasicLogger(os.Stderr, level, nil)),
+	base := append(baseOpts(o.bootstrap, "sg-franz-sasl", o.debug),
 		kgo.SASL(mech),
 		kgo.RetryTimeout(saslWait),
-		kgo.DialTimeout(10 * time.Second),
-	}
+		kgo.DialTimeout(10*time.Second),
+	)
 	if o.securityProtocol == "SASL_SSL" {
 		cfg, err := saslTLS(o.caFile)
 		if err != nil {

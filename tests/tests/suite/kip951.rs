@@ -204,43 +204,37 @@ struct Hint {
     endpoints: Vec<(i32, String, i32)>,
 }
 
+/// The leader hint of the one partition of a one-topic Fetch or Produce response
+/// (`$partitions`: the field of its topic that lists the partitions).
+macro_rules! one_partition_hint {
+    ($response:expr, $partitions:ident, $what:expr) => {{
+        let (response, what) = ($response, $what);
+        let [topic] = response.responses.as_slice() else {
+            panic!("{what}: expected one topic, got {response:?}")
+        };
+        let [p] = topic.$partitions.as_slice() else {
+            panic!("{what}: expected one partition, got {response:?}")
+        };
+        Hint {
+            error_code: p.error_code,
+            leader_id: p.current_leader.leader_id.0,
+            leader_epoch: p.current_leader.leader_epoch,
+            endpoints: response
+                .node_endpoints
+                .iter()
+                .map(|e| (e.node_id.0, e.host.to_string(), e.port))
+                .collect(),
+        }
+    }};
+}
+
 fn fetch_hint(response: &FetchResponse, what: &str) -> Hint {
     assert_eq!(response.error_code, 0, "{what}: top-level error");
-    let [topic] = response.responses.as_slice() else {
-        panic!("{what}: expected one topic, got {response:?}")
-    };
-    let [p] = topic.partitions.as_slice() else {
-        panic!("{what}: expected one partition, got {response:?}")
-    };
-    Hint {
-        error_code: p.error_code,
-        leader_id: p.current_leader.leader_id.0,
-        leader_epoch: p.current_leader.leader_epoch,
-        endpoints: response
-            .node_endpoints
-            .iter()
-            .map(|e| (e.node_id.0, e.host.to_string(), e.port))
-            .collect(),
-    }
+    one_partition_hint!(response, partitions, what)
 }
 
 fn produce_hint(response: &ProduceResponse, what: &str) -> Hint {
-    let [topic] = response.responses.as_slice() else {
-        panic!("{what}: expected one topic, got {response:?}")
-    };
-    let [p] = topic.partition_responses.as_slice() else {
-        panic!("{what}: expected one partition, got {response:?}")
-    };
-    Hint {
-        error_code: p.error_code,
-        leader_id: p.current_leader.leader_id.0,
-        leader_epoch: p.current_leader.leader_epoch,
-        endpoints: response
-            .node_endpoints
-            .iter()
-            .map(|e| (e.node_id.0, e.host.to_string(), e.port))
-            .collect(),
-    }
+    one_partition_hint!(response, partition_responses, what)
 }
 
 fn fetch_request(topic: &MetadataResponseTopic, version: i16) -> FetchRequest {
@@ -362,45 +356,77 @@ impl Setup {
     }
 }
 
-/// One kind of request sent to one broker, through the proxy and (when `direct` is set)
-/// straight to it: what [`Setup::compare`] needs.
-struct Probe<'a, Req> {
-    key: ApiKey,
-    version: i16,
-    request: &'a Req,
+/// Where [`Setup::compare`] sends its probes: one broker, through the proxy and (when `direct`
+/// is set) straight to it, about one topic.
+struct Target<'a> {
+    topic: &'a MetadataResponseTopic,
     via_proxy: SocketAddr,
     direct: Option<SocketAddr>,
-    /// `Produce v10 acks=-1 to follower 1`, completed with how it was sent.
+}
+
+/// One kind of request, in every version of `versions`: what [`Setup::compare`] sends.
+struct Probe<Req> {
+    key: ApiKey,
+    versions: std::ops::RangeInclusive<i16>,
+    /// Builds the request of a version for the target's topic.
+    request: fn(&MetadataResponseTopic, i16) -> Req,
+    /// `acks=-1 to follower 1`: the label after `Produce v10`, completed with how it was sent.
     label: String,
 }
 
+impl<'a> Target<'a> {
+    fn new(topic: &'a MetadataResponseTopic, via_proxy: SocketAddr, direct: SocketAddr) -> Self {
+        Target {
+            topic,
+            via_proxy,
+            direct: Some(direct),
+        }
+    }
+}
+
+impl<Req> Probe<Req> {
+    fn new(
+        key: ApiKey,
+        versions: std::ops::RangeInclusive<i16>,
+        request: fn(&MetadataResponseTopic, i16) -> Req,
+        label: String,
+    ) -> Self {
+        Probe {
+            key,
+            versions,
+            request,
+            label,
+        }
+    }
+}
+
 impl Setup {
-    /// Sends the probe's request through the proxy (the hint must name the proxy's port for
-    /// `leader`) and, if asked, straight to the broker (the hint must name its real address).
+    /// Sends the probe's request, in each of its versions, through the proxy (the hint must
+    /// name the proxy's port for `leader`) and, if asked, straight to the broker (the hint must
+    /// name its real address).
     fn compare<Req: Encodable, Resp: Decodable>(
         &self,
         stack: &Stack,
-        probe: &Probe<'_, Req>,
+        target: &Target<'_>,
+        probe: Probe<Req>,
         leader: i32,
         hint_of: fn(&Resp, &str) -> Hint,
     ) {
-        let what = format!("{} through the proxy", probe.label);
-        let response: Resp = call(
-            probe.via_proxy,
-            probe.key,
-            probe.version,
-            probe.request,
-            &what,
-        );
-        let hint = hint_of(&response, &what);
-        eprintln!("kip951: {what}: {hint:?}");
-        self.assert_through_proxy(stack, leader, &hint, &what);
-        if let Some(direct) = probe.direct {
-            let what = format!("{} straight", probe.label);
-            let response: Resp = call(direct, probe.key, probe.version, probe.request, &what);
+        for version in probe.versions.clone() {
+            let request = (probe.request)(target.topic, version);
+            let label = format!("{:?} v{version} {}", probe.key, probe.label);
+            let what = format!("{label} through the proxy");
+            let response: Resp = call(target.via_proxy, probe.key, version, &request, &what);
             let hint = hint_of(&response, &what);
             eprintln!("kip951: {what}: {hint:?}");
-            self.assert_direct(leader, &hint, &what);
+            self.assert_through_proxy(stack, leader, &hint, &what);
+            if let Some(direct) = target.direct {
+                let what = format!("{label} straight");
+                let response: Resp = call(direct, probe.key, version, &request, &what);
+                let hint = hint_of(&response, &what);
+                eprintln!("kip951: {what}: {hint:?}");
+                self.assert_direct(leader, &hint, &what);
+            }
         }
     }
 }
@@ -480,17 +506,10 @@ fn not_leader_answers_carry_proxy_addresses_in_their_kip951_leader_hints() {
         produce_max >= 10,
         "Produce v10+ not offered: max {produce_max}"
     );
-    for version in 10..=produce_max {
-        let probe = Probe {
-            key: ApiKey::Produce,
-            version,
-            request: &produce_request(&meta, version),
-            via_proxy,
-            direct: Some(direct),
-            label: format!("Produce v{version} acks=-1 to follower {follower}"),
-        };
-        setup.compare(&stack, &probe, a.leader, produce_hint);
-    }
+    let target = Target::new(&meta, via_proxy, direct);
+    let label = format!("acks=-1 to follower {follower}");
+    let probe = Probe::new(ApiKey::Produce, 10..=produce_max, produce_request, label);
+    setup.compare(&stack, &target, probe, a.leader, produce_hint);
 
     // A consumer Fetch v11+ to a follower is served by that follower (KIP-392 fetch from
     // follower; Kafka requires the leader only for replica fetches and consumer fetches below
@@ -528,27 +547,13 @@ fn not_leader_answers_carry_proxy_addresses_in_their_kip951_leader_hints() {
     );
     let fetch_max = common_version(via_proxy, direct, ApiKey::Fetch, FETCH_MAX);
     assert!(fetch_max >= 16, "Fetch v16+ not offered: max {fetch_max}");
-    for version in 16..=fetch_max {
-        let probe = Probe {
-            key: ApiKey::Fetch,
-            version,
-            request: &fetch_request(&meta, version),
-            via_proxy,
-            direct: Some(direct),
-            label: format!("Fetch v{version} to non-replica {outsider}"),
-        };
-        setup.compare(&stack, &probe, b.leader, fetch_hint);
-    }
+    let mut target = Target::new(&meta, via_proxy, direct);
+    let label = format!("to non-replica {outsider}");
+    let fetches = Probe::new(ApiKey::Fetch, 16..=fetch_max, fetch_request, label);
+    setup.compare(&stack, &target, fetches, b.leader, fetch_hint);
     let produce_max = common_version(via_proxy, direct, ApiKey::Produce, PRODUCE_MAX);
-    for version in 10..=produce_max {
-        let probe = Probe {
-            key: ApiKey::Produce,
-            version,
-            request: &produce_request(&meta, version),
-            via_proxy,
-            direct: None,
-            label: format!("Produce v{version} acks=-1 to non-replica {outsider}"),
-        };
-        setup.compare(&stack, &probe, b.leader, produce_hint);
-    }
+    target.direct = None;
+    let label = format!("acks=-1 to non-replica {outsider}");
+    let produces = Probe::new(ApiKey::Produce, 10..=produce_max, produce_request, label);
+    setup.compare(&stack, &target, produces, b.leader, produce_hint);
 }
