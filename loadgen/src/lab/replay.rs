@@ -16,11 +16,10 @@ use rdkafka::{Message, Offset, TopicPartitionList};
 use serde::{Deserialize, Serialize};
 
 use crate::lab::decode::{DecodeCount, DecodeTally};
-use crate::lab::stack::{LabStack, StackOptions};
-use crate::lab::{topic, verdict, LabError};
+use crate::lab::stack::StackOptions;
+use crate::lab::{topic, verdict, LabError, ReportHead};
 use crate::order::OrderGenerator;
 use crate::produce::{self, Limit, ProduceSpec, ProduceStats};
-use crate::registry::RegistryClient;
 use crate::render::{Codec, Format};
 use crate::version::SchemaVersion;
 
@@ -73,8 +72,7 @@ pub struct ReplayConfig {
 impl ReplayConfig {
     /// Reads and validates a config file.
     pub fn load(path: &Path) -> Result<Self, LabError> {
-        let raw: RawConfig = crate::lab::read_config(path)?;
-        let bad = crate::lab::config_error(path);
+        let (raw, bad) = crate::lab::load_config::<RawConfig>(path)?;
         let mut writers = vec![];
         for w in &raw.writers {
             let v: SchemaVersion = w.parse().map_err(|e| bad(format!("writers: {e}")))?;
@@ -186,14 +184,9 @@ pub struct Extrapolation {
 /// The replay experiment's report (`docs/lab/replay.json`).
 #[derive(Debug, Clone, Serialize)]
 pub struct ReplayReport {
-    /// Always `replay`.
-    pub experiment: &'static str,
-    /// The command line.
-    pub command: String,
-    /// The config file.
-    pub config: String,
-    /// The broker.
-    pub broker: String,
+    /// Experiment (always `replay`), command line, config file, broker.
+    #[serde(flatten)]
+    pub head: ReportHead,
     /// The machine and its load at the start.
     pub machine: serde_json::Value,
     /// Wall time of the whole experiment.
@@ -233,12 +226,8 @@ pub async fn run(
     stack: &StackOptions,
     command: String,
 ) -> Result<ReplayReport, LabError> {
-    let begin = Instant::now();
-    let machine = crate::lab::machine();
-    let lab = tokio::task::block_in_place(|| LabStack::start(stack))?;
-    let registry = RegistryClient::new(&lab.registry);
+    let (begin, machine, lab, registry, tag) = crate::lab::begin(stack)?;
     let codec = Codec::new(config.format)?;
-    let tag = crate::lab::run_tag();
     let mixed_topic = format!("lab-replay-{tag}-{}-mixed", config.format);
     let single_topic = format!("lab-replay-{tag}-{}-single", config.format);
     let mut versions = config.writers.clone();
@@ -316,10 +305,7 @@ pub async fn run(
         disk_gib: disk_bytes_per_record.map(|b| b * n / (1u64 << 30) as f64),
     };
     Ok(ReplayReport {
-        experiment: "replay",
-        command,
-        config: config_path.display().to_string(),
-        broker: lab.broker_kind.clone(),
+        head: lab.head("replay", command, config_path),
         machine,
         wall_seconds: begin.elapsed().as_secs_f64(),
         format: config.format.to_string(),
