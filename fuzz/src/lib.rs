@@ -107,7 +107,8 @@ pub fn validate_under_fixed(schema_type: SchemaType, data: &[u8]) {
 }
 
 /// Whether `text` holds an octal literal with an 8 or 9 in it (`09`), over-approximated (in
-/// strings and comments too). protox-parse 0.9.0 trips a debug assertion on one instead of
+/// strings and comments too, and after any `f`, since a float such as `0f` ends there and the
+/// next token may start right after it: `0f09`). protox-parse 0.9.0 trips a debug assertion on one instead of
 /// returning its "integer out of range" error; `cargo fuzz build -a` turns every debug
 /// assertion on, so the schema targets skip such Protobuf texts. What the parser does with them
 /// with the assertion off (the workspace's dev and release builds) is contract's
@@ -116,9 +117,10 @@ pub fn trips_protox_octal_assertion(text: &str) -> bool {
     let b = text.as_bytes();
     b.iter().enumerate().any(|(i, &c)| {
         let starts_token = i == 0
-            || !b
-                .get(i - 1)
-                .is_some_and(|p| p.is_ascii_alphanumeric() || *p == b'_' || *p == b'.');
+            || b.get(i - 1).is_some_and(|p| {
+                !(p.is_ascii_alphanumeric() || *p == b'_' || *p == b'.')
+                    || p.eq_ignore_ascii_case(&b'f')
+            });
         c == b'0'
             && starts_token
             && b.get(i + 1..)
@@ -159,6 +161,10 @@ mod tests {
             "int32 a = 10; int32 b = 0x9; int32 c = 07;"
         ));
         assert!(!trips_protox_octal_assertion("a109 = 1.09"));
+        // Found by parse_schema: the float `0f` ends a token, and the octal starts after it.
+        assert!(trips_protox_octal_assertion(
+            "11110100000000000f00000000000000000055515622406616805schemagate__"
+        ));
     }
 
     #[test]

@@ -291,6 +291,8 @@ fn an_invalid_octal_literal_is_an_error_not_a_panic() {
     for text in [
         "syntax = \"proto3\"; message M { int32 a = 09; }",
         "syntax = \"proto3\";\nmessage M {\n 0000000000000000000000000000000001227731298417056882neof .oneof_x {\n int32 field_a = 1;\n }\n}",
+        // The octal starts right after the float `0f` (found by parse_schema).
+        "syntax = \"proto3\"; message M { int32 a = 0f00000055515622406616805; }",
     ] {
         assert!(ProtobufSchema::parse(text, &[]).is_err(), "{text}");
     }
