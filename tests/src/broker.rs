@@ -54,6 +54,27 @@ impl Broker {
         all.join(",")
     }
 
+    /// The nodes' log lines that contain `needle` (e.g. a test's unique topic prefix), at
+    /// most `max` of them, first ones first: what the brokers said about one test's topics
+    /// long after those lines left the tails. Empty when the cluster's folder is unknown.
+    pub fn log_lines(&self, needle: &str, max: usize) -> Vec<String> {
+        let Some(dir) = &self.dir else {
+            return Vec::new();
+        };
+        (1..=self.addrs.len())
+            .flat_map(|id| {
+                let log = dir.join(format!("node-{id}")).join("kafka.log");
+                std::fs::read_to_string(log)
+                    .unwrap_or_default()
+                    .lines()
+                    .filter(|l| l.contains(needle))
+                    .map(|l| format!("node {id}: {l}"))
+                    .collect::<Vec<_>>()
+            })
+            .take(max)
+            .collect()
+    }
+
     /// The tails of the nodes' logs, when the cluster's folder is known.
     pub fn log_tail(&self) -> String {
         let Some(dir) = &self.dir else {

@@ -93,7 +93,10 @@ impl Proxy {
             )
             .env(
                 "RUST_LOG",
-                std::env::var("SCHEMAGATE_TEST_PROXY_LOG").unwrap_or_else(|_| "info".to_owned()),
+                // The sequence rewrite's decisions (one line per batch of an idempotent producer
+                // in a partition with bad records) are what a failed idempotence test needs.
+                std::env::var("SCHEMAGATE_TEST_PROXY_LOG")
+                    .unwrap_or_else(|_| "info,schemagate::sequence=debug".to_owned()),
             );
         Ok(command)
     }

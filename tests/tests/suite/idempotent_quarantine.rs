@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use rdkafka::config::ClientConfig;
 use schemagate_tests::{
-    env, Broker, ClientOutput, ClientRun, KafkaCluster, KafkaConfig, Proxy, Registry,
+    env, Broker, ClientOutput, ClientRun, HarnessError, KafkaCluster, KafkaConfig, Proxy, Registry,
 };
 use serde_json::Value;
 
@@ -675,6 +675,50 @@ fn problem(line: &str) -> Option<&'static str> {
     }
 }
 
+/// What a failed client run leaves for the post-mortem, in the order it happened: the
+/// client's first retried and failed produce answers (the head of its log, where the tail the
+/// error shows has scrolled past them), the proxy's sequence decisions for the run's topics,
+/// and its warnings; the proxy's whole log is kept next to the client's output.
+fn client_failure_report(error: &HarnessError, lab: &Lab) -> String {
+    let HarnessError::ClientFailed {
+        name, status, kept, ..
+    } = error
+    else {
+        return format!("{error}\n{}", lab.diagnostics());
+    };
+    let _ = std::fs::write(Path::new(kept).join("proxy.log"), lab.proxy.full_log());
+    let stderr = std::fs::read_to_string(Path::new(kept).join("stderr")).unwrap_or_default();
+    let answers: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("Error: ") || l.contains(" failed: ") || problem(l).is_some())
+        .take(40)
+        .collect();
+    let log = lab.proxy.full_log();
+    let decisions: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("schemagate::sequence"))
+        .take(60)
+        .collect();
+    // The brokers' refusals name the sequence they expected: the other half of the story.
+    let refusals = match &lab.cluster {
+        Cluster::Shared(b) => b
+            .log_lines(&lab.topics[0], 200)
+            .into_iter()
+            .filter(|l| l.contains("Exception"))
+            .take(30)
+            .collect(),
+        Cluster::Own(_) => Vec::new(),
+    };
+    format!(
+        "{name} failed ({status}); whole output and the proxy's log kept in {kept}\n--- {name}: first produce errors and failures ---\n{}\n--- proxy: first sequence decisions ---\n{}\n--- proxy warnings (first 40) ---\n{}\n--- brokers: refusals on {} ---\n{}",
+        answers.join("\n"),
+        decisions.join("\n"),
+        lab.proxy.warnings(40).join("\n"),
+        lab.topics[0],
+        refusals.join("\n")
+    )
+}
+
 fn problem_lines(stderr: &str) -> String {
     let lines: Vec<&str> = stderr
         .lines()
@@ -767,7 +811,7 @@ fn transactional_producers_commit_good_records_and_abort_cleanly() {
     .args(["--transactional", &TXN.to_string()]);
     let out = run
         .run()
-        .unwrap_or_else(|e| panic!("{e}\n{}", lab.diagnostics()));
+        .unwrap_or_else(|e| panic!("{}", client_failure_report(&e, &lab)));
     let summary = out.summary("java").unwrap_or_else(|e| panic!("{e}"));
     eprintln!("java transactional: {summary}");
     let aborted = |i: usize| (i / TXN) % 3 == 2;
