@@ -16,7 +16,7 @@ fuzz_target!(|data: &[u8]| {
     static LIMIT: Once = Once::new();
     // apache-avro trusts wire counts up to its allocation cap (512 MiB by default).
     LIMIT.call_once(|| {
-        apache_avro::max_allocation_bytes(1 << 20);
+        apache_avro::util::max_allocation_bytes(1 << 20);
     });
     let (text, bytes) = schemagate_fuzz::split(data);
     let Ok(text) = std::str::from_utf8(text) else {
@@ -39,11 +39,16 @@ fuzz_target!(|data: &[u8]| {
     {
         return;
     }
-    let mut reader = bytes;
-    let Ok(value) = apache_avro::from_avro_datum(&theirs, &mut reader, None) else {
+    let (Ok(reader), Ok(writer)) = (
+        apache_avro::reader::datum::GenericDatumReader::builder(&theirs).build(),
+        apache_avro::writer::datum::GenericDatumWriter::builder(&theirs).build(),
+    ) else {
         return;
     };
-    let Ok(datum) = apache_avro::to_avro_datum(&theirs, value.clone()) else {
+    let Ok(value) = reader.read_value(&mut std::io::Cursor::new(bytes)) else {
+        return;
+    };
+    let Ok(datum) = writer.write_value_to_vec(value.clone()) else {
         return;
     };
     if let Err(e) = ours.validate(&datum) {
