@@ -39,6 +39,64 @@ use crate::Shared;
 /// Requests that may wait for their responses on one connection.
 const MAX_IN_FLIGHT: usize = 256;
 
+/// Most partitions remembered as refused on one connection (a client that produces to more
+/// partitions than this at once with errors on all of them only gets fewer holds).
+const MAX_REFUSED: usize = 4096;
+
+/// What the two sides of one connection share about its Produce answers, for
+/// [`ProduceDecision::Hold`]: which topic partitions' latest answer was an error, and how
+/// many queue entries the response side has finished.
+struct ProduceAnswers {
+    refused: std::sync::Mutex<std::collections::HashSet<(String, i32)>>,
+    finished: watch::Sender<u64>,
+}
+
+impl ProduceAnswers {
+    fn new() -> Self {
+        Self {
+            refused: std::sync::Mutex::new(std::collections::HashSet::new()),
+            finished: watch::channel(0).0,
+        }
+    }
+
+    /// Notes every partition answer of a Produce response: an error marks the partition
+    /// refused, a success clears it.
+    fn note(&self, header: &RequestHeaderPeek, response: &[u8]) {
+        let Ok(mut refused) = self.refused.lock() else {
+            return;
+        };
+        // A response the proxy relays was checked when it was merged or is the broker's
+        // own; one it cannot walk is not noted (the partition keeps its last state).
+        let _ = crate::enforce::produce_response::visit_partitions(
+            response,
+            header.api_version,
+            |topic, index, code| {
+                if code != 0 {
+                    if refused.len() < MAX_REFUSED {
+                        refused.insert((String::from_utf8_lossy(topic).into_owned(), index));
+                    }
+                } else if !refused.is_empty() {
+                    refused.remove(&(String::from_utf8_lossy(topic).into_owned(), index));
+                }
+            },
+        );
+    }
+
+    /// True when the latest answer on one of `partitions` was an error; forgets them, so the
+    /// client's retry of the held request goes through unless a new refusal comes first.
+    fn take_refused(&self, partitions: &[(String, i32)]) -> bool {
+        let Ok(mut refused) = self.refused.lock() else {
+            return false;
+        };
+        // Every one of them is forgotten, not only the first found.
+        let before = refused.len();
+        for p in partitions {
+            refused.remove(p);
+        }
+        refused.len() < before
+    }
+}
+
 /// Why a connection was closed.
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectionError {
@@ -286,6 +344,7 @@ where
     UW: AsyncWrite + Unpin,
 {
     let (tx, rx) = mpsc::channel(MAX_IN_FLIGHT);
+    let answers = ProduceAnswers::new();
     let requests = RequestSide {
         shared,
         peer,
@@ -293,6 +352,9 @@ where
         client: client_read,
         upstream: BufWriter::new(upstream_write),
         queue: tx,
+        answers: &answers,
+        finished: answers.finished.subscribe(),
+        enqueued: 0,
     };
     let responses = ResponseSide {
         shared,
@@ -300,6 +362,7 @@ where
         client: BufWriter::new(client_write),
         queue: rx,
         unanswered: VecDeque::new(),
+        answers: &answers,
     };
     let request_side = requests.run(shutdown);
     let response_side = responses.run();
@@ -343,6 +406,11 @@ struct RequestSide<'a, CR, UW> {
     client: CR,
     upstream: BufWriter<UW>,
     queue: mpsc::Sender<Pending>,
+    answers: &'a ProduceAnswers,
+    /// The response side's count of finished entries.
+    finished: watch::Receiver<u64>,
+    /// Entries queued so far.
+    enqueued: u64,
 }
 
 impl<CR: AsyncRead + Unpin, UW: AsyncWrite + Unpin> RequestSide<'_, CR, UW> {
@@ -431,15 +499,48 @@ impl<CR: AsyncRead + Unpin, UW: AsyncWrite + Unpin> RequestSide<'_, CR, UW> {
         let decision = self.shared.inspector.inspect(&request).await;
         let expects_response = acks != 0;
         match decision {
-            ProduceDecision::Forward if expects_response => {
-                self.forward(header, &request.frame, ResponseAction::Relay)
+            ProduceDecision::Hold {
+                decision,
+                partitions,
+                fallback,
+            } if expects_response => {
+                // Every answer before this one first: the latest on each held partition.
+                self.drain().await?;
+                if self.answers.take_refused(&partitions) {
+                    tracing::debug!(
+                        target: "schemagate::sequence",
+                        ?partitions,
+                        "the batch before one answered here was refused: the request is answered retriable"
+                    );
+                    self.shared.metrics.held_produce_answers.inc();
+                    return self.enqueue(Pending::Held { response: fallback }).await;
+                }
+                self.decided(header, &request, *decision, expects_response)
                     .await
             }
-            ProduceDecision::Forward => self.send_unanswered(header, &request.frame).await,
+            ProduceDecision::Hold { decision, .. } => {
+                self.decided(header, &request, *decision, expects_response)
+                    .await
+            }
+            other => {
+                self.decided(header, &request, other, expects_response)
+                    .await
+            }
+        }
+    }
+
+    /// Carries out the inspector's decision on a Produce request (a hold's inner one).
+    async fn decided(
+        &mut self,
+        header: RequestHeaderPeek,
+        request: &ProduceRequestFrame,
+        decision: ProduceDecision,
+        expects_response: bool,
+    ) -> Result<(), ConnectionError> {
+        match decision {
             ProduceDecision::Respond(response) if expects_response => {
                 self.enqueue(Pending::Local { header, response }).await
             }
-            ProduceDecision::Respond(_) => Ok(()),
             ProduceDecision::ForwardModified { request, merge } if expects_response => {
                 self.forward(header, &request, ResponseAction::Merge(merge))
                     .await
@@ -447,8 +548,28 @@ impl<CR: AsyncRead + Unpin, UW: AsyncWrite + Unpin> RequestSide<'_, CR, UW> {
             ProduceDecision::ForwardModified { request, .. } => {
                 self.send_unanswered(header, &request).await
             }
+            ProduceDecision::Forward if expects_response => {
+                self.forward(header, &request.frame, ResponseAction::Relay)
+                    .await
+            }
+            ProduceDecision::Forward => self.send_unanswered(header, &request.frame).await,
+            ProduceDecision::Respond(_) => Ok(()),
+            ProduceDecision::Hold { .. } => Err(ConnectionError::Inspector(
+                CloseCause::Inspector,
+                "a held produce decision held another".into(),
+            )),
             ProduceDecision::Close(cause, reason) => Err(ConnectionError::Inspector(cause, reason)),
         }
+    }
+
+    /// Waits until the response side has finished every entry queued so far.
+    async fn drain(&mut self) -> Result<(), ConnectionError> {
+        let enqueued = self.enqueued;
+        self.finished
+            .wait_for(|done| *done >= enqueued)
+            .await
+            .map(|_| ())
+            .map_err(|_| ConnectionError::Io(std::io::ErrorKind::BrokenPipe.into()))
     }
 
     async fn forward(
@@ -495,7 +616,9 @@ impl<CR: AsyncRead + Unpin, UW: AsyncWrite + Unpin> RequestSide<'_, CR, UW> {
         self.queue
             .send(pending)
             .await
-            .map_err(|_| ConnectionError::Io(std::io::ErrorKind::BrokenPipe.into()))
+            .map_err(|_| ConnectionError::Io(std::io::ErrorKind::BrokenPipe.into()))?;
+        self.enqueued += 1;
+        Ok(())
     }
 }
 
@@ -506,6 +629,7 @@ struct ResponseSide<'a, UR, CW> {
     queue: mpsc::Receiver<Pending>,
     /// Correlation ids of recent `acks=0` Produce requests (bounded), whose answers are dropped.
     unanswered: VecDeque<i32>,
+    answers: &'a ProduceAnswers,
 }
 
 /// Most `acks=0` correlation ids remembered; a broker answers them before the next response.
@@ -520,9 +644,16 @@ impl<UR: AsyncRead + Unpin, CW: AsyncWrite + Unpin> ResponseSide<'_, UR, CW> {
                         self.unanswered.pop_front();
                     }
                     self.unanswered.push_back(correlation_id);
+                    self.answers.finished.send_modify(|n| *n += 1);
                     continue;
                 }
-                Pending::Local { response, .. } => response,
+                Pending::Local { header, response } => {
+                    if header.api_key == ApiKey::Produce {
+                        self.answers.note(&header, &response);
+                    }
+                    response
+                }
+                Pending::Held { response } => response,
                 Pending::Upstream {
                     header,
                     sent_at,
@@ -533,9 +664,14 @@ impl<UR: AsyncRead + Unpin, CW: AsyncWrite + Unpin> ResponseSide<'_, UR, CW> {
                     if !self.client.buffer().is_empty() {
                         self.client.flush().await?;
                     }
-                    self.upstream_response(header, sent_at, action).await?
+                    let response = self.upstream_response(header, sent_at, action).await?;
+                    if header.api_key == ApiKey::Produce {
+                        self.answers.note(&header, &response);
+                    }
+                    response
                 }
             };
+            self.answers.finished.send_modify(|n| *n += 1);
             write_frame(&mut self.client, &response).await?;
             self.shared
                 .metrics
@@ -613,6 +749,43 @@ impl<UR: AsyncRead + Unpin, CW: AsyncWrite + Unpin> ResponseSide<'_, UR, CW> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A Produce v9 response answering `parts` (topic, partition, error code).
+    fn produce_response(parts: &[(&str, i32, i16)]) -> (RequestHeaderPeek, Bytes) {
+        use crate::enforce::produce_response::{local_response, LocalPartition};
+        let parts: Vec<LocalPartition> = parts
+            .iter()
+            .map(|(topic, index, error_code)| LocalPartition {
+                topic: (*topic).to_owned(),
+                index: *index,
+                error_code: *error_code,
+                error_message: None,
+                record_errors: Vec::new(),
+            })
+            .collect();
+        let header = RequestHeaderPeek {
+            api_key: ApiKey::Produce,
+            api_version: 9,
+            correlation_id: 7,
+        };
+        (header, local_response(7, 9, &parts).expect("a response"))
+    }
+
+    #[test]
+    fn a_refusal_is_remembered_until_a_success_or_one_hold() {
+        let answers = ProduceAnswers::new();
+        let (h, r) = produce_response(&[("t", 0, 0), ("t", 1, 2), ("u", 0, 51)]);
+        answers.note(&h, &r);
+        // Partition t-0 was answered with success; t-1 and u-0 were refused.
+        assert!(!answers.take_refused(&[("t".into(), 0)]));
+        assert!(answers.take_refused(&[("t".into(), 0), ("t".into(), 1)]));
+        // A hold forgets what it used: the client's retry goes through.
+        assert!(!answers.take_refused(&[("t".into(), 1)]));
+        // A later success clears a refusal.
+        let (h, r) = produce_response(&[("u", 0, 0)]);
+        answers.note(&h, &r);
+        assert!(!answers.take_refused(&[("u".into(), 0)]));
+    }
 
     #[test]
     fn inspector_closes_are_counted_by_their_cause() {

@@ -29,6 +29,13 @@ pub enum Pending {
         /// The response frame body.
         response: Bytes,
     },
+    /// The proxy answers a Produce itself with `fallback` of [`crate::inspect::ProduceDecision::Hold`]:
+    /// like `Local`, but its retriable answers are not noted as the partitions' latest answers
+    /// (so the client's retry is not held back again by the proxy's own refusal).
+    Held {
+        /// The response frame body.
+        response: Bytes,
+    },
     /// An `acks=0` Produce went upstream. Kafka never answers it, but some brokers (tansu)
     /// do; such an answer is recognised by this correlation id and dropped, never relayed.
     Unanswered {

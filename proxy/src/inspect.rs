@@ -64,6 +64,21 @@ pub enum ProduceDecision {
         /// Builds the client's response.
         merge: MergeFn,
     },
+    /// `decision`, once every earlier request on the connection has been answered, unless
+    /// the latest answer on one of `partitions` was an error: then `fallback` (every partition
+    /// retriable) instead. The partitions are those where every record of an idempotent
+    /// producer's batch went to quarantine and the proxy answers success itself: the broker
+    /// never sees such a batch, so the proxy must not acknowledge it ahead of a refused
+    /// predecessor (a client would then read the broker's refusal of the next batch as a gap
+    /// in its sequence, which is fatal for a transactional producer).
+    Hold {
+        /// What to do when the batches before are stored.
+        decision: Box<ProduceDecision>,
+        /// The (topic, partition)s answered with success here.
+        partitions: Vec<(String, i32)>,
+        /// The response (frame body) that answers every partition as retriable.
+        fallback: Bytes,
+    },
     /// Close the client connection; the reason is logged and counted by its cause.
     Close(CloseCause, String),
 }
@@ -89,6 +104,11 @@ impl std::fmt::Debug for ProduceDecision {
             Self::ForwardModified { request, .. } => {
                 write!(f, "ForwardModified({} bytes)", request.len())
             }
+            Self::Hold {
+                decision,
+                partitions,
+                ..
+            } => write!(f, "Hold({decision:?} on {partitions:?})"),
             Self::Close(cause, reason) => write!(f, "Close({cause:?}, {reason})"),
         }
     }

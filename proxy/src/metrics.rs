@@ -88,6 +88,9 @@ pub struct Metrics {
     pub upstream_tls_failures: Family<TlsFailureLabels, Counter>,
     /// Listener certificate reloads, by outcome.
     pub tls_reloads: Family<ReloadLabels, Counter>,
+    /// Produce requests answered retriable because the batch before one whose records all
+    /// went to quarantine was refused (see `ProduceDecision::Hold`).
+    pub held_produce_answers: Counter,
 }
 
 fn latency_histogram() -> Histogram {
@@ -108,6 +111,7 @@ impl Metrics {
             bind_failures: Counter::default(),
             upstream_tls_failures: Family::default(),
             tls_reloads: Family::default(),
+            held_produce_answers: Counter::default(),
         };
         registry.register(
             "schemagate_connections",
@@ -158,6 +162,11 @@ impl Metrics {
             "schemagate_tls_reloads",
             "Listener TLS certificate reloads, by result",
             m.tls_reloads.clone(),
+        );
+        registry.register(
+            "schemagate_sequence_held_answers",
+            "Produce requests answered retriable because the batch before one whose records all went to quarantine was refused",
+            m.held_produce_answers.clone(),
         );
         m
     }

@@ -45,6 +45,12 @@ pub enum PartitionOutcome {
     Replace(Bytes),
     /// Do not forward; answer for the partition.
     Local(LocalPartition),
+    /// Every record of an idempotent producer's batches went to quarantine: answered with
+    /// success here, but only once the batch before it on the partition is known stored (see
+    /// [`ProduceDecision::Hold`]). A success the broker would not have given (its predecessor
+    /// was refused) would tell the client a later sequence is acknowledged, and the client
+    /// would then take the broker's refusal of the next batch as a fatal sequence gap.
+    Removed(LocalPartition),
 }
 
 /// One record with what its frames said.
@@ -188,26 +194,63 @@ pub(super) fn decision(
     }
     let locals: Vec<_> = all()
         .filter_map(|o| match o {
-            PartitionOutcome::Local(l) => Some(l.clone()),
+            PartitionOutcome::Local(l) | PartitionOutcome::Removed(l) => Some(l.clone()),
+            _ => None,
+        })
+        .collect();
+    let held: Vec<(String, i32)> = all()
+        .filter_map(|o| match o {
+            PartitionOutcome::Removed(l) => Some((l.topic.clone(), l.index)),
             _ => None,
         })
         .collect();
     let version = req.header.api_version;
-    if locals.len() == all().count() {
-        return match local_response(req.header.correlation_id, version, &locals) {
+    let decision = if locals.len() == all().count() {
+        match local_response(req.header.correlation_id, version, &locals) {
             Ok(b) => ProduceDecision::Respond(b),
-            Err(e) => ProduceDecision::Close(CloseCause::Inspector, e.to_string()),
-        };
+            Err(e) => return ProduceDecision::Close(CloseCause::Inspector, e.to_string()),
+        }
+    } else {
+        let request = view.encode(|t, p| match &outcomes[t][p] {
+            PartitionOutcome::Forward => PartitionEdit::Keep,
+            PartitionOutcome::Replace(b) => PartitionEdit::Replace(b.clone()),
+            PartitionOutcome::Local(_) | PartitionOutcome::Removed(_) => PartitionEdit::Drop,
+        });
+        ProduceDecision::ForwardModified {
+            request,
+            merge: Box::new(move |broker| {
+                merge(broker, version, &locals).map_err(|e| MergeError(e.to_string()))
+            }),
+        }
+    };
+    if held.is_empty() {
+        return decision;
     }
-    let request = view.encode(|t, p| match &outcomes[t][p] {
-        PartitionOutcome::Forward => PartitionEdit::Keep,
-        PartitionOutcome::Replace(b) => PartitionEdit::Replace(b.clone()),
-        PartitionOutcome::Local(_) => PartitionEdit::Drop,
-    });
-    ProduceDecision::ForwardModified {
-        request,
-        merge: Box::new(move |broker| {
-            merge(broker, version, &locals).map_err(|e| MergeError(e.to_string()))
-        }),
+    // The whole request answered as retriable, should the batch before a removed one have
+    // been refused: nothing of it is forwarded then, and the client sends it all again.
+    let fallback: Vec<LocalPartition> = view
+        .topics
+        .iter()
+        .flat_map(|t| {
+            t.partitions.iter().map(|p| LocalPartition {
+                topic: String::from_utf8_lossy(t.name).into_owned(),
+                index: p.index,
+                error_code: codes::NOT_ENOUGH_REPLICAS,
+                error_message: Some(HELD_MESSAGE.to_owned()),
+                record_errors: Vec::new(),
+            })
+        })
+        .collect();
+    match local_response(req.header.correlation_id, version, &fallback) {
+        Ok(fallback) => ProduceDecision::Hold {
+            decision: Box::new(decision),
+            partitions: held,
+            fallback,
+        },
+        Err(e) => ProduceDecision::Close(CloseCause::Inspector, e.to_string()),
     }
 }
+
+/// The message of a request held back because the batch before a removed one was refused.
+pub const HELD_MESSAGE: &str = "schemagate: the batch before this one on the partition was not \
+     stored, so a batch whose records all went to quarantine is not acknowledged yet; retry";

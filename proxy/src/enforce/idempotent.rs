@@ -301,9 +301,12 @@ impl Sequenced<'_> {
                 topic = input.topic,
                 partition = input.index,
                 removed = removed_total,
-                "every record of the partition is in quarantine: answered here"
+                "every record of the partition is in quarantine: answered here once the batch before it is stored"
             );
-            return local(input, 0, None, Vec::new());
+            return match local(input, 0, None, Vec::new()) {
+                PartitionOutcome::Local(l) => PartitionOutcome::Removed(l),
+                other => other,
+            };
         }
         PartitionOutcome::Replace(Bytes::from(out))
     }

@@ -108,6 +108,22 @@ pub fn merge(
         .map_err(|cause| ResponseError::Malformed { version, cause })
 }
 
+/// Calls `visit(topic, partition, error_code)` for every partition answer of a Produce
+/// response (whole frame body, header included), in the order the response lists them.
+/// Versions outside [`FIRST_VERSION`]..=[`LAST_VERSION`] are not read (nothing is visited).
+/// Nothing is allocated: this runs on every Produce response of a connection.
+pub fn visit_partitions(
+    response: &[u8],
+    version: i16,
+    visit: impl FnMut(&[u8], i32, i16),
+) -> Result<(), ResponseError> {
+    let Ok(layout) = Layout::new(version) else {
+        return Ok(());
+    };
+    walk::visit(response, layout, visit)
+        .map_err(|cause| ResponseError::Malformed { version, cause })
+}
+
 /// The local partitions of one topic, in the order they were given.
 #[derive(Debug)]
 struct TopicGroup<'a> {

@@ -74,6 +74,7 @@ fn decision_name(d: &ProduceDecision) -> &'static str {
         ProduceDecision::Forward => "forward",
         ProduceDecision::Respond(_) => "respond",
         ProduceDecision::ForwardModified { .. } => "forward-modified",
+        ProduceDecision::Hold { .. } => "hold",
         ProduceDecision::Close(..) => "close",
     }
 }

@@ -916,3 +916,196 @@ fn out_of_order_answers_are_explained_only_after_concurrent_transactions() {
     let fatal = format!("{}\nERROR OutOfOrderSequenceException: fatal", ct(1, 1));
     assert_eq!(explain_out_of_order(&fatal), (0, 1));
 }
+
+/// One request frame for the raw-protocol test below (correlation ids count up).
+fn raw_frame<T: kafka_protocol::protocol::Encodable>(
+    key: kafka_protocol::messages::ApiKey,
+    version: i16,
+    id: i32,
+    body: &T,
+) -> Vec<u8> {
+    crate::raw_kafka::frame(key, version, id, body)
+}
+
+/// One idempotent batch of one record at `sequence`, value `value`; with `corrupt` its CRC
+/// is broken (the broker refuses it with CORRUPT_MESSAGE and stores nothing).
+fn idempotent_batch(
+    producer: (i64, i16),
+    sequence: i32,
+    value: Vec<u8>,
+    corrupt: bool,
+) -> bytes::Bytes {
+    use kafka_protocol::records::{Record, TimestampType};
+    let record = Record {
+        transactional: false,
+        control: false,
+        delete_horizon: false,
+        partition_leader_epoch: -1,
+        producer_id: producer.0,
+        producer_epoch: producer.1,
+        timestamp_type: TimestampType::Creation,
+        offset: 0,
+        sequence,
+        timestamp: 1_700_000_000_000,
+        key: Some(bytes::Bytes::from(sequence.to_string())),
+        value: Some(bytes::Bytes::from(value)),
+        headers: Default::default(),
+    };
+    let mut batch = crate::raw_kafka::record_batch(&[record]);
+    if corrupt {
+        // The CRC-32C sits at bytes 17..21 of a v2 batch.
+        batch[20] ^= 0xff;
+    }
+    batch.freeze()
+}
+
+/// A batch whose every record goes to quarantine is answered with success by the proxy
+/// itself (the broker never sees it). That answer must not overtake a refusal of the batch
+/// before it: a client told "stored" for sequence 1 while sequence 0 was refused reads the
+/// broker's refusal of sequence 2 as a gap in its sequence (fatal for a transactional Java
+/// producer; CI saw it once under load). Here, by hand over one pipelined connection:
+/// sequence 0 with a broken CRC (refused by the broker), then sequence 1 all bad. The second
+/// must be answered retriable; once sequence 0 is stored its retry gets success, and
+/// sequence 2 lands right after sequence 0 with its one bad predecessor in quarantine once.
+#[test]
+fn a_batch_removed_whole_is_not_acknowledged_ahead_of_a_refused_predecessor() {
+    use kafka_protocol::messages::{
+        metadata_request, ApiKey, InitProducerIdRequest, InitProducerIdResponse, MetadataRequest,
+        MetadataResponse, ResponseHeader, TopicName,
+    };
+    use kafka_protocol::protocol::{Decodable, StrBytes};
+    use std::io::Write;
+
+    let lab = Lab::start("seqq-held", Fault::None, true);
+    let topic = lab.topics[0].clone();
+    let listen = lab.proxy.listen();
+    let decode = |mut body: bytes::Bytes, key: ApiKey, version: i16| {
+        ResponseHeader::decode(&mut body, key.response_header_version(version))
+            .unwrap_or_else(|e| panic!("response header: {e}"));
+        body
+    };
+    // Partition 0's leader, as the proxy names it (one of its own addresses).
+    let name = TopicName(StrBytes::from_string(topic.clone()));
+    let request = MetadataRequest::default().with_topics(Some(vec![
+        metadata_request::MetadataRequestTopic::default().with_name(Some(name.clone())),
+    ]));
+    let body = crate::raw_kafka::exchange(
+        listen,
+        &raw_frame(ApiKey::Metadata, 9, 1, &request),
+        Duration::from_secs(30),
+    )
+    .expect("a Metadata answer from the proxy");
+    let metadata = MetadataResponse::decode(&mut decode(body, ApiKey::Metadata, 9), 9)
+        .unwrap_or_else(|e| panic!("metadata: {e}"));
+    let leader = metadata
+        .topics
+        .iter()
+        .find(|t| t.name.as_ref() == Some(&name))
+        .and_then(|t| t.partitions.iter().find(|p| p.partition_index == 0))
+        .map(|p| p.leader_id)
+        .unwrap_or_else(|| panic!("no leader for {topic}-0 in {metadata:?}"));
+    let broker = metadata
+        .brokers
+        .iter()
+        .find(|b| b.node_id == leader)
+        .unwrap_or_else(|| panic!("leader {leader:?} not among the brokers"));
+    let leader_addr: SocketAddr = format!("{}:{}", broker.host, broker.port)
+        .parse()
+        .unwrap_or_else(|e| panic!("leader address: {e}"));
+    assert_eq!(leader_addr.ip(), listen.ip(), "a proxy address");
+    // An idempotent producer id.
+    let body = crate::raw_kafka::exchange(
+        leader_addr,
+        &raw_frame(
+            ApiKey::InitProducerId,
+            4,
+            2,
+            // kafka-protocol's default is an empty transactional id, which Kafka refuses.
+            &InitProducerIdRequest::default()
+                .with_transactional_id(None)
+                .with_transaction_timeout_ms(60_000)
+                .with_producer_id((-1).into())
+                .with_producer_epoch(-1),
+        ),
+        Duration::from_secs(30),
+    )
+    .expect("an InitProducerId answer");
+    let init = InitProducerIdResponse::decode(&mut decode(body, ApiKey::InitProducerId, 4), 4)
+        .unwrap_or_else(|e| panic!("init producer id: {e}"));
+    assert_eq!(init.error_code, 0, "{init:?}");
+    let producer = (init.producer_id.0, init.producer_epoch);
+    let good = |n: u8| {
+        let mut v = vec![0u8];
+        v.extend_from_slice(&(lab.schema_id as u32).to_be_bytes());
+        v.extend_from_slice(&[2, b'0' + n]); // the Avro string "<n>"
+        v
+    };
+    let bad = b"not a framed record".to_vec();
+    let produce = |id: i32, batch: bytes::Bytes| {
+        raw_frame(
+            ApiKey::Produce,
+            9,
+            id,
+            &crate::raw_kafka::produce(&topic, batch),
+        )
+    };
+    let mut stream = std::net::TcpStream::connect(leader_addr).expect("connect to the leader");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .expect("read timeout");
+    let mut answers = |frames: Vec<Vec<u8>>| -> Vec<i16> {
+        // Every frame written before any answer is read: the client pipelines.
+        for f in &frames {
+            stream.write_all(f).expect("write a request");
+        }
+        frames
+            .iter()
+            .flat_map(|_| {
+                let body = crate::raw_kafka::read_response(&mut stream).expect("an answer");
+                crate::raw_kafka::produce_errors(body)
+            })
+            .collect()
+    };
+    // Sequence 0 refused by the broker (CORRUPT_MESSAGE), sequence 1 all bad: retriable.
+    assert_eq!(
+        answers(vec![
+            produce(10, idempotent_batch(producer, 0, good(0), true)),
+            produce(11, idempotent_batch(producer, 1, bad.clone(), false)),
+        ]),
+        vec![2, 19],
+        "{}",
+        lab.proxy.log_tail()
+    );
+    // The client retries in order: sequence 0 stored, then 1 acknowledged here, then 2.
+    assert_eq!(
+        answers(vec![
+            produce(12, idempotent_batch(producer, 0, good(0), false)),
+            produce(13, idempotent_batch(producer, 1, bad, false)),
+            produce(14, idempotent_batch(producer, 2, good(2), false)),
+        ]),
+        vec![0, 0, 0],
+        "{}",
+        lab.proxy.log_tail()
+    );
+    let config = lab.cluster.reader();
+    let stored = all_partitions(&config, &topic, Duration::from_secs(60));
+    let keys: Vec<Option<Vec<u8>>> = stored.iter().map(|r| r.key.clone()).collect();
+    assert_eq!(keys, vec![Some(b"0".to_vec()), Some(b"2".to_vec())]);
+    let quarantined = all_partitions(
+        &config,
+        &format!("{topic}.quarantine"),
+        Duration::from_secs(60),
+    );
+    let keys: Vec<Option<Vec<u8>>> = quarantined.iter().map(|r| r.key.clone()).collect();
+    assert_eq!(keys, vec![Some(b"1".to_vec())], "one copy of sequence 1");
+    let (_, metrics) = lab
+        .proxy
+        .admin_get("/metrics")
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l == "schemagate_sequence_held_answers_total 1"),
+        "{metrics}"
+    );
+}

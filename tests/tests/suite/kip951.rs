@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use kafka_protocol::messages::metadata_response::MetadataResponseTopic;
 use kafka_protocol::messages::{
     fetch_request, metadata_request, produce_request, ApiKey, ApiVersionsRequest,
@@ -26,9 +26,7 @@ use kafka_protocol::messages::{
     ProduceRequest, ProduceResponse, ResponseHeader, TopicName,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
+use kafka_protocol::records::{Record, TimestampType};
 use rdkafka::admin::TopicReplication;
 use schemagate_tests::kafka::metadata;
 use schemagate_tests::topics;
@@ -273,16 +271,7 @@ fn produce_request(topic: &MetadataResponseTopic, version: i16) -> ProduceReques
         value: Some(Bytes::from_static(b"kip951")),
         headers: Default::default(),
     };
-    let mut batch = BytesMut::new();
-    RecordBatchEncoder::encode(
-        &mut batch,
-        [&record],
-        &RecordEncodeOptions {
-            version: 2,
-            compression: Compression::None,
-        },
-    )
-    .unwrap_or_else(|e| panic!("encoding a record batch: {e}"));
+    let batch = crate::raw_kafka::record_batch(&[record]);
     let mut data = produce_request::TopicProduceData::default().with_partition_data(vec![
         produce_request::PartitionProduceData::default()
             .with_index(0)

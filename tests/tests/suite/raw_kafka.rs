@@ -49,6 +49,22 @@ pub fn produce(topic: &str, records: Bytes) -> ProduceRequest {
                 .with_records(Some(records))])])
 }
 
+/// `records` as one uncompressed v2 record batch (kafka-protocol computes the CRC).
+pub fn record_batch(records: &[kafka_protocol::records::Record]) -> BytesMut {
+    use kafka_protocol::records::{Compression, RecordBatchEncoder, RecordEncodeOptions};
+    let mut batch = BytesMut::new();
+    RecordBatchEncoder::encode(
+        &mut batch,
+        records,
+        &RecordEncodeOptions {
+            version: 2,
+            compression: Compression::None,
+        },
+    )
+    .unwrap_or_else(|e| panic!("encoding a record batch: {e}"));
+    batch
+}
+
 /// Reads one response frame body, or `None` when the peer closed (or failed) first.
 pub fn read_response(stream: &mut TcpStream) -> Option<Bytes> {
     let mut size = [0u8; 4];

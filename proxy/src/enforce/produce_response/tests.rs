@@ -154,6 +154,38 @@ fn rich_broker(version: i16) -> (ResponseHeader, ProduceResponse) {
     (header, resp)
 }
 
+/// Every partition answer of a response, as `visit_partitions` reports it.
+fn visited(raw: &[u8], version: i16) -> Result<Vec<(String, i32, i16)>, ResponseError> {
+    let mut seen = Vec::new();
+    visit_partitions(raw, version, |topic, index, code| {
+        seen.push((String::from_utf8_lossy(topic).into_owned(), index, code));
+    })?;
+    Ok(seen)
+}
+
+#[test]
+fn the_visit_names_each_partition_answer_with_its_error_code() {
+    for version in VERSIONS {
+        let (header, resp) = rich_broker(version);
+        let raw = encode(version, &header, &in_version(version, &resp));
+        assert_eq!(
+            visited(&raw, version).unwrap(),
+            vec![
+                ("orders".to_owned(), 0, 0),
+                ("orders".to_owned(), 7, 6),
+                ("audit".to_owned(), 1, 0)
+            ],
+            "v{version}"
+        );
+        assert!(
+            visited(&raw[..raw.len() - 5], version).is_err(),
+            "v{version}"
+        );
+    }
+    // Versions the proxy does not read are not walked.
+    assert_eq!(visited(b"\0\0\0\x01", 2).unwrap(), vec![]);
+}
+
 #[test]
 fn merge_keeps_every_broker_field_and_adds_local_partitions() {
     for version in VERSIONS {
@@ -454,6 +486,21 @@ proptest! {
         let expected = oracle(said, &parts);
         let merged = merge(raw, version, &parts).unwrap();
         prop_assert_eq!(&merged, &encode(version, &header, &expected));
+    }
+
+    #[test]
+    fn the_visit_matches_kafka_protocols_decoding((version, raw) in broker_strategy()) {
+        let (_, said) = decode(raw.clone(), version);
+        let expected: Vec<(String, i32, i16)> = said
+            .responses
+            .iter()
+            .flat_map(|t| {
+                t.partition_responses
+                    .iter()
+                    .map(|p| (t.name.0.to_string(), p.index, p.error_code))
+            })
+            .collect();
+        prop_assert_eq!(visited(&raw, version).unwrap(), expected);
     }
 
     #[test]

@@ -71,16 +71,7 @@ pub(super) fn merge(
         }
     }
     let tail_at = r.position();
-    r.i32("throttle time")?;
-    if flexible {
-        r.skip_tagged_fields()?;
-    }
-    if r.remaining() != 0 {
-        return Err(WireError::Invalid {
-            field: "produce response",
-            detail: format!("{} trailing bytes", r.remaining()).into(),
-        });
-    }
+    read_tail(&mut r, flexible)?;
     if pending.is_empty() {
         return Ok(None);
     }
@@ -101,6 +92,53 @@ pub(super) fn merge(
     }
     put_range(&mut out, body, tail_at, body.len());
     Ok(Some(out.freeze()))
+}
+
+/// Walks `body` as [`merge`] does and calls `visit(topic, partition, error_code)` for each
+/// partition answer.
+pub(super) fn visit(
+    body: &[u8],
+    layout: Layout,
+    mut visit: impl FnMut(&[u8], i32, i16),
+) -> Result<(), WireError> {
+    let flexible = layout.flexible;
+    let mut r = WireReader::new(body);
+    r.i32("correlation id")?;
+    if flexible {
+        r.skip_tagged_fields()?;
+    }
+    let topics = r.array_len(flexible, min_topic_bytes(layout), "topics")?;
+    for _ in 0..topics {
+        let name = r.any_string(flexible, "topic name")?.unwrap_or_default();
+        let partitions = r.array_len(flexible, min_partition_bytes(layout), "partitions")?;
+        for _ in 0..partitions {
+            let mut fields = WireReader::new(r.rest());
+            let index = fields.i32("partition index")?;
+            let error_code = fields.i16("error code")?;
+            skip_partition(&mut r, layout)?;
+            visit(name, index, error_code);
+        }
+        if flexible {
+            r.skip_tagged_fields()?;
+        }
+    }
+    read_tail(&mut r, flexible)?;
+    Ok(())
+}
+
+/// Reads the response's end (throttle time, tags) and checks that nothing follows.
+fn read_tail(r: &mut WireReader<'_>, flexible: bool) -> Result<(), WireError> {
+    r.i32("throttle time")?;
+    if flexible {
+        r.skip_tagged_fields()?;
+    }
+    if r.remaining() != 0 {
+        return Err(WireError::Invalid {
+            field: "produce response",
+            detail: format!("{} trailing bytes", r.remaining()).into(),
+        });
+    }
+    Ok(())
 }
 
 /// Passes over one partition answer, checking every count and length in it.
