@@ -132,6 +132,15 @@ pub fn begin(
 }
 
 impl stack::LabStack {
+    /// The registry for the report: the given URL, or what the lab started.
+    pub fn registry_label(&self, opts: &stack::StackOptions) -> String {
+        if opts.registry.is_some() {
+            self.registry.clone()
+        } else {
+            "schemagate registry --store memory, started for this run".into()
+        }
+    }
+
     /// The head of the report of `experiment`, run by `command` with the config at `config`.
     pub fn head(
         &self,
