@@ -214,6 +214,9 @@ enum LabCommand {
     /// Experiment 4: mixed-version live rollout (N producers through the proxy, M consumers in
     /// groups, upgraded in batches under load per mode), with a chart per run.
     Rollout(LabArgs),
+    /// Experiment 5: Avro against Protobuf (sizes through Kafka, the classes each format permits,
+    /// field-number reuse against alias rename, criterion's CPU numbers).
+    Formats(LabArgs),
     /// Experiment 6: historical replay (records of several writer versions interleaved in one
     /// partition, read back and decoded by one reader, against a single-version replay).
     Replay(LabArgs),
@@ -303,6 +306,21 @@ async fn lab(experiment: LabCommand) -> anyhow::Result<()> {
                 report.runs.len(),
                 report.rate.chosen,
                 report.costs.proxy_us_per_record,
+                out.display()
+            );
+        }
+        LabCommand::Formats(args) => {
+            let mut config = lab::formats::FormatsConfig::load(&args.config)?;
+            config.records = args.records(config.records);
+            let out = args.out(config.out.clone())?;
+            let report = lab::formats::run(&config, &args.config, &args.stack(), command).await?;
+            lab::write_json(&out, &report)?;
+            for s in report.sizes.iter().filter(|s| s.version == "v1") {
+                eprintln!("formats: {} v1 mean {:.1} bytes framed", s.format, s.mean);
+            }
+            eprintln!(
+                "formats: criterion numbers found: {}; wrote {}",
+                report.cpu["found"],
                 out.display()
             );
         }

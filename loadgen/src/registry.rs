@@ -99,17 +99,24 @@ impl RegistryClient {
         format: Format,
         version: SchemaVersion,
     ) -> Result<SchemaId, RegistryError> {
+        self.register_text(subject, format, format.schema_text(version))
+            .await
+    }
+
+    /// Registers the schema `text` of `format` under `subject` (a schema outside the seven
+    /// bundled versions, e.g. the lab's variants), returning its id.
+    pub async fn register_text(
+        &self,
+        subject: &str,
+        format: Format,
+        text: &str,
+    ) -> Result<SchemaId, RegistryError> {
         let schema_type = match format {
             Format::Avro => SchemaType::Avro,
             Format::Protobuf => SchemaType::Protobuf,
         };
         self.client()?
-            .register(
-                &Subject::new(subject),
-                schema_type,
-                format.schema_text(version),
-                &[],
-            )
+            .register(&Subject::new(subject), schema_type, text, &[])
             .await
             .map_err(|e| self.error(e))
     }

@@ -323,7 +323,7 @@ pub async fn run(
 }
 
 /// Runs `schemagate check ARGS` and judges it: exit 1 and `field` named in what it printed.
-fn run_check(schemagate: &Path, args: &[String], field: &str) -> CheckRun {
+pub(crate) fn run_check(schemagate: &Path, args: &[String], field: &str) -> CheckRun {
     let out = Command::new(schemagate).arg("check").args(args).output();
     let (exit_code, stdout) = match out {
         Ok(o) => (

@@ -211,11 +211,7 @@ pub async fn run(
     let scratch = stack.log_dir.join(format!("matrix-{tag}"));
     let mut report = MatrixReport {
         head: lab.head("matrix", command, config_path),
-        registry: if stack.registry.is_some() {
-            lab.registry.clone()
-        } else {
-            "schemagate registry --store memory, started for this run".into()
-        },
+        registry: lab.registry_label(stack),
         machine,
         records_per_version: config.records,
         seed: config.seed,
@@ -297,17 +293,8 @@ async fn write_topic(
             values.push(codec.frame(&generator.order(i), v, id)?);
         }
     }
-    topic::create(&lab.bootstrap, topic_name).await?;
-    let (produced, errors) =
-        tokio::task::block_in_place(|| topic::produce_all(&lab.bootstrap, topic_name, &values))?;
-    if produced != values.len() as u64 {
-        return Err(LabError::Setup(format!(
-            "{produced} of {} records acknowledged on {topic_name}: {errors:?}",
-            values.len()
-        )));
-    }
-    let back =
-        tokio::task::block_in_place(|| topic::read_all(&lab.bootstrap, topic_name, values.len()))?;
+    let back = topic::round_trip(&lab.bootstrap, topic_name, &values).await?;
+    let produced = back.len() as u64;
     let row = TopicRow {
         format: codec.format().to_string(),
         version: version.to_string(),

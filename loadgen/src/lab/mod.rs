@@ -18,15 +18,20 @@
 //! - [`replay`]: experiment 6 (historical replay: millions of records of several writer
 //!   versions in one partition, decoded by one reader, against a single-version replay);
 //! - [`chart`]: the rollout's PNG charts (errors, lag, throughput, instances upgraded);
+//! - [`formats`]: experiment 5 (Avro against Protobuf: sizes through Kafka, the classes each
+//!   format permits, criterion's CPU numbers) and [`reuse`], its field-number reuse against
+//!   alias rename cases;
 //! - [`gate`]: experiment 7 (defense in depth: `schemagate check`, the registry's 409, the
 //!   proxy's quarantine).
 
 pub mod chart;
 pub mod decode;
+pub mod formats;
 pub mod gate;
 pub mod matrix;
 pub mod readers;
 pub mod replay;
+pub mod reuse;
 pub mod rollout;
 pub mod stack;
 pub mod topic;
@@ -132,6 +137,15 @@ pub fn begin(
 }
 
 impl stack::LabStack {
+    /// The registry for the report: the given URL, or what the lab started.
+    pub fn registry_label(&self, opts: &stack::StackOptions) -> String {
+        if opts.registry.is_some() {
+            self.registry.clone()
+        } else {
+            "schemagate registry --store memory, started for this run".into()
+        }
+    }
+
     /// The head of the report of `experiment`, run by `command` with the config at `config`.
     pub fn head(
         &self,

@@ -70,6 +70,24 @@ pub fn produce_all(
     ))
 }
 
+/// Creates `topic` (one partition), produces `values` to it (every one acknowledged, or the
+/// step fails) and reads them back in offset order.
+pub async fn round_trip(
+    bootstrap: &str,
+    topic: &str,
+    values: &[Vec<u8>],
+) -> Result<Vec<Vec<u8>>, LabError> {
+    create(bootstrap, topic).await?;
+    let (produced, errors) = tokio::task::block_in_place(|| produce_all(bootstrap, topic, values))?;
+    if produced != values.len() as u64 {
+        return Err(LabError::Setup(format!(
+            "{produced} of {} records acknowledged on {topic}: {errors:?}",
+            values.len()
+        )));
+    }
+    tokio::task::block_in_place(|| read_all(bootstrap, topic, values.len()))
+}
+
 /// A consumer of partition 0 of `topic`, assigned at `offset`, that commits nothing.
 fn reader_at(bootstrap: &str, topic: &str, offset: Offset) -> Result<BaseConsumer, LabError> {
     let consumer: BaseConsumer = ClientConfig::new()

@@ -35,7 +35,18 @@ pub async fn register(
     format: Format,
     version: SchemaVersion,
 ) -> Result<Verdict, LabError> {
-    match client.register(subject, format, version).await {
+    register_text(client, subject, format, format.schema_text(version)).await
+}
+
+/// Registers the schema `text` under `subject`: a 409 or 422 is a verdict, anything else an
+/// error.
+pub async fn register_text(
+    client: &RegistryClient,
+    subject: &str,
+    format: Format,
+    text: &str,
+) -> Result<Verdict, LabError> {
+    match client.register_text(subject, format, text).await {
         Ok(SchemaId(id)) => Ok(Verdict {
             accepted: true,
             id: Some(id),

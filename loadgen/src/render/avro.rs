@@ -99,14 +99,7 @@ impl AvroSchemas {
         writer: SchemaVersion,
         reader: SchemaVersion,
     ) -> Result<Value, AvroError> {
-        let mut rest = body;
-        let written = apache_avro::reader::datum::GenericDatumReader::builder(self.get(writer))
-            .build()
-            .and_then(|r| r.read_value(&mut rest))
-            .map_err(AvroError::Decode)?;
-        if !rest.is_empty() {
-            return Err(AvroError::Trailing(rest.len()));
-        }
+        let written = read_datum(body, self.get(writer))?;
         if writer == reader {
             return Ok(written);
         }
@@ -119,13 +112,31 @@ impl AvroSchemas {
                 reason: reason.clone(),
             });
         }
-        // apache-avro 0.22 ignores reader field aliases during resolution (Java honours
-        // them), so rename aliased fields first, then resolve.
-        let reader_schema = self.get(reader);
-        apply_field_aliases(written, reader_schema)
-            .resolve(reader_schema)
-            .map_err(AvroError::Decode)
+        resolve_into(written, self.get(reader))
     }
+}
+
+/// Reads one datum of `writer` from `body`; rejects leftovers.
+pub fn read_datum(body: &[u8], writer: &Schema) -> Result<Value, AvroError> {
+    let mut rest = body;
+    let written = apache_avro::reader::datum::GenericDatumReader::builder(writer)
+        .build()
+        .and_then(|r| r.read_value(&mut rest))
+        .map_err(AvroError::Decode)?;
+    if !rest.is_empty() {
+        return Err(AvroError::Trailing(rest.len()));
+    }
+    Ok(written)
+}
+
+/// Resolves a value read with its writer's schema into `reader` (the caller has already asked
+/// contract's Java-compatible rules whether the pair resolves at all).
+pub fn resolve_into(written: Value, reader: &Schema) -> Result<Value, AvroError> {
+    // apache-avro 0.22 ignores reader field aliases during resolution (Java honours them), so
+    // rename aliased fields first, then resolve.
+    apply_field_aliases(written, reader)
+        .resolve(reader)
+        .map_err(AvroError::Decode)
 }
 
 /// Every (writer, reader) pair Java's resolution refuses, with its first reason.

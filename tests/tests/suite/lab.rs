@@ -166,6 +166,112 @@ fn lab_gate_smoke_stops_the_breaking_change_at_every_line() {
 }
 
 #[test]
+fn lab_formats_smoke_measures_both_formats_and_catches_the_reused_field_number() {
+    let r = lab(
+        &["formats", "--config", "loadgen/lab/formats-smoke.toml"],
+        "formats.json",
+        &[],
+    );
+    // Seven versions in two formats, 50 orders each, all read back and decoded by their own
+    // version's reader.
+    let sizes = r["sizes"].as_array().expect("sizes");
+    assert_eq!(sizes.len(), 14, "{r}");
+    for s in sizes {
+        assert!(s["min"].as_u64().is_some_and(|m| m > 0), "{s}");
+        assert_eq!(s["own_reader"]["records"], 50, "{s}");
+        assert_eq!(s["own_reader"]["decoded"], 50, "{s}");
+    }
+    // With the frame, a Protobuf v1 order is larger than the Avro one (field tags, against Avro's
+    // bare values; the generator pads notes so Avro v1 frames are 512 bytes).
+    let size = |f: &str, v: &str| {
+        sizes
+            .iter()
+            .find(|s| s["format"] == f && s["version"] == v)
+            .and_then(|s| s["mean"].as_f64())
+            .unwrap_or_else(|| panic!("no size {f} {v}"))
+    };
+    assert_eq!(size("avro", "v1"), 512.0, "{r}");
+    assert!(size("protobuf", "v1") > size("avro", "v1"), "{r}");
+    // What each format permits: removing a field passes FULL in Protobuf, not even FORWARD in Avro.
+    let permit = |f: &str, v: &str, m: &str| {
+        r["permits"]
+            .as_array()
+            .expect("permits")
+            .iter()
+            .find(|c| c["format"] == f && c["version"] == v && c["mode"] == m)
+            .map(|c| c["verdict"]["accepted"].clone())
+            .unwrap_or_else(|| panic!("no permit {f} {v} {m}"))
+    };
+    assert_eq!(permit("protobuf", "v4", "FULL"), true, "{r}");
+    assert_eq!(permit("avro", "v4", "FORWARD"), false, "{r}");
+    let pair = |name: &str| {
+        r["pairs"]
+            .as_array()
+            .expect("pairs")
+            .iter()
+            .find(|p| p["name"] == name)
+            .unwrap_or_else(|| panic!("no pair {name}"))
+            .clone()
+    };
+    // Field-number reuse: the registry and `schemagate check` accept it under every mode, every
+    // record decodes, and every one of them holds an e-mail address as its coupon code.
+    let reuse = pair("protobuf-reuse-email");
+    for (mode, v) in reuse["verdicts"]
+        .as_array()
+        .expect("verdicts")
+        .iter()
+        .map(|x| (&x[0], &x[1]))
+    {
+        assert_eq!(v["accepted"], true, "{mode}: {reuse}");
+    }
+    assert!(
+        reuse["check"]
+            .as_array()
+            .expect("check")
+            .iter()
+            .all(|c| c["exit_code"] == 0),
+        "{reuse}"
+    );
+    let misread = &reuse["new_reads_old"];
+    assert_eq!(misread["count"]["records"], 50, "{reuse}");
+    assert_eq!(misread["count"]["decoded"], 50, "{reuse}");
+    assert_eq!(misread["misread"], misread["count"]["decoded"], "{reuse}");
+    assert!(
+        misread["samples"][0]["read"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("coupon_code = ") && s.contains('@')),
+        "{reuse}"
+    );
+    // Reusing an int32's number for an int64 is accepted too, and the old reader takes every
+    // loyalty balance for a priority.
+    let int64 = pair("protobuf-reuse-priority-int64");
+    assert!(
+        int64["verdicts"]
+            .as_array()
+            .expect("verdicts")
+            .iter()
+            .all(|x| x[1]["accepted"] == true),
+        "{int64}"
+    );
+    assert_eq!(int64["old_reads_new"]["count"]["decoded"], 50, "{int64}");
+    assert_eq!(int64["old_reads_new"]["misread"], 50, "{int64}");
+    // Avro's alias rename: the new reader gets every e-mail back under its new name; the old
+    // reader, which has no alias, reads nothing, and the registry says so under FORWARD.
+    let alias = pair("avro-alias-rename-email");
+    assert_eq!(alias["new_reads_old"]["count"]["decoded"], 50, "{alias}");
+    assert_eq!(alias["new_reads_old"]["correct"], 50, "{alias}");
+    assert_eq!(alias["new_reads_old"]["misread"], 0, "{alias}");
+    assert_eq!(alias["old_reads_new"]["count"]["decoded"], 0, "{alias}");
+    assert_eq!(alias["verdicts"][0][0], "BACKWARD", "{alias}");
+    assert_eq!(alias["verdicts"][0][1]["accepted"], true, "{alias}");
+    assert_eq!(alias["verdicts"][1][0], "FORWARD", "{alias}");
+    assert_eq!(alias["verdicts"][1][1]["accepted"], false, "{alias}");
+    assert_eq!(alias["verdicts"][1][1]["status"], 409, "{alias}");
+    // The bench was not run for the smoke, and the report says so.
+    assert_eq!(r["cpu"]["found"], false, "{r}");
+}
+
+#[test]
 fn lab_replay_smoke_decodes_the_history_and_names_the_writer_it_cannot_read() {
     let r = lab(
         &["replay", "--config", "loadgen/lab/replay-smoke.toml"],
