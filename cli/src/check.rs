@@ -75,7 +75,39 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         .collect::<anyhow::Result<Vec<_>>>()?;
     let proposed = load(schema_type, &args.proposed, &refs)?;
     let problems = compat::check(mode, &existing, &proposed);
-    Ok(report(mode, &problems))
+    let code = report(mode, &problems);
+    for note in reused_numbers(&existing, &proposed) {
+        println!("{note}");
+    }
+    Ok(code)
+}
+
+/// Notes for Protobuf field numbers that keep their number under a new name in `proposed`
+/// (against any existing version). Compatible on the wire, so neither the registry nor the
+/// verdict objects, but readers of either version take one field for the other: right for a
+/// plain rename, silent corruption when the number was reused for a new meaning (experiment
+/// 5 in docs/FINDINGS.md). The exit code does not change.
+fn reused_numbers(existing: &[ParsedSchema], proposed: &ParsedSchema) -> Vec<String> {
+    let ParsedSchema::Protobuf(update) = proposed else {
+        return Vec::new();
+    };
+    let notes: std::collections::BTreeSet<String> = existing
+        .iter()
+        .filter_map(|e| match e {
+            ParsedSchema::Protobuf(original) => Some(original),
+            _ => None,
+        })
+        .flat_map(|original| contract::protobuf::diff::compare(original, update))
+        .filter(|d| d.kind == contract::protobuf::diff::DiffKind::FIELD_NAME_CHANGED)
+        .map(|d| {
+            format!(
+                "note: {}: {}: the number stays, so readers of either version read one as the \
+                 other; if the meaning changed, reserve the number and add a new one",
+                d.path, d.detail
+            )
+        })
+        .collect();
+    notes.into_iter().collect()
 }
 
 fn load(

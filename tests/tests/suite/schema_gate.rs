@@ -70,3 +70,44 @@ fn the_gate_fails_a_breaking_change_and_names_the_field() {
         "the diff names the field: {text}"
     );
 }
+
+/// A Protobuf field number kept under a new name is compatible on the wire, so the gate passes
+/// it, but `schemagate check` notes it and the gate prints the note under its `ok` line:
+/// reusing a number for a field of another meaning makes readers misread every value
+/// (experiment 5). Reserving the number and adding a new one gets no note.
+#[test]
+fn the_gate_passes_a_reused_protobuf_field_number_with_a_note_naming_it() {
+    let schemas = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../loadgen/schemas");
+    let read = |name: &str| std::fs::read_to_string(schemas.join(name)).expect("a lab schema");
+    let repo = tempfile::tempdir().expect("temp dir");
+    let dir = repo.path();
+    std::fs::create_dir(dir.join("schemas")).unwrap();
+    std::fs::write(dir.join("schemas/order.proto"), read("order-v1.proto")).unwrap();
+    git(dir, &["init", "-q", "-b", "main"]);
+    git(dir, &["add", "."]);
+    git(dir, &["commit", "-q", "-m", "v1"]);
+
+    std::fs::write(
+        dir.join("schemas/order.proto"),
+        read("order-reuse-email.proto"),
+    )
+    .unwrap();
+    let reused = gate(dir);
+    let text = String::from_utf8_lossy(&reused.stdout);
+    assert_eq!(reused.status.code(), Some(0), "{text}");
+    assert!(text.contains("ok       schemas/order.proto"), "{text}");
+    assert!(
+        text.contains("note: #/Order/8: field customer_email renamed coupon_code"),
+        "{text}"
+    );
+
+    std::fs::write(
+        dir.join("schemas/order.proto"),
+        read("order-reserve-email.proto"),
+    )
+    .unwrap();
+    let reserved = gate(dir);
+    let text = String::from_utf8_lossy(&reserved.stdout);
+    assert_eq!(reserved.status.code(), Some(0), "{text}");
+    assert!(!text.contains("note:"), "{text}");
+}
