@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 use contract::SchemaId;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
+use rdkafka::error::KafkaResult;
+use rdkafka::message::BorrowedMessage;
 use rdkafka::{ClientContext, Message};
 
 use super::metrics::{DecodeLabels, ErrorLabels, FleetMetrics, MemberLag, Outcome};
@@ -120,44 +122,53 @@ pub fn run(
         )
         .create_with_context(context)?;
     consumer.subscribe(&[spec.topic.as_str()])?;
-    while !stop.load(Ordering::Relaxed) {
-        match consumer.poll(Duration::from_millis(100)) {
-            None => {}
-            Some(Err(e)) => {
-                if let Ok(mut m) = stats.client_errors.lock() {
-                    *m.entry(crate::produce::error_kind(&e)).or_default() += 1;
-                }
+    let handle = |polled: Option<KafkaResult<BorrowedMessage<'_>>>| match polled {
+        None => {}
+        Some(Err(e)) => {
+            if let Ok(mut m) = stats.client_errors.lock() {
+                *m.entry(crate::produce::error_kind(&e)).or_default() += 1;
             }
-            Some(Ok(message)) => {
-                stats.consumed.fetch_add(1, Ordering::Relaxed);
-                let payload = message.payload().unwrap_or(&[]);
-                // Only the decode call is timed: the poll above is the network's time.
-                let started = Instant::now();
-                let decoded = codec.decode(payload, &spec.writers, spec.reader);
-                let secs = started.elapsed().as_secs_f64();
-                match decoded {
-                    Ok(_) => {
-                        decoded_time.observe(secs);
-                        stats.decoded.fetch_add(1, Ordering::Relaxed);
-                    }
-                    Err((writer, failure)) => {
-                        failed_time.observe(secs);
-                        let writer = writer.map_or("unknown".to_string(), |w| w.to_string());
-                        let reason = failure_kind(&failure);
-                        spec.metrics
-                            .errors
-                            .get_or_create(&ErrorLabels {
-                                subject: spec.subject.clone(),
-                                reason: reason.into(),
-                                group: spec.group.clone(),
-                                writer_version: writer.clone(),
-                            })
-                            .inc();
-                        ConsumerStats::count(&stats.errors, (writer, reason.into()));
-                    }
+        }
+        Some(Ok(message)) => {
+            stats.consumed.fetch_add(1, Ordering::Relaxed);
+            let payload = message.payload().unwrap_or(&[]);
+            // Only the decode call is timed: the poll above is the network's time.
+            let started = Instant::now();
+            let decoded = codec.decode(payload, &spec.writers, spec.reader);
+            let secs = started.elapsed().as_secs_f64();
+            match decoded {
+                Ok(_) => {
+                    decoded_time.observe(secs);
+                    stats.decoded.fetch_add(1, Ordering::Relaxed);
+                }
+                Err((writer, failure)) => {
+                    failed_time.observe(secs);
+                    let writer = writer.map_or("unknown".to_string(), |w| w.to_string());
+                    let reason = failure_kind(&failure);
+                    spec.metrics
+                        .errors
+                        .get_or_create(&ErrorLabels {
+                            subject: spec.subject.clone(),
+                            reason: reason.into(),
+                            group: spec.group.clone(),
+                            writer_version: writer.clone(),
+                        })
+                        .inc();
+                    ConsumerStats::count(&stats.errors, (writer, reason.into()));
                 }
             }
         }
+    };
+    while !stop.load(Ordering::Relaxed) {
+        handle(consumer.poll(Duration::from_millis(100)));
+    }
+    // Leave the group here, handling what the close still hands back. rust-rdkafka's Drop
+    // closes by polling and discarding those messages, while librdkafka (auto offset store)
+    // stores and commits their offsets: the group then skipped them. That was the rollout's
+    // "unread" records after a rolling restart (docs/FINDINGS.md).
+    consumer.close_queue()?;
+    while !consumer.closed() {
+        handle(consumer.poll(Duration::from_millis(100)));
     }
     Ok(())
 }

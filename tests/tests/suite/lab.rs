@@ -457,19 +457,17 @@ fn lab_rollout_smoke_fails_the_wrong_order_under_load_and_full_survives_a_random
                     .all(|k| k.starts_with("consumer")),
             "{x}"
         );
-        // Both groups read (nearly) all of it: a group may miss a record or two across the
-        // restarts (`unread`, docs/EVOLUTION.md), never more than 1 %.
+        // Both groups read all of it across the restarts. Up to 1.3 % went unread here before
+        // the fleet's consumers handled what their close hands back (rust-rdkafka's Drop
+        // discarded those records and librdkafka committed their offsets).
         for (g, unread) in x["received"]
             .as_array()
             .unwrap()
             .iter()
             .zip(x["unread"].as_array().unwrap())
         {
-            assert!(
-                g.as_u64().unwrap() + unread.as_u64().unwrap() >= written,
-                "{x}"
-            );
-            assert!(unread.as_u64().unwrap() * 100 <= written, "{x}");
+            assert!(g.as_u64().unwrap() >= written, "{x}");
+            assert_eq!(unread.as_u64(), Some(0), "{x}");
         }
         let chart = scratch.path().join(x["chart"].as_str().expect("chart"));
         let png = std::fs::read(&chart).unwrap_or_else(|e| panic!("{}: {e}", chart.display()));
