@@ -4,7 +4,7 @@
 //! - [`compile`](self): protox + prost-reflect, imports from references and built-ins;
 //! - [`canonical`](self): normalized `.proto` text printed from the descriptor;
 //! - [`payload`]: the validating wire walker ([`UnknownFieldPolicy`] says what to do with
-//!   undeclared fields);
+//!   undeclared fields), with a fast path of key-indexed tables tried first;
 //! - [`diff`]: Confluent's `SchemaDiff`, behind [`can_read`].
 
 mod canonical;

@@ -4,12 +4,18 @@
 //! It never builds `DynamicMessage` values: it checks tags, wire types, lengths, varints,
 //! UTF-8 (proto3 strings) and nested messages in place, so the happy path does not allocate.
 //! Field paths are only assembled when something fails.
+//!
+//! A fast path (`fast`) runs first: the same plan compiled into tables indexed by the field key,
+//! which only ever says "valid". Whatever it does not accept is walked again here, so every
+//! rejection and its path come from this walker.
 
 use std::collections::HashMap;
 
 use prost_reflect::{DescriptorPool, FileDescriptor, Kind, MessageDescriptor, Syntax};
 
 use crate::schema::DecodeError;
+
+mod fast;
 
 /// Deepest nesting of messages and groups a payload may use (protobuf's own limit is 100).
 pub const MAX_DEPTH: usize = 64;
@@ -64,6 +70,8 @@ const DIRECT: usize = 64;
 pub(crate) struct Plan {
     messages: Vec<MessagePlan>,
     roots: Vec<usize>,
+    /// The same plan as key-indexed tables: tried first, it only ever says "valid".
+    fast: fast::Program,
 }
 
 impl Plan {
@@ -76,7 +84,7 @@ impl Plan {
             .map(|(i, m)| (m.full_name().to_string(), i))
             .collect();
         let idx = |m: &MessageDescriptor| index.get(m.full_name()).copied().unwrap_or(0);
-        let messages = all
+        let messages: Vec<MessagePlan> = all
             .iter()
             .map(|m| {
                 let utf8 = m.parent_file().syntax() == Syntax::Proto3;
@@ -118,7 +126,12 @@ impl Plan {
             })
             .collect();
         let roots = root.messages().map(|m| idx(&m)).collect();
-        Plan { messages, roots }
+        let fast = fast::Program::build(&messages);
+        Plan {
+            messages,
+            roots,
+            fast,
+        }
     }
 
     /// Validates `body`: the message-index list, then the message it selects.
@@ -128,6 +141,26 @@ impl Plan {
         policy: UnknownFieldPolicy,
     ) -> Result<(), DecodeError> {
         let (msg, rest) = self.select_message(body)?;
+        if self.fast.accepts(msg, rest, policy) {
+            return Ok(());
+        }
+        self.walk(msg, rest, policy)
+    }
+
+    /// [`validate`](Self::validate) without the fast path (for the differential tests).
+    #[cfg(test)]
+    pub(crate) fn validate_full(
+        &self,
+        body: &[u8],
+        policy: UnknownFieldPolicy,
+    ) -> Result<(), DecodeError> {
+        let (msg, rest) = self.select_message(body)?;
+        self.walk(msg, rest, policy)
+    }
+
+    /// The full walker alone: the authority for every verdict, and the only one that names
+    /// what failed.
+    fn walk(&self, msg: usize, rest: &[u8], policy: UnknownFieldPolicy) -> Result<(), DecodeError> {
         let walker = Walker { plan: self, policy };
         walker.message(msg, rest, 0).map_err(|f| {
             let mut path = self
