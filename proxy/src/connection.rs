@@ -353,7 +353,6 @@ where
         upstream: BufWriter::new(upstream_write),
         queue: tx,
         answers: &answers,
-        finished: answers.finished.subscribe(),
         enqueued: 0,
     };
     let responses = ResponseSide {
@@ -407,8 +406,6 @@ struct RequestSide<'a, CR, UW> {
     upstream: BufWriter<UW>,
     queue: mpsc::Sender<Pending>,
     answers: &'a ProduceAnswers,
-    /// The response side's count of finished entries.
-    finished: watch::Receiver<u64>,
     /// Entries queued so far.
     enqueued: u64,
 }
@@ -498,7 +495,7 @@ impl<CR: AsyncRead + Unpin, UW: AsyncWrite + Unpin> RequestSide<'_, CR, UW> {
         };
         let decision = self.shared.inspector.inspect(&request).await;
         let expects_response = acks != 0;
-        match decision {
+        let decision = match decision {
             ProduceDecision::Hold {
                 decision,
                 partitions,
@@ -515,28 +512,11 @@ impl<CR: AsyncRead + Unpin, UW: AsyncWrite + Unpin> RequestSide<'_, CR, UW> {
                     self.shared.metrics.held_produce_answers.inc();
                     return self.enqueue(Pending::Held { response: fallback }).await;
                 }
-                self.decided(header, &request, *decision, expects_response)
-                    .await
+                *decision
             }
-            ProduceDecision::Hold { decision, .. } => {
-                self.decided(header, &request, *decision, expects_response)
-                    .await
-            }
-            other => {
-                self.decided(header, &request, other, expects_response)
-                    .await
-            }
-        }
-    }
-
-    /// Carries out the inspector's decision on a Produce request (a hold's inner one).
-    async fn decided(
-        &mut self,
-        header: RequestHeaderPeek,
-        request: &ProduceRequestFrame,
-        decision: ProduceDecision,
-        expects_response: bool,
-    ) -> Result<(), ConnectionError> {
+            ProduceDecision::Hold { decision, .. } => *decision,
+            other => other,
+        };
         match decision {
             ProduceDecision::Respond(response) if expects_response => {
                 self.enqueue(Pending::Local { header, response }).await
@@ -565,7 +545,9 @@ impl<CR: AsyncRead + Unpin, UW: AsyncWrite + Unpin> RequestSide<'_, CR, UW> {
     /// Waits until the response side has finished every entry queued so far.
     async fn drain(&mut self) -> Result<(), ConnectionError> {
         let enqueued = self.enqueued;
-        self.finished
+        self.answers
+            .finished
+            .subscribe()
             .wait_for(|done| *done >= enqueued)
             .await
             .map(|_| ())
