@@ -17,7 +17,8 @@
 //! - a declared field whose wire type does not match its type (the full walker names the
 //!   mismatch);
 //! - with [`UnknownFieldPolicy::Reject`](super::UnknownFieldPolicy), any undeclared field;
-//! - nesting at [`MAX_DEPTH`](super::MAX_DEPTH);
+//! - nesting deeper than [`STACK`] messages (the full walker follows it to
+//!   [`MAX_DEPTH`](super::MAX_DEPTH));
 //! - any malformed varint, length, string or packed run.
 //!
 //! The differential tests in `fast/tests.rs` hold it to the full walker's verdicts and to
@@ -258,8 +259,9 @@ fn declared_entry(m: &MessagePlan, number: u32, wire: u8) -> Option<Entry> {
 }
 
 /// The entry for a key read as a multi-byte varint (it may still be a small key, encoded
-/// with redundant bytes).
-#[cold]
+/// with redundant bytes). Out of line, so that the loop over one-byte keys stays small; not
+/// cold, since schemas with more than 15 fields use such keys all the time.
+#[inline(never)]
 fn wide_entry(m: &FastMessage, key: u64) -> Entry {
     if key >> 3 > MAX_NUMBER {
         return DECLINE;
