@@ -70,7 +70,8 @@ const DIRECT: usize = 64;
 pub(crate) struct Plan {
     messages: Vec<MessagePlan>,
     roots: Vec<usize>,
-    /// The same plan as key-indexed tables: tried first, it only ever says "valid".
+    /// The same plan as key-indexed tables: tried first, it only ever says "valid" (and never,
+    /// for a schema of more than [`fast::MAX_MESSAGES`] messages).
     fast: fast::Program,
 }
 

@@ -516,3 +516,22 @@ fn the_utf8_check_agrees_with_from_utf8_at_every_length_and_position() {
         }
     }
 }
+
+/// A schema past the message limit gets no fast path, and its payloads the full walker's
+/// verdicts.
+#[test]
+fn a_schema_with_too_many_messages_is_walked_without_tables() {
+    let many = |n: usize| {
+        let mut text = String::from("syntax = \"proto3\"; message Root { string s = 1; }");
+        for i in 1..n {
+            text.push_str(&format!(" message M{i} {{ }}"));
+        }
+        schema(&text)
+    };
+    let at = many(super::MAX_MESSAGES);
+    assert!(!at.plan.fast.is_empty());
+    let past = many(super::MAX_MESSAGES + 1);
+    assert!(past.plan.fast.is_empty());
+    assert!(past.validate(&[0, 0x0a, 0x02, b'h', b'i']).is_ok());
+    assert!(past.validate(&[0, 0x0a, 0x01, 0xff]).is_err());
+}
