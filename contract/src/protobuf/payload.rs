@@ -449,13 +449,9 @@ fn skip_field(
 
 #[inline(always)]
 fn advance(buf: &[u8], pos: &mut usize, n: usize) -> Result<(), Failure> {
-    match pos.checked_add(n) {
-        Some(end) if end <= buf.len() => {
-            *pos = end;
-            Ok(())
-        }
-        _ => Err(Failure::new(format!("truncated: {n} bytes expected"))),
-    }
+    *pos = fast::fixed(buf, *pos, n)
+        .ok_or_else(|| Failure::new(format!("truncated: {n} bytes expected")))?;
+    Ok(())
 }
 
 #[inline(always)]
@@ -473,11 +469,9 @@ fn length_delimited<'b>(buf: &'b [u8], pos: &mut usize) -> Result<&'b [u8], Fail
 }
 
 fn packed_varints(body: &[u8]) -> Result<(), Failure> {
-    let mut pos = 0;
-    while pos < body.len() {
-        read_varint(body, &mut pos).ok_or_else(|| Failure::new("packed varints are truncated"))?;
-    }
-    Ok(())
+    fast::packed_varints(body)
+        .then_some(())
+        .ok_or_else(|| Failure::new("packed varints are truncated"))
 }
 
 fn packed_fixed(body: &[u8], width: usize) -> Result<(), Failure> {

@@ -274,17 +274,20 @@ impl Lab {
             .reader()
             .create()
             .unwrap_or_else(|e| panic!("watermark reader: {e}"));
-        let empty = |topic: &str| -> Vec<i32> {
-            let Ok(md) = consumer.fetch_metadata(Some(topic), Duration::from_secs(5)) else {
-                return vec![-1];
-            };
-            let partitions: Vec<i32> = md
-                .topics()
-                .iter()
-                .flat_map(|t| t.partitions().iter().map(|p| p.id()))
-                .collect();
+        // The partitions of `topic` that hold no record yet (the topic itself while its
+        // metadata cannot be read).
+        let empty = |topic: &str| -> Vec<String> {
+            let partitions: Vec<i32> = consumer
+                .fetch_metadata(Some(topic), Duration::from_secs(5))
+                .map(|md| {
+                    md.topics()
+                        .iter()
+                        .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+                        .collect()
+                })
+                .unwrap_or_default();
             if partitions.is_empty() {
-                return vec![-1];
+                return vec![topic.to_owned()];
             }
             partitions
                 .into_iter()
@@ -292,14 +295,11 @@ impl Lab {
                     !matches!(consumer.fetch_watermarks(topic, p, Duration::from_secs(5)),
                         Ok((low, high)) if high > low)
                 })
+                .map(|p| format!("{topic}-{p}"))
                 .collect()
         };
         loop {
-            let waiting: Vec<String> = self
-                .topics
-                .iter()
-                .flat_map(|t| empty(t).into_iter().map(move |p| format!("{t}-{p}")))
-                .collect();
+            let waiting: Vec<String> = self.topics.iter().flat_map(|t| empty(t)).collect();
             if waiting.is_empty() {
                 eprintln!(
                     "every partition holds a record {} ms after the fault's delay",

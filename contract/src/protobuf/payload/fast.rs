@@ -322,7 +322,7 @@ fn varint_long(buf: &[u8], pos: usize) -> Option<(u64, usize)> {
 
 /// The position after `n` fixed bytes at `pos`, if they are there.
 #[inline(always)]
-fn fixed(buf: &[u8], pos: usize, n: usize) -> Option<usize> {
+pub(super) fn fixed(buf: &[u8], pos: usize, n: usize) -> Option<usize> {
     pos.checked_add(n).filter(|&end| end <= buf.len())
 }
 
@@ -354,7 +354,8 @@ fn utf8(body: &[u8]) -> bool {
     ascii || std::str::from_utf8(body).is_ok()
 }
 
-fn packed_varints(body: &[u8]) -> bool {
+/// Whether `body` is a run of whole varints (a packed repeated scalar field).
+pub(super) fn packed_varints(body: &[u8]) -> bool {
     let mut pos = 0;
     while pos < body.len() {
         match varint(body, pos) {
