@@ -13,65 +13,11 @@ use contract::avro::AvroSchema;
 use contract::wire::{SchemaId, WireFrame};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
-const ORDER: &str = include_str!("order.avsc");
-
-fn order_value() -> Value {
-    let item = |i: i32| {
-        Value::Record(vec![
-            ("sku".into(), Value::String(format!("SKU-{i:06}-BLUE-XL"))),
-            ("qty".into(), Value::Int(i + 1)),
-            ("price_cents".into(), Value::Long(1999 + i64::from(i) * 150)),
-        ])
-    };
-    let attributes: HashMap<String, Value> = [
-        ("channel", "web"),
-        ("campaign", "winter-sale-2026"),
-        ("warehouse", "eu-west-3"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), Value::String(v.to_string())))
-    .collect();
-    Value::Record(vec![
-        (
-            "order_id".into(),
-            Value::String("ord-2026-11-22-000000123456".into()),
-        ),
-        ("account_id".into(), Value::Long(9_876_543_210)),
-        ("status".into(), Value::Enum(1, "PAID".into())),
-        ("amount_cents".into(), Value::Long(123_456)),
-        ("currency".into(), Value::String("EUR".into())),
-        ("ts".into(), Value::Long(1_763_769_600_000)),
-        ("items".into(), Value::Array((0..8).map(item).collect())),
-        (
-            "customer_email".into(),
-            Value::Union(1, Box::new(Value::String("jane.doe@example.com".into()))),
-        ),
-        (
-            "shipping_address".into(),
-            Value::String(
-                "Jane Doe, 42 Rue de la République, Appartement 7B, 69002 Lyon, France; \
-                 deliver on weekdays between 9:00 and 17:00, ring twice, otherwise leave the parcel with the concierge"
-                    .into(),
-            ),
-        ),
-        (
-            "coupon".into(),
-            Value::Union(1, Box::new(Value::String("WINTER-26-15OFF".into()))),
-        ),
-        ("gift".into(), Value::Boolean(true)),
-        ("attributes".into(), Value::Map(attributes)),
-    ])
-}
+include!("fixtures/avro_order.rs");
 
 fn bench(c: &mut Criterion) {
-    let schema = AvroSchema::parse(ORDER, &[]).expect("order schema parses");
-    let theirs = apache_avro::Schema::parse_str(ORDER).expect("apache-avro parses it too");
-    let writer = GenericDatumWriter::builder(&theirs)
-        .build()
-        .expect("writer builds");
-    let datum = writer
-        .write_value_to_vec(order_value())
-        .expect("value encodes");
+    let schema = AvroSchema::parse(AVRO_ORDER, &[]).expect("order schema parses");
+    let datum = avro_order_datum();
     let record = WireFrame {
         schema_id: SchemaId(7),
         body: &datum,

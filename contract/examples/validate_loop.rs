@@ -2,17 +2,32 @@
 //! counter (`valgrind --tool=callgrind`) gives a noise-free per-record cost on a shared box.
 //!
 //! `cargo build --release -p contract --example validate_loop`, then
-//! `valgrind --tool=callgrind target/release/examples/validate_loop json|protobuf [N]`;
+//! `valgrind --tool=callgrind target/release/examples/validate_loop json|protobuf|avro [N]`;
 //! subtract a run with N=0 (setup) and divide by N.
 
 use prost::Message as _;
 use prost_reflect::{DynamicMessage, Value};
 
+use contract::avro::AvroSchema;
 use contract::json::JsonSchema;
 use contract::protobuf::ProtobufSchema;
 
 include!("../benches/fixtures/protobuf_order.rs");
 include!("../benches/fixtures/json_order.rs");
+
+mod avro_fixture {
+    use std::collections::HashMap;
+
+    use apache_avro::types::Value;
+    use apache_avro::writer::datum::GenericDatumWriter;
+
+    include!("../benches/fixtures/avro_order.rs");
+
+    /// The schema text and one datum.
+    pub fn order() -> (&'static str, Vec<u8>) {
+        (AVRO_ORDER, avro_order_datum())
+    }
+}
 
 fn main() {
     let mut args = std::env::args().skip(1);
@@ -30,6 +45,13 @@ fn main() {
         "protobuf" => {
             let schema = ProtobufSchema::parse(ORDER, &[]).expect("schema compiles");
             let body = order_bytes(&schema, 15);
+            for _ in 0..n {
+                ok += usize::from(schema.validate(std::hint::black_box(&body)).is_ok());
+            }
+        }
+        "avro" => {
+            let (text, body) = avro_fixture::order();
+            let schema = AvroSchema::parse(text, &[]).expect("schema compiles");
             for _ in 0..n {
                 ok += usize::from(schema.validate(std::hint::black_box(&body)).is_ok());
             }

@@ -107,6 +107,9 @@ struct Prog {
     ops: Box<[Op]>,
     /// Run at this depth or deeper, one of the program's own ops would be nested too deep.
     limit: usize,
+    /// Every op is a leaf: array items and map values of this program are read in the loop
+    /// over them, with no call per item.
+    leaves: bool,
 }
 
 /// The validation program of a schema.
@@ -140,6 +143,7 @@ impl Program {
                 .progs
                 .into_iter()
                 .map(|p| Prog {
+                    leaves: p.ops.iter().all(|op| op.is_leaf()),
                     ops: p.ops.into_boxed_slice(),
                     limit: match p.check {
                         Some(rel) => MAX_NESTING.saturating_sub(rel),
@@ -432,6 +436,17 @@ impl<'p> Runner<'p> {
                             rest = leaf(op, rest)?;
                         }
                     }
+                    // A record of primitives (the usual line item): its ops in this loop.
+                    _ if item.leaves => {
+                        for _ in 0..count {
+                            if is_map {
+                                rest = string(rest)?;
+                            }
+                            for &op in item.ops.iter() {
+                                rest = leaf(op, rest)?;
+                            }
+                        }
+                    }
                     _ => {
                         for _ in 0..count {
                             if is_map {
@@ -459,8 +474,8 @@ fn leaf(op: Op, rest: &[u8]) -> Option<&[u8]> {
             Some((0 | 1, tail)) => Some(tail),
             _ => None,
         },
-        Op::Int => int(rest).map(|(_, rest)| rest),
-        Op::Long => long(rest).map(|(_, rest)| rest),
+        Op::Int => skip_int(rest),
+        Op::Long => skip_long(rest),
         Op::Skip(n) => rest.get(n..),
         Op::Bytes => {
             let (n, rest) = length(rest)?;
@@ -487,7 +502,7 @@ fn length(rest: &[u8]) -> Option<(usize, &[u8])> {
 fn string(rest: &[u8]) -> Option<&[u8]> {
     let (n, rest) = length(rest)?;
     let (bytes, rest) = rest.split_at_checked(n)?;
-    (bytes.is_ascii() || std::str::from_utf8(bytes).is_ok()).then_some(rest)
+    crate::utf8::valid(bytes).then_some(rest)
 }
 
 /// A zigzag varint int: at most 5 bytes, within 32 bits.
@@ -509,6 +524,37 @@ fn int(rest: &[u8]) -> Option<(i32, &[u8])> {
     }
     // Ended, or a sixth byte follows: longer than 5 bytes either way.
     None
+}
+
+const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
+
+/// The bytes after a zigzag varint int, as [`int`] reads it, without computing its value: the
+/// length of a varint within the next 8 bytes is found a word at a time.
+#[inline(always)]
+fn skip_int(rest: &[u8]) -> Option<&[u8]> {
+    match rest.first_chunk::<8>() {
+        Some(word) => {
+            let word = u64::from_le_bytes(*word);
+            let ends = !word & HIGH_BITS;
+            let len = (ends.trailing_zeros() / 8) as usize + 1;
+            // At most 5 bytes, and a fifth one holds bits 28 to 31 only (32 bits in all).
+            (len < 5 || (len == 5 && (word >> 32) & 0xff <= 0x0f)).then(|| rest.get(len..))?
+        }
+        None => int(rest).map(|(_, rest)| rest),
+    }
+}
+
+/// The bytes after a zigzag varint long, as [`long`] reads it, without computing its value.
+#[inline(always)]
+fn skip_long(rest: &[u8]) -> Option<&[u8]> {
+    if let Some(word) = rest.first_chunk::<8>() {
+        let ends = !u64::from_le_bytes(*word) & HIGH_BITS;
+        if ends != 0 {
+            // Within 8 bytes: at most 56 bits, always in range.
+            return rest.get((ends.trailing_zeros() / 8) as usize + 1..);
+        }
+    }
+    long(rest).map(|(_, rest)| rest)
 }
 
 /// A zigzag varint long: at most 10 bytes, within 64 bits.
@@ -541,4 +587,42 @@ fn below(depth: usize, rel: u32) -> usize {
 /// The depth of an op at `rel` in a program run at `depth`.
 fn at_depth(depth: usize, rel: u32) -> usize {
     depth.saturating_add(usize::try_from(rel).unwrap_or(usize::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The word-at-a-time skips end where the reading functions end, at every length, with
+    /// and without 8 bytes to read a word from.
+    #[test]
+    fn varint_skips_agree_with_reading() {
+        let fills = [0x80u8, 0x81, 0xff, 0x8f];
+        let lasts = [0x00u8, 0x01, 0x0f, 0x10, 0x7f, 0x80, 0xff];
+        for len in 0..12 {
+            for fill in fills {
+                for last in lasts {
+                    let mut varint = vec![fill; len];
+                    varint.push(last);
+                    for pad in 0..10 {
+                        let mut bytes = varint.clone();
+                        bytes.extend(std::iter::repeat_n(0x55, pad));
+                        let b = &bytes[..];
+                        assert_eq!(
+                            skip_int(b).map(<[u8]>::len),
+                            int(b).map(|(_, r)| r.len()),
+                            "int {b:02x?}"
+                        );
+                        assert_eq!(
+                            skip_long(b).map(<[u8]>::len),
+                            long(b).map(|(_, r)| r.len()),
+                            "long {b:02x?}"
+                        );
+                    }
+                }
+            }
+        }
+        assert_eq!(skip_int(&[]), None);
+        assert_eq!(skip_long(&[]), None);
+    }
 }

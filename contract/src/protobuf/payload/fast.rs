@@ -168,7 +168,7 @@ impl Program {
                 Op::Fixed32 => fixed(buf, pos, 4),
                 Op::Bytes => delimited(buf, pos).map(|(_, end)| end),
                 Op::Utf8 => delimited(buf, pos)
-                    .filter(|&(start, end)| buf.get(start..end).is_some_and(utf8))
+                    .filter(|&(start, end)| buf.get(start..end).is_some_and(crate::utf8::valid))
                     .map(|(_, end)| end),
                 Op::Message => {
                     let Some((start, end)) = delimited(buf, pos) else {
@@ -332,26 +332,6 @@ fn delimited(buf: &[u8], pos: usize) -> Option<(usize, usize)> {
     let (len, start) = varint(buf, pos)?;
     let end = start.checked_add(usize::try_from(len).ok()?)?;
     (end <= buf.len()).then_some((start, end))
-}
-
-const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
-
-/// UTF-8 check, ASCII first: a string of 8 bytes or more is checked a word at a time (the last
-/// word overlapping), with none of `is_ascii`'s alignment steps, which cost more than they save
-/// on field-sized strings; non-ASCII ones go to `from_utf8`.
-#[inline(always)]
-fn utf8(body: &[u8]) -> bool {
-    let ascii = match body.last_chunk::<8>() {
-        Some(last) => {
-            let (words, _) = body.as_chunks::<8>();
-            let seen = words.iter().fold(u64::from_le_bytes(*last), |acc, w| {
-                acc | u64::from_le_bytes(*w)
-            });
-            seen & HIGH_BITS == 0
-        }
-        None => body.is_ascii(),
-    };
-    ascii || std::str::from_utf8(body).is_ok()
 }
 
 /// Whether `body` is a run of whole varints (a packed repeated scalar field).

@@ -481,29 +481,6 @@ fn the_damaged_generator_reaches_both_verdicts_and_the_fast_path() {
     );
 }
 
-/// The word-at-a-time ASCII check agrees with `from_utf8` at every length and position of a
-/// stray high byte, invalid or part of a valid character.
-#[test]
-fn the_utf8_check_agrees_with_from_utf8_at_every_length_and_position() {
-    for len in 0..48 {
-        let plain = vec![b'a'; len];
-        assert!(super::utf8(&plain), "len {len}");
-        for at in 0..len {
-            let mut bad = plain.clone();
-            bad[at] = 0xff;
-            assert!(!super::utf8(&bad), "0xff at {at} of {len}");
-            let mut high = plain.clone();
-            high[at] = 0x80;
-            assert!(!super::utf8(&high), "0x80 at {at} of {len}");
-            if at + 1 < len {
-                let mut good = plain.clone();
-                good[at..at + 2].copy_from_slice("é".as_bytes());
-                assert!(super::utf8(&good), "é at {at} of {len}");
-            }
-        }
-    }
-}
-
 /// A schema past the message limit gets no fast path, and its payloads the full walker's
 /// verdicts.
 #[test]
