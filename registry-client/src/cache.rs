@@ -152,6 +152,13 @@ where
         entry.result.map_err(|e| (*e).clone())
     }
 
+    /// The value cached for `key` now, if any, without fetching or counting a lookup: what
+    /// [`Self::get_or_fetch`] would answer at once (values only; not definitive errors).
+    pub(crate) fn peek(&self, key: &K) -> Option<T> {
+        self.cache.as_ref()?;
+        self.hot.get(key, Instant::now)
+    }
+
     /// Entries held now (approximate; moka applies writes lazily).
     pub(crate) fn len(&self) -> u64 {
         self.cache.as_ref().map_or(0, |c| c.entry_count())
@@ -266,6 +273,27 @@ mod tests {
         assert_eq!(lookup().await, Ok(0));
         tokio::time::sleep(Duration::from_millis(200)).await;
         assert_eq!(lookup().await, Ok(1));
+    }
+
+    #[tokio::test]
+    async fn peek_sees_live_values_only_and_counts_nothing() {
+        let (c, m) = cache(true, 10_000);
+        assert_eq!(c.peek(&1), None, "nothing fetched yet");
+        c.get_or_fetch(1, Some(Duration::from_millis(100)), || async { Ok(5) })
+            .await
+            .expect("fetched");
+        let _ = c.get_or_fetch(2, None, || async { Err(not_found()) }).await;
+        assert_eq!(c.peek(&1), Some(5));
+        assert_eq!(c.peek(&2), None, "a definitive failure is not a value");
+        assert_eq!((m.cache_hits(), m.cache_misses()), (0, 2));
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(c.peek(&1), None, "expired with its ttl");
+
+        let (off, _) = cache(false, 10_000);
+        off.get_or_fetch(1, None, || async { Ok(5) })
+            .await
+            .expect("fetched");
+        assert_eq!(off.peek(&1), None, "a disabled cache holds nothing");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

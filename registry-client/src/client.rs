@@ -155,6 +155,17 @@ impl RegistryClient {
             .await
     }
 
+    /// The schema for `id` if the cache holds it now: no request, no await, no lookup counted.
+    pub fn peek_schema(&self, id: SchemaId) -> Option<Arc<RegisteredSchema>> {
+        self.inner.schemas.peek(&id.0)
+    }
+
+    /// What [`Self::bound_schema`] would answer at once for `(subject, id)` if it holds a
+    /// value now (the same `Arc`): no request, no await, no lookup counted.
+    pub fn peek_bound(&self, subject: &Subject, id: SchemaId) -> Option<Arc<RegisteredSchema>> {
+        self.inner.bound.peek(&(subject.clone(), id.0))
+    }
+
     /// The version under which schema `id` is registered in `subject` (the highest, if several).
     /// `NotFound { what: Binding }` means the id exists but not under this subject;
     /// `NotFound { what: SchemaId }` means the id does not exist.

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use contract::SchemaId;
-use registry_client::RegistryClient;
+use registry_client::{RegisteredSchema, RegistryClient};
 
 use super::answer::{
     local, refuse_unreadable, reject, retriable, PartitionInput, PartitionOutcome, Scanned,
@@ -110,20 +110,20 @@ impl Judge {
             Ok(b) => b,
             Err(e) => return refuse_unreadable(metrics, input, &e),
         };
-        let ids = match distinct_ids(&batches, policy) {
-            Ok(ids) => ids,
+        let resolver = Resolver {
+            client: &self.client,
+            topic,
+            policy,
+            verdicts: &self.verdicts,
+        };
+        let first = match first_pass(&batches, policy, |part, id| resolver.peek(part, id)) {
+            Ok(first) => first,
             Err(e) => return refuse_unreadable(metrics, input, &crc_error(&batches).unwrap_or(e)),
         };
-        let resolved = if ids.is_empty() {
+        let resolved = if first.ids.is_empty() {
             Resolved::new()
         } else {
-            let resolver = Resolver {
-                client: &self.client,
-                topic,
-                policy,
-                verdicts: &self.verdicts,
-            };
-            match resolver.resolve(&ids).await {
+            match resolver.resolve(&first.ids).await {
                 Ok(r) => r,
                 Err(e) => return retriable(metrics, input, "registry", e.to_string()),
             }
@@ -132,7 +132,10 @@ impl Judge {
         let rewrite = sequenced
             && policy.on_invalid == OnInvalid::Quarantine
             && self.sequences.config().enabled;
-        if let Some(good) = all_pass(&batches, policy, &resolved) {
+        let good = first
+            .confirmed(&resolved)
+            .or_else(|| all_pass(&batches, policy, &resolved));
+        if let Some(good) = good {
             if rewrite {
                 // Clean, but an earlier batch of the producer may have lost records.
                 if let Some(outcome) = self.sequenced().shift_clean(input, &batches).await {
@@ -274,29 +277,98 @@ fn crc_error(batches: &[RecordBatch<'_>]) -> Option<BatchError> {
     batches.iter().find_map(|b| b.verify_crc().err())
 }
 
-/// The distinct (part, schema id) pairs the records' frames name, sorted; an error when a
-/// record cannot be read.
-fn distinct_ids(
+/// Schemas the first pass checks records against before giving up on deciding the batch in
+/// one pass (most batches name one or two).
+const MAX_GUESSES: usize = 8;
+
+/// What the first pass over a partition's records found.
+#[derive(Debug)]
+struct FirstPass {
+    /// The distinct (part, schema id) pairs the records' frames name, sorted.
+    ids: Vec<(Part, SchemaId)>,
+    /// The schema each (part, id) was checked against: the registry client's cached answer.
+    guesses: Vec<((Part, SchemaId), Arc<RegisteredSchema>)>,
+    /// The number of user records, when every one passed under the guesses.
+    passed: Option<usize>,
+}
+
+impl FirstPass {
+    /// The number of user records when they all passed under exactly the schemas the batch's
+    /// resolution names valid, else None (then [`all_pass`] decides with the resolution).
+    fn confirmed(&self, resolved: &Resolved) -> Option<usize> {
+        let count = self.passed?;
+        self.guesses
+            .iter()
+            .all(|(key, guess)| {
+                matches!(resolved.get(key), Some(IdVerdict::Valid(s)) if Arc::ptr_eq(s, guess))
+            })
+            .then_some(count)
+    }
+}
+
+/// Reads every record once: collects the distinct schema ids (an error when a record cannot be
+/// read) and, while every record passes, checks each one against the schema `peek` guesses for
+/// its id (the cached answer of the registry client, no I/O). So a batch whose schemas are
+/// cached is read and checked in this one pass; the resolution after it still decides, since
+/// [`FirstPass::confirmed`] holds only if it names the very schemas guessed.
+fn first_pass(
     batches: &[RecordBatch<'_>],
     policy: &TopicPolicy,
-) -> Result<Vec<(Part, SchemaId)>, BatchError> {
+    peek: impl Fn(Part, SchemaId) -> Option<Arc<RegisteredSchema>>,
+) -> Result<FirstPass, BatchError> {
     let mut ids: Vec<(Part, SchemaId)> = Vec::new();
+    let mut guesses: Vec<((Part, SchemaId), Arc<RegisteredSchema>)> = Vec::new();
+    let mut passing = true;
+    let mut count = 0usize;
+    // Consecutive records mostly share their ids: the guess used last is tried first.
+    let mut last = 0usize;
     for (_, _, _, record) in user_records(batches) {
         let record = record?;
         for part in PARTS {
             let (payload, req) = part_of(&record, part, policy);
-            if let FrameCheck::Framed(f) = frame_of(part, payload, req) {
-                let key = (part, f.schema_id);
-                // Most batches name one or two ids: skip the ones just seen, dedup the rest.
-                if !ids.iter().rev().take(4).any(|k| *k == key) {
-                    ids.push(key);
+            let frame = match frame_of(part, payload, req) {
+                FrameCheck::Skip => continue,
+                FrameCheck::Bad(_) => {
+                    passing = false;
+                    continue;
                 }
+                FrameCheck::Framed(f) => f,
+            };
+            let key = (part, frame.schema_id);
+            // Most batches name one or two ids: skip the ones just seen, dedup the rest.
+            if !ids.iter().rev().take(4).any(|k| *k == key) {
+                ids.push(key);
             }
+            if !passing {
+                continue;
+            }
+            let at = match guesses.get(last) {
+                Some((k, _)) if *k == key => Some(last),
+                _ => guesses.iter().position(|(k, _)| *k == key),
+            };
+            let schema = match at {
+                Some(i) => guesses.get(i).map(|(_, s)| s),
+                None if guesses.len() < MAX_GUESSES => match peek(part, frame.schema_id) {
+                    Some(s) => {
+                        guesses.push((key, s));
+                        guesses.last().map(|(_, s)| s)
+                    }
+                    None => None,
+                },
+                None => None,
+            };
+            last = at.unwrap_or(guesses.len().saturating_sub(1));
+            passing = schema.is_some_and(|s| s.parsed.validate(frame.body).is_ok());
         }
+        count += 1;
     }
     ids.sort_unstable();
     ids.dedup();
-    Ok(ids)
+    Ok(FirstPass {
+        ids,
+        guesses,
+        passed: passing.then_some(count),
+    })
 }
 
 /// The number of user records when every one of them passes, else None; allocates nothing.
@@ -409,14 +481,19 @@ mod tests {
         }
     }
 
-    fn resolved() -> Resolved {
-        let schema = Arc::new(RegisteredSchema {
+    /// Schema id 1, `"int"`; each call parses it anew.
+    fn int_schema() -> Arc<RegisteredSchema> {
+        Arc::new(RegisteredSchema {
             id: SchemaId(1),
             schema_type: SchemaType::Avro,
             text: "\"int\"".into(),
             references: Vec::new(),
             parsed: ParsedSchema::parse(SchemaType::Avro, "\"int\"", &[]).unwrap(),
-        });
+        })
+    }
+
+    fn resolved() -> Resolved {
+        let schema = int_schema();
         let mut r = Resolved::new();
         r.insert((Part::Value, SchemaId(1)), IdVerdict::Valid(schema.clone()));
         r.insert((Part::Key, SchemaId(1)), IdVerdict::Valid(schema));
@@ -505,13 +582,23 @@ mod tests {
         assert_eq!(seen[0], n * n * n - 64);
     }
 
+    /// The registry client's cached answer as `resolved` names it: the same `Arc`s.
+    fn peek_from(
+        resolved: &Resolved,
+    ) -> impl Fn(Part, SchemaId) -> Option<Arc<RegisteredSchema>> + '_ {
+        |part, id| match resolved.get(&(part, id)) {
+            Some(IdVerdict::Valid(s)) => Some(s.clone()),
+            _ => None,
+        }
+    }
+
     #[test]
     fn distinct_ids_are_sorted_and_unique() {
         let bytes = batch(&[2, 6, 0, 3, 7, 1, 6, 7]);
         let batches = RecordBatch::parse_all(&bytes, BatchLimits::default()).unwrap();
-        let ids = distinct_ids(&batches, &policy()).unwrap();
+        let first = first_pass(&batches, &policy(), |_, _| None).unwrap();
         assert_eq!(
-            ids,
+            first.ids,
             vec![
                 (Part::Key, SchemaId(1)),
                 (Part::Value, SchemaId(1)),
@@ -519,6 +606,102 @@ mod tests {
                 (Part::Value, SchemaId(3)),
             ]
         );
+        assert_eq!(first.passed, None, "nothing cached: nothing decided");
+    }
+
+    /// With the cache holding what the resolution names, the first pass decides exactly what
+    /// the full scan does, in one pass.
+    #[test]
+    fn the_first_pass_agrees_with_the_full_scan() {
+        let (policy, resolved) = (policy(), resolved());
+        let n = variants().len();
+        let mut decided = 0;
+        for a in 0..n {
+            for b in 0..n {
+                for c in 0..n {
+                    let bytes = batch(&[a, b, c]);
+                    let batches = RecordBatch::parse_all(&bytes, BatchLimits::default()).unwrap();
+                    let scanned = scan(&batches, &policy, &resolved).unwrap();
+                    let all_good = scanned.iter().all(|s| s.bad.is_none());
+                    let first = first_pass(&batches, &policy, peek_from(&resolved)).unwrap();
+                    let one_pass = first.confirmed(&resolved);
+                    assert_eq!(one_pass, all_good.then_some(3), "records {a} {b} {c}");
+                    decided += usize::from(one_pass.is_some());
+                    let ids = distinct(&batches, &policy);
+                    assert_eq!(first.ids, ids, "records {a} {b} {c}");
+                }
+            }
+        }
+        assert_eq!(decided, 4 * 4 * 4);
+    }
+
+    /// Every framed (part, id), sorted and unique, the slow way.
+    fn distinct(batches: &[RecordBatch<'_>], policy: &TopicPolicy) -> Vec<(Part, SchemaId)> {
+        let mut ids: Vec<_> = user_records(batches)
+            .flat_map(|(_, _, _, r)| {
+                let r = r.unwrap();
+                PARTS
+                    .into_iter()
+                    .filter_map(|part| {
+                        let (payload, req) = part_of(&r, part, policy);
+                        match frame_of(part, payload, req) {
+                            FrameCheck::Framed(f) => Some((part, f.schema_id)),
+                            _ => None,
+                        }
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids
+    }
+
+    /// A guess the resolution does not name (another `Arc`, or an id it calls unknown) never
+    /// decides: the records are checked again against the resolution.
+    #[test]
+    fn a_guess_the_resolution_does_not_confirm_decides_nothing() {
+        let (policy, resolved) = (policy(), resolved());
+        let bytes = batch(&[0, 0, 1]);
+        let batches = RecordBatch::parse_all(&bytes, BatchLimits::default()).unwrap();
+        let same = first_pass(&batches, &policy, peek_from(&resolved)).unwrap();
+        assert_eq!(same.confirmed(&resolved), Some(3));
+
+        // The same schema, parsed again (a cache entry refreshed in between).
+        let again = |_: Part, _: SchemaId| Some(int_schema());
+        let refreshed = first_pass(&batches, &policy, again).unwrap();
+        assert_eq!(refreshed.passed, Some(3), "the records pass under the copy");
+        assert_eq!(refreshed.confirmed(&resolved), None);
+        assert_eq!(all_pass(&batches, &policy, &resolved), Some(3));
+
+        // Id 2 decodes under the guess, but the registry says it is unknown.
+        let bytes = batch(&[6]);
+        let batches = RecordBatch::parse_all(&bytes, BatchLimits::default()).unwrap();
+        let wrong = first_pass(&batches, &policy, again).unwrap();
+        assert_eq!(wrong.passed, Some(1));
+        assert_eq!(wrong.confirmed(&resolved), None);
+        assert_eq!(all_pass(&batches, &policy, &resolved), None);
+    }
+
+    /// A batch naming more ids than the first pass guesses is left to the resolution, and
+    /// every id is still collected.
+    #[test]
+    fn past_the_guess_limit_the_first_pass_only_collects() {
+        let values: Vec<Vec<u8>> = (0..=MAX_GUESSES as u32 + 1)
+            .map(|id| framed(id + 10, &[0x02]))
+            .collect();
+        let pairs: Vec<_> = values.iter().map(|v| (None, Some(&v[..]))).collect();
+        let bytes = plain_batch(&pairs);
+        let batches = RecordBatch::parse_all(&bytes, BatchLimits::default()).unwrap();
+        let (_, resolved) = (policy(), resolved());
+        let any = |_: Part, _: SchemaId| match resolved.get(&(Part::Value, SchemaId(1))) {
+            Some(IdVerdict::Valid(s)) => Some(s.clone()),
+            _ => None,
+        };
+        let first = first_pass(&batches, &policy(), any).unwrap();
+        assert_eq!(first.passed, None);
+        assert_eq!(first.guesses.len(), MAX_GUESSES);
+        assert_eq!(first.ids.len(), MAX_GUESSES + 2);
     }
 }
 

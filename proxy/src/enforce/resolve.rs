@@ -45,6 +45,19 @@ impl Resolver<'_> {
         Ok(ids.iter().copied().zip(answers).collect())
     }
 
+    /// The writer schema [`Self::resolve`] would name valid for (part, id), if the registry
+    /// client's cache holds it now: no request, no await. Only a guess (the subject's binding
+    /// is cached, the declared readers are not consulted): the resolution still decides.
+    pub fn peek(&self, part: Part, id: SchemaId) -> Option<Arc<RegisteredSchema>> {
+        let subject = match self.policy.strategy {
+            SubjectStrategy::Topic => Subject::new(&self.topic_subject(part)),
+            SubjectStrategy::Record | SubjectStrategy::TopicRecord => {
+                Subject::new(&self.subject_for(part, &*self.client.peek_schema(id)?))
+            }
+        };
+        self.client.peek_bound(&subject, id)
+    }
+
     async fn one(&self, part: Part, id: SchemaId) -> Result<IdVerdict, RegistryError> {
         let subject = match self.policy.strategy {
             // The subject is known before the schema: one lookup proves both.
