@@ -64,6 +64,7 @@ impl<'a> WireReader<'a> {
     }
 
     /// Takes the next `n` bytes.
+    #[inline]
     pub fn take(&mut self, n: usize, field: &'static str) -> Result<&'a [u8], WireError> {
         let end = self.pos.checked_add(n).filter(|e| *e <= self.buf.len());
         match end.and_then(|e| self.buf.get(self.pos..e).map(|s| (s, e))) {
@@ -123,15 +124,27 @@ impl<'a> WireReader<'a> {
 
     /// Reads an unsigned LEB128 varint of at most 10 bytes (the base of Kafka's zigzag
     /// VARINT and VARLONG, as record batches use them).
+    #[inline]
     fn uvarlong(&mut self, field: &'static str) -> Result<u64, WireError> {
-        let rest = self.rest();
-        // Most lengths, deltas and counts in a record take one byte.
-        if let Some(&b) = rest.first() {
-            if b < 0x80 {
+        // Most lengths, deltas and counts in a record take one or two bytes: read inline, the
+        // rest in a call.
+        match self.buf.get(self.pos..).unwrap_or_default() {
+            [b, ..] if *b < 0x80 => {
                 self.pos += 1;
-                return Ok(u64::from(b));
+                Ok(u64::from(*b))
             }
+            [b, c, ..] if *c < 0x80 => {
+                self.pos += 2;
+                Ok(u64::from(b & 0x7f) | u64::from(*c) << 7)
+            }
+            _ => self.uvarlong_long(field),
         }
+    }
+
+    /// [`Self::uvarlong`] past its one- and two-byte cases.
+    #[inline(never)]
+    fn uvarlong_long(&mut self, field: &'static str) -> Result<u64, WireError> {
+        let rest = self.rest();
         let mut value = 0u64;
         for (i, &b) in rest.iter().take(10).enumerate() {
             value |= u64::from(b & 0x7f) << (7 * i);
@@ -151,12 +164,14 @@ impl<'a> WireReader<'a> {
     }
 
     /// Reads a zigzag VARLONG.
+    #[inline]
     pub fn varlong(&mut self, field: &'static str) -> Result<i64, WireError> {
         let v = self.uvarlong(field)?;
         Ok(((v >> 1) as i64) ^ -((v & 1) as i64))
     }
 
     /// Reads a zigzag VARINT, which must fit in 32 bits.
+    #[inline]
     pub fn varint(&mut self, field: &'static str) -> Result<i32, WireError> {
         i32::try_from(self.varlong(field)?)
             .map_err(|_| invalid(field, "varint out of 32-bit range"))
@@ -164,6 +179,7 @@ impl<'a> WireReader<'a> {
 
     /// Reads a VARINT length followed by that many bytes (record keys, values, headers);
     /// -1 means null.
+    #[inline]
     pub fn varint_bytes(&mut self, field: &'static str) -> Result<Option<&'a [u8]>, WireError> {
         match self.varint(field)? {
             -1 => Ok(None),

@@ -56,7 +56,7 @@ fn encoded_len_hint(r: &Record<'_>) -> usize {
     24 + r.key.map_or(0, <[u8]>::len) + r.value.map_or(0, <[u8]>::len) + r.headers_raw.len()
 }
 
-fn write_record(out: &mut Vec<u8>, r: &Record<'_>, offset_delta: i32) {
+pub(super) fn write_record(out: &mut Vec<u8>, r: &Record<'_>, offset_delta: i32) {
     let mut inner = Vec::with_capacity(encoded_len_hint(r));
     inner.push(r.attributes as u8);
     put_varlong(&mut inner, r.timestamp_delta);

@@ -22,6 +22,58 @@ pub struct Record<'a> {
     pub headers_raw: &'a [u8],
 }
 
+/// The zigzag varints of a record, read as [`WireReader`] reads them, returning the position
+/// after them: `None` for anything its reading would refuse.
+mod fast {
+    /// An unsigned varint of at most 10 bytes at `pos`, one and two bytes inline.
+    #[inline(always)]
+    fn unsigned(buf: &[u8], pos: usize) -> Option<(u64, usize)> {
+        match buf.get(pos..)? {
+            [b, ..] if *b < 0x80 => Some((u64::from(*b), pos + 1)),
+            [b, c, ..] if *c < 0x80 => Some((u64::from(b & 0x7f) | u64::from(*c) << 7, pos + 2)),
+            rest => longer(rest).map(|(v, n)| (v, pos + n)),
+        }
+    }
+
+    #[inline(never)]
+    fn longer(rest: &[u8]) -> Option<(u64, usize)> {
+        let mut value = 0u64;
+        for (i, &b) in rest.iter().take(10).enumerate() {
+            value |= u64::from(b & 0x7f) << (7 * i);
+            if b < 0x80 {
+                return Some((value, i + 1));
+            }
+        }
+        None
+    }
+
+    /// A zigzag VARLONG.
+    #[inline(always)]
+    pub(super) fn varlong(buf: &[u8], pos: usize) -> Option<(i64, usize)> {
+        let (v, next) = unsigned(buf, pos)?;
+        Some((((v >> 1) as i64) ^ -((v & 1) as i64), next))
+    }
+
+    /// A zigzag VARINT within 32 bits.
+    #[inline(always)]
+    pub(super) fn varint(buf: &[u8], pos: usize) -> Option<(i32, usize)> {
+        let (v, next) = varlong(buf, pos)?;
+        Some((i32::try_from(v).ok()?, next))
+    }
+
+    /// A VARINT length and that many bytes; -1 is null.
+    #[inline(always)]
+    pub(super) fn bytes(buf: &[u8], pos: usize) -> Option<(Option<&[u8]>, usize)> {
+        match varint(buf, pos)? {
+            (-1, next) => Some((None, next)),
+            (n, start) => {
+                let end = start.checked_add(usize::try_from(n).ok()?)?;
+                Some((Some(buf.get(start..end)?), end))
+            }
+        }
+    }
+}
+
 /// One record header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Header<'a> {
@@ -33,7 +85,57 @@ pub struct Header<'a> {
 
 impl<'a> Record<'a> {
     /// Reads one length-prefixed record from the cursor.
+    ///
+    /// A well-formed record is read by [`Self::read_fast`], which only says whether it could;
+    /// anything else is read again by [`Self::read_checked`], which names what is wrong.
+    #[inline]
     pub(super) fn read(cursor: &mut WireReader<'a>) -> Result<Self, BatchError> {
+        match Self::read_fast(cursor.rest()) {
+            Some((record, used)) => {
+                cursor.take(used, "record")?;
+                Ok(record)
+            }
+            None => Self::read_checked(cursor),
+        }
+    }
+
+    /// The record at the start of `buf` and the bytes it takes, when it is well-formed: the
+    /// same checks as [`Self::read_checked`], without building errors.
+    #[inline]
+    pub(super) fn read_fast(buf: &'a [u8]) -> Option<(Self, usize)> {
+        let (len, start) = fast::varint(buf, 0)?;
+        let end = start.checked_add(usize::try_from(len).ok()?)?;
+        let record = buf.get(start..end)?;
+        let attributes = i8::from_be_bytes([*record.first()?]);
+        let (timestamp_delta, pos) = fast::varlong(record, 1)?;
+        let (offset_delta, pos) = fast::varint(record, pos)?;
+        let (key, pos) = fast::bytes(record, pos)?;
+        let (value, pos) = fast::bytes(record, pos)?;
+        let (header_count, headers_start) = fast::varint(record, pos)?;
+        let mut pos = headers_start;
+        // Every header takes at least two bytes, so the loop ends within the record.
+        for _ in 0..header_count {
+            let (key, after_key) = fast::bytes(record, pos)?;
+            key?;
+            (_, pos) = fast::bytes(record, after_key)?;
+        }
+        let headers_raw = record.get(headers_start..pos)?;
+        (pos == record.len() && header_count >= 0).then_some((
+            Self {
+                attributes,
+                timestamp_delta,
+                offset_delta,
+                key,
+                value,
+                header_count,
+                headers_raw,
+            },
+            end,
+        ))
+    }
+
+    /// Reads one length-prefixed record from the cursor, naming the first thing wrong.
+    pub(super) fn read_checked(cursor: &mut WireReader<'a>) -> Result<Self, BatchError> {
         let len = cursor.varint("record length")?;
         if len < 0 {
             return Err(BatchError::malformed("record length", "negative length"));

@@ -240,3 +240,114 @@ fn a_new_base_sequence_keeps_the_records_and_a_valid_crc() {
         assert_eq!(records[1].value, Some(&b"a"[..]));
     }
 }
+
+/// The bytes of record `r` (length prefix included), as a batch holds them.
+fn record_bytes(r: &Record<'_>) -> Vec<u8> {
+    let mut out = Vec::new();
+    encode::write_record(&mut out, r, r.offset_delta);
+    out
+}
+
+/// The fast record reading agrees with the checked one: same record and length when it reads
+/// one, and it declines everything the checked one refuses.
+fn fast_agrees(bytes: &[u8]) -> bool {
+    let mut cursor = crate::codec::WireReader::new(bytes);
+    let checked = Record::read_checked(&mut cursor)
+        .ok()
+        .map(|r| (r, cursor.position()));
+    let fast = Record::read_fast(bytes);
+    assert_eq!(fast, checked, "{bytes:02x?}");
+    fast.is_some()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2048))]
+
+    #[test]
+    fn the_fast_record_reading_agrees_on_records_and_their_damage(
+        key in proptest::option::of(proptest::collection::vec(any::<u8>(), 0..200)),
+        value in proptest::option::of(proptest::collection::vec(any::<u8>(), 0..300)),
+        heads in proptest::collection::vec(
+            (proptest::collection::vec(any::<u8>(), 0..5),
+             proptest::option::of(proptest::collection::vec(any::<u8>(), 0..150))),
+            0..4,
+        ),
+        timestamp_delta in any::<i64>(),
+        offset_delta in any::<i32>(),
+        attributes in any::<i8>(),
+        flip in any::<usize>(),
+        byte in any::<u8>(),
+        cut in any::<usize>(),
+    ) {
+        let pairs: Vec<(&[u8], Option<&[u8]>)> =
+            heads.iter().map(|(k, v)| (&k[..], v.as_deref())).collect();
+        let raw = headers(&pairs);
+        let r = Record {
+            attributes,
+            timestamp_delta,
+            offset_delta,
+            key: key.as_deref(),
+            value: value.as_deref(),
+            header_count: pairs.len() as i32,
+            headers_raw: &raw,
+        };
+        let bytes = record_bytes(&r);
+        prop_assert!(fast_agrees(&bytes));
+        prop_assert_eq!(Record::read_fast(&bytes).map(|(got, _)| got), Some(r));
+        let mut damaged = bytes.clone();
+        let at = flip % damaged.len();
+        damaged[at] = byte;
+        fast_agrees(&damaged);
+        fast_agrees(&bytes[..cut % (bytes.len() + 1)]);
+        let mut longer = bytes.clone();
+        longer.push(byte);
+        fast_agrees(&longer);
+    }
+
+    #[test]
+    fn the_fast_record_reading_agrees_on_random_bytes(
+        bytes in proptest::collection::vec(any::<u8>(), 0..64),
+    ) {
+        fast_agrees(&bytes);
+    }
+}
+
+/// Edge cases the random ones rarely reach: negative lengths and counts, a null header key,
+/// bytes after the headers, varints at their longest.
+#[test]
+fn the_fast_record_reading_agrees_at_the_edges() {
+    let mut accepted = 0;
+    let cases: &[&[u8]] = &[
+        &[0x01],
+        &[0x0c, 0, 0, 0, 0x01, 0x01, 0x00],
+        &[0x0e, 0, 0, 0, 0x01, 0x01, 0x01, 0x00],
+        &[0x0c, 0, 0, 0, 0x01, 0x01, 0x02],
+        &[0x0c, 0, 0, 0, 0x03, 0x01, 0x00],
+        &[0x0e, 0, 0, 0, 0x01, 0x01, 0x02, 0x01],
+        &[0x10, 0, 0, 0, 0x01, 0x01, 0x02, 0x02, 0x00],
+        // One header with a null key, then a null value.
+        &[0x10, 0, 0, 0, 0x01, 0x01, 0x02, 0x01, 0x01],
+        &[0x12, 0, 0, 0, 0x01, 0x01, 0x02, 0x02, 0x61, 0x01],
+        &[0x0a, 0, 0, 0, 0x01, 0x01, 0x00, 0x00],
+        &[0x0c, 0, 0xff, 0xff, 0xff, 0xff, 0x0f, 0x00],
+        &[
+            0x16, 0, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01,
+        ],
+        &[
+            0x14, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f, 0x00, 0x00,
+        ],
+        &[0x0c, 0, 0, 0xfe, 0xff, 0xff, 0xff, 0x0f],
+        &[
+            0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01,
+        ],
+    ];
+    for case in cases {
+        accepted += usize::from(fast_agrees(case));
+    }
+    // Both verdicts are reached.
+    assert!(
+        (1..cases.len()).contains(&accepted),
+        "{accepted} of {} read",
+        cases.len()
+    );
+}
