@@ -103,9 +103,12 @@ pub struct StateRecord {
 
 /// Writes quarantine records durably.
 pub struct QuarantineWriter {
-    /// Replaced after a fatal error (an idempotent producer is unusable after one, e.g. when
-    /// its principal lacked IdempotentWrite until an operator granted it).
-    producer: RwLock<Arc<FutureProducer>>,
+    /// Created by the first write, not before: librdkafka's producer is never idle (rdkafka's
+    /// poll loop spins through the last millisecond of every 100 ms wait, since it rounds the
+    /// time left down to whole milliseconds), and most proxies quarantine rarely. Replaced
+    /// after a fatal error (an idempotent producer is unusable after one, e.g. when its
+    /// principal lacked IdempotentWrite until an operator granted it).
+    producer: RwLock<Option<Arc<FutureProducer>>>,
     base: ClientConfig,
     admin: AdminClient<DefaultClientContext>,
     config: QuarantineConfig,
@@ -113,7 +116,8 @@ pub struct QuarantineWriter {
 }
 
 impl QuarantineWriter {
-    /// Creates the producer and admin client (connections are made lazily).
+    /// Creates the admin client (connections are made lazily) and checks that librdkafka
+    /// accepts the producer's settings; the producer itself is created by the first write.
     pub fn new(config: QuarantineConfig) -> Result<Self, QuarantineError> {
         let mut base = ClientConfig::new();
         base.set("bootstrap.servers", &config.bootstrap)
@@ -121,12 +125,13 @@ impl QuarantineWriter {
         for (key, value) in &config.overrides {
             base.set(key, value);
         }
-        let producer = Self::producer(&base, &config)?;
+        // Bad settings (a misspelt SASL mechanism) fail at startup, not at the first write.
+        drop(Self::producer(&base, &config)?);
         let admin = base
             .create()
             .map_err(|e| QuarantineError::Setup(e.to_string()))?;
         Ok(Self {
-            producer: RwLock::new(Arc::new(producer)),
+            producer: RwLock::new(None),
             base,
             admin,
             config,
@@ -147,12 +152,25 @@ impl QuarantineWriter {
             .map_err(|e| QuarantineError::Setup(e.to_string()))
     }
 
-    /// The current producer (cloned out, so no lock is held across an await).
+    /// The current producer, created if there is none yet (cloned out, so no lock is held
+    /// across an await).
     fn current(&self) -> Result<Arc<FutureProducer>, QuarantineError> {
-        self.producer
-            .read()
-            .map(|p| Arc::clone(&p))
-            .map_err(|_| QuarantineError::Setup("producer lock poisoned".into()))
+        let poisoned = || QuarantineError::Setup("producer lock poisoned".into());
+        if let Some(p) = self.producer.read().map_err(|_| poisoned())?.as_ref() {
+            return Ok(Arc::clone(p));
+        }
+        let mut slot = self.producer.write().map_err(|_| poisoned())?;
+        if let Some(p) = slot.as_ref() {
+            return Ok(Arc::clone(p));
+        }
+        let fresh = Arc::new(Self::producer(&self.base, &self.config)?);
+        *slot = Some(Arc::clone(&fresh));
+        Ok(fresh)
+    }
+
+    /// Whether the producer exists yet (it is created by the first write).
+    pub fn has_producer(&self) -> bool {
+        self.producer.read().is_ok_and(|p| p.is_some())
     }
 
     /// After a fatal error: the reason librdkafka gives, and a fresh producer in its place.
@@ -164,8 +182,11 @@ impl QuarantineWriter {
         match Self::producer(&self.base, &self.config) {
             Ok(fresh) => {
                 if let Ok(mut slot) = self.producer.write() {
-                    if std::ptr::eq(Arc::as_ptr(&slot), failed) {
-                        *slot = Arc::new(fresh);
+                    if slot
+                        .as_ref()
+                        .is_some_and(|p| std::ptr::eq(Arc::as_ptr(p), failed))
+                    {
+                        *slot = Some(Arc::new(fresh));
                         tracing::warn!(%reason, "quarantine producer hit a fatal error; replaced it");
                     }
                 }
@@ -486,6 +507,39 @@ mod tests {
             partition: 0,
             offset,
             timestamp: Timestamp::NotAvailable,
+        }
+    }
+
+    fn config(overrides: &[(&str, &str)]) -> QuarantineConfig {
+        QuarantineConfig {
+            bootstrap: "127.0.0.1:9".into(),
+            partitions: 1,
+            replication: -1,
+            timeout: Duration::from_secs(1),
+            overrides: overrides
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        }
+    }
+
+    /// The producer waits for the first write; a setting librdkafka refuses still fails at once.
+    #[test]
+    fn the_producer_is_created_by_the_first_write_but_checked_at_startup() {
+        let writer = QuarantineWriter::new(config(&[])).expect("writer");
+        assert!(!writer.has_producer());
+        let producer = writer.current().expect("a producer");
+        assert!(writer.has_producer());
+        let again = writer.current().expect("the same producer");
+        assert!(Arc::ptr_eq(&producer, &again));
+
+        let refused = QuarantineWriter::new(config(&[("no.such.property", "1")]));
+        match refused {
+            Err(QuarantineError::Setup(reason)) => {
+                assert!(reason.contains("no.such.property"), "{reason}")
+            }
+            Err(other) => panic!("a setup error, got {other}"),
+            Ok(_) => panic!("librdkafka accepted an unknown property"),
         }
     }
 
