@@ -559,29 +559,6 @@ mod tests {
         encode_batch(&header, Compression::None, &records).unwrap()
     }
 
-    #[test]
-    fn the_fast_check_agrees_with_the_full_scan() {
-        let (policy, resolved) = (policy(), resolved());
-        let n = variants().len();
-        let mut seen = [0usize; 2];
-        for a in 0..n {
-            for b in 0..n {
-                for c in 0..n {
-                    let bytes = batch(&[a, b, c]);
-                    let batches = RecordBatch::parse_all(&bytes, BatchLimits::default()).unwrap();
-                    let scanned = scan(&batches, &policy, &resolved).unwrap();
-                    let all_good = scanned.iter().all(|s| s.bad.is_none());
-                    let fast = all_pass(&batches, &policy, &resolved);
-                    assert_eq!(fast, all_good.then_some(3), "records {a} {b} {c}");
-                    seen[usize::from(all_good)] += 1;
-                }
-            }
-        }
-        // Both outcomes are exercised: 4 of the variants are clean.
-        assert_eq!(seen[1], 4 * 4 * 4);
-        assert_eq!(seen[0], n * n * n - 64);
-    }
-
     /// The registry client's cached answer as `resolved` names it: the same `Arc`s.
     fn peek_from(
         resolved: &Resolved,
@@ -609,13 +586,13 @@ mod tests {
         assert_eq!(first.passed, None, "nothing cached: nothing decided");
     }
 
-    /// With the cache holding what the resolution names, the first pass decides exactly what
-    /// the full scan does, in one pass.
+    /// The allocation-free check and, with the cache holding what the resolution names, the
+    /// first pass decide exactly what the full scan does; the first pass in one pass.
     #[test]
-    fn the_first_pass_agrees_with_the_full_scan() {
+    fn the_fast_check_and_the_first_pass_agree_with_the_full_scan() {
         let (policy, resolved) = (policy(), resolved());
         let n = variants().len();
-        let mut decided = 0;
+        let mut seen = [0usize; 2];
         for a in 0..n {
             for b in 0..n {
                 for c in 0..n {
@@ -623,16 +600,21 @@ mod tests {
                     let batches = RecordBatch::parse_all(&bytes, BatchLimits::default()).unwrap();
                     let scanned = scan(&batches, &policy, &resolved).unwrap();
                     let all_good = scanned.iter().all(|s| s.bad.is_none());
+                    let expected = all_good.then_some(3);
+                    let fast = all_pass(&batches, &policy, &resolved);
+                    assert_eq!(fast, expected, "all_pass, records {a} {b} {c}");
                     let first = first_pass(&batches, &policy, peek_from(&resolved)).unwrap();
                     let one_pass = first.confirmed(&resolved);
-                    assert_eq!(one_pass, all_good.then_some(3), "records {a} {b} {c}");
-                    decided += usize::from(one_pass.is_some());
+                    assert_eq!(one_pass, expected, "first pass, records {a} {b} {c}");
                     let ids = distinct(&batches, &policy);
                     assert_eq!(first.ids, ids, "records {a} {b} {c}");
+                    seen[usize::from(all_good)] += 1;
                 }
             }
         }
-        assert_eq!(decided, 4 * 4 * 4);
+        // Both outcomes are exercised: 4 of the variants are clean.
+        assert_eq!(seen[1], 4 * 4 * 4);
+        assert_eq!(seen[0], n * n * n - 64);
     }
 
     /// Every framed (part, id), sorted and unique, the slow way.
