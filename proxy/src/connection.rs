@@ -15,7 +15,7 @@
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use kafka_protocol::messages::ApiKey;
@@ -256,25 +256,47 @@ async fn serve(
     // The broker is dialled while the client's first bytes arrive (and, with TLS, while its
     // handshake runs), as before TLS existed: no added round trip on connect.
     let Some(tls) = &shared.listener_tls else {
-        let (first, upstream) = tokio::try_join!(
+        let joined = tokio::try_join!(
             first_byte(&client, shutdown.clone()),
             connect_upstream(shared, index)
-        )?;
+        );
+        let (first, upstream) = joined.inspect_err(|e| reset_if_unreachable(&client, e))?;
         if first == Some(HANDSHAKE_RECORD) {
             return Err(ConnectionError::TlsOnPlaintext);
         }
         return with_upstream(shared, peer, index, client.into_split(), upstream, shutdown).await;
     };
     let acceptor = tls.acceptor();
-    let (client, upstream) = tokio::try_join!(
+    // A second handle on the socket, to reset it if the broker cannot be reached: the TLS
+    // handshake owns the stream meanwhile.
+    let socket = client.into_std()?;
+    let spare = socket.try_clone()?;
+    let client = TcpStream::from_std(socket)?;
+    let joined = tokio::try_join!(
         accept_tls(shared, acceptor, client, shutdown.clone()),
         connect_upstream(shared, index)
-    )?;
+    );
+    let (client, upstream) = joined.inspect_err(|e| reset_if_unreachable(&spare, e))?;
+    drop(spare);
     let Some(client) = client else {
         return Ok(()); // shutdown before the client said anything
     };
     let halves = tokio::io::split(client);
     with_upstream(shared, peer, index, halves, upstream, shutdown).await
+}
+
+/// When the broker behind this listener cannot be reached, makes the client's connection close
+/// with a reset (`SO_LINGER` 0) instead of an orderly close; nothing has been sent to the
+/// client yet, so nothing is lost. A client then sees what a dead broker gives it directly, a
+/// failed connection it retries, where an orderly close during its first request reads as a
+/// TLS or SASL mistake: franz-go does not retry an EOF on a connection's first read, and
+/// failed buffered records that way when a broker was killed.
+fn reset_if_unreachable(client: &impl std::os::fd::AsFd, error: &ConnectionError) {
+    if matches!(error, ConnectionError::Upstream(_)) {
+        if let Err(e) = socket2::SockRef::from(client).set_linger(Some(Duration::ZERO)) {
+            tracing::debug!(error = %e, "could not set SO_LINGER 0 on a client connection");
+        }
+    }
 }
 
 /// The client's first byte, without consuming it; `None` on EOF or shutdown.

@@ -49,3 +49,4 @@ mod support;
 mod tls;
 mod tls_config;
 mod tls_downstream;
+mod unreachable_broker;
