@@ -22,58 +22,6 @@ pub struct Record<'a> {
     pub headers_raw: &'a [u8],
 }
 
-/// The zigzag varints of a record, read as [`WireReader`] reads them, returning the position
-/// after them: `None` for anything its reading would refuse.
-mod fast {
-    /// An unsigned varint of at most 10 bytes at `pos`, one and two bytes inline.
-    #[inline(always)]
-    fn unsigned(buf: &[u8], pos: usize) -> Option<(u64, usize)> {
-        match buf.get(pos..)? {
-            [b, ..] if *b < 0x80 => Some((u64::from(*b), pos + 1)),
-            [b, c, ..] if *c < 0x80 => Some((u64::from(b & 0x7f) | u64::from(*c) << 7, pos + 2)),
-            rest => longer(rest).map(|(v, n)| (v, pos + n)),
-        }
-    }
-
-    #[inline(never)]
-    fn longer(rest: &[u8]) -> Option<(u64, usize)> {
-        let mut value = 0u64;
-        for (i, &b) in rest.iter().take(10).enumerate() {
-            value |= u64::from(b & 0x7f) << (7 * i);
-            if b < 0x80 {
-                return Some((value, i + 1));
-            }
-        }
-        None
-    }
-
-    /// A zigzag VARLONG.
-    #[inline(always)]
-    pub(super) fn varlong(buf: &[u8], pos: usize) -> Option<(i64, usize)> {
-        let (v, next) = unsigned(buf, pos)?;
-        Some((((v >> 1) as i64) ^ -((v & 1) as i64), next))
-    }
-
-    /// A zigzag VARINT within 32 bits.
-    #[inline(always)]
-    pub(super) fn varint(buf: &[u8], pos: usize) -> Option<(i32, usize)> {
-        let (v, next) = varlong(buf, pos)?;
-        Some((i32::try_from(v).ok()?, next))
-    }
-
-    /// A VARINT length and that many bytes; -1 is null.
-    #[inline(always)]
-    pub(super) fn bytes(buf: &[u8], pos: usize) -> Option<(Option<&[u8]>, usize)> {
-        match varint(buf, pos)? {
-            (-1, next) => Some((None, next)),
-            (n, start) => {
-                let end = start.checked_add(usize::try_from(n).ok()?)?;
-                Some((Some(buf.get(start..end)?), end))
-            }
-        }
-    }
-}
-
 /// One record header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Header<'a> {
@@ -100,27 +48,28 @@ impl<'a> Record<'a> {
     }
 
     /// The record at the start of `buf` and the bytes it takes, when it is well-formed: the
-    /// same checks as [`Self::read_checked`], without building errors.
+    /// same reads as [`Self::read_checked`], with every refusal a plain `None` (the checked
+    /// reader names it).
     #[inline]
     pub(super) fn read_fast(buf: &'a [u8]) -> Option<(Self, usize)> {
-        let (len, start) = fast::varint(buf, 0)?;
-        let end = start.checked_add(usize::try_from(len).ok()?)?;
-        let record = buf.get(start..end)?;
-        let attributes = i8::from_be_bytes([*record.first()?]);
-        let (timestamp_delta, pos) = fast::varlong(record, 1)?;
-        let (offset_delta, pos) = fast::varint(record, pos)?;
-        let (key, pos) = fast::bytes(record, pos)?;
-        let (value, pos) = fast::bytes(record, pos)?;
-        let (header_count, headers_start) = fast::varint(record, pos)?;
-        let mut pos = headers_start;
+        let mut outer = WireReader::new(buf);
+        let len = usize::try_from(outer.varint("").ok()?).ok()?;
+        let record = outer.take(len, "").ok()?;
+        let mut c = WireReader::new(record);
+        let attributes = c.i8("").ok()?;
+        let timestamp_delta = c.varlong("").ok()?;
+        let offset_delta = c.varint("").ok()?;
+        let key = c.varint_bytes("").ok()?;
+        let value = c.varint_bytes("").ok()?;
+        let header_count = c.varint("").ok()?;
+        let headers_start = c.position();
         // Every header takes at least two bytes, so the loop ends within the record.
         for _ in 0..header_count {
-            let (key, after_key) = fast::bytes(record, pos)?;
-            key?;
-            (_, pos) = fast::bytes(record, after_key)?;
+            c.varint_bytes("").ok()??;
+            c.varint_bytes("").ok()?;
         }
-        let headers_raw = record.get(headers_start..pos)?;
-        (pos == record.len() && header_count >= 0).then_some((
+        let headers_raw = record.get(headers_start..c.position())?;
+        (c.remaining() == 0 && header_count >= 0).then_some((
             Self {
                 attributes,
                 timestamp_delta,
@@ -130,7 +79,7 @@ impl<'a> Record<'a> {
                 header_count,
                 headers_raw,
             },
-            end,
+            outer.position(),
         ))
     }
 

@@ -169,7 +169,8 @@ impl QuarantineWriter {
     }
 
     /// Whether the producer exists yet (it is created by the first write).
-    pub fn has_producer(&self) -> bool {
+    #[cfg(test)]
+    fn has_producer(&self) -> bool {
         self.producer.read().is_ok_and(|p| p.is_some())
     }
 
