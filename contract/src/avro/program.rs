@@ -428,15 +428,8 @@ impl<'p> Runner<'p> {
                     return None;
                 }
                 match *item.ops {
-                    [op] if op.is_leaf() => {
-                        for _ in 0..count {
-                            if is_map {
-                                rest = string(rest)?;
-                            }
-                            rest = leaf(op, rest)?;
-                        }
-                    }
-                    // A record of primitives (the usual line item): its ops in this loop.
+                    // A primitive, or a record of primitives (the usual line item): its ops
+                    // in this loop.
                     _ if item.leaves => {
                         for _ in 0..count {
                             if is_map {
