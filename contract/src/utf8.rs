@@ -4,8 +4,8 @@
 //! A string of 8 bytes or more is first checked for ASCII a word at a time (the last word
 //! overlapping), with none of `is_ascii`'s alignment steps, which cost more than they save on
 //! field-sized strings. A string with a few non-ASCII characters (an accented name, a currency
-//! sign) is then walked: ASCII a word at a time, each non-ASCII character checked alone by
-//! `from_utf8` on its own bytes. Past [`WALKED_CHARS`] of them, the rest of the string goes to
+//! sign) is then walked: ASCII a word at a time, each non-ASCII character checked alone against
+//! Unicode's table of well-formed sequences (the rules `from_utf8` applies). Past [`WALKED_CHARS`] of them, the rest of the string goes to
 //! `from_utf8` whole, which is faster on text that is mostly non-ASCII.
 
 const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
@@ -38,48 +38,75 @@ fn mostly_ascii(body: &[u8]) -> bool {
             return true;
         };
         // Every byte before `at` is ASCII, so a character starts at `at`.
-        let width = match body.get(at) {
-            Some(0xc2..=0xdf) => 2,
-            Some(0xe0..=0xef) => 3,
-            Some(0xf0..=0xf4) => 4,
-            _ => return false,
-        };
-        // Exactly `width` bytes that start with a `width`-byte lead are valid UTF-8 only as
-        // that one character: `from_utf8` rules on overlong forms, surrogates and range.
-        match body.get(at..at + width) {
-            Some(char_bytes) if std::str::from_utf8(char_bytes).is_ok() => pos = at + width,
-            _ => return false,
+        match multibyte(body, at) {
+            Some(width) => pos = at + width,
+            None => return false,
         }
     }
     body.get(pos..)
         .is_some_and(|rest| std::str::from_utf8(rest).is_ok())
 }
 
+/// The width of the well-formed character of 2 to 4 bytes that starts at `at`, or `None`:
+/// Unicode's table of well-formed UTF-8 byte sequences (Table 3-7), which is what `from_utf8`
+/// accepts (no overlong forms, no surrogates, nothing past U+10FFFF).
+#[inline(always)]
+fn multibyte(body: &[u8], at: usize) -> Option<usize> {
+    let byte = |i: usize| body.get(at.checked_add(i)?).copied();
+    let cont = |i: usize| byte(i).is_some_and(|b| (0x80..=0xbf).contains(&b));
+    let lead = byte(0)?;
+    let second = byte(1)?;
+    let (width, second_ok) = match lead {
+        0xc2..=0xdf => (2, (0x80..=0xbf).contains(&second)),
+        0xe0 => (3, (0xa0..=0xbf).contains(&second)),
+        0xe1..=0xec | 0xee..=0xef => (3, (0x80..=0xbf).contains(&second)),
+        0xed => (3, (0x80..=0x9f).contains(&second)),
+        0xf0 => (4, (0x90..=0xbf).contains(&second)),
+        0xf1..=0xf3 => (4, (0x80..=0xbf).contains(&second)),
+        0xf4 => (4, (0x80..=0x8f).contains(&second)),
+        _ => return None,
+    };
+    (second_ok && (2..width).all(cont)).then_some(width)
+}
+
 /// The position of the first byte at or after `pos` with its high bit set.
 #[inline(always)]
 fn next_high(body: &[u8], pos: usize) -> Option<usize> {
     let rest = body.get(pos..)?;
+    let word = |w: &[u8; 8]| u64::from_le_bytes(*w) & HIGH_BITS;
     let (pairs, _) = rest.as_chunks::<16>();
     // Two words per step, then the word that holds the first high byte.
     let skipped = pairs
         .iter()
         .position(|p| {
             let (a, b) = p.split_at(8);
-            let word = |h: &[u8]| h.first_chunk::<8>().map_or(0, |w| u64::from_le_bytes(*w));
-            (word(a) | word(b)) & HIGH_BITS != 0
+            let half = |h: &[u8]| h.first_chunk::<8>().map_or(0, word);
+            half(a) | half(b) != 0
         })
         .unwrap_or(pairs.len())
         * 16;
     let from = rest.get(skipped..)?;
     let (words, tail) = from.as_chunks::<8>();
     for (i, w) in words.iter().enumerate() {
-        let high = u64::from_le_bytes(*w) & HIGH_BITS;
+        let high = word(w);
         if high != 0 {
             return Some(pos + skipped + i * 8 + (high.trailing_zeros() / 8) as usize);
         }
     }
-    let at = tail.iter().position(|&b| b >= 0x80)?;
-    Some(pos + skipped + words.len() * 8 + at)
+    if tail.is_empty() {
+        return None;
+    }
+    // Fewer than 8 bytes left: the last 8 of `rest`, which overlap only words found ASCII.
+    match rest.last_chunk::<8>() {
+        Some(last) => {
+            let high = word(last);
+            (high != 0).then(|| pos + rest.len() - 8 + (high.trailing_zeros() / 8) as usize)
+        }
+        None => tail
+            .iter()
+            .position(|&b| b >= 0x80)
+            .map(|at| pos + skipped + words.len() * 8 + at),
+    }
 }
 
 #[cfg(test)]
@@ -147,6 +174,23 @@ mod tests {
                     agrees(&[b'x', a, b, c]);
                     agrees(&[b'x', a, b, c, 0x80]);
                     agrees(&[b'x', a, b, c, 0xbf, b'z']);
+                }
+            }
+        }
+    }
+
+    /// Every lead byte from 0xf0 with every second byte, and the third and fourth bytes at the
+    /// edges of the continuation range, after some ASCII.
+    #[test]
+    fn every_four_byte_lead_and_second_byte_agrees() {
+        let edges = [0x00, 0x7f, 0x80, 0x81, 0xbe, 0xbf, 0xc0, 0xff];
+        for a in 0xf0..=0xffu8 {
+            for b in 0..=0xffu8 {
+                for c in edges {
+                    for d in edges {
+                        agrees(&[b'x', a, b, c, d]);
+                        agrees(&[b'x', a, b, c, d, b'z']);
+                    }
                 }
             }
         }
