@@ -79,6 +79,7 @@ fn judge(url: &str) -> Judge {
         replication: -1,
         timeout: Duration::from_secs(1),
         overrides: Vec::new(),
+        idle_close: None,
     })
     .expect("quarantine writer");
     let mut metrics = prometheus_client::registry::Registry::default();

@@ -40,6 +40,31 @@ impl Enforcer {
         }
     }
 
+    /// Closes the quarantine producer whenever it has been idle for its configured time (see
+    /// [`super::quarantine::QuarantineWriter::close_if_idle`]); returns at once if it is kept.
+    pub async fn maintain_quarantine(self: Arc<Self>) {
+        let Some(every) = self.judge.quarantine.idle_check_every() else {
+            return;
+        };
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if let Some(producer) = self
+                .judge
+                .quarantine
+                .close_if_idle(std::time::Instant::now())
+            {
+                // Dropping joins librdkafka's threads: not on an async worker.
+                let closed = tokio::task::spawn_blocking(move || drop(producer)).await;
+                match closed {
+                    Ok(()) => tracing::info!("quarantine producer closed: idle"),
+                    Err(e) => tracing::warn!(error = %e, "closing the idle quarantine producer"),
+                }
+            }
+        }
+    }
+
     async fn decide(&self, req: &ProduceRequestFrame) -> ProduceDecision {
         let version = req.header.api_version;
         let view = match req.view() {

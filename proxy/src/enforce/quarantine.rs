@@ -6,7 +6,7 @@
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures::future::join_all;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
@@ -34,6 +34,10 @@ pub struct QuarantineConfig {
     /// Extra librdkafka settings (`security.protocol`, `ssl.*`, `sasl.*`): the quarantine
     /// producer's own connection and identity.
     pub overrides: Vec<(String, String)>,
+    /// Close the producer after this long without a write (`None`: keep it): an idle
+    /// librdkafka producer is not free (see [`QuarantineWriter`]), and the next write opens
+    /// a new one.
+    pub idle_close: Option<Duration>,
 }
 
 /// Why quarantine writes failed; the caller answers the client with a retriable error.
@@ -107,8 +111,11 @@ pub struct QuarantineWriter {
     /// poll loop spins through the last millisecond of every 100 ms wait, since it rounds the
     /// time left down to whole milliseconds), and most proxies quarantine rarely. Replaced
     /// after a fatal error (an idempotent producer is unusable after one, e.g. when its
-    /// principal lacked IdempotentWrite until an operator granted it).
+    /// principal lacked IdempotentWrite until an operator granted it). Closed again after
+    /// [`QuarantineConfig::idle_close`] without a write, for the same reason.
     producer: RwLock<Option<Arc<FutureProducer>>>,
+    /// When a write last started or ended.
+    last_used: Mutex<Instant>,
     base: ClientConfig,
     admin: AdminClient<DefaultClientContext>,
     config: QuarantineConfig,
@@ -132,6 +139,7 @@ impl QuarantineWriter {
             .map_err(|e| QuarantineError::Setup(e.to_string()))?;
         Ok(Self {
             producer: RwLock::new(None),
+            last_used: Mutex::new(Instant::now()),
             base,
             admin,
             config,
@@ -155,6 +163,7 @@ impl QuarantineWriter {
     /// The current producer, created if there is none yet (cloned out, so no lock is held
     /// across an await).
     fn current(&self) -> Result<Arc<FutureProducer>, QuarantineError> {
+        self.touch();
         let poisoned = || QuarantineError::Setup("producer lock poisoned".into());
         if let Some(p) = self.producer.read().map_err(|_| poisoned())?.as_ref() {
             return Ok(Arc::clone(p));
@@ -168,7 +177,39 @@ impl QuarantineWriter {
         Ok(fresh)
     }
 
-    /// Whether the producer exists yet (it is created by the first write).
+    /// Notes a write starting or ending, for [`QuarantineWriter::close_if_idle`].
+    fn touch(&self) {
+        if let Ok(mut last) = self.last_used.lock() {
+            *last = Instant::now();
+        }
+    }
+
+    /// Takes the producer out if it has not been used for [`QuarantineConfig::idle_close`]
+    /// by `now` and no write holds it; the caller drops it off the async threads (dropping
+    /// joins librdkafka's threads). The next write creates a new one.
+    pub fn close_if_idle(&self, now: Instant) -> Option<Arc<FutureProducer>> {
+        let idle = self.config.idle_close?;
+        let last = *self.last_used.lock().ok()?;
+        if now.saturating_duration_since(last) < idle {
+            return None;
+        }
+        // Writes clone the producer under the read lock: with the write lock held, a count of
+        // one means no write is using it, and none can start until it is gone.
+        let mut slot = self.producer.write().ok()?;
+        if Arc::strong_count(slot.as_ref()?) != 1 {
+            return None;
+        }
+        slot.take()
+    }
+
+    /// How often [`QuarantineWriter::close_if_idle`] should be asked: often enough to close
+    /// within half the idle time again; `None` when the producer is never closed.
+    pub fn idle_check_every(&self) -> Option<Duration> {
+        let idle = self.config.idle_close?;
+        Some((idle / 2).clamp(Duration::from_millis(100), Duration::from_secs(30)))
+    }
+
+    /// Whether the producer exists now (it is created by the first write).
     #[cfg(test)]
     fn has_producer(&self) -> bool {
         self.producer.read().is_ok_and(|p| p.is_some())
@@ -279,9 +320,11 @@ impl QuarantineWriter {
                 .payload(&s.value);
             producer.send(record, self.config.timeout)
         };
-        send_confirmed(states.len(), make_state, |i| &states[i].topic, |_, _| {})
+        let written = send_confirmed(states.len(), make_state, |i| &states[i].topic, |_, _| {})
             .await
-            .map_err(|f| self.failed(&producer, f))
+            .map_err(|f| self.failed(&producer, f));
+        self.touch();
+        written
     }
 
     /// The error for a failed send; a fatal producer error also replaces the producer.
@@ -521,6 +564,7 @@ mod tests {
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
+            idle_close: Some(Duration::from_secs(60)),
         }
     }
 
@@ -542,6 +586,52 @@ mod tests {
             Err(other) => panic!("a setup error, got {other}"),
             Ok(_) => panic!("librdkafka accepted an unknown property"),
         }
+    }
+
+    /// An idle producer is taken out once the idle time has passed since the last use, never
+    /// while a write holds it, and the next write gets a new one.
+    #[test]
+    fn an_idle_producer_is_closed_unless_a_write_holds_it() {
+        let writer = QuarantineWriter::new(config(&[])).expect("writer");
+        let start = Instant::now();
+        assert!(
+            writer
+                .close_if_idle(start + Duration::from_secs(3600))
+                .is_none(),
+            "none yet"
+        );
+        let held = writer.current().expect("a producer");
+        let used = *writer.last_used.lock().expect("lock");
+        let later = used + Duration::from_secs(61);
+        assert!(writer
+            .close_if_idle(used + Duration::from_secs(59))
+            .is_none());
+        assert!(writer.close_if_idle(later).is_none(), "a write holds it");
+        assert!(writer.has_producer());
+        drop(held);
+        let closed = writer.close_if_idle(later).expect("closed once idle");
+        assert!(!writer.has_producer());
+        let fresh = writer.current().expect("a new producer");
+        assert!(!Arc::ptr_eq(&closed, &fresh));
+        // A write that just started counts as use: the idle time starts again.
+        drop(fresh);
+        let reused = *writer.last_used.lock().expect("lock");
+        assert!(reused >= used);
+        assert!(writer
+            .close_if_idle(reused + Duration::from_secs(59))
+            .is_none());
+        assert!(writer
+            .close_if_idle(reused + Duration::from_secs(60))
+            .is_some());
+
+        let mut kept = config(&[]);
+        kept.idle_close = None;
+        let writer = QuarantineWriter::new(kept).expect("writer");
+        drop(writer.current().expect("a producer"));
+        assert!(writer
+            .close_if_idle(start + Duration::from_secs(86_400))
+            .is_none());
+        assert_eq!(writer.idle_check_every(), None);
     }
 
     #[test]

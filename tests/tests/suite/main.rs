@@ -35,6 +35,7 @@ mod kip951;
 mod lab;
 mod observability;
 mod quarantine_cli;
+mod quarantine_idle;
 mod raw_kafka;
 mod rdkafka_client;
 mod read_back;
