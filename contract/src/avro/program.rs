@@ -3,7 +3,8 @@
 //!
 //! Record fields are copied inline, so a record of records is one linear run of ops (`Long`,
 //! `String`, ...), not a recursive match over the schema graph. Only what is conditional or
-//! repeated gets a program of its own: union branches, array items and map values. A record that
+//! repeated gets a program of its own: union branches, array items and map values. The usual
+//! optional field, a union of `null` and one leaf, is a single op ([`Op::Optional`]). A record that
 //! is recursive, not compiled yet, or long is called (`Call`) rather than copied, which keeps
 //! recursive schemas finite and a schema reusing a big record many times small.
 //!
@@ -28,8 +29,36 @@ const MAX_COMPILE_DEPTH: usize = 64;
 /// Index of a program in [`Program::progs`].
 type ProgId = u32;
 
+/// A value read without nesting: a primitive, a fixed or an enum (the leaf ops, as the leaf
+/// of an [`Op::Optional`]).
+#[derive(Debug, Clone, Copy)]
+enum Leaf {
+    Boolean,
+    Int,
+    Long,
+    Skip(u32),
+    Bytes,
+    String,
+    Enum { symbols: u32 },
+}
+
+impl Leaf {
+    fn op(self) -> Op {
+        match self {
+            Leaf::Boolean => Op::Boolean,
+            Leaf::Int => Op::Int,
+            Leaf::Long => Op::Long,
+            Leaf::Skip(n) => Op::Skip(n),
+            Leaf::Bytes => Op::Bytes,
+            Leaf::String => Op::String,
+            Leaf::Enum { symbols } => Op::Enum { symbols },
+        }
+    }
+}
+
 /// One step of a program. `rel` is the op's depth relative to the program's start (at most
-/// [`MAX_NESTING`]: anything deeper fails anyway).
+/// [`MAX_NESTING`]: anything deeper fails anyway). The leaf ops come first, kept in this one
+/// enum so that running one is a single dispatch.
 #[derive(Debug, Clone, Copy)]
 enum Op {
     /// A byte 0 or 1.
@@ -39,13 +68,17 @@ enum Op {
     /// A zigzag varint of at most 10 bytes within 64 bits.
     Long,
     /// `float`, `double`, `fixed`: this many bytes, any value.
-    Skip(usize),
+    Skip(u32),
     /// A length, then that many bytes.
     Bytes,
     /// A length, then that many bytes of UTF-8.
     String,
     /// An int in `0..symbols`.
     Enum { symbols: u32 },
+    /// A union of `null` and one leaf (`["null", "string"]`, the usual optional field): an
+    /// index, then nothing if it is `null`'s, the leaf if it is the other's. Its depth is
+    /// checked with the program's, like the general union's own.
+    Optional { leaf: Leaf, null: u32 },
     /// An int in `0..count` choosing `branches[first + index]`, run one level deeper.
     Union { first: u32, count: u32, rel: u32 },
     /// Blocks of items, each run one level deeper; items of zero bytes are only counted.
@@ -57,12 +90,21 @@ enum Op {
 }
 
 impl Op {
-    /// Reads one value without nesting (see [`leaf`]).
+    /// Reads one value without nesting.
     fn is_leaf(self) -> bool {
         !matches!(
             self,
-            Op::Union { .. } | Op::Array { .. } | Op::Map { .. } | Op::Call { .. }
+            Op::Optional { .. }
+                | Op::Union { .. }
+                | Op::Array { .. }
+                | Op::Map { .. }
+                | Op::Call { .. }
         )
+    }
+
+    /// Reads one value with no program of its own (see [`flat`]).
+    fn is_flat(self) -> bool {
+        self.is_leaf() || matches!(self, Op::Optional { .. })
     }
 
     /// The op as part of a program that starts `shift` levels higher.
@@ -107,9 +149,9 @@ struct Prog {
     ops: Box<[Op]>,
     /// Run at this depth or deeper, one of the program's own ops would be nested too deep.
     limit: usize,
-    /// Every op is a leaf: array items and map values of this program are read in the loop
-    /// over them, with no call per item.
-    leaves: bool,
+    /// Every op is flat: array items and map values of this program are read in the loop over
+    /// them, with no call per item.
+    flat: bool,
 }
 
 /// The validation program of a schema.
@@ -143,7 +185,7 @@ impl Program {
                 .progs
                 .into_iter()
                 .map(|p| Prog {
-                    leaves: p.ops.iter().all(|op| op.is_leaf()),
+                    flat: p.ops.iter().all(|op| op.is_flat()),
                     ops: p.ops.into_boxed_slice(),
                     limit: match p.check {
                         Some(rel) => MAX_NESTING.saturating_sub(rel),
@@ -263,28 +305,65 @@ impl Compiler<'_> {
         Some(())
     }
 
+    /// The leaf that reads a value of type `id`, if it is one (a fixed of no bytes is not:
+    /// it reads nothing, and emits no op).
+    fn leaf(&self, id: NodeId) -> Option<Leaf> {
+        Some(match &self.model.nodes.get(id)?.kind {
+            Kind::Primitive(p) => match p {
+                Primitive::Null => return None,
+                Primitive::Boolean => Leaf::Boolean,
+                Primitive::Int => Leaf::Int,
+                Primitive::Long => Leaf::Long,
+                Primitive::Float => Leaf::Skip(4),
+                Primitive::Double => Leaf::Skip(8),
+                Primitive::Bytes => Leaf::Bytes,
+                Primitive::String => Leaf::String,
+            },
+            Kind::Fixed(f) if f.size == 0 => return None,
+            // Wider than 32 bits: no program (`compile` gives `None`), the walker judges.
+            Kind::Fixed(f) => Leaf::Skip(u32::try_from(f.size).ok()?),
+            Kind::Enum(e) => Leaf::Enum {
+                // An int index is below 2^31, so a saturated count judges it alike.
+                symbols: u32::try_from(e.symbols.len()).unwrap_or(u32::MAX),
+            },
+            Kind::Union(_) | Kind::Array(_) | Kind::Map(_) | Kind::Record(_) => return None,
+        })
+    }
+
+    /// The [`Op::Optional`] of a union of exactly `null` and one leaf.
+    fn optional(&self, branches: &[NodeId]) -> Option<Op> {
+        let is_null = |b: NodeId| {
+            self.model
+                .nodes
+                .get(b)
+                .is_some_and(|n| matches!(n.kind, Kind::Primitive(Primitive::Null)))
+        };
+        match *branches {
+            [a, b] if is_null(a) => Some(Op::Optional {
+                leaf: self.leaf(b)?,
+                null: 0,
+            }),
+            [a, b] if is_null(b) => Some(Op::Optional {
+                leaf: self.leaf(a)?,
+                null: 1,
+            }),
+            _ => None,
+        }
+    }
+
     /// The ops of a value of non-record type `id` at depth `rel`.
     fn emit(&mut self, id: NodeId, rel: usize, out: &mut Draft) -> Option<()> {
         let model = self.model;
         let op = match &model.nodes.get(id)?.kind {
-            Kind::Primitive(p) => match p {
-                Primitive::Null => return Some(()),
-                Primitive::Boolean => Op::Boolean,
-                Primitive::Int => Op::Int,
-                Primitive::Long => Op::Long,
-                Primitive::Float => Op::Skip(4),
-                Primitive::Double => Op::Skip(8),
-                Primitive::Bytes => Op::Bytes,
-                Primitive::String => Op::String,
-            },
+            Kind::Primitive(Primitive::Null) => return Some(()),
             Kind::Fixed(f) if f.size == 0 => return Some(()),
-            Kind::Fixed(f) => Op::Skip(f.size),
-            Kind::Enum(e) => Op::Enum {
-                // An int index is below 2^31, so a saturated count judges it alike.
-                symbols: u32::try_from(e.symbols.len()).unwrap_or(u32::MAX),
-            },
+            Kind::Primitive(_) | Kind::Fixed(_) | Kind::Enum(_) => self.leaf(id)?.op(),
             Kind::Union(branches) => {
                 raise(out, rel);
+                if let Some(op) = self.optional(branches) {
+                    out.ops.push(op);
+                    return Some(());
+                }
                 // Branch programs may add tables of their own: collect first, then append.
                 let table = branches
                     .iter()
@@ -386,7 +465,7 @@ impl<'p> Runner<'p> {
                 self.blocks(self.prog(values)?, below(depth, rel), true, false, rest)
             }
             Op::Call { prog, rel } => self.run(self.prog(prog)?, at_depth(depth, rel), rest),
-            op => leaf(op, rest),
+            op => flat(op, rest),
         }
     }
 
@@ -430,13 +509,13 @@ impl<'p> Runner<'p> {
                 match *item.ops {
                     // A primitive, or a record of primitives (the usual line item): its ops
                     // in this loop.
-                    _ if item.leaves => {
+                    _ if item.flat => {
                         for _ in 0..count {
                             if is_map {
                                 rest = string(rest)?;
                             }
                             for &op in item.ops.iter() {
-                                rest = leaf(op, rest)?;
+                                rest = flat(op, rest)?;
                             }
                         }
                     }
@@ -459,7 +538,24 @@ impl<'p> Runner<'p> {
     }
 }
 
-/// An op that reads one value of a primitive, fixed or enum type.
+/// A flat op ([`Op::is_flat`]); any other fails.
+#[inline(always)]
+fn flat(op: Op, rest: &[u8]) -> Option<&[u8]> {
+    match op {
+        Op::Optional { leaf: l, null } => {
+            // The branch index, as the general union reads it.
+            let (i, rest) = int(rest)?;
+            match u32::try_from(i).ok()? {
+                i if i == null => Some(rest),
+                i if i == 1 - null => leaf(l.op(), rest),
+                _ => None,
+            }
+        }
+        op => leaf(op, rest),
+    }
+}
+
+/// A leaf op ([`Op::is_leaf`]): one value of a primitive, fixed or enum type; any other fails.
 #[inline(always)]
 fn leaf(op: Op, rest: &[u8]) -> Option<&[u8]> {
     match op {
@@ -469,7 +565,7 @@ fn leaf(op: Op, rest: &[u8]) -> Option<&[u8]> {
         },
         Op::Int => skip_int(rest),
         Op::Long => skip_long(rest),
-        Op::Skip(n) => rest.get(n..),
+        Op::Skip(n) => rest.get(usize::try_from(n).ok()?..),
         Op::Bytes => {
             let (n, rest) = length(rest)?;
             rest.get(n..)
@@ -479,7 +575,11 @@ fn leaf(op: Op, rest: &[u8]) -> Option<&[u8]> {
             let (i, rest) = int(rest)?;
             u32::try_from(i).ok().filter(|&i| i < symbols).map(|_| rest)
         }
-        Op::Union { .. } | Op::Array { .. } | Op::Map { .. } | Op::Call { .. } => None,
+        Op::Optional { .. }
+        | Op::Union { .. }
+        | Op::Array { .. }
+        | Op::Map { .. }
+        | Op::Call { .. } => None,
     }
 }
 

@@ -26,6 +26,17 @@ pub(super) const SCHEMAS: &[&str] = &[
     r#""string""#,
     r#"{"type":"map","values":"boolean"}"#,
     r#"{"type":"fixed","name":"Z","size":0}"#,
+    // Optional leaves of every kind, null first and last, also as array items and map values.
+    r#"{"type":"record","name":"Opt","namespace":"t","fields":[
+        {"name":"a","type":["null","string"]},{"name":"b","type":["long","null"]},
+        {"name":"c","type":["null",{"type":"enum","name":"E2","symbols":["X","Y"]}]},
+        {"name":"d","type":[{"type":"fixed","name":"F2","size":2},"null"]},
+        {"name":"e","type":["null","boolean"]},{"name":"f","type":["double","null"]},
+        {"name":"g","type":["null","bytes"]},{"name":"h","type":["int","null"]},
+        {"name":"items","type":{"type":"array","items":{"type":"record","name":"It","fields":[
+            {"name":"s","type":["string","null"]},{"name":"q","type":["null","int"]}]}}},
+        {"name":"m","type":{"type":"map","values":["null","float"]}},
+        {"name":"z","type":["null",{"type":"fixed","name":"Z0","size":0}]}]}"#,
 ];
 
 /// apache-avro's encoding of a random value of `SCHEMAS[which]`.
