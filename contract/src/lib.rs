@@ -21,6 +21,7 @@ pub mod json;
 pub mod parsed;
 pub mod protobuf;
 pub mod schema;
+mod swar;
 mod utf8;
 pub mod verdict;
 pub mod wire;

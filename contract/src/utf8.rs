@@ -8,7 +8,7 @@
 //! Unicode's table of well-formed sequences (the rules `from_utf8` applies). Past [`WALKED_CHARS`] of them, the rest of the string goes to
 //! `from_utf8` whole, which is faster on text that is mostly non-ASCII.
 
-const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
+use crate::swar::HIGH_BITS;
 
 /// Non-ASCII characters checked one by one before the rest of a string goes to `from_utf8`.
 const WALKED_CHARS: usize = 8;

@@ -619,7 +619,7 @@ fn int(rest: &[u8]) -> Option<(i32, &[u8])> {
     None
 }
 
-const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
+use crate::swar::HIGH_BITS;
 
 /// The bytes after a zigzag varint int, as [`int`] reads it, without computing its value: the
 /// length of a varint within the next 8 bytes is found a word at a time.
@@ -640,14 +640,10 @@ fn skip_int(rest: &[u8]) -> Option<&[u8]> {
 /// The bytes after a zigzag varint long, as [`long`] reads it, without computing its value.
 #[inline(always)]
 fn skip_long(rest: &[u8]) -> Option<&[u8]> {
-    if let Some(word) = rest.first_chunk::<8>() {
-        let ends = !u64::from_le_bytes(*word) & HIGH_BITS;
-        if ends != 0 {
-            // Within 8 bytes: at most 56 bits, always in range.
-            return rest.get((ends.trailing_zeros() / 8) as usize + 1..);
-        }
+    match crate::swar::short_varint_len(rest) {
+        Some(len) => rest.get(len..),
+        None => long(rest).map(|(_, rest)| rest),
     }
-    long(rest).map(|(_, rest)| rest)
 }
 
 /// A zigzag varint long: at most 10 bytes, within 64 bits.

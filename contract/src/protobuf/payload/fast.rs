@@ -163,7 +163,7 @@ impl Program {
                 }
             };
             let next = match entry.op {
-                Op::Varint => varint(buf, pos).map(|(_, next)| next),
+                Op::Varint => skip_varint(buf, pos),
                 Op::Fixed64 => fixed(buf, pos, 8),
                 Op::Fixed32 => fixed(buf, pos, 4),
                 Op::Bytes => delimited(buf, pos).map(|(_, end)| end),
@@ -310,6 +310,22 @@ fn varint(buf: &[u8], pos: usize) -> Option<(u64, usize)> {
         [b0, ..] if b0 < 0x80 => Some((u64::from(b0), pos + 1)),
         [b0, b1, ..] if b1 < 0x80 => Some((u64::from(b0 & 0x7f) | u64::from(b1) << 7, pos + 2)),
         _ => varint_long(buf, pos),
+    }
+}
+
+/// The position after a varint at `pos`, as [`varint`] reads it, without its value: a
+/// one-byte varint at once, a longer one that ends within 8 bytes a word at a time.
+#[inline(always)]
+fn skip_varint(buf: &[u8], pos: usize) -> Option<usize> {
+    let rest = buf.get(pos..)?;
+    if let Some(&b) = rest.first() {
+        if b < 0x80 {
+            return Some(pos + 1);
+        }
+    }
+    match crate::swar::short_varint_len(rest) {
+        Some(len) => Some(pos + len),
+        None => varint(buf, pos).map(|(_, next)| next),
     }
 }
 
