@@ -171,7 +171,7 @@ impl<'a> WireReader<'a> {
     }
 
     /// Reads a zigzag VARINT, which must fit in 32 bits.
-    #[inline]
+    #[inline(always)]
     pub fn varint(&mut self, field: &'static str) -> Result<i32, WireError> {
         i32::try_from(self.varlong(field)?)
             .map_err(|_| invalid(field, "varint out of 32-bit range"))
@@ -179,7 +179,7 @@ impl<'a> WireReader<'a> {
 
     /// Reads a VARINT length followed by that many bytes (record keys, values, headers);
     /// -1 means null.
-    #[inline]
+    #[inline(always)]
     pub fn varint_bytes(&mut self, field: &'static str) -> Result<Option<&'a [u8]>, WireError> {
         match self.varint(field)? {
             -1 => Ok(None),
