@@ -186,7 +186,10 @@ impl QuarantineWriter {
 
     /// Takes the producer out if it has not been used for [`QuarantineConfig::idle_close`]
     /// by `now` and no write holds it; the caller drops it off the async threads (dropping
-    /// joins librdkafka's threads). The next write creates a new one.
+    /// joins librdkafka's threads). The next write creates a new one. A record still in the
+    /// producer then (only from a write whose client went away, with an idle time shorter
+    /// than the write timeout) is purged with it, stored or not: its batch was never
+    /// acknowledged, so the client sends it again.
     pub fn close_if_idle(&self, now: Instant) -> Option<Arc<FutureProducer>> {
         let idle = self.config.idle_close?;
         let last = *self.last_used.lock().ok()?;

@@ -281,7 +281,7 @@ fn ok_stdout(args: &[&str]) -> String {
 }
 
 /// Reads every record of partition 0 of `topic` straight from the broker.
-fn consume_all(broker: &str, topic: &str, expected: usize) -> Vec<OwnedMessage> {
+pub(crate) fn consume_all(broker: &str, topic: &str, expected: usize) -> Vec<OwnedMessage> {
     let consumer: BaseConsumer = free(
         ClientConfig::new()
             .set("bootstrap.servers", broker)

@@ -8,15 +8,14 @@ use std::time::{Duration, Instant};
 use futures::executor::block_on;
 use rdkafka::admin::TopicReplication;
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use rdkafka::{Offset, TopicPartitionList};
 use schemagate_tests::procstat::ProcSample;
 use schemagate_tests::topics::{self, unique};
 use schemagate_tests::{EnforcedStack, RegistryStore};
 
 use crate::enforce_support::{policy, start_enforced_with};
+use crate::quarantine_cli::consume_all;
 
 fn free<T, E: std::fmt::Display>(r: Result<T, E>) -> T {
     r.unwrap_or_else(|e| panic!("{e}"))
@@ -67,34 +66,12 @@ fn send_bad(stack: &mut EnforcedStack, producer: &FutureProducer, topic: &str, n
     }
 }
 
-/// The keys of the records on partition 0 of `topic`, read from the broker until `expected`
-/// arrived or 30 s passed, then 2 s more.
+/// The keys of the records on partition 0 of `topic`, read from the broker.
 fn keys_on(broker: &str, topic: &str, expected: usize) -> Vec<Vec<u8>> {
-    let consumer: BaseConsumer = free(
-        ClientConfig::new()
-            .set("bootstrap.servers", broker)
-            .set("group.id", unique("idle-check"))
-            .set("enable.auto.commit", "false")
-            .create(),
-    );
-    let mut tpl = TopicPartitionList::new();
-    free(tpl.add_partition_offset(topic, 0, Offset::Beginning));
-    free(consumer.assign(&tpl));
-    let mut keys = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let mut settle = None;
-    loop {
-        if let Some(m) = consumer.poll(Duration::from_millis(200)) {
-            keys.push(free(m).key().unwrap_or_default().to_vec());
-        }
-        let now = Instant::now();
-        if keys.len() >= expected && settle.is_none() {
-            settle = Some(now + Duration::from_secs(2));
-        }
-        if now > deadline || settle.is_some_and(|s| now > s) {
-            return keys;
-        }
-    }
+    consume_all(broker, topic, expected)
+        .iter()
+        .map(|m| m.key().unwrap_or_default().to_vec())
+        .collect()
 }
 
 #[test]
