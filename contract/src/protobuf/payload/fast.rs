@@ -162,14 +162,31 @@ impl Program {
                     None => return false,
                 }
             };
-            let next = match entry.op {
-                Op::Varint => skip_varint(buf, pos),
-                Op::Fixed64 => fixed(buf, pos, 8),
-                Op::Fixed32 => fixed(buf, pos, 4),
-                Op::Bytes => delimited(buf, pos).map(|(_, end)| end),
-                Op::Utf8 => delimited(buf, pos)
-                    .filter(|&(start, end)| buf.get(start..end).is_some_and(crate::utf8::valid))
-                    .map(|(_, end)| end),
+            // Each arm moves `pos` past its value or declines: no `Option` joins the arms, so
+            // each one goes straight back to the next key.
+            pos = match entry.op {
+                Op::Varint => match skip_varint(buf, pos) {
+                    Some(next) => next,
+                    None => return false,
+                },
+                Op::Fixed64 => match fixed(buf, pos, 8) {
+                    Some(next) => next,
+                    None => return false,
+                },
+                Op::Fixed32 => match fixed(buf, pos, 4) {
+                    Some(next) => next,
+                    None => return false,
+                },
+                Op::Bytes => match delimited(buf, pos) {
+                    Some((_, end)) => end,
+                    None => return false,
+                },
+                Op::Utf8 => match delimited(buf, pos) {
+                    Some((start, end)) if buf.get(start..end).is_some_and(crate::utf8::valid) => {
+                        end
+                    }
+                    _ => return false,
+                },
                 Op::Message => {
                     let Some((start, end)) = delimited(buf, pos) else {
                         return false;
@@ -185,23 +202,22 @@ impl Program {
                     *slot = (m, buf.len());
                     depth += 1;
                     (m, buf) = (inner, inner_buf);
-                    Some(start)
+                    start
                 }
-                Op::PackedVarint => delimited(buf, pos)
-                    .filter(|&(start, end)| buf.get(start..end).is_some_and(packed_varints))
-                    .map(|(_, end)| end),
-                Op::PackedFixed32 => delimited(buf, pos)
-                    .filter(|&(start, end)| (end - start).is_multiple_of(4))
-                    .map(|(_, end)| end),
-                Op::PackedFixed64 => delimited(buf, pos)
-                    .filter(|&(start, end)| (end - start).is_multiple_of(8))
-                    .map(|(_, end)| end),
-                Op::Decline => None,
+                Op::PackedVarint => match delimited(buf, pos) {
+                    Some((start, end)) if buf.get(start..end).is_some_and(packed_varints) => end,
+                    _ => return false,
+                },
+                Op::PackedFixed32 => match delimited(buf, pos) {
+                    Some((start, end)) if (end - start).is_multiple_of(4) => end,
+                    _ => return false,
+                },
+                Op::PackedFixed64 => match delimited(buf, pos) {
+                    Some((start, end)) if (end - start).is_multiple_of(8) => end,
+                    _ => return false,
+                },
+                Op::Decline => return false,
             };
-            match next {
-                Some(next) => pos = next,
-                None => return false,
-            }
         }
     }
 }
