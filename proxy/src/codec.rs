@@ -42,6 +42,36 @@ pub struct WireReader<'a> {
     pos: usize,
 }
 
+/// The unsigned varint at `pos` of `buf` and the position after it, exactly as
+/// [`WireReader::uvarlong`] reads it there; `None` where that errs. For readers that keep their
+/// position in a local (the fast record reader) rather than in a `WireReader`.
+#[inline(always)]
+pub fn uvarlong_at(buf: &[u8], pos: usize) -> Option<(u64, usize)> {
+    match short_uvarlong(buf, pos) {
+        Some(read) => Some(read),
+        None => uvarlong_at_long(buf, pos),
+    }
+}
+
+/// [`uvarlong_at`] past the one- and two-byte cases.
+#[inline(never)]
+fn uvarlong_at_long(buf: &[u8], pos: usize) -> Option<(u64, usize)> {
+    let mut r = WireReader { buf, pos };
+    let value = r.uvarlong_long("").ok()?;
+    Some((value, r.pos))
+}
+
+/// A varint of one or two bytes at `pos` (most lengths, deltas and counts in a record) and the
+/// position after it; `None` for anything else, which the callers read out of line.
+#[inline(always)]
+fn short_uvarlong(buf: &[u8], pos: usize) -> Option<(u64, usize)> {
+    match buf.get(pos..)? {
+        [b, ..] if *b < 0x80 => Some((u64::from(*b), pos + 1)),
+        [b, c, ..] if *c < 0x80 => Some((u64::from(b & 0x7f) | u64::from(*c) << 7, pos + 2)),
+        _ => None,
+    }
+}
+
 impl<'a> WireReader<'a> {
     /// Starts reading `buf` at offset 0.
     pub fn new(buf: &'a [u8]) -> Self {
@@ -124,20 +154,16 @@ impl<'a> WireReader<'a> {
 
     /// Reads an unsigned LEB128 varint of at most 10 bytes (the base of Kafka's zigzag
     /// VARINT and VARLONG, as record batches use them).
-    #[inline]
+    #[inline(always)]
     fn uvarlong(&mut self, field: &'static str) -> Result<u64, WireError> {
         // Most lengths, deltas and counts in a record take one or two bytes: read inline, the
         // rest in a call.
-        match self.buf.get(self.pos..).unwrap_or_default() {
-            [b, ..] if *b < 0x80 => {
-                self.pos += 1;
-                Ok(u64::from(*b))
+        match short_uvarlong(self.buf, self.pos) {
+            Some((value, next)) => {
+                self.pos = next;
+                Ok(value)
             }
-            [b, c, ..] if *c < 0x80 => {
-                self.pos += 2;
-                Ok(u64::from(b & 0x7f) | u64::from(*c) << 7)
-            }
-            _ => self.uvarlong_long(field),
+            None => self.uvarlong_long(field),
         }
     }
 

@@ -49,29 +49,30 @@ impl<'a> Record<'a> {
 
     /// The record at the start of `buf` and the bytes it takes, when it is well-formed: the
     /// same reads as [`Self::read_checked`], with every refusal a plain `None` (the checked
-    /// reader names it).
+    /// reader names it). The position is a local and every read a free function, so the walk
+    /// stays in registers.
     #[inline]
     pub(super) fn read_fast(buf: &'a [u8]) -> Option<(Self, usize)> {
-        let mut outer = WireReader::new(buf);
-        let len = usize::try_from(outer.varint("").ok()?).ok()?;
-        let record = outer.take(len, "").ok()?;
-        let mut c = WireReader::new(record);
-        let attributes = c.i8("").ok()?;
-        let timestamp_delta = c.varlong("").ok()?;
-        let offset_delta = c.varint("").ok()?;
-        let key = c.varint_bytes("").ok()?;
-        let value = c.varint_bytes("").ok()?;
-        let header_count = c.varint("").ok()?;
-        let headers_start = c.position();
+        let (len, start) = varint_at(buf, 0)?;
+        let end = start.checked_add(usize::try_from(len).ok()?)?;
+        let record = buf.get(start..end)?;
+        let (&attributes, _) = record.split_first()?;
+        let (timestamp_delta, pos) = varlong_at(record, 1)?;
+        let (offset_delta, pos) = varint_at(record, pos)?;
+        let (key, pos) = bytes_at(record, pos)?;
+        let (value, pos) = bytes_at(record, pos)?;
+        let (header_count, headers_start) = varint_at(record, pos)?;
+        let mut pos = headers_start;
         // Every header takes at least two bytes, so the loop ends within the record.
         for _ in 0..header_count {
-            c.varint_bytes("").ok()??;
-            c.varint_bytes("").ok()?;
+            let (header_key, after) = bytes_at(record, pos)?;
+            header_key?;
+            (_, pos) = bytes_at(record, after)?;
         }
-        let headers_raw = record.get(headers_start..c.position())?;
-        (c.remaining() == 0 && header_count >= 0).then_some((
+        let headers_raw = record.get(headers_start..pos)?;
+        (pos == record.len() && header_count >= 0).then_some((
             Self {
-                attributes,
+                attributes: attributes as i8,
                 timestamp_delta,
                 offset_delta,
                 key,
@@ -79,7 +80,7 @@ impl<'a> Record<'a> {
                 header_count,
                 headers_raw,
             },
-            outer.position(),
+            end,
         ))
     }
 
@@ -131,5 +132,31 @@ impl<'a> Record<'a> {
             let value = c.varint_bytes("header value").ok()?;
             Some(Header { key, value })
         })
+    }
+}
+
+/// A zigzag VARLONG at `pos` and the position after it, as [`WireReader::varlong`] reads it.
+#[inline(always)]
+fn varlong_at(buf: &[u8], pos: usize) -> Option<(i64, usize)> {
+    let (v, next) = crate::codec::uvarlong_at(buf, pos)?;
+    Some((((v >> 1) as i64) ^ -((v & 1) as i64), next))
+}
+
+/// A zigzag VARINT within 32 bits at `pos`, as [`WireReader::varint`] reads it.
+#[inline(always)]
+fn varint_at(buf: &[u8], pos: usize) -> Option<(i32, usize)> {
+    let (v, next) = varlong_at(buf, pos)?;
+    Some((i32::try_from(v).ok()?, next))
+}
+
+/// A VARINT length (-1: null) and its bytes at `pos`, as [`WireReader::varint_bytes`] reads them.
+#[inline(always)]
+fn bytes_at(buf: &[u8], pos: usize) -> Option<(Option<&[u8]>, usize)> {
+    match varint_at(buf, pos)? {
+        (-1, next) => Some((None, next)),
+        (n, next) => {
+            let end = next.checked_add(usize::try_from(n).ok()?)?;
+            Some((Some(buf.get(next..end)?), end))
+        }
     }
 }

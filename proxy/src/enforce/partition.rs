@@ -322,45 +322,48 @@ fn first_pass(
     let mut count = 0usize;
     // Consecutive records mostly share their ids: the guess used last is tried first.
     let mut last = 0usize;
-    for (_, _, _, record) in user_records(batches) {
-        let record = record?;
-        for part in PARTS {
-            let (payload, req) = part_of(&record, part, policy);
-            let frame = match frame_of(part, payload, req) {
-                FrameCheck::Skip => continue,
-                FrameCheck::Bad(_) => {
-                    passing = false;
+    // Nested loops rather than `user_records`, so that reading a record is inlined here.
+    for batch in batches.iter().filter(|b| !b.header.is_control()) {
+        for record in batch.records() {
+            let record = record?;
+            for part in PARTS {
+                let (payload, req) = part_of(&record, part, policy);
+                let frame = match frame_of(part, payload, req) {
+                    FrameCheck::Skip => continue,
+                    FrameCheck::Bad(_) => {
+                        passing = false;
+                        continue;
+                    }
+                    FrameCheck::Framed(f) => f,
+                };
+                let key = (part, frame.schema_id);
+                // Most batches name one or two ids: skip the ones just seen, dedup the rest.
+                if !ids.iter().rev().take(4).any(|k| *k == key) {
+                    ids.push(key);
+                }
+                if !passing {
                     continue;
                 }
-                FrameCheck::Framed(f) => f,
-            };
-            let key = (part, frame.schema_id);
-            // Most batches name one or two ids: skip the ones just seen, dedup the rest.
-            if !ids.iter().rev().take(4).any(|k| *k == key) {
-                ids.push(key);
-            }
-            if !passing {
-                continue;
-            }
-            let at = match guesses.get(last) {
-                Some((k, _)) if *k == key => Some(last),
-                _ => guesses.iter().position(|(k, _)| *k == key),
-            };
-            let schema = match at {
-                Some(i) => guesses.get(i).map(|(_, s)| s),
-                None if guesses.len() < MAX_GUESSES => match peek(part, frame.schema_id) {
-                    Some(s) => {
-                        guesses.push((key, s));
-                        guesses.last().map(|(_, s)| s)
-                    }
+                let at = match guesses.get(last) {
+                    Some((k, _)) if *k == key => Some(last),
+                    _ => guesses.iter().position(|(k, _)| *k == key),
+                };
+                let schema = match at {
+                    Some(i) => guesses.get(i).map(|(_, s)| s),
+                    None if guesses.len() < MAX_GUESSES => match peek(part, frame.schema_id) {
+                        Some(s) => {
+                            guesses.push((key, s));
+                            guesses.last().map(|(_, s)| s)
+                        }
+                        None => None,
+                    },
                     None => None,
-                },
-                None => None,
-            };
-            last = at.unwrap_or(guesses.len().saturating_sub(1));
-            passing = schema.is_some_and(|s| s.parsed.validate(frame.body).is_ok());
+                };
+                last = at.unwrap_or(guesses.len().saturating_sub(1));
+                passing = schema.is_some_and(|s| s.parsed.validate(frame.body).is_ok());
+            }
+            count += 1;
         }
-        count += 1;
     }
     ids.sort_unstable();
     ids.dedup();

@@ -23,6 +23,7 @@ pub enum FrameCheck<'a> {
 }
 
 /// Reads the frame of one part under its requirement.
+#[inline]
 pub fn frame_of(part: Part, payload: Option<&[u8]>, requirement: Requirement) -> FrameCheck<'_> {
     let Some(bytes) = payload else {
         // A null value is a tombstone and a null key is allowed, as in Confluent.
