@@ -432,6 +432,17 @@ mod tests {
         }
 
         #[test]
+        fn uvarlong_at_reads_as_the_reader_does_at_any_position(
+            bytes in proptest::collection::vec(any::<u8>(), 0..14),
+            pos in 0usize..16,
+        ) {
+            // Past the end included: the reader then refuses, and so must `uvarlong_at`.
+            let mut reader = WireReader { buf: &bytes, pos };
+            let expected = reader.uvarlong("t").ok().map(|value| (value, reader.pos));
+            prop_assert_eq!(uvarlong_at(&bytes, pos), expected);
+        }
+
+        #[test]
         fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
             let mut r = WireReader::new(&bytes);
             let _ = r.tagged_fields();
