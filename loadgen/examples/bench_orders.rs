@@ -1,12 +1,12 @@
-//! Profiling driver: validates the Orders `loadgen bench` produces (v1 Avro, v1 Protobuf or the
-//! JSON documents of the JSON Schema paths,
-//! by default 1,000 distinct ones from seed 1) N times over, with the schema the proxy would use, so an
-//! instruction counter gives the per-record cost of the check on the benchmark's own records.
+//! Profiling driver: validates the Orders `loadgen bench` produces (v1 Avro, v1 Protobuf, or
+//! the JSON documents of the JSON Schema paths; by default 1,000 distinct ones from seed 1) N
+//! times over, with the schema the proxy would use, so an instruction counter gives the
+//! per-record cost of the check on the benchmark's own records.
 //!
 //! `cargo build --release -p loadgen --example bench_orders`, then
-//! `valgrind --tool=callgrind target/release/examples/bench_orders avro|protobuf|json N [ORDERS]` for
-//! N = 0 and N = 20 (each round checks the ORDERS orders once, 1,000 by default); per record =
-//! difference / (ORDERS N).
+//! `valgrind --tool=callgrind target/release/examples/bench_orders avro|protobuf|json N [ORDERS]`
+//! for N = 0 and N = 20 (each round checks the ORDERS orders once, 1,000 by default); per
+//! record = difference / (ORDERS N).
 
 use contract::{ParsedSchema, SchemaType};
 use loadgen::bench::kroxylicious::{order_json, ORDER_JSON_SCHEMA};
@@ -67,6 +67,6 @@ fn main() {
     eprintln!(
         "{} orders, {} body bytes on average",
         bodies.len(),
-        bytes / bodies.len()
+        bytes / bodies.len().max(1)
     );
 }

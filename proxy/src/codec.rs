@@ -53,6 +53,25 @@ pub fn uvarlong_at(buf: &[u8], pos: usize) -> Option<(u64, usize)> {
     }
 }
 
+/// A zigzag VARLONG at `pos` and the position after it, as [`WireReader::varlong`] reads it.
+#[inline(always)]
+pub fn varlong_at(buf: &[u8], pos: usize) -> Option<(i64, usize)> {
+    uvarlong_at(buf, pos).map(|(v, next)| (zigzag(v), next))
+}
+
+/// A zigzag VARINT within 32 bits at `pos`, as [`WireReader::varint`] reads it.
+#[inline(always)]
+pub fn varint_at(buf: &[u8], pos: usize) -> Option<(i32, usize)> {
+    let (v, next) = varlong_at(buf, pos)?;
+    Some((i32::try_from(v).ok()?, next))
+}
+
+/// Zigzag decoding: 0, 1, 2, 3, ... to 0, -1, 1, -2, ...
+#[inline(always)]
+fn zigzag(v: u64) -> i64 {
+    ((v >> 1) as i64) ^ -((v & 1) as i64)
+}
+
 /// [`uvarlong_at`] past the one- and two-byte cases.
 #[inline(never)]
 fn uvarlong_at_long(buf: &[u8], pos: usize) -> Option<(u64, usize)> {
@@ -192,8 +211,7 @@ impl<'a> WireReader<'a> {
     /// Reads a zigzag VARLONG.
     #[inline]
     pub fn varlong(&mut self, field: &'static str) -> Result<i64, WireError> {
-        let v = self.uvarlong(field)?;
-        Ok(((v >> 1) as i64) ^ -((v & 1) as i64))
+        self.uvarlong(field).map(zigzag)
     }
 
     /// Reads a zigzag VARINT, which must fit in 32 bits.

@@ -1,7 +1,7 @@
 //! One record inside a v2 batch, borrowed from the (decompressed) batch bytes.
 
 use super::BatchError;
-use crate::codec::WireReader;
+use crate::codec::{varint_at, varlong_at, WireReader};
 
 /// A record's fields as slices of the batch; nothing is copied.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -133,20 +133,6 @@ impl<'a> Record<'a> {
             Some(Header { key, value })
         })
     }
-}
-
-/// A zigzag VARLONG at `pos` and the position after it, as [`WireReader::varlong`] reads it.
-#[inline(always)]
-fn varlong_at(buf: &[u8], pos: usize) -> Option<(i64, usize)> {
-    let (v, next) = crate::codec::uvarlong_at(buf, pos)?;
-    Some((((v >> 1) as i64) ^ -((v & 1) as i64), next))
-}
-
-/// A zigzag VARINT within 32 bits at `pos`, as [`WireReader::varint`] reads it.
-#[inline(always)]
-fn varint_at(buf: &[u8], pos: usize) -> Option<(i32, usize)> {
-    let (v, next) = varlong_at(buf, pos)?;
-    Some((i32::try_from(v).ok()?, next))
 }
 
 /// A VARINT length (-1: null) and its bytes at `pos`, as [`WireReader::varint_bytes`] reads them.
